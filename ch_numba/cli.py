@@ -1,0 +1,230 @@
+"""``python -m ch_numba {simulate,generate,merge,info,render}``: thin command-line front end.
+
+Each subcommand parses its arguments, builds the configuration dataclasses and
+calls the library (dataset.py, initial.py, render.py). Errors on bad input are one
+line on stderr with exit status 2 (cli_common.run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from . import cli_common
+from .params import CHParams
+from .solver import BACKENDS
+
+log = logging.getLogger("ch_numba")
+
+EXAMPLES = """examples:
+  python -m ch_numba simulate run.h5 --ic perlin --size 64 --frames 50 --steps-per-frame 400 --seed 7
+  python -m ch_numba generate data.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 --seed 1
+  python -m ch_numba generate data.h5 --sequences 20 --size 64 --shard 0/4   # ... 1/4, 2/4, 3/4, then:
+  python -m ch_numba merge data.h5
+  python -m ch_numba info data.h5
+  python -m ch_numba render data.h5 --sequence 0 --frames 0,-1 --out pictures/
+"""
+
+
+def _add_physics(p: argparse.ArgumentParser) -> None:
+    d = CHParams()
+    g = p.add_argument_group("physics (grid units)")
+    g.add_argument("--epsilon", type=float, default=d.epsilon, help="gradient coefficient ε (default %(default)s)")
+    g.add_argument("--mobility", type=float, default=d.mobility, help="mobility M (default %(default)s)")
+    g.add_argument("--W", type=float, default=d.W, help="double-well height W (default %(default)s)")
+    g.add_argument("--dx", type=float, default=d.dx, help="grid spacing (default %(default)s)")
+    g.add_argument("--dt", type=float, default=d.dt, help="time step; must be below the stability bound "
+                                                          "(default %(default)s)")
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", type=int, default=50, help="stored frames per sequence (default %(default)s)")
+    p.add_argument("--steps-per-frame", type=int, default=400, help="solver steps between frames (default %(default)s)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="solver backend (default %(default)s: cuda "
+                                                                       "if a GPU is usable, else cpu)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="state type (default "
+                                                                                      "%(default)s)")
+    p.add_argument("--storage", choices=("none", "lzf", "gzip", "scaleoffset", "float16"), default="lzf",
+                   help="how phi is stored: none/lzf/gzip are lossless (lzf default, ~80%% of raw size), "
+                        "scaleoffset (4 decimals) and float16 are lossy (~35%%)")
+
+
+def _params(a) -> CHParams:
+    return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import initial
+
+    parser = argparse.ArgumentParser(prog="python -m ch_numba", description="3D Cahn-Hilliard ground truth: "
+                                     "simulate, generate data sets, merge shards, inspect, render.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="one run from any initial condition to an HDF5 data set (1 sequence)",
+                       description="Simulate one evolution and write it in the data-set layout.")
+    s.add_argument("out", type=Path, help="output .h5 file")
+    s.add_argument("--ic", choices=initial.KINDS, default="perlin", help="initial condition (default %(default)s)")
+    s.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (data set)")
+    s.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from")
+    s.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from")
+    s.add_argument("--size", type=int, default=64, help="grid edge L (L³ voxels; ignored for npy/h5 ICs)")
+    s.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
+    s.add_argument("--frequency", type=int, default=4, help="Perlin lattice cells per side (correlation length "
+                                                            "L/f; default %(default)s)")
+    s.add_argument("--mean", type=float, default=0.5, help="mean φ of perlin/random/slice/layers ICs")
+    s.add_argument("--amplitude", type=float, default=0.1, help="fluctuation amplitude of perlin/random/slice")
+    _add_run(s)
+    _add_physics(s)
+
+    g = sub.add_parser("generate", help="a data set of many seeded Perlin-IC sequences (resumable, shardable)",
+                       description="Generate a training data set. Each finished sequence is saved in OUT.h5.parts/"
+                                   " at once; rerun the same command after a crash to resume. With --shard i/n only "
+                                   "every n-th sequence is made; run `merge` after all shards.")
+    g.add_argument("out", type=Path, help="output .h5 file")
+    g.add_argument("--sequences", type=int, required=True, help="number of sequences")
+    g.add_argument("--size", type=int, default=64, help="grid edge L (default %(default)s)")
+    g.add_argument("--burn-in-frames", type=int, default=0, help="each sequence first runs 0..K frames that are "
+                                                                 "not stored (default %(default)s)")
+    g.add_argument("--val-fraction", type=float, default=0.3, help="fraction of validation sequences "
+                                                                   "(default %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="master seed (default %(default)s)")
+    g.add_argument("--frequencies", default="2,3,4", help="Perlin frequencies drawn per sequence (default "
+                                                          "%(default)s)")
+    g.add_argument("--ic-mean", type=float, default=0.5, help="mean of the normal law of φ̄ (default %(default)s)")
+    g.add_argument("--ic-mean-sd", type=float, default=0.05, help="sd of the normal law of φ̄ (default %(default)s)")
+    g.add_argument("--amplitude", type=float, default=0.1, help="Perlin amplitude A (default %(default)s)")
+    g.add_argument("--shard", help="i/n: make only sequences i, i+n, i+2n, ... (then run merge)")
+    g.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
+    _add_run(g)
+    _add_physics(g)
+
+    m = sub.add_parser("merge", help="assemble OUT.h5 from the shards in OUT.h5.parts/",
+                       description="Assemble OUT.h5 from OUT.h5.parts/ once every shard has finished.")
+    m.add_argument("out", type=Path, help="the data set to assemble (same name given to generate)")
+    m.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
+
+    i = sub.add_parser("info", help="summary of a data set", description="Print a summary of a data set.")
+    i.add_argument("file", type=Path)
+
+    r = sub.add_parser("render", help="PNG slices and VTK .vti files of frames for ParaView",
+                       description="Write, for each chosen frame, a PNG of the three central slices and a .vti "
+                                   "file; plus a strip of all chosen frames and the free energy F(t).")
+    r.add_argument("file", type=Path, help="data set (.h5)")
+    r.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    r.add_argument("--sequence", type=int, default=0, help="sequence index (default %(default)s)")
+    r.add_argument("--frames", default="0,-1", help="comma-separated frame indices, negative from the end, or "
+                                                    "'all' (default %(default)s)")
+    r.add_argument("--no-vti", action="store_true", help="PNG only")
+    return parser
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def cmd_simulate(a, command: str) -> None:
+    from . import initial
+    from .dataset import write_sequence_file
+
+    params = _params(a)
+    if a.out.exists():
+        raise ValueError(f"{a.out} already exists; remove it or choose another name")
+    options = {"mean": a.mean, "amplitude": a.amplitude, "frequency": a.frequency}
+    if a.ic in ("mesh", "npy", "h5"):
+        if a.ic_file is None:
+            raise ValueError(f"--ic {a.ic} needs --ic-file")
+        options = {"path": str(a.ic_file)}
+        if a.ic == "h5":
+            options.update(sequence=a.ic_sequence, frame=a.ic_frame)
+    phi0 = initial.make(a.ic, (a.size,) * 3, seed=a.seed, **options)
+    ic = {"kind": a.ic, "seed": a.seed, **{k: v for k, v in options.items()}}
+    log.info("simulate: %s IC on %s grid, %d frames x %d steps", a.ic, "x".join(map(str, phi0.shape)), a.frames,
+             a.steps_per_frame)
+    from tqdm import tqdm
+
+    with tqdm(total=a.frames, unit="frame", disable=None, desc=a.out.name) as bar:
+        write_sequence_file(a.out, phi0, params, frames=a.frames, steps_per_frame=a.steps_per_frame,
+                            backend=a.backend, dtype=a.dtype, storage=a.storage, seed=a.seed, ic=ic, split="val",
+                            command=command, where=str(a.out), on_frame=lambda: bar.update(1))
+    log.info("wrote %s", a.out)
+
+
+def cmd_generate(a, command: str) -> None:
+    from .dataset import DatasetConfig, generate
+
+    cfg = DatasetConfig(sequences=a.sequences, frames=a.frames, steps_per_frame=a.steps_per_frame, size=a.size,
+                        burn_in_frames=a.burn_in_frames, val_fraction=a.val_fraction, seed=a.seed,
+                        frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
+                        ic_mean_sd=a.ic_mean_sd, amplitude=a.amplitude, dtype=a.dtype, storage=a.storage)
+    result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
+                      keep_parts=a.keep_parts)
+    log.info("done: %s", result)
+
+
+def cmd_render(a) -> None:
+    from .dataset import open_dataset
+    from .render import plot_energy, plot_frames, plot_slices, write_vti
+
+    with open_dataset(a.file) as ds:
+        if not 0 <= a.sequence < ds.n_sequences:
+            raise ValueError(f"--sequence {a.sequence} out of range (file has {ds.n_sequences})")
+        n = ds.n_frames
+        frames = list(range(n)) if a.frames == "all" else _int_list(a.frames, "--frames")
+        for f in frames:
+            if not -n <= f < n:
+                raise ValueError(f"frame {f} out of range (sequence has {n} frames)")
+        frames = [f % n for f in frames]
+        a.out.mkdir(parents=True, exist_ok=True)
+        times = ds.time[frames] + ds.t0[a.sequence]
+        stack = []
+        for f, t in zip(frames, times):
+            phi = ds.phi[a.sequence, f]
+            stack.append(phi)
+            stem = a.out / f"seq{a.sequence:04d}_frame{f:04d}"
+            plot_slices(phi, stem.with_suffix(".png"), title=f"{a.file.name}  sequence {a.sequence}  frame {f}"
+                                                              f"  t = {t:g}")
+            if not a.no_vti:
+                write_vti(stem.with_suffix(".vti"), {"phi": phi}, spacing=float(ds.attrs["dx"]))
+        plot_frames(stack, times, a.out / f"seq{a.sequence:04d}_strip.png", title=f"{a.file.name} sequence "
+                                                                                     f"{a.sequence} (z = Z/2)")
+        plot_energy(ds.time + ds.t0[a.sequence], ds.free_energy[a.sequence],
+                    a.out / f"seq{a.sequence:04d}_energy.png", title=f"Free energy, sequence {a.sequence}")
+    log.info("wrote %d frame pictures%s to %s", len(frames), "" if a.no_vti else " and .vti files", a.out)
+
+
+def _main(argv=None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    cli_common.setup_logging(a.verbose)
+    command = cli_common.command_line("python -m ch_numba", argv)
+    if a.command == "simulate":
+        cmd_simulate(a, command)
+    elif a.command == "generate":
+        cmd_generate(a, command)
+    elif a.command == "merge":
+        from .dataset import merge
+
+        merge(a.out, keep_parts=a.keep_parts)
+    elif a.command == "info":
+        from .dataset import open_dataset
+
+        with open_dataset(a.file) as ds:
+            print(ds.summary())
+    elif a.command == "render":
+        cmd_render(a)
+    return 0
+
+
+def main(argv=None) -> int:
+    return cli_common.run(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

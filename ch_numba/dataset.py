@@ -1,0 +1,531 @@
+"""HDF5 data sets of Cahn-Hilliard evolutions: layout, crash-safe generation, lazy reader.
+
+Layout (one file, readable by plain h5py/xarray; S sequences, F frames, grid X×Y×Z)::
+
+    /                 attrs: format="ch3d-dataset", format_version, epsilon, mobility, W,
+                             dx, dt, steps_per_frame, frames, shape, dtype (state type of the
+                             run), storage, backend, package_version, command, config (JSON)
+    phi               (S, F, X, Y, Z) float32 (or float16 with storage="float16"),
+                      chunked one frame per chunk, filter per `storage`
+    seed              (S,)  int64   per-sequence IC seed (derived from (master seed, i))
+    ic                (S,)  str     JSON of the IC parameters of each sequence
+    burn_in           (S,)  int64   frames simulated before frame 0 and not stored
+    split             (S,)  str     "train" or "val"
+    backend           (S,)  str     backend that computed each sequence
+    phi_mean          (S, F) float64  mass (mean φ) of each stored frame
+    free_energy       (S, F) float64  free energy per volume of each stored frame
+    time              (F,)  float64   time of frame f from the sequence's frame 0 (f·steps·dt)
+    t0                (S,)  float64   time of frame 0 since the IC (burn_in·steps·dt)
+
+Frame 0 is the state after the burn-in (the IC itself when burn_in = 0); frame f
+follows after f·steps_per_frame steps. phi_mean and free_energy are computed from
+the state before any lossy storage.
+
+Crash safety: every sequence is first written completely to its own file in
+``OUT.h5.parts/`` (same layout with S = 1) under a temporary name, then renamed; a
+rerun with the same arguments skips finished sequences; :func:`merge` assembles the
+final file under a temporary name and renames it. Sequence i depends only on
+(master seed, i), so any set of shards gives the data of one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .params import CHParams
+from .solver import Stepper, free_energy
+
+log = logging.getLogger(__name__)
+
+FORMAT = "ch3d-dataset"
+FORMAT_VERSION = 1
+STORAGES = ("none", "lzf", "gzip", "scaleoffset", "float16")
+SPLITS = ("train", "val")
+_STR = h5py.string_dtype()
+
+
+def storage_options(storage: str, scaleoffset_digits: int = 4) -> dict:
+    """h5py create_dataset keywords for a storage choice.
+
+    none: raw float32; lzf / gzip: lossless (float32 fields of a phase-field run
+    shrink only to ~75-80 %); scaleoffset: lossy, values kept to `scaleoffset_digits`
+    decimals (~2.6× smaller); float16: lossy, relative error ≤ 4.9e-4 (~3× smaller).
+    """
+    if storage == "none":
+        return {"dtype": np.float32}
+    if storage == "lzf":
+        return {"dtype": np.float32, "compression": "lzf", "shuffle": True}
+    if storage == "gzip":
+        return {"dtype": np.float32, "compression": "gzip", "compression_opts": 4, "shuffle": True}
+    if storage == "scaleoffset":
+        return {"dtype": np.float32, "scaleoffset": int(scaleoffset_digits), "compression": "gzip",
+                "compression_opts": 1, "shuffle": True}
+    if storage == "float16":
+        return {"dtype": np.float16, "compression": "gzip", "compression_opts": 1, "shuffle": True}
+    raise ValueError(f"unknown storage {storage!r}; choose one of {', '.join(STORAGES)}")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    """Everything that determines a generated data set's contents.
+
+    Sequence i uses the IC seed and parameters drawn from
+    ``np.random.default_rng([seed, i])``: φ̄ ~ N(ic_mean, ic_mean_sd) (clipped to
+    [0.3, 0.7], inside the spinodal region), the Perlin frequency uniformly from
+    `frequencies` (correlation length size/f), a burn-in of 0..burn_in_frames frames.
+    """
+
+    sequences: int
+    frames: int = 50
+    steps_per_frame: int = 400
+    size: int = 64
+    burn_in_frames: int = 0
+    val_fraction: float = 0.3
+    seed: int = 0
+    frequencies: tuple = (2, 3, 4)
+    ic_mean: float = 0.5
+    ic_mean_sd: float = 0.05
+    amplitude: float = 0.1
+    dtype: str = "float32"
+    storage: str = "lzf"
+
+    def __post_init__(self):
+        def need(cond, msg):
+            if not cond:
+                raise ValueError(msg)
+
+        need(self.sequences >= 1, f"--sequences must be >= 1, got {self.sequences}")
+        need(self.frames >= 1, f"--frames must be >= 1, got {self.frames}")
+        need(self.steps_per_frame >= 1, f"--steps-per-frame must be >= 1, got {self.steps_per_frame}")
+        need(self.size >= 4, f"--size must be >= 4, got {self.size}")
+        need(self.burn_in_frames >= 0, f"--burn-in-frames must be >= 0, got {self.burn_in_frames}")
+        need(0.0 <= self.val_fraction < 1.0, f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+        need(len(self.frequencies) > 0 and all(int(f) >= 1 for f in self.frequencies),
+             f"frequencies must be positive integers, got {self.frequencies}")
+        need(0.0 < self.amplitude <= 0.5, f"--amplitude must be in (0, 0.5], got {self.amplitude}")
+        need(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        storage_options(self.storage)
+
+    @property
+    def shape(self) -> tuple:
+        return (self.size,) * 3
+
+    def val_indices(self) -> np.ndarray:
+        """Sorted indices of the validation sequences: round(val_fraction·S) of them, seeded."""
+        n_val = int(round(self.val_fraction * self.sequences))
+        perm = np.random.default_rng([self.seed, 2**31]).permutation(self.sequences)
+        return np.sort(perm[:n_val])
+
+    def sequence_spec(self, i: int) -> dict:
+        """IC parameters and burn-in of sequence i (depends only on (seed, i))."""
+        rng = np.random.default_rng([self.seed, i])
+        ic_seed = int(rng.integers(1, 2**31 - 1))
+        mean = float(np.clip(rng.normal(self.ic_mean, self.ic_mean_sd), 0.3, 0.7))
+        frequency = int(self.frequencies[int(rng.integers(len(self.frequencies)))])
+        burn_in = int(rng.integers(0, self.burn_in_frames + 1))
+        ic = {"kind": "perlin", "seed": ic_seed, "frequency": frequency, "mean": mean, "amplitude": self.amplitude}
+        return {"seed": ic_seed, "ic": ic, "burn_in": burn_in}
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def run_sequence(phi0, params: CHParams, frames: int, steps_per_frame: int, burn_in: int = 0,
+                 backend: str = "cpu", dtype="float32", where: str = "", on_frame=None):
+    """Simulate one sequence; yields (frame index, φ (X,Y,Z) state dtype) for the stored frames.
+
+    The burn-in frames are simulated and dropped. Raises BlowUpError (naming `where`,
+    the step and the value) if the run diverges; each yielded frame has been checked.
+    """
+    stepper = Stepper(np.shape(phi0), params, backend, dtype)
+    stepper.set(phi0)
+    for _ in range(burn_in):
+        stepper.advance(steps_per_frame)
+        stepper.get(where)  # blow-up check
+    for f in range(frames):
+        if f > 0:
+            stepper.advance(steps_per_frame)
+        yield f, stepper.get(where)
+        if on_frame is not None:
+            on_frame()
+
+
+def _root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtype: str, storage: str,
+                backend: str, command: str, config_json: str) -> dict:
+    from . import __version__
+
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "epsilon": params.epsilon, "mobility": params.mobility, "W": params.W, "dx": params.dx,
+        "dt": params.dt, "steps_per_frame": steps_per_frame, "frames": frames,
+        "shape": np.asarray(shape, dtype=np.int64), "dtype": dtype, "storage": storage,
+        "backend": backend, "package_version": __version__, "command": command, "config": config_json,
+    }
+
+
+def _create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, attrs: dict):
+    f.attrs.update(attrs)
+    f.create_dataset("phi", shape=(n_seq, frames, *shape), chunks=(1, 1, *shape), **storage_options(storage))
+    f.create_dataset("seed", shape=(n_seq,), dtype=np.int64)
+    f.create_dataset("ic", shape=(n_seq,), dtype=_STR)
+    f.create_dataset("burn_in", shape=(n_seq,), dtype=np.int64)
+    f.create_dataset("split", shape=(n_seq,), dtype=_STR)
+    f.create_dataset("backend", shape=(n_seq,), dtype=_STR)
+    f.create_dataset("phi_mean", shape=(n_seq, frames), dtype=np.float64)
+    f.create_dataset("free_energy", shape=(n_seq, frames), dtype=np.float64)
+    f.create_dataset("t0", shape=(n_seq,), dtype=np.float64)
+    f.create_dataset("time", data=np.arange(frames) * steps_per_frame_dt(attrs))
+
+
+def steps_per_frame_dt(attrs) -> float:
+    return float(attrs["steps_per_frame"]) * float(attrs["dt"])
+
+
+def _fsync_and_replace(tmp: Path, final: Path):
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+
+
+def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_frame: int, burn_in: int = 0,
+                        backend: str = "cpu", dtype: str = "float32", storage: str = "lzf", seed: int = 0,
+                        ic: dict | None = None, split: str = "train", command: str = "", config_json: str = "{}",
+                        where: str = "", on_frame=None) -> Path:
+    """Simulate one sequence and write it atomically as a 1-sequence data set at `path`.
+
+    Frames stream to a temporary file next to `path`, which is renamed only when
+    the run finished: an interrupted or diverged run leaves no file at `path`.
+    """
+    from .solver import resolve_backend
+
+    path = Path(path)
+    backend = resolve_backend(backend)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    shape = tuple(np.shape(phi0))
+    attrs = _root_attrs(params, frames, steps_per_frame, shape, dtype, storage, backend, command, config_json)
+    try:
+        with h5py.File(tmp, "w") as f:
+            _create_layout(f, 1, frames, shape, storage, attrs)
+            f["seed"][0] = seed
+            f["ic"][0] = json.dumps(ic or {}, sort_keys=True)
+            f["burn_in"][0] = burn_in
+            f["split"][0] = split
+            f["backend"][0] = backend
+            f["t0"][0] = burn_in * steps_per_frame * params.dt
+            masses, energies = np.empty(frames), np.empty(frames)
+            for k, phi in run_sequence(phi0, params, frames, steps_per_frame, burn_in, backend, dtype, where,
+                                       on_frame):
+                f["phi"][0, k] = phi
+                masses[k] = np.mean(phi, dtype=np.float64)
+                energies[k] = free_energy(phi, params)
+            f["phi_mean"][0] = masses
+            f["free_energy"][0] = energies
+        _fsync_and_replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def parts_dir(out) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def part_path(parts: Path, i: int) -> Path:
+    return parts / f"seq_{i:06d}.h5"
+
+
+def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> Path:
+    """Create OUT.h5.parts/config.json, or check that an existing one matches."""
+    parts = parts_dir(out)
+    recipe = {"config": json.loads(config.to_json()), "params": params.as_dict()}
+    cfg_file = parts / "config.json"
+    if cfg_file.exists():
+        try:
+            old = json.loads(cfg_file.read_text())
+        except ValueError:
+            raise ValueError(f"{cfg_file} is corrupt; delete the folder {parts} to start over") from None
+        if old != recipe:
+            diff = sorted(k for k in set(old["config"]) | set(recipe["config"])
+                          if old["config"].get(k) != recipe["config"].get(k))
+            diff += sorted(k for k in recipe["params"] if old.get("params", {}).get(k) != recipe["params"][k])
+            raise ValueError(f"{parts} was started with different arguments ({', '.join(diff)}); "
+                             f"rerun with the same arguments or delete that folder")
+    else:
+        parts.mkdir(parents=True, exist_ok=True)
+        tmp = cfg_file.with_name(f"config.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(recipe, indent=1, sort_keys=True))
+        os.replace(tmp, cfg_file)
+    return parts
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'i/n' → (i, n) with 0 ≤ i < n; None → (0, 1)."""
+    if text is None:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def generate(out, config: DatasetConfig, params: CHParams | None = None, backend: str = "auto",
+             shard: str | None = None, command: str = "", keep_parts: bool = False, progress: bool | None = None):
+    """Generate the data set `out` (or one shard of its parts).
+
+    Without `shard`, all sequences are generated and merged into `out`; with
+    `shard="i/n"` only sequences i, i+n, ... are written to OUT.h5.parts/ and the
+    caller runs :func:`merge` when all shards are done. Returns `out` when merged,
+    else the parts folder.
+    """
+    from tqdm import tqdm
+
+    from . import initial
+    from .solver import resolve_backend
+
+    params = params or CHParams()
+    out = Path(out)
+    k, n = parse_shard(shard)
+    if out.exists() and shard is None:
+        raise ValueError(f"{out} already exists; remove it or choose another name")
+    if not out.parent.exists():
+        raise ValueError(f"folder {out.parent} does not exist")
+    backend = resolve_backend(backend)
+    log.info("generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s%s", out, config.sequences,
+             config.frames, config.steps_per_frame, config.size, backend, f", shard {k}/{n}" if shard else "")
+    parts = _prepare_parts(out, config, params)
+    val = set(config.val_indices().tolist())
+    mine = [i for i in range(k, config.sequences, n)]
+    todo = [i for i in mine if not part_path(parts, i).exists()]
+    if len(todo) < len(mine):
+        log.info("resuming: %d of %d sequences already done", len(mine) - len(todo), len(mine))
+    vox_per_frame = float(np.prod(config.shape)) * config.steps_per_frame
+    bar = tqdm(total=len(todo), unit="seq", disable=None if progress is None else not progress,
+               dynamic_ncols=True, desc=out.name)
+    t_start, frames_done = time.perf_counter(), [0]
+
+    def on_frame():
+        frames_done[0] += 1
+        rate = frames_done[0] * vox_per_frame / max(time.perf_counter() - t_start, 1e-9)
+        bar.set_postfix_str(f"{rate / 1e9:.2f} Gvox-updates/s", refresh=False)
+
+    try:
+        for i in todo:
+            spec = config.sequence_spec(i)
+            ic = spec["ic"]
+            phi0 = initial.perlin(config.shape, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"],
+                                  amplitude=ic["amplitude"])
+            write_sequence_file(
+                part_path(parts, i), phi0, params, frames=config.frames, steps_per_frame=config.steps_per_frame,
+                burn_in=spec["burn_in"], backend=backend, dtype=config.dtype, storage=config.storage,
+                seed=spec["seed"], ic=ic, split="val" if i in val else "train", command=command,
+                config_json=config.to_json(), where=f"sequence {i}", on_frame=on_frame)
+            bar.update(1)
+    finally:
+        bar.close()
+    if shard is not None:
+        log.info("shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards finished",
+                 k, n, len(mine), parts, out)
+        return parts
+    return merge(out, keep_parts=keep_parts)
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def merge(out, keep_parts: bool = False) -> Path:
+    """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing.
+
+    Frames are copied as raw compressed chunks, so the merged data are
+    bit-identical to the parts whatever the storage.
+    """
+    out = Path(out)
+    parts = parts_dir(out)
+    cfg_file = parts / "config.json"
+    if not cfg_file.exists():
+        raise ValueError(f"no parts to merge: {cfg_file} not found (run `generate` first)")
+    if out.exists():
+        raise ValueError(f"{out} already exists; remove it or choose another name")
+    recipe = json.loads(cfg_file.read_text())
+    n_seq = int(recipe["config"]["sequences"])
+    missing = [i for i in range(n_seq) if not part_path(parts, i).exists()]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(f"cannot merge {out}: {len(missing)} of {n_seq} sequences missing ({shown}); "
+                         f"finish the shards that write them")
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    try:
+        with h5py.File(part_path(parts, 0), "r") as first, h5py.File(tmp, "w") as f:
+            attrs = dict(first.attrs)
+            frames, shape = int(attrs["frames"]), tuple(int(v) for v in attrs["shape"])
+            backends = set()
+            _create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
+            for i in range(n_seq):
+                with h5py.File(part_path(parts, i), "r") as src:
+                    for name in ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy"):
+                        f[name][i] = src[name][0]
+                    backends.add(src["backend"][0].decode() if isinstance(src["backend"][0], bytes)
+                                 else src["backend"][0])
+                    for k in range(frames):
+                        mask, chunk = src["phi"].id.read_direct_chunk((0, k, 0, 0, 0))
+                        f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
+            f.attrs["backend"] = ",".join(sorted(backends))
+        _fsync_and_replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.info("merged %d sequences into %s", n_seq, out)
+    if not keep_parts:
+        shutil.rmtree(parts)
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Frames:
+    """Lazy float32 view of the `phi` dataset: indexing reads only what is asked."""
+
+    def __init__(self, dset):
+        self._dset = dset
+        self.shape = dset.shape
+        self.dtype = np.dtype(np.float32)
+        self.ndim = dset.ndim
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        return np.asarray(self._dset[key], dtype=np.float32)
+
+
+REQUIRED = ("phi", "seed", "split", "phi_mean", "free_energy", "time")
+
+
+class Dataset:
+    """A ch3d data set opened for lazy reading (use as a context manager).
+
+    Attributes: ``phi`` (lazy, (S, F, X, Y, Z) float32 on indexing), ``attrs`` (dict of
+    the root attributes), ``params`` (CHParams), ``split`` (S,) str, ``seed``,
+    ``burn_in``, ``phi_mean``, ``free_energy``, ``time``, ``t0`` (numpy arrays), ``ic``
+    (list of dicts).
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise ValueError(f"{self.path}: no such file")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError:
+            raise ValueError(f"{self.path} is not a readable HDF5 file (corrupt or truncated?)") from None
+        try:
+            self._check()
+        except Exception:
+            self._file.close()
+            raise
+
+    def _check(self):
+        f = self._file
+        fmt = f.attrs.get("format")
+        if isinstance(fmt, bytes):
+            fmt = fmt.decode()
+        if fmt != FORMAT:
+            raise ValueError(f"{self.path} is not a ch3d data set (root attribute format={fmt!r}, "
+                             f"expected {FORMAT!r})")
+        if int(f.attrs.get("format_version", -1)) > FORMAT_VERSION:
+            raise ValueError(f"{self.path} has format version {f.attrs['format_version']}, newer than this "
+                             f"package reads ({FORMAT_VERSION}); upgrade ch3d")
+        missing = [name for name in REQUIRED if name not in f]
+        if missing:
+            raise ValueError(f"{self.path} is an incomplete ch3d data set (missing {', '.join(missing)})")
+        try:
+            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            self.params = CHParams(epsilon=float(self.attrs["epsilon"]), mobility=float(self.attrs["mobility"]),
+                                   W=float(self.attrs["W"]), dx=float(self.attrs["dx"]), dt=float(self.attrs["dt"]))
+            self.phi = _Frames(f["phi"])
+            self.split = f["split"].asstr()[...]
+            self.seed = f["seed"][...]
+            self.burn_in = f["burn_in"][...] if "burn_in" in f else np.zeros(len(self.seed), np.int64)
+            self.phi_mean = f["phi_mean"][...]
+            self.free_energy = f["free_energy"][...]
+            self.time = f["time"][...]
+            self.t0 = f["t0"][...] if "t0" in f else np.zeros(len(self.seed))
+            self.ic = [json.loads(s) for s in f["ic"].asstr()[...]] if "ic" in f else [{}] * len(self.seed)
+        except (KeyError, OSError, ValueError) as e:
+            raise ValueError(f"{self.path} is a damaged ch3d data set ({e})") from None
+
+    @property
+    def n_sequences(self) -> int:
+        return self.phi.shape[0]
+
+    @property
+    def n_frames(self) -> int:
+        return self.phi.shape[1]
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.phi.shape[2:])
+
+    def indices(self, split: str) -> np.ndarray:
+        """Indices of the sequences of one split ("train" or "val")."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return np.flatnonzero(self.split == split)
+
+    def sequence(self, i: int) -> np.ndarray:
+        """All frames of sequence i: (F, X, Y, Z) float32."""
+        return self.phi[i]
+
+    def summary(self) -> str:
+        a = self.attrs
+        n_val = int(np.sum(self.split == "val"))
+        fe = self.free_energy
+        drift = np.max(np.abs(self.phi_mean - self.phi_mean[:, :1])) if self.phi_mean.size else 0.0
+        lines = [
+            f"{self.path}: {FORMAT} v{a.get('format_version')} (ch3d {a.get('package_version')})",
+            f"  sequences {self.n_sequences} ({self.n_sequences - n_val} train, {n_val} val), frames {self.n_frames},"
+            f" grid {'x'.join(map(str, self.shape))}",
+            f"  physics: epsilon={a['epsilon']:g} M={a['mobility']:g} W={a['W']:g} dx={a['dx']:g} dt={a['dt']:g},"
+            f" {a['steps_per_frame']} steps/frame",
+            f"  storage {a.get('storage')} ({self.phi._dset.dtype}), state dtype {a.get('dtype')},"
+            f" backend {a.get('backend')}",
+            f"  free energy/volume: first frame {np.mean(fe[:, 0]):.5g}, last frame {np.mean(fe[:, -1]):.5g}"
+            f" (mean over sequences); max mass drift {drift:.3g}",
+            f"  command: {a.get('command', '')}",
+        ]
+        return "\n".join(lines)
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_dataset(path) -> Dataset:
+    """Open a ch3d HDF5 data set lazily; ValueError with one line for a foreign or corrupt file."""
+    return Dataset(path)
