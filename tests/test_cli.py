@@ -1,0 +1,97 @@
+"""`python -m ch_numba` commands: outputs checked against the library, one-line errors on bad input."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+import ch_numba
+from ch_numba import initial
+from ch_numba.cli import main
+from ch_numba.dataset import open_dataset
+from ch_numba.render import read_vti
+
+
+def one_line_error(capsys, code, pattern):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) >= 1 and err[-1].startswith("error: ")
+    assert "Traceback" not in "\n".join(err)
+    import re
+
+    assert re.search(pattern, err[-1]), err[-1]
+
+
+def test_simulate_then_info_and_render(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    code = main(["simulate", str(out), "--ic", "perlin", "--size", "16", "--frames", "3", "--steps-per-frame", "50",
+                 "--seed", "3", "--frequency", "2", "--backend", "cpu"])
+    assert code == 0
+    phi0 = initial.perlin((16,) * 3, frequency=2, seed=3, mean=0.5, amplitude=0.1)
+    with open_dataset(out) as ds:
+        assert ds.phi.shape == (1, 3, 16, 16, 16)
+        np.testing.assert_array_equal(ds.phi[0, 0], phi0)
+        np.testing.assert_array_equal(ds.phi[0, 2], ch_numba.evolve(phi0, 100, ch_numba.CHParams()))
+        assert ds.ic[0]["kind"] == "perlin" and "simulate" in ds.attrs["command"]
+        last = ds.phi[0, 2]
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    assert "sequences 1 (0 train, 1 val), frames 3, grid 16x16x16" in capsys.readouterr().out
+    pics = tmp_path / "pics"
+    assert main(["render", str(out), "--frames", "0,-1", "--out", str(pics)]) == 0
+    assert (pics / "seq0000_frame0000.png").stat().st_size > 1000
+    assert (pics / "seq0000_strip.png").exists() and (pics / "seq0000_energy.png").exists()
+    np.testing.assert_array_equal(read_vti(pics / "seq0000_frame0002.vti")["phi"], last)
+
+
+def test_simulate_from_npy_ic(tmp_path):
+    arr = np.full((8, 10, 12), 0.5, np.float32)
+    arr[2:5] = 0.9
+    src = tmp_path / "ic.npy"
+    np.save(src, arr)
+    out = tmp_path / "npy.h5"
+    assert main(["simulate", str(out), "--ic", "npy", "--ic-file", str(src), "--frames", "2", "--steps-per-frame",
+                 "10", "--backend", "cpu", "--storage", "none"]) == 0
+    with open_dataset(out) as ds:
+        np.testing.assert_array_equal(ds.phi[0, 0], arr)
+        assert ds.shape == (8, 10, 12)
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["simulate", "{tmp}/a.h5", "--dt", "0.01"], r"stability bound dt < 0\.001515"),
+        (["simulate", "{tmp}/a.h5", "--ic", "mesh"], "needs --ic-file"),
+        (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/none.npy"], "none.npy"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--shard", "2/2"], "0 <= i < n"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--frequencies", "a,b"], "comma-separated integers"),
+        (["generate", "{tmp}/nodir/g.h5", "--sequences", "2"], "does not exist"),
+        (["merge", "{tmp}/nothing.h5"], "no parts to merge"),
+        (["info", "{tmp}/bad.h5"], "not a readable HDF5 file"),
+        (["info", "{tmp}/foreign.h5"], "not a ch3d data set"),
+        (["render", "{tmp}/missing.h5", "--out", "{tmp}/p"], "no such file"),
+    ],
+)
+def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
+    (tmp_path / "bad.h5").write_bytes(b"\x00" * 100)
+    with h5py.File(tmp_path / "foreign.h5", "w") as f:
+        f["x"] = 1
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    one_line_error(capsys, code, pattern)
+    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "g.h5").exists()
+
+
+def test_unknown_ic_is_rejected_by_argparse(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "ch_numba", "simulate", str(tmp_path / "x.h5"), "--ic", "cube"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "invalid choice: 'cube'" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("sub", ["simulate", "generate", "merge", "info", "render"])
+def test_help(sub, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([sub, "--help"])
+    assert e.value.code == 0
+    assert "usage:" in capsys.readouterr().out

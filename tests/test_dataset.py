@@ -1,0 +1,197 @@
+"""Data sets: layout and contents against independent recomputation, crash safety, shards, bad files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import ch_numba
+from ch_numba import initial
+from ch_numba.dataset import DatasetConfig, generate, merge, open_dataset, parts_dir
+from ch_numba.params import CHParams
+
+SMALL = dict(sequences=3, frames=3, steps_per_frame=20, size=12, burn_in_frames=2, val_fraction=0.34, seed=5)
+ARRAYS = ("phi", "seed", "ic", "burn_in", "split", "phi_mean", "free_energy", "time", "t0")
+
+
+def read_all(path):
+    with h5py.File(path, "r") as f:
+        return {name: f[name][...] for name in ARRAYS}
+
+
+def assert_same_data(a, b):
+    for name in ARRAYS:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ds") / "small.h5"
+    generate(path, DatasetConfig(**SMALL), CHParams(), backend="cpu", progress=False)
+    return path
+
+
+def test_layout_and_contents_match_independent_recomputation(small):
+    cfg = DatasetConfig(**SMALL)
+    p = CHParams()
+    with open_dataset(small) as ds:
+        assert ds.phi.shape == (3, 3, 12, 12, 12) and ds.phi.dtype == np.float32
+        assert ds.attrs["format"] == "ch3d-dataset" and ds.attrs["steps_per_frame"] == 20
+        assert ds.params == p
+        assert list(ds.split).count("val") == 1 and list(ds.split).count("train") == 2
+        np.testing.assert_allclose(ds.time, [0.0, 0.02, 0.04])
+        for i in range(3):
+            spec = cfg.sequence_spec(i)
+            ic = spec["ic"]
+            assert ds.seed[i] == spec["seed"] and ds.burn_in[i] == spec["burn_in"] and ds.ic[i] == ic
+            assert ds.t0[i] == pytest.approx(spec["burn_in"] * 20 * p.dt)
+            phi0 = initial.perlin((12,) * 3, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"],
+                                  amplitude=ic["amplitude"])
+            frames = ds.sequence(i)
+            np.testing.assert_array_equal(frames[0], ch_numba.evolve(phi0, 20 * spec["burn_in"], p))
+            for k in range(2):
+                np.testing.assert_array_equal(frames[k + 1], ch_numba.evolve(frames[k], 20, p))
+            for k in range(3):
+                assert ds.phi_mean[i, k] == pytest.approx(np.mean(frames[k], dtype=np.float64), abs=1e-15)
+                assert ds.free_energy[i, k] == pytest.approx(ch_numba.free_energy(frames[k], p), rel=1e-14)
+            assert np.ptp(ds.phi_mean[i]) < 1e-6  # mass conserved (float32 state)
+        assert ds.summary().startswith(str(small))
+    assert not parts_dir(small).exists()
+
+
+def test_sequence_depends_only_on_seed_and_index():
+    a = DatasetConfig(**SMALL)
+    b = DatasetConfig(**{**SMALL, "sequences": 10})
+    assert a.sequence_spec(2) == b.sequence_spec(2)
+    assert a.sequence_spec(1) != a.sequence_spec(2)
+    assert DatasetConfig(**{**SMALL, "seed": 6}).sequence_spec(2) != a.sequence_spec(2)
+
+
+def test_shards_then_merge_equal_one_process(small, tmp_path):
+    out = tmp_path / "sharded.h5"
+    for k in (1, 0):
+        generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard=f"{k}/2", progress=False)
+        assert not out.exists()
+    merge(out)
+    assert_same_data(read_all(out), read_all(small))
+    assert not parts_dir(out).exists()
+
+
+def test_merge_refuses_missing_sequences(tmp_path):
+    out = tmp_path / "half.h5"
+    generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/2", progress=False)
+    with pytest.raises(ValueError, match=r"1 of 3 sequences missing \(1\)"):
+        merge(out)
+    assert not out.exists()
+
+
+def test_rerun_with_other_arguments_refused(tmp_path):
+    out = tmp_path / "x.h5"
+    generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/3", progress=False)
+    with pytest.raises(ValueError, match="different arguments.*frames"):
+        generate(out, DatasetConfig(**{**SMALL, "frames": 4}), CHParams(), backend="cpu", shard="1/3",
+                 progress=False)
+
+
+@pytest.mark.parametrize("storage, tol", [("none", 0.0), ("gzip", 0.0), ("scaleoffset", 1e-4), ("float16", 5e-4)])
+def test_storage_options(small, tmp_path, storage, tol):
+    out = tmp_path / f"{storage}.h5"
+    generate(out, DatasetConfig(**{**SMALL, "storage": storage}), CHParams(), backend="cpu", progress=False)
+    ref = read_all(small)
+    with open_dataset(out) as ds:
+        phi = ds.phi[:]
+        assert phi.dtype == np.float32
+        err = np.abs(phi - ref["phi"]).max()
+        assert err <= tol
+        np.testing.assert_array_equal(ds.free_energy, ref["free_energy"])  # computed before lossy storage
+
+
+def _generate_cmd(out, **over):
+    cfg = {**SMALL, "sequences": 6, "frames": 4, "steps_per_frame": 300, "size": 24, **over}
+    return [sys.executable, "-m", "ch_numba", "generate", str(out), "--sequences", str(cfg["sequences"]),
+            "--frames", str(cfg["frames"]), "--steps-per-frame", str(cfg["steps_per_frame"]), "--size",
+            str(cfg["size"]), "--burn-in-frames", str(cfg["burn_in_frames"]), "--seed", str(cfg["seed"]),
+            "--backend", "cpu"]
+
+
+def test_resume_after_sigkill_gives_identical_data(tmp_path):
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    ref = tmp_path / "ref.h5"
+    subprocess.run(_generate_cmd(ref), check=True, env=env, capture_output=True)
+    out = tmp_path / "killed.h5"
+    proc = subprocess.Popen(_generate_cmd(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = parts_dir(out)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("seq_*.h5"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(parts.glob("seq_*.h5"))
+    assert 2 <= len(done) < 6, "kill should land in the middle of the run"
+    assert not out.exists()
+    res = subprocess.run(_generate_cmd(out), env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert f"resuming: {len(done)} of 6" in res.stderr
+    assert_same_data(read_all(out), read_all(ref))
+
+
+def test_blowup_names_sequence_and_writes_nothing(tmp_path):
+    out = tmp_path / "blow.h5"
+    cfg = DatasetConfig(**{**SMALL, "amplitude": 0.5})
+    p = CHParams()
+    object.__setattr__(p, "dt", 1.2 * p.stable_dt())  # unstable on purpose
+    with pytest.raises(ch_numba.BlowUpError, match=r"sequence 0: simulation blew up at step \d+"):
+        generate(out, cfg, p, backend="cpu", progress=False)
+    assert not out.exists()
+    assert not list(parts_dir(out).glob("seq_*.h5"))
+    assert not list(parts_dir(out).glob("*.tmp*"))
+
+
+def test_foreign_corrupt_and_missing_files(tmp_path, small):
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["phi"] = np.zeros((1, 1, 4, 4, 4))
+    with pytest.raises(ValueError, match="not a ch3d data set"):
+        open_dataset(foreign)
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(Path(small).read_bytes()[:2000])
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        open_dataset(corrupt)
+    text = tmp_path / "notes.h5"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        open_dataset(text)
+    with pytest.raises(ValueError, match="no such file"):
+        open_dataset(tmp_path / "missing.h5")
+    incomplete = tmp_path / "incomplete.h5"
+    with h5py.File(incomplete, "w") as f:
+        f.attrs["format"] = "ch3d-dataset"
+        f.attrs["format_version"] = 1
+    with pytest.raises(ValueError, match="incomplete ch3d data set"):
+        open_dataset(incomplete)
+
+
+@pytest.mark.parametrize("over, match", [({"sequences": 0}, "--sequences"), ({"val_fraction": 1.0}, "--val-fraction"),
+                                         ({"storage": "zip"}, "unknown storage"), ({"frequencies": ()}, "frequencies")])
+def test_bad_config(over, match):
+    with pytest.raises(ValueError, match=match):
+        DatasetConfig(**{**SMALL, **over})
+
+
+def test_existing_output_refused(small):
+    with pytest.raises(ValueError, match="already exists"):
+        generate(small, DatasetConfig(**SMALL), CHParams(), backend="cpu", progress=False)
+
+
+def test_config_json_records_arguments(tmp_path):
+    out = tmp_path / "c.h5"
+    generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/3", progress=False)
+    recipe = json.loads((parts_dir(out) / "config.json").read_text())
+    assert recipe["config"]["sequences"] == 3 and recipe["params"]["epsilon"] == 3.0
