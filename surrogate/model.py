@@ -1,0 +1,218 @@
+"""CRNN: two stacked ConvGRU3D cells and a "toFlux" head; conservative by construction.
+
+One network step maps φ_n (one saved frame) to φ_{n+1}::
+
+    h1' = cell1(φ_n, h1)              ConvGRU3DCell(1 -> H)
+    h2' = cell2(h1', h2)              ConvGRU3DCell(H -> H)
+    y   = head(h2')                   conv_1(H -> H) -> tanh -> conv_1(H -> H) -> tanh -> conv_k(H -> C_out)
+
+conservative (C_out = 3): y = J = (Jx, Jy, Jz), a flux on the grid; the volume mean of each
+component is removed and a fixed (parameter-free) periodic divergence layer gives::
+
+    φ_{n+1}[i] = φ_n[i] + Σ_a ( J_a[i − e_a] − J_a[i + e_a] )      a = x, y, z  (tensor dims −3, −2, −1)
+
+Summed over the periodic grid the increment telescopes to zero, so Σ φ (the mass) is conserved to
+round-off whatever the weights. (Removing the mean flux changes the update only by round-off,
+since the divergence of a constant is zero; it is kept as in the reference code.)
+
+non-conservative ablation (C_out = 1): φ_{n+1} = σ(y), a logistic sigmoid; mass is not conserved.
+
+Parameter count, hidden H = 10, kernel k = 3 (k³ = 27; derivation of the cells in
+:mod:`surrogate.cells`)::
+
+    cell1 (C_in = 1)                                              10,430
+    cell2 (C_in = H)                                              17,720
+    head  conv_1(H -> H) + conv_1(H -> H) = 2·(100 + 10)             220
+          conservative:     conv_k(H -> 3) = 27·10·3 + 3              813
+          non-conservative: conv_k(H -> 1) = 27·10·1 + 1              271
+    total conservative     = 28,150 + 220 + 813 = 29,183
+    total non-conservative = 28,150 + 220 + 271 = 28,641
+
+The difference 542 = 2·(27·10) + 2 is the head's last conv with two more output channels.
+
+Convolutions use circular padding and the divergence uses ``torch.roll``, so the network is
+exactly equivariant under periodic translations, and all ops export to standard ONNX
+(circular pad and roll become Slice + Concat).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .cells import ConvGRU3DCell, check_architecture, periodic_conv
+
+__all__ = ["CRNN", "FluxDivergence"]
+
+_SPATIAL = (-3, -2, -1)
+
+
+class FluxDivergence(nn.Module):
+    """Fixed periodic divergence: J (N, 3, X, Y, Z) -> Σ_a (J_a[i − e_a] − J_a[i + e_a]) (N, 1, X, Y, Z).
+
+    Component a of J pairs with spatial dim a (x: −3, y: −2, z: −1). No parameters, no buffers.
+    This is minus the central-difference divergence times 2 dx; the sign and scale are
+    absorbed by the learned flux.
+    """
+
+    def forward(self, flux: torch.Tensor) -> torch.Tensor:
+        if flux.dim() != 5 or flux.shape[1] != 3:
+            raise ValueError(f"expected flux of shape (N, 3, X, Y, Z), got {tuple(flux.shape)}")
+        out = None
+        for a, dim in enumerate(_SPATIAL):
+            j = flux[:, a : a + 1]
+            term = torch.roll(j, shifts=1, dims=dim) - torch.roll(j, shifts=-1, dims=dim)
+            out = term if out is None else out + term
+        return out
+
+
+class CRNN(nn.Module):
+    """Convolutional recurrent surrogate of one saved Cahn-Hilliard frame step.
+
+    Parameters
+    ----------
+    conservative : bool
+        True (default): flux head + fixed divergence, mass conserved to round-off.
+        False: sigmoid head (the paper's non-conservative ablation).
+    hidden : int
+        Hidden channels H of both cells (default 10).
+    kernel : int
+        Odd kernel size k of the spatial convolutions (default 3).
+
+    Shapes: φ is (N, 1, X, Y, Z); hidden states h1, h2 are (N, H, X, Y, Z); any X, Y, Z ≥ 1.
+    """
+
+    def __init__(self, conservative: bool = True, hidden: int = 10, kernel: int = 3):
+        super().__init__()
+        if not isinstance(conservative, bool):
+            raise ValueError(f"conservative must be a bool, got {conservative!r}")
+        check_architecture(hidden, kernel)
+        self.conservative = conservative
+        self.hidden = hidden
+        self.kernel = kernel
+        self.cell1 = ConvGRU3DCell(1, hidden, kernel)
+        self.cell2 = ConvGRU3DCell(hidden, hidden, kernel)
+        self.head = nn.Sequential(
+            nn.Conv3d(hidden, hidden, kernel_size=1, bias=True),
+            nn.Tanh(),
+            nn.Conv3d(hidden, hidden, kernel_size=1, bias=True),
+            nn.Tanh(),
+            periodic_conv(hidden, 3 if conservative else 1, kernel),
+        )
+        self.divergence = FluxDivergence()
+
+    # -- description -------------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        """Constructor arguments, ``CRNN(**model.config)`` rebuilds the architecture."""
+        return {"conservative": self.conservative, "hidden": self.hidden, "kernel": self.kernel}
+
+    def param_count(self) -> int:
+        """Number of trainable parameters (29,183 conservative / 28,641 not, for H = 10, k = 3)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def extra_repr(self) -> str:
+        return f"conservative={self.conservative}, hidden={self.hidden}, kernel={self.kernel}"
+
+    # -- checks ------------------------------------------------------------------------------
+    def _check_phi(self, phi: torch.Tensor, name: str = "phi") -> None:
+        if not isinstance(phi, torch.Tensor):
+            raise ValueError(f"expected {name} to be a torch.Tensor, got {type(phi).__name__}")
+        if phi.dim() != 5 or phi.shape[1] != 1:
+            raise ValueError(f"expected {name} of shape (N, 1, X, Y, Z), got {tuple(phi.shape)}")
+
+    def _check_hidden(self, phi: torch.Tensor, h: torch.Tensor, name: str) -> None:
+        n, _, *grid = phi.shape
+        want = (n, self.hidden, *grid)
+        if not isinstance(h, torch.Tensor) or tuple(h.shape) != want:
+            got = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+            raise ValueError(f"expected {name} of shape {want} (N, {self.hidden}, X, Y, Z), got {got}")
+
+    # -- one step ------------------------------------------------------------------------------
+    def init_hidden(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero hidden states (h1, h2), each (N, H, X, Y, Z), phi's dtype and device."""
+        self._check_phi(phi)
+        n, _, *grid = phi.shape
+        return phi.new_zeros((n, self.hidden, *grid)), phi.new_zeros((n, self.hidden, *grid))
+
+    def step(
+        self, phi: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One network step with explicit hidden states (the unit the ONNX export takes).
+
+        Parameters
+        ----------
+        phi : Tensor (N, 1, X, Y, Z)
+        h1, h2 : Tensor (N, H, X, Y, Z)
+
+        Returns
+        -------
+        (phi_next (N, 1, X, Y, Z), h1_next (N, H, X, Y, Z), h2_next (N, H, X, Y, Z))
+        """
+        self._check_phi(phi)
+        self._check_hidden(phi, h1, "h1")
+        self._check_hidden(phi, h2, "h2")
+        h1 = self.cell1(phi, h1)
+        h2 = self.cell2(h1, h2)
+        out = self.head(h2)
+        if self.conservative:
+            flux = out - out.mean(dim=_SPATIAL, keepdim=True)
+            phi_next = phi + self.divergence(flux)
+        else:
+            phi_next = torch.sigmoid(out)
+        return phi_next, h1, h2
+
+    def forward(
+        self, phi: torch.Tensor, h1: torch.Tensor | None = None, h2: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``step`` with missing hidden states taken as zeros."""
+        if h1 is None or h2 is None:
+            z1, z2 = self.init_hidden(phi)
+            h1 = z1 if h1 is None else h1
+            h2 = z2 if h2 is None else h2
+        return self.step(phi, h1, h2)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def rollout(self, phi0: torch.Tensor, steps: int, teacher: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict frames 1..steps from frame 0, hidden states starting at zero.
+
+        Parameters
+        ----------
+        phi0 : Tensor (N, 1, X, Y, Z)
+            Frame 0.
+        steps : int ≥ 0
+            Number of network steps (predicted frames).
+        teacher : Tensor (N, L, 1, X, Y, Z), optional
+            Ground-truth frames 1..L (teacher forcing). The input of step k + 1 is
+            ``teacher[:, k - 1]`` for k ≤ L and the network's own prediction of frame k otherwise,
+            so only the first min(L, steps − 1) teacher frames are used. L = 0 or None is a free
+            run. Predictions are returned for every step either way.
+
+        Returns
+        -------
+        Tensor (N, steps, 1, X, Y, Z): predicted frames 1..steps.
+        """
+        self._check_phi(phi0, "phi0")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        n, _, *grid = phi0.shape
+        n_teacher = 0
+        if teacher is not None:
+            want = (n, "L", 1, *grid)
+            ok = isinstance(teacher, torch.Tensor) and teacher.dim() == 6
+            if not ok or teacher.shape[0] != n or tuple(teacher.shape[2:]) != (1, *grid):
+                got = tuple(teacher.shape) if isinstance(teacher, torch.Tensor) else type(teacher).__name__
+                shown = "(" + ", ".join(map(str, want)) + ")"
+                raise ValueError(f"expected teacher of shape {shown} (N, L, 1, X, Y, Z), got {got}")
+            n_teacher = teacher.shape[1]
+        h1, h2 = self.init_hidden(phi0)
+        phi = phi0
+        preds = []
+        for k in range(steps):
+            if 0 < k <= n_teacher:
+                phi = teacher[:, k - 1].to(dtype=phi0.dtype)
+            phi, h1, h2 = self.step(phi, h1, h2)
+            preds.append(phi)
+        if not preds:
+            return phi0.new_empty((n, 0, 1, *grid))
+        return torch.stack(preds, dim=1)
