@@ -1,130 +1,258 @@
 """Solver speed, measured side by side in one run.
 
-Voxel updates per second (grid voxels × steps / second) of one forward-Euler step of
-    φ ← φ + dt M ∇²(f'(φ) − ε²∇²φ)
-for: the numpy reference (ch_numba.reference), our fused ``cpu`` kernel (float32 and
-float64), the plain two-pass prange kernel, py-pde's CahnHilliardPDE (explicit Euler,
-fixed dt, same grid; py-pde works in float64) and, on a GPU, our ``cuda`` backend.
+Voxel updates per second (grid voxels × steps / second, G = 1e9) of the forward-Euler step
 
-Memory-bandwidth fraction: a step must at least read φ and write φ_next, i.e.
-2 × itemsize bytes per voxel (the fused kernel keeps μ in cache; the two-pass scheme
-also writes and reads μ: 4 × itemsize, plus φ re-read). Achieved bytes/s = 2 × itemsize
-× voxels / step time, divided by the machine's bandwidth measured here with a STREAM-like
-copy (numba prange, arrays ≫ cache, read + write counted).
+    φ ← φ + dt M ∇²(f'(φ) − ε²∇²φ)          (CHParams(): ε = 3, dt = 1e-3, periodic 7-point stencil)
 
-Usage:  python benchmarks/solver.py [--sizes 64 128 256] [--quick]
+for: the numpy reference (ch_numba.reference.step, float32), our ``cpu`` backend (the fused
+kernel through ch_numba.solver.Stepper, float32 and float64), the plain two-pass prange kernel
+(μ pass, then φ pass; kernels_cpu.two_pass_step), py-pde's CahnHilliardPDE stepped by its
+compiled explicit Euler stepper (fixed dt, not adaptive, no trackers; py-pde works in float64;
+its free energy is scaled differently, ∂c/∂t = ∇²(c³ − c − γ∇²c) with γ = ε², but each step
+does the same stencil work) and, on a CUDA GPU, our ``cuda`` backend.
+
+Memory-bandwidth fraction. A step must at least read φ and write φ_next: 2 × itemsize bytes
+per voxel; this is what the fused kernel moves (μ lives in a cache-resident ring of planes).
+The two-pass scheme must move at least 5 × itemsize (read φ, write μ; read φ and μ, write
+φ_next), so the fused kernel's minimum traffic is 2/5 of it. Achieved GB/s = minimum bytes
+per voxel × voxel updates/s; the fraction divides it by this machine's bandwidth, measured
+here with STREAM-like numba prange loops over 256 MiB float64 arrays (copy: 16 bytes,
+triad: 24 bytes per element; the larger of the two is used).
+
+Paper data set: 64³, 50 frames × 400 steps = 20000 steps per sequence, plus the float64 free
+energy and the blow-up check of every frame, timed through Stepper (advance, get, free_energy).
+
+Timing: every entry is the best of --repeats rounds, the rounds interleaved over all entries
+(a slow spell of a shared host then spoils one round of each, not all rounds of one);
+--wait-idle waits for other processes to leave the CPUs before each round, and the run
+reports the CPU share other processes used meanwhile.
+
+Usage:  python benchmarks/solver.py [--sizes 64 128 256] [--repeats 5] [--quick] [--no-pypde]
+        [--wait-idle SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
+import warnings
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 from ch_numba import reference
-from ch_numba.kernels_cpu import kernels, ring_buffer
+from ch_numba.kernels_cpu import kernels
 from ch_numba.params import CHParams
 from ch_numba.physics import coefficients
+from ch_numba.solver import Stepper, free_energy
 
 PAPER = dict(size=64, frames=50, steps_per_frame=400)
+GOALS = dict(cpu_over_numpy=80.0, cpu_over_pypde=1.0, bandwidth_fraction=0.60, bandwidth_size=256)
+G = 1e9
 
 
 def smooth_ic(n: int, dtype=np.float32, seed: int = 0) -> np.ndarray:
+    """0.5 + 0.1 × Gaussian-filtered white noise (correlation length ~ n/8), scaled to max deviation 0.1."""
     rng = np.random.default_rng(seed)
     k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) ** 2] * 3, indexing="ij"))
-    noise = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal((n,) * 3)) * np.exp(-k2 * (n / 4) ** 2)))
+    noise = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal((n,) * 3)) * np.exp(-k2 * (n / 8) ** 2)))
     return (0.5 + 0.1 * noise / np.abs(noise).max()).astype(dtype)
 
 
-def best_time(fn, repeats: int, min_seconds: float = 0.3) -> float:
-    """Best per-call time over `repeats` rounds, each long enough to time reliably."""
-    fn()  # warm-up / compile
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-6)
-    inner = max(1, int(min_seconds / once))
-    best = float("inf")
-    for _ in range(repeats):
+class CPUShare:
+    """CPU time used by other processes (from /proc/stat, Linux only) while the benchmark runs.
+
+    Timings are only meaningful on an otherwise idle machine; :meth:`wait_idle` waits for one
+    and :meth:`others` reports the share of all CPUs that other processes used since start.
+    """
+
+    def __init__(self, wait_seconds: float = 0.0):
+        self.wait_seconds = wait_seconds
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        """(all CPUs busy seconds, all CPUs total seconds, this process's CPU seconds) or None."""
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz, t.user + t.system
+
+    def _others_between(self, a, b) -> float:
+        if a is None or b is None or b[1] <= a[1]:
+            return 0.0
+        return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
+
+    def others(self) -> float:
+        return self._others_between(self.start, self._sample())
+
+    def wait_idle(self, threshold: float = 0.1, window: float = 0.5) -> None:
+        """Wait (up to wait_seconds) until other processes use < threshold of the CPUs for `window` s."""
+        deadline = time.monotonic() + self.wait_seconds
+        while time.monotonic() < deadline:
+            a = self._sample()
+            time.sleep(window)
+            if self._others_between(a, self._sample()) < threshold:
+                return
+
+
+SHARE = CPUShare()
+
+
+class Timing:
+    """Time per call of fn, the best over rounds; each round calls fn long enough to time reliably.
+
+    Rounds of all the timings of a run are interleaved (see main), so that a slow spell of the
+    host, which a VM cannot see, does not spoil all the rounds of one entry.
+    """
+
+    def __init__(self, fn, work: float = 1.0, min_seconds: float = 0.25):
+        self.fn, self.work, self.best = fn, work, float("inf")
+        SHARE.wait_idle()
+        fn()  # warm-up (compilation, first touch)
         t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
+        fn()
+        self.inner = max(1, int(min_seconds / max(time.perf_counter() - t0, 1e-6)))
+
+    def round(self) -> None:
+        SHARE.wait_idle()
+        t0 = time.perf_counter()
+        for _ in range(self.inner):
+            self.fn()
+        self.best = min(self.best, (time.perf_counter() - t0) / self.inner)
+
+    @property
+    def rate(self) -> float:
+        """work / best time per call (e.g. voxel updates per second)."""
+        return self.work / self.best
 
 
-@njit(parallel=True, cache=True)
+def best_time(fn, repeats: int, min_seconds: float = 0.25) -> float:
+    """Best time per call of fn over `repeats` rounds."""
+    t = Timing(fn, min_seconds=min_seconds)
+    for _ in range(repeats):
+        t.round()
+    return t.best
+
+
+@njit(parallel=True)
 def _stream_copy(a, b):
     for i in prange(a.size):
         b[i] = a[i]
 
 
-def measure_bandwidth(nbytes: int = 512 * 2**20, repeats: int = 5) -> float:
-    """Sustained memory bandwidth (bytes/s) of a parallel copy: (read + write) / time."""
-    a = np.ones(nbytes // 8, dtype=np.float64)
-    b = np.empty_like(a)
-    t = best_time(lambda: _stream_copy(a, b), repeats, min_seconds=0.5)
-    return 2 * a.nbytes / t
+@njit(parallel=True)
+def _stream_triad(a, b, c, s):
+    for i in prange(a.size):
+        a[i] = b[i] + s * c[i]
 
 
-class CPUKernel:
-    def __init__(self, n: int, dtype, fused: bool):
-        self.phi = smooth_ic(n, dtype)
-        self.out = np.empty_like(self.phi)
-        fused_step, two_pass, _ = kernels(np.dtype(dtype))
-        self.fn = fused_step if fused else two_pass
-        self.scratch = ring_buffer(self.phi.shape, dtype) if fused else np.empty_like(self.phi)
-        self.c = coefficients(CHParams(), dtype)
-
-    def __call__(self):
-        self.fn(self.phi, self.out, self.scratch, *self.c)
-        self.phi, self.out = self.out, self.phi
+def memory_bandwidth(nbytes: int, repeats: int) -> dict:
+    """STREAM-like copy and triad bandwidth in bytes/s (bytes read + bytes written per second)."""
+    n = nbytes // 8
+    a, b, c = np.ones(n), np.full(n, 2.0), np.full(n, 0.5)
+    copy = 16 * n / best_time(lambda: _stream_copy(a, b), repeats, 0.5)
+    triad = 24 * n / best_time(lambda: _stream_triad(a, b, c, 3.0), repeats, 0.5)
+    return dict(copy=copy, triad=triad, best=max(copy, triad))
 
 
-def pypde_stepper(n: int, steps: int):
-    """A compiled py-pde explicit-Euler stepper advancing `steps` steps of dt = 1e-3, or None."""
-    try:
-        import pde
-    except ImportError:
-        return None
-    grid = pde.CartesianGrid([[0, n]] * 3, [n] * 3, periodic=True)
-    state = pde.ScalarField(grid, smooth_ic(n, np.float64) * 2 - 1)
-    eq = pde.CahnHilliardPDE(interface_width=9.0)
-    solver = pde.ExplicitSolver(eq, scheme="euler", adaptive=False, backend="numba")
-    stepper = solver.make_stepper(state, dt=1e-3)
-    t = [0.0]
+def cpu_timing(n: int, dtype) -> Timing:
+    """The cpu backend (fused kernel, multi-step driver) through Stepper; work = voxel updates."""
+    st = Stepper((n,) * 3, CHParams(), "cpu", dtype)
+    st.set(smooth_ic(n, dtype))
+    steps = max(50, int(2e7 // n**3))  # the data set advances 400 steps per call
+    return Timing(lambda: st.advance(steps), n**3 * steps)
 
-    def run():
-        t[0] = stepper(state, t[0], t[0] + steps * 1e-3)
+
+def _two_pass_driver(dtype):
+    step = kernels(np.dtype(dtype))[1]
+
+    @njit
+    def run(a, b, mu, nsteps, two_w, eps2_dx2, dtm_dx2):
+        for s in range(nsteps):
+            if s % 2 == 0:
+                step(a, b, mu, two_w, eps2_dx2, dtm_dx2)
+            else:
+                step(b, a, mu, two_w, eps2_dx2, dtm_dx2)
 
     return run
 
 
-def cuda_rate(n: int, repeats: int):
-    """(voxel updates/s, device bandwidth bytes/s) of the cuda backend, or None without a GPU."""
+def two_pass_timing(n: int, dtype) -> Timing:
+    run = _two_pass_driver(dtype)
+    a = smooth_ic(n, dtype)
+    b, mu = np.empty_like(a), np.empty_like(a)
+    coef = coefficients(CHParams(), dtype)
+    steps = max(2, int(2e7 // n**3)) // 2 * 2
+    return Timing(lambda: run(a, b, mu, steps, *coef), n**3 * steps)
+
+
+def numpy_timing(n: int) -> Timing:
+    phi, p = smooth_ic(n), CHParams()
+    return Timing(lambda: reference.step(phi, p), n**3, min_seconds=0.5)
+
+
+def pypde_timing(n: int) -> Timing | None:
+    """py-pde's compiled explicit Euler stepper (float64), or None without py-pde."""
+    try:
+        import pde
+    except ImportError:
+        return None
+    p = CHParams()
+    grid = pde.CartesianGrid([[0, n]] * 3, [n] * 3, periodic=True)
+    state = pde.ScalarField(grid, 2.0 * smooth_ic(n, np.float64) - 1.0)  # c = 2φ − 1 ∈ [−1, 1]
+    eq = pde.CahnHilliardPDE(interface_width=p.epsilon**2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solver = pde.EulerSolver(eq, backend="numba", adaptive=False)
+        stepper = solver.make_stepper(state, dt=p.dt)  # compiles the right-hand side and the loop
+    steps = max(2, int(1e7 // n**3))
+    t = [0.0]
+
+    def run():
+        t[0] = stepper(state, t[0], t[0] + steps * p.dt)
+
+    before = solver.info["steps"]
+    run()
+    if solver.info["steps"] - before != steps:
+        raise RuntimeError(f"py-pde made {solver.info['steps'] - before} steps, expected {steps}")
+    return Timing(run, n**3 * steps)
+
+
+def paper_frame_seconds(backend: str, repeats: int) -> float:
+    """Seconds per saved frame of the paper's data set: 400 steps, copy back + blow-up check, free energy.
+
+    Best over `repeats` rounds of ≥ 1 s of consecutive frames.
+    """
+    n, p = PAPER["size"], CHParams()
+    st = Stepper((n,) * 3, p, backend, np.float32)
+    st.set(smooth_ic(n))
+
+    def frame():
+        st.advance(PAPER["steps_per_frame"])
+        free_energy(st.get(), p)
+
+    return best_time(frame, repeats, min_seconds=1.0)
+
+
+def cuda_results(sizes, repeats: int, cpu_rates: dict) -> list[str]:
+    """Lines on the cuda backend; "cuda: no GPU" without a usable device (never under the simulator)."""
     try:
         from ch_numba.kernels_cuda import gpu_available
     except ImportError:
-        return None
+        return ["cuda: no GPU (numba-cuda not installed)"]
     if not gpu_available():
-        return None
+        return ["cuda: no GPU"]
     from numba import cuda
 
-    from ch_numba.solver import Stepper
-
-    st = Stepper((n,) * 3, CHParams(), "cuda", np.float32)
-    st.set(smooth_ic(n))
-    steps = 50
-
-    def run():
-        st.advance(steps)
-        cuda.synchronize()
-
-    t = best_time(run, repeats) / steps
-    a = cuda.device_array(64 * 2**20, np.float32)
+    a = cuda.device_array(256 * 2**20 // 4, np.float32)
     b = cuda.device_array_like(a)
 
     def copy():
@@ -132,66 +260,147 @@ def cuda_rate(n: int, repeats: int):
         cuda.synchronize()
 
     bw = 2 * a.nbytes / best_time(copy, repeats)
-    return n**3 / t, bw
+    lines = [f"cuda device: {cuda.get_current_device().name.decode()}, device-to-device copy {bw / G:.0f} GB/s", ""]
+    lines += ["| grid | cuda f32 (G/s) | BW fraction (2×itemsize) | BW fraction (two-pass, 5×itemsize) | cuda/cpu |"]
+    lines += ["|---|---|---|---|---|"]
+    for n in sizes:
+        st = Stepper((n,) * 3, CHParams(), "cuda", np.float32)
+        st.set(smooth_ic(n))
+        steps = max(10, int(2e8 // n**3))
+
+        def run(st=st, steps=steps):
+            st.advance(steps)
+            cuda.synchronize()
+
+        r = n**3 * steps / best_time(run, repeats)
+        vs_cpu = f"{r / cpu_rates[n]:.1f}×" if n in cpu_rates else "n/a"
+        lines.append(f"| {n}³ | {r / G:.2f} | {8 * r / bw:.0%} | {20 * r / bw:.0%} | {vs_cpu} |")
+    seconds = paper_frame_seconds("cuda", repeats) * PAPER["frames"]
+    lines += ["", f"paper data set on cuda: {3600 / seconds:.0f} sequences/hour ({seconds:.2f} s per sequence)"]
+    return lines
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], help="grid edges (default 64 128 256)")
-    ap.add_argument("--repeats", type=int, default=5, help="timing rounds, best kept (default 5)")
-    ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
-    ap.add_argument("--no-pypde", action="store_true", help="skip py-pde (its compilation takes ~20 s)")
+    ap = argparse.ArgumentParser(
+        prog="python benchmarks/solver.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes", type=int, nargs="+", default=[64, 128, 256], help="grid edges N of N³ (default 64 128 256)"
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timing rounds, interleaved over all entries; the best is kept (default 5)",
+    )
+    ap.add_argument("--quick", action="store_true", help="smoke run: sizes 16 32, 2 repeats, small bandwidth arrays")
+    ap.add_argument("--no-pypde", action="store_true", help="skip py-pde (it compiles for ~20 s per grid size)")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each timing, wait up to SECONDS for other processes to leave the CPUs idle (default 0)",
+    )
     a = ap.parse_args(argv)
+    global SHARE
+    SHARE = CPUShare(a.wait_idle)
     sizes, repeats = ([16, 32], 2) if a.quick else (a.sizes, a.repeats)
-    p = CHParams()
+    if min(sizes) < 3 or repeats < 1:
+        ap.error("sizes must be >= 3 and repeats >= 1")
 
-    print(f"# ch_numba solver benchmark — {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-          f"{numba.get_num_threads()} numba threads, numpy {np.__version__}, numba {numba.__version__}")
-    bw = measure_bandwidth(64 * 2**20 if a.quick else 512 * 2**20, repeats)
-    print(f"measured memory bandwidth (parallel copy, read+write): {bw / 1e9:.1f} GB/s\n")
-    header = (f"{'grid':>5} | {'numpy ref':>10} | {'cpu f32':>8} | {'cpu f64':>8} | {'2-pass f32':>10} | "
-              f"{'py-pde f64':>10} | {'cpu/numpy':>9} | {'cpu/2pass':>9} | {'cpu/py-pde':>10} | "
-              f"{'f32 BW frac':>11} | {'f64 BW frac':>11}")
-    print("voxel updates per second (G = 1e9)\n" + header + "\n" + "-" * len(header))
-    rates = {}
+    bw = memory_bandwidth((64 if a.quick else 256) * 2**20, repeats)
+    try:
+        import pde
+
+        pde_version = pde.__version__
+    except ImportError:
+        pde_version = "not installed"
+    print(f"# ch_numba solver benchmark, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.machine()}; numba {numba.__version__} "
+        f"({numba.get_num_threads()} threads, {numba.threading_layer()} layer), numpy {np.__version__}, "
+        f"py-pde {pde_version}"
+    )
+    print(
+        f"memory bandwidth (numba prange, {64 if a.quick else 256} MiB float64 arrays): "
+        f"copy {bw['copy'] / G:.1f} GB/s, "
+        f"triad {bw['triad'] / G:.1f} GB/s -> reference {bw['best'] / G:.1f} GB/s\n"
+    )
+
+    timings = {}
     for n in sizes:
-        phi = smooth_ic(n)
-        ref_t = best_time(lambda phi=phi: reference.step(phi, p), max(1, repeats // 2), min_seconds=0.2)
-        r_ref = n**3 / ref_t
-        r32 = n**3 / best_time(CPUKernel(n, np.float32, True), repeats)
-        r64 = n**3 / best_time(CPUKernel(n, np.float64, True), repeats)
-        r2p = n**3 / best_time(CPUKernel(n, np.float32, False), repeats)
-        r_pde = None
-        if not a.no_pypde:
-            steps = max(1, int(2e7 // n**3))
-            run = pypde_stepper(n, steps)
-            if run is not None:
-                r_pde = n**3 * steps / best_time(run, max(1, repeats // 2))
-        rates[n] = r32
-        frac32 = 2 * 4 * r32 / bw
-        frac64 = 2 * 8 * r64 / bw
-        pde_txt = f"{r_pde / 1e9:9.3f}G" if r_pde else "       n/a"
-        ratio_pde = f"{r32 / r_pde:9.1f}x" if r_pde else "       n/a"
-        print(f"{n:>4}³ | {r_ref / 1e9:9.4f}G | {r32 / 1e9:7.2f}G | {r64 / 1e9:7.2f}G | {r2p / 1e9:9.2f}G | "
-              f"{pde_txt} | {r32 / r_ref:8.0f}x | {r32 / r2p:8.2f}x | {ratio_pde} | {frac32:10.0%} | {frac64:10.0%}")
-    if 64 in rates:
-        steps = PAPER["frames"] * PAPER["steps_per_frame"]  # free energy per frame: < 1 % more
-        per_seq = 64**3 * steps / rates[64]
-        print(f"\npaper data set (64³, {PAPER['frames']} frames x {PAPER['steps_per_frame']} steps = {steps} steps/seq):"
-              f" cpu {3600 / per_seq:.0f} sequences/hour ({per_seq:.1f} s/sequence; 1850 sequences:"
-              f" {1850 * per_seq / 3600:.1f} h)")
-    print()
+        timings[n] = dict(numpy=numpy_timing(n))
+        timings[n]["cpu32"] = cpu_timing(n, np.float32)
+        timings[n]["cpu64"] = cpu_timing(n, np.float64)
+        timings[n]["two32"] = two_pass_timing(n, np.float32)
+        timings[n]["two64"] = two_pass_timing(n, np.float64)
+        timings[n]["pde"] = None if a.no_pypde else pypde_timing(n)
+    for _ in range(repeats):  # rounds interleaved over all entries
+        for entries in timings.values():
+            for t in entries.values():
+                if t is not None:
+                    t.round()
+    rows = {n: {k: (None if t is None else t.rate) for k, t in entries.items()} for n, entries in timings.items()}
+    del timings
+
+    def g(x):
+        return "n/a" if x is None else f"{x / G:.3f}"
+
+    def ratio(x, y):
+        return "n/a" if x is None or y is None else f"{x / y:.1f}×"
+
+    print("voxel updates per second (G/s)\n")
+    print("| grid | numpy ref f32 | cpu f32 | cpu f64 | two-pass f32 | two-pass f64 | py-pde f64 |")
+    print("|---|---|---|---|---|---|---|")
+    for n, r in rows.items():
+        print(
+            f"| {n}³ | {g(r['numpy'])} | {g(r['cpu32'])} | {g(r['cpu64'])} | {g(r['two32'])} | {g(r['two64'])} "
+            f"| {g(r['pde'])} |"
+        )
+    print(f"\nratios (goals: cpu/numpy ≥ {GOALS['cpu_over_numpy']:.0f}×, cpu/py-pde > 1)\n")
+    print("| grid | cpu/numpy f32 | cpu f32/py-pde | cpu f64/py-pde | fused/two-pass f32 | fused/two-pass f64 |")
+    print("|---|---|---|---|---|---|")
+    for n, r in rows.items():
+        print(
+            f"| {n}³ | {ratio(r['cpu32'], r['numpy'])} | {ratio(r['cpu32'], r['pde'])} | {ratio(r['cpu64'], r['pde'])} "
+            f"| {ratio(r['cpu32'], r['two32'])} | {ratio(r['cpu64'], r['two64'])} |"
+        )
+    print(
+        f"\nmemory bandwidth: minimum bytes a step must move × voxel updates/s, as a fraction of "
+        f"{bw['best'] / G:.1f} GB/s (fused: 2 × itemsize per voxel, 2/5 of the two-pass minimum of 5 × itemsize; "
+        f"goal ≥ {GOALS['bandwidth_fraction']:.0%} at {GOALS['bandwidth_size']}³)\n"
+    )
+    print("| grid | cpu f32 (8 B/vox) | cpu f64 (16 B/vox) | two-pass f32 (20 B/vox) | two-pass f64 (40 B/vox) |")
+    print("|---|---|---|---|---|")
+    for n, r in rows.items():
+        cells = [
+            f"{b * x / G:.1f} GB/s = {b * x / bw['best']:.0%}"
+            for b, x in ((8, r["cpu32"]), (16, r["cpu64"]), (20, r["two32"]), (40, r["two64"]))
+        ]
+        print(f"| {n}³ | " + " | ".join(cells) + " |")
+
+    seconds = paper_frame_seconds("cpu", repeats) * PAPER["frames"]
     steps = PAPER["frames"] * PAPER["steps_per_frame"]
-    for n in sizes:
-        res = cuda_rate(n, repeats)
-        if res is None:
-            print(f"cuda {n}³: no GPU")
-            continue
-        r, dev_bw = res
-        print(f"cuda {n}³: {r / 1e9:.2f} Gvox/s, {2 * 4 * r / dev_bw:.0%} of device bandwidth "
-              f"({dev_bw / 1e9:.0f} GB/s), {r / rates[n]:.1f}x cpu")
-        if n == 64:
-            print(f"  paper data set on cuda: {3600 * r / (64**3 * steps):.0f} sequences/hour")
+    print(
+        f"\npaper data set ({PAPER['size']}³ float32, {PAPER['frames']} frames × {PAPER['steps_per_frame']} steps = "
+        f"{steps} steps per sequence, free energy per frame): cpu {3600 / seconds:.0f} sequences/hour "
+        f"({seconds:.1f} s per sequence; the paper's 1850 sequences: {1850 * seconds / 3600:.1f} h)\n"
+    )
+    cuda_sizes = [n for n in sizes if n >= 128] or sizes[-1:]
+    print("\n".join(cuda_results(cuda_sizes, repeats, {n: r["cpu32"] for n, r in rows.items()})))
+    print(f"\nother processes used {SHARE.others():.0%} of the CPUs during this run (timings need ~0 %)")
     return 0
 
 

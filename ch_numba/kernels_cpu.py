@@ -1,22 +1,42 @@
 """CPU kernels: ``numba.njit(parallel=True)`` forward-Euler steps (see physics.py).
 
-Fused scheme (the production kernel, :func:`fused_step`): the x axis is cut into
-one contiguous chunk of planes per thread. A thread walks its planes in order and
-keeps μ for three consecutive x-planes in a ring buffer, so for output plane x it
-computes μ on plane x+1 only (plus planes x0−1, x0 once at the chunk start). φ is
-read from memory about once and φ_next written once per step: ~8 bytes/voxel in
-float32 instead of ~20 for the two-pass scheme. Wide planes are walked in blocks of
-rows (block_rows) so that a thread's μ and φ slabs stay in its L2 cache; the rows at
-a block's edge cost one extra μ row each. Each voxel's arithmetic is the same
-whatever the chunking or blocking, so the result is bitwise independent of the
-thread count. :func:`fused_steps` runs many steps in one call (no Python dispatch
-per step).
+    mu       = f'(φ) − (ε²/dx²) L(φ)
+    φ_next   = φ + (dt M/dx²) L(μ),     L(a) = ((a[x−1] + a[x+1]) + (a[y−1] + a[y+1])) + (a[z−1] + a[z+1]) − 6a
 
-:func:`two_pass_step` (μ pass, then φ pass) is the plain scheme, kept as the
-benchmark's baseline; it gives bitwise the same result as the fused kernel.
+(periodic in x, y, z; L is physics.stencil, the 7-point dx²·Laplacian, with the same
+order of additions).
 
-Periodic neighbours are found without modulo in the inner loop: the first and
-last z voxels are peeled off, the middle of a row is a contiguous, vectorisable loop.
+Vectorisation. A (Y, Z) plane is contiguous, so every pass runs as one flat loop over
+whole rows of a plane (``rows × Z`` elements, indices from 0, unit stride), which LLVM
+turns into packed AVX-512/AVX2 code without a scalar remainder per row. The flat index
+j has its x and y neighbours at the same j in another plane or at j ± Z; its z
+neighbours j ± 1 are wrong at the two ends of each row, so the z pair a[z−1] + a[z+1]
+is summed first in a separate flat loop (:func:`zpairs`), and a short second loop sets
+the two wrapped ends of each row. L(a) takes that pair sum as its last term, which is the
+same floating-point sum as physics.stencil. The rows y = 0 and Y−1 use the wrapped row
+as a view, not modulo arithmetic.
+
+Fused scheme (the production kernel, :func:`fused_step`): the x axis is cut into one
+contiguous chunk of planes per thread. A thread walks its planes in order and keeps μ
+for three consecutive x planes in a ring of three slabs, so for output plane x it
+computes μ on plane x+1 only (plus planes x0−1 and x0 once at the chunk start). φ is
+read from memory about once and φ_next written once per step: 2 × itemsize bytes per
+voxel, against ≥ 5 × itemsize for the two-pass scheme (write μ, read φ and μ again).
+Wide planes are cut into blocks of rows (:func:`block_rows`) so that the μ slabs and φ
+planes of a thread stay in its L2 cache; each slab has one halo row above and below
+(recomputed at block edges, copied when a block is the whole plane). Within a block the
+work goes in strips of a few KiB (:data:`STRIP_BYTES`): μ on the strip of plane x+1,
+then the update of the same strip of plane x, so the strip's data are still in L1.
+
+Determinism: each voxel's arithmetic is the same expression whatever the chunking,
+blocking or vector/scalar path (no fastmath: IEEE operations in a fixed order), so the
+result is bitwise independent of the thread count and equals :func:`two_pass_step`
+bitwise. :func:`fused_steps` runs many steps in one call (no Python dispatch per step).
+
+Arrays: φ, φ_next are C-contiguous (X, Y, Z) float32/float64, every axis ≥ 3. Packed
+loads are fastest on 64-byte aligned rows: :func:`aligned_empty` allocates such arrays
+(numpy's own are usually 16 bytes off), :func:`fused_steps` steps unaligned ones in aligned
+copies, and the ring buffer is always aligned.
 """
 
 from __future__ import annotations
@@ -29,122 +49,241 @@ from numba import njit, prange
 
 from .physics import local_ops
 
-
-# Rows of μ kept per ring slot: the three μ slabs plus the five φ slabs a thread touches
-# should stay in its L2 cache (~1 MiB here), so wide planes are cut into blocks of rows.
+# Bytes of one μ slab (rows × Z × itemsize) above which a plane is cut into blocks of
+# rows: three slabs plus the φ rows a thread reads then stay within its L2 cache.
 RING_BYTES = 96 * 1024
+# Bytes of the rows processed together inside a block (kept in the L1 cache) ...
+STRIP_BYTES = 4096
+# ... or, when a plane has at least STREAM_PLANE_BYTES (its φ rows then stream from L3/DRAM
+# rather than from L2), longer strips, which measured ~10 % faster at 256³ and slower below.
+STREAM_PLANE_BYTES = 256 * 1024
+STREAM_STRIP_BYTES = 16384
+ALIGN = 64  # bytes: one cache line, one AVX-512 vector
+ALIGN_MIN_STEPS = 16  # fused_steps copies unaligned states into aligned ones from this many steps
 
 
 def block_rows(shape, itemsize: int) -> int:
-    """Rows per y-block: the whole plane when it is small, else enough to fit RING_BYTES per slab."""
+    """Rows per y-block: the whole plane when it is small, else enough to fill RING_BYTES per slab."""
     ny, nz = shape[1], shape[2]
     rows = max(8, RING_BYTES // (nz * itemsize) - 2)
     return min(ny, rows)
 
 
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """Uninitialised C-contiguous array whose data start on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(n * dtype.itemsize + ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start : start + n * dtype.itemsize].view(dtype).reshape(shape)
+
+
 @functools.lru_cache(maxsize=None)
 def kernels(dtype):
     """Build (fused_step, two_pass_step, fused_steps) for one state dtype."""
-    ops = local_ops(dtype)
-    fprime, stencil = ops.fprime, ops.stencil
+    dtype = np.dtype(dtype)
+    six = dtype.type(6)
+    itemsize = dtype.itemsize
+    fprime = local_ops(dtype).fprime
+    inline = njit(inline="always")
 
-    @njit(inline="always")
-    def mu_row(c, a_xm, a_xp, a_ym, a_yp, o, two_w, eps2_dx2):
-        """o = f'(c) − (ε²/dx²) stencil(c) along one z row (rows of the 4 neighbours given)."""
-        nz = c.shape[0]
-        o[0] = fprime(c[0], two_w) - eps2_dx2 * stencil(c[0], a_xm[0], a_xp[0], a_ym[0], a_yp[0], c[nz - 1], c[1])
-        for z in range(1, nz - 1):
-            o[z] = fprime(c[z], two_w) - eps2_dx2 * stencil(
-                c[z], a_xm[z], a_xp[z], a_ym[z], a_yp[z], c[z - 1], c[z + 1]
-            )
-        o[nz - 1] = fprime(c[nz - 1], two_w) - eps2_dx2 * stencil(
-            c[nz - 1], a_xm[nz - 1], a_xp[nz - 1], a_ym[nz - 1], a_yp[nz - 1], c[nz - 2], c[0]
-        )
-
-    @njit(inline="always")
-    def update_row(p, c, a_xm, a_xp, a_ym, a_yp, o, dtm_dx2):
-        """o = p + (dt M/dx²) stencil(c) along one z row, c = μ row, a_* its neighbour rows."""
-        nz = c.shape[0]
-        o[0] = p[0] + dtm_dx2 * stencil(c[0], a_xm[0], a_xp[0], a_ym[0], a_yp[0], c[nz - 1], c[1])
-        for z in range(1, nz - 1):
-            o[z] = p[z] + dtm_dx2 * stencil(c[z], a_xm[z], a_xp[z], a_ym[z], a_yp[z], c[z - 1], c[z + 1])
-        o[nz - 1] = p[nz - 1] + dtm_dx2 * stencil(
-            c[nz - 1], a_xm[nz - 1], a_xp[nz - 1], a_ym[nz - 1], a_yp[nz - 1], c[nz - 2], c[0]
-        )
-
-    @njit(inline="always")
+    @inline
     def wrap(i, n):
         return i + n if i < 0 else (i - n if i >= n else i)
 
-    @njit(inline="always")
-    def mu_slab(phi, x, y0, rows, out, two_w, eps2_dx2):
-        """μ on plane x for rows y0−1 .. y0+rows (periodic) into out[0 .. rows+1]."""
-        nx, ny = phi.shape[0], phi.shape[1]
-        xm, xp = wrap(x - 1, nx), wrap(x + 1, nx)
-        for r in range(rows + 2):
-            y = wrap(y0 - 1 + r, ny)
-            mu_row(phi[x, y], phi[xm, y], phi[xp, y], phi[x, wrap(y - 1, ny)], phi[x, wrap(y + 1, ny)], out[r],
-                   two_w, eps2_dx2)
+    @inline
+    def lap(c, xm, xp, ym, yp, zpair):
+        """physics.stencil(c, xm, xp, ym, yp, zm, zp) given zpair = zm + zp."""
+        return ((xm + xp) + (ym + yp)) + zpair - six * c
+
+    @njit
+    def zpairs(c, n, nz, o):
+        """o[j] = c[j−1] + c[j+1] for j < n, periodic within rows of nz (c, o start at a row start)."""
+        if n > 2:
+            lo = c[0 : n - 2]
+            hi = c[2:n]
+            oo = o[1 : n - 1]
+            for j in range(n - 2):
+                oo[j] = lo[j] + hi[j]
+        for r in range(0, n, nz):
+            o[r] = c[r + nz - 1] + c[r + 1]
+            o[r + nz - 1] = c[r + nz - 2] + c[r]
+
+    @njit
+    def mu_flat(c, a, b, i, im, ip, zs, k, o, n, two_w, eps2_dx2):
+        """o[k+j] = μ at c[i+j] for j < n: x neighbours a, b at i+j, y neighbours c at im+j, ip+j, z pair zs[k+j]."""
+        cc, xm, xp, ym, yp = c[i : i + n], a[i : i + n], b[i : i + n], c[im : im + n], c[ip : ip + n]
+        zz, oo = zs[k : k + n], o[k : k + n]
+        for j in range(n):
+            oo[j] = fprime(cc[j], two_w) - eps2_dx2 * lap(cc[j], xm[j], xp[j], ym[j], yp[j], zz[j])
+
+    @njit
+    def update_flat(ph, g, c, m, q, i, im, ip, zs, k, o, n, dtm_dx2):
+        """o[g+j] = ph[g+j] + (dt M/dx²) L(μ) for j < n, μ at c[i+j] (neighbours as in mu_flat)."""
+        pp, oo = ph[g : g + n], o[g : g + n]
+        cc, xm, xp, ym, yp = c[i : i + n], m[i : i + n], q[i : i + n], c[im : im + n], c[ip : ip + n]
+        zz = zs[k : k + n]
+        for j in range(n):
+            oo[j] = pp[j] + dtm_dx2 * lap(cc[j], xm[j], xp[j], ym[j], yp[j], zz[j])
+
+    @njit
+    def mu_rows(phi2, x, ya, yb, ny, nz, zs, o, two_w, eps2_dx2):
+        """μ of plane x, rows ya .. yb−1 (0 ≤ ya < yb ≤ ny) into o[0 : (yb−ya)·nz]; zs is scratch.
+
+        phi2 is φ as (X, Y·Z); rows 0 and ny−1 take their wrapped y neighbour row.
+        """
+        nx = phi2.shape[0]
+        c, a, b = phi2[x], phi2[wrap(x - 1, nx)], phi2[wrap(x + 1, nx)]
+        s, n = ya * nz, (yb - ya) * nz
+        zpairs(c[s : s + n], n, nz, zs)
+        lo, hi = max(ya, 1), min(yb, ny - 1)
+        if hi > lo:  # rows with both y neighbours inside the plane: one flat loop
+            i = lo * nz
+            mu_flat(c, a, b, i, i - nz, i + nz, zs, i - s, o, (hi - lo) * nz, two_w, eps2_dx2)
+        for y in (0, ny - 1):
+            if ya <= y < yb and not lo <= y < hi:
+                i = y * nz
+                im, ip = wrap(y - 1, ny) * nz, wrap(y + 1, ny) * nz
+                mu_flat(c, a, b, i, im, ip, zs, i - s, o, nz, two_w, eps2_dx2)
+
+    @njit
+    def halo_rows(phi2, x, y0, rows, ny, nz, zs, o, two_w, eps2_dx2):
+        """Slab rows 0 and rows+1 (plane rows y0−1 and y0+rows) once rows 1 .. rows are done."""
+        if rows == ny:  # the slab is the whole plane: its halo rows are copies of rows ny−1 and 0
+            top, last = o[0:nz], o[ny * nz : (ny + 1) * nz]
+            bottom, first = o[(ny + 1) * nz : (ny + 2) * nz], o[nz : 2 * nz]
+            for z in range(nz):
+                top[z] = last[z]
+                bottom[z] = first[z]
+        else:
+            ym, yp = wrap(y0 - 1, ny), wrap(y0 + rows, ny)
+            mu_rows(phi2, x, ym, ym + 1, ny, nz, zs, o[0:nz], two_w, eps2_dx2)
+            mu_rows(phi2, x, yp, yp + 1, ny, nz, zs, o[(rows + 1) * nz : (rows + 2) * nz], two_w, eps2_dx2)
+
+    @njit
+    def slab(phi2, x, y0, rows, sr, ny, nz, zs, o, two_w, eps2_dx2):
+        """μ of plane x on rows y0−1 .. y0+rows into slab o (rows 0 .. rows+1), strip by strip."""
+        for ya in range(y0, y0 + rows, sr):
+            yb = min(ya + sr, y0 + rows)
+            r = (ya - y0 + 1) * nz
+            mu_rows(phi2, x, ya, yb, ny, nz, zs, o[r : r + (yb - ya) * nz], two_w, eps2_dx2)
+        halo_rows(phi2, x, y0, rows, ny, nz, zs, o, two_w, eps2_dx2)
 
     @njit(parallel=True)
     def fused_step(phi, out, ring, two_w, eps2_dx2, dtm_dx2):
-        """out = one step from phi; ring is scratch (chunks, 3, rows + 2, Z) from ring_buffer()."""
-        nx, ny = phi.shape[0], phi.shape[1]
-        nchunks, by = ring.shape[0], ring.shape[2] - 2
+        """out = one step from phi (both (X, Y, Z)); ring is scratch from ring_buffer()."""
+        nx, ny, nz = phi.shape
+        phi2 = phi.reshape((nx, ny * nz))
+        out2 = out.reshape((nx, ny * nz))
+        nchunks = ring.shape[0]
+        by = ring.shape[2] // nz - 2  # rows per y-block
+        if by < 1 or ring.shape[1] < 5:
+            raise ValueError("ring buffer too small for this grid: build it with ring_buffer(phi.shape, phi.dtype)")
+        strip = STREAM_STRIP_BYTES if ny * nz * itemsize >= STREAM_PLANE_BYTES else STRIP_BYTES
+        sr = max(1, min(by, strip // (nz * itemsize)))  # rows per strip
         for t in prange(nchunks):
             x0 = (t * nx) // nchunks
             x1 = ((t + 1) * nx) // nchunks
             buf = ring[t]
+            zs, zm = buf[3], buf[4]
             for y0 in range(0, ny, by):
                 rows = min(by, ny - y0)
                 # ring slot of plane x is (x − x0 + 1) % 3: x0−1 → 0, x0 → 1, x0+1 → 2, ...
-                mu_slab(phi, wrap(x0 - 1, nx), y0, rows, buf[0], two_w, eps2_dx2)
-                mu_slab(phi, x0, y0, rows, buf[1], two_w, eps2_dx2)
+                slab(phi2, wrap(x0 - 1, nx), y0, rows, sr, ny, nz, zs, buf[0], two_w, eps2_dx2)
+                slab(phi2, x0, y0, rows, sr, ny, nz, zs, buf[1], two_w, eps2_dx2)
                 for x in range(x0, x1):
                     s = x - x0 + 1
-                    mu_slab(phi, wrap(x + 1, nx), y0, rows, buf[(s + 1) % 3], two_w, eps2_dx2)
                     m, c, p = buf[(s - 1) % 3], buf[s % 3], buf[(s + 1) % 3]
-                    for r in range(1, rows + 1):
-                        y = y0 + r - 1
-                        update_row(phi[x, y], c[r], m[r], p[r], c[r - 1], c[r + 1], out[x, y], dtm_dx2)
+                    xp = wrap(x + 1, nx)
+                    for ya in range(y0, y0 + rows, sr):
+                        yb = min(ya + sr, y0 + rows)
+                        r, n = (ya - y0 + 1) * nz, (yb - ya) * nz
+                        mu_rows(phi2, xp, ya, yb, ny, nz, zs, p[r : r + n], two_w, eps2_dx2)
+                        zpairs(c[r : r + n], n, nz, zm)
+                        update_flat(phi2[x], ya * nz, c, m, p, r, r - nz, r + nz, zm, 0, out2[x], n, dtm_dx2)
+                    halo_rows(phi2, xp, y0, rows, ny, nz, zs, p, two_w, eps2_dx2)
 
     @njit(parallel=True)
     def two_pass_step(phi, out, mu, two_w, eps2_dx2, dtm_dx2):
-        """out = one step from phi; mu is scratch of phi's shape (the plain scheme, for benchmarks)."""
-        nx, ny = phi.shape[0], phi.shape[1]
+        """out = one step from phi; mu is scratch of phi's shape (μ pass, then φ pass: the plain scheme)."""
+        nx, ny, nz = phi.shape
+        phi2 = phi.reshape((nx, ny * nz))
+        out2 = out.reshape((nx, ny * nz))
+        mu2 = mu.reshape((nx, ny * nz))
+        n = ny * nz
         for x in prange(nx):
-            xm, xp = wrap(x - 1, nx), wrap(x + 1, nx)
-            for y in range(ny):
-                mu_row(phi[x, y], phi[xm, y], phi[xp, y], phi[x, wrap(y - 1, ny)], phi[x, wrap(y + 1, ny)], mu[x, y],
-                       two_w, eps2_dx2)
+            zs = np.empty(n, dtype=phi.dtype)
+            mu_rows(phi2, x, 0, ny, ny, nz, zs, mu2[x], two_w, eps2_dx2)
         for x in prange(nx):
-            xm, xp = wrap(x - 1, nx), wrap(x + 1, nx)
-            for y in range(ny):
-                update_row(phi[x, y], mu[x, y], mu[xm, y], mu[xp, y], mu[x, wrap(y - 1, ny)], mu[x, wrap(y + 1, ny)],
-                           out[x, y], dtm_dx2)
+            zs = np.empty(n, dtype=phi.dtype)
+            c, m, p = mu2[x], mu2[wrap(x - 1, nx)], mu2[wrap(x + 1, nx)]
+            zpairs(c, n, nz, zs)
+            update_flat(phi2[x], nz, c, m, p, nz, 0, 2 * nz, zs, nz, out2[x], n - 2 * nz, dtm_dx2)
+            for y in (0, ny - 1):
+                i = y * nz
+                im, ip = wrap(y - 1, ny) * nz, wrap(y + 1, ny) * nz
+                update_flat(phi2[x], i, c, m, p, i, im, ip, zs, i, out2[x], nz, dtm_dx2)
 
     @njit
-    def fused_steps(a, b, ring, nsteps, two_w, eps2_dx2, dtm_dx2):
-        """nsteps steps alternating between a and b (no Python call per step).
+    def aligned_like(a):
+        """Uninitialised array of a's shape and dtype starting on an ALIGN-byte boundary."""
+        raw = np.empty(a.size + ALIGN // itemsize, dtype=a.dtype)
+        start = ((-raw.ctypes.data) % ALIGN) // itemsize
+        return raw[start : start + a.size].reshape(a.shape)
 
-        The result is in a when nsteps is even, in b when it is odd.
-        """
+    @njit(parallel=True)
+    def copy(src, dst):
+        s, d = src.reshape(src.size), dst.reshape(dst.size)
+        for i in prange(s.size):
+            d[i] = s[i]
+
+    @njit
+    def alternate(a, b, ring, nsteps, two_w, eps2_dx2, dtm_dx2):
         for s in range(nsteps):
             if s % 2 == 0:
                 fused_step(a, b, ring, two_w, eps2_dx2, dtm_dx2)
             else:
                 fused_step(b, a, ring, two_w, eps2_dx2, dtm_dx2)
 
+    @njit
+    def fused_steps(a, b, ring, nsteps, two_w, eps2_dx2, dtm_dx2):
+        """nsteps steps alternating between a and b (no Python call per step).
+
+        The result is in a when nsteps is even, in b when it is odd (the other array holds
+        the step before). Arrays that do not start on a 64-byte boundary (numpy's usually
+        start 16 bytes off) are stepped in aligned copies, copied back at the end, when
+        nsteps ≥ ALIGN_MIN_STEPS: the packed loads then never split a cache line, which
+        measured ~12 % faster; the result is the same bitwise.
+        """
+        if nsteps >= ALIGN_MIN_STEPS and (a.ctypes.data % ALIGN != 0 or b.ctypes.data % ALIGN != 0):
+            a2, b2 = aligned_like(a), aligned_like(b)
+            copy(a, a2)
+            alternate(a2, b2, ring, nsteps, two_w, eps2_dx2, dtm_dx2)
+            copy(a2, a)
+            copy(b2, b)
+        else:
+            alternate(a, b, ring, nsteps, two_w, eps2_dx2, dtm_dx2)
+
     return fused_step, two_pass_step, fused_steps
 
 
 def ring_buffer(shape, dtype, chunks: int | None = None) -> np.ndarray:
-    """Scratch for fused_step: (chunks, 3, rows + 2, Z); chunks defaults to the thread count."""
+    """Scratch for fused_step: (chunks, 5, L), 64-byte aligned; chunks defaults to the thread count.
+
+    Per chunk: three μ slabs of (block rows + 2) × Z and two rows of z-pair sums of the same
+    length (rounded up to whole cache lines). The result does not depend on `chunks` (bitwise).
+    """
     dtype = np.dtype(dtype)
-    nx = shape[0]
+    if len(shape) != 3 or min(shape) < 3:
+        raise ValueError(f"expected a grid shape (X, Y, Z) with every axis >= 3, got {tuple(shape)}")
     chunks = chunks or numba.get_num_threads()
-    chunks = max(1, min(chunks, nx))
-    return np.empty((chunks, 3, block_rows(shape, dtype.itemsize) + 2, shape[2]), dtype=dtype)
+    chunks = max(1, min(int(chunks), shape[0]))
+    length = (block_rows(shape, dtype.itemsize) + 2) * shape[2]
+    line = ALIGN // dtype.itemsize
+    stride = -(-length // line) * line
+    if (stride * dtype.itemsize) % 4096 == 0:  # avoid 4 KiB aliasing between the slabs
+        stride += line
+    return aligned_empty((chunks, 5, stride), dtype)
 
 
 @njit(parallel=True, cache=True)
