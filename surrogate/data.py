@@ -1,0 +1,354 @@
+r"""Training data: lazy sub-sequences of a ch3d HDF5 data set, downscaled and augmented.
+
+Reading
+-------
+:class:`SequenceDataset` never loads the file: it keeps only the path and the metadata, opens
+the HDF5 file on first use in each process (DataLoader workers get their own handle; a handle is
+never shared across ``fork``) and reads only the frames a sample needs, ``phi[i, a:a + L]``.
+The split ("train" / "val") is the one stored in the file.
+
+One sample = one :class:`SubSequence` key ``(sequence, start, length, symmetry, dual)``::
+
+    x = phi[sequence, start : start + length]               (L, X, Y, Z)   from the file
+    x = downsample(x, f) = x[:, ::f, ::f, ::f]              nearest, f = downscale (64³ → 32³)
+    x = cube_symmetry(x, symmetry)                          same for all frames
+    x = 1 − x   if dual                                     φ → 1 − φ swaps the phases
+    sample = torch.from_numpy(x)[:, None]                   (L, 1, X/f, Y/f, Z/f) float32
+
+The key alone determines the sample, so all randomness lives in the sampler.
+
+Batching and randomness
+-----------------------
+:class:`SubSequenceSampler` is a batch sampler: in epoch e it draws, from a generator seeded by
+``(seed, e)`` and identical on every process, a permutation of the split's sequences, cuts it into
+global batches of ``batch_size · world_size`` sequences and, for each global batch, ONE length
+L ∈ [min_len, max_len] (so batches stack without padding and all ranks make the same number of
+steps), then per sequence a start ∈ [0, F − L], a symmetry ∈ [0, 48) and a dual flag. Rank r takes
+items r, r + W, … of each global batch. The permutation is padded (repeating its head) to a
+multiple of the world size, so every rank gets the same number of batches, as DistributedSampler
+does; without DDP nothing is repeated and the last batch may be smaller. An epoch is thus a
+pure function of (seed, epoch, data set, options): resuming at an epoch boundary reproduces the
+uninterrupted run bit for bit, with any number of workers.
+
+Validation uses plain integer keys: the k-th sequence of the split, all frames from frame 0, no
+augmentation (:func:`validation_batches`).
+
+Symmetries of the cube
+----------------------
+The 48 isometries of a cube (the octahedral group O_h: 6 axis permutations × 8 reflection
+patterns, 90° rotations included) act on the three spatial axes of (..., X, Y, Z) arrays; index
+``s = 8 p + m`` applies the p-th permutation of ``itertools.permutations((0, 1, 2))`` (output axis
+j is input axis perm[j]) and then flips output axis j where bit j of m is set. On a periodic grid
+``a[::-1]`` is a reflection about a grid plane (up to a shift), so every index maps a
+Cahn-Hilliard solution to a solution. Index 0 is the identity. Axis permutations need a cubic
+grid; on other grids only the shape-preserving ones are drawn.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .metrics import downsample
+
+__all__ = [
+    "N_SYMMETRIES",
+    "SYMMETRIES",
+    "cube_symmetry",
+    "compose_symmetries",
+    "inverse_symmetry",
+    "dual",
+    "downsample",
+    "SubSequence",
+    "SequenceDataset",
+    "SubSequenceSampler",
+    "validation_batches",
+]
+
+#: (axis permutation, flip mask) of each of the 48 symmetries; index = 8 · perm index + mask.
+SYMMETRIES: tuple[tuple[tuple[int, int, int], int], ...] = tuple(
+    (perm, mask) for perm in itertools.permutations((0, 1, 2)) for mask in range(8)
+)
+N_SYMMETRIES = len(SYMMETRIES)  # 48
+
+
+def cube_symmetry(x, index: int):
+    """Apply symmetry ``index`` (0 … 47) of the cube to the last three axes of ``x``.
+
+    Parameters
+    ----------
+    x : numpy array or torch Tensor (..., X, Y, Z)
+        Leading axes (frames, channels, batch) are untouched.
+    index : int in [0, 48)
+        ``8 p + m``: permutation p of the axes, then flips given by the bits of m.
+
+    Returns
+    -------
+    Same type, shape (..., X_p0, X_p1, X_p2). A numpy view (possibly non-contiguous); for torch a
+    view after a pure permutation, a copy when flips are involved.
+    """
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < N_SYMMETRIES:
+        raise ValueError(f"symmetry index must be an integer in [0, {N_SYMMETRIES}), got {index!r}")
+    if x.ndim < 3:
+        raise ValueError(f"expected an array of shape (..., X, Y, Z), got {tuple(x.shape)}")
+    perm, mask = SYMMETRIES[int(index)]
+    lead = x.ndim - 3
+    axes = tuple(range(lead)) + tuple(lead + p for p in perm)
+    flips = tuple(lead + j for j in range(3) if mask >> j & 1)
+    if isinstance(x, torch.Tensor):
+        y = x.permute(axes) if perm != (0, 1, 2) else x
+        return torch.flip(y, flips) if flips else y
+    y = np.transpose(x, axes) if perm != (0, 1, 2) else x
+    return np.flip(y, flips) if flips else y
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> np.ndarray:
+    """table[a, b] = c with cube_symmetry(cube_symmetry(x, a), b) == cube_symmetry(x, c)."""
+    probe = np.arange(3**3).reshape(3, 3, 3)  # distinct values: every symmetry gives a distinct image
+    images = {cube_symmetry(probe, c).tobytes(): c for c in range(N_SYMMETRIES)}
+    table = np.empty((N_SYMMETRIES, N_SYMMETRIES), dtype=np.int64)
+    for a in range(N_SYMMETRIES):
+        xa = cube_symmetry(probe, a)
+        for b in range(N_SYMMETRIES):
+            table[a, b] = images[np.ascontiguousarray(cube_symmetry(xa, b)).tobytes()]
+    return table
+
+
+def compose_symmetries(a: int, b: int) -> int:
+    """Index c of "first a, then b": ``cube_symmetry(cube_symmetry(x, a), b) == cube_symmetry(x, c)``."""
+    return int(_table()[a, b])
+
+
+def inverse_symmetry(a: int) -> int:
+    """Index of the inverse of symmetry ``a`` (undoes it: compose(a, inverse(a)) == 0)."""
+    return int(np.flatnonzero(_table()[a] == 0)[0])
+
+
+def dual(x):
+    """The phase-swap symmetry φ → 1 − φ (numpy array or tensor, any shape)."""
+    return 1 - x
+
+
+def shape_preserving_symmetries(shape) -> tuple[int, ...]:
+    """Indices of the symmetries that keep a grid of ``shape`` (X, Y, Z) unchanged: all 48 for a cube."""
+    shape = tuple(shape)
+    return tuple(s for s, (perm, _) in enumerate(SYMMETRIES) if tuple(shape[p] for p in perm) == shape)
+
+
+class SubSequence(NamedTuple):
+    """Key of one training sample (see the module docstring).
+
+    sequence : index of the sequence in the file (must belong to the dataset's split)
+    start, length : frames ``start … start + length − 1``
+    symmetry : cube symmetry index in [0, 48)
+    dual : apply φ → 1 − φ
+    """
+
+    sequence: int
+    start: int
+    length: int
+    symmetry: int = 0
+    dual: bool = False
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """Lazy torch Dataset over one split of a ch3d HDF5 data set.
+
+    Parameters
+    ----------
+    path : str or Path
+        ch3d data set (``python -m ch_numba generate``).
+    split : "train" or "val"
+    downscale : int ≥ 1
+        Nearest-sampling factor f of the spatial axes (the grid must be divisible by it).
+
+    ``dataset[k]`` (int) is the k-th sequence of the split, all frames, untransformed: a tensor
+    (F, 1, X/f, Y/f, Z/f). ``dataset[SubSequence(...)]`` is that sample: (L, 1, X/f, Y/f, Z/f).
+    ``len(dataset)`` is the number of sequences of the split. Attributes: ``indices`` (file
+    indices of the split), ``n_frames`` F, ``shape`` (stored grid), ``grid`` (network grid),
+    ``attrs`` (the file's root attributes), ``symmetries`` (the shape-preserving indices).
+
+    Raises ValueError (one line) for a missing, foreign or corrupt file or a bad option.
+    """
+
+    def __init__(self, path, split: str = "train", downscale: int = 2):
+        from ch_numba import open_dataset
+
+        if isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer)) or downscale < 1:
+            raise ValueError(f"downscale must be a positive integer, got {downscale!r}")
+        self.path = Path(path)
+        self.split = split
+        self.downscale = int(downscale)
+        with open_dataset(self.path) as ds:
+            self.indices = ds.indices(split)
+            self.n_sequences = ds.n_sequences
+            self.n_frames = ds.n_frames
+            self.shape = tuple(int(n) for n in ds.shape)
+            self.attrs = dict(ds.attrs)
+        if any(n % self.downscale for n in self.shape):
+            raise ValueError(
+                f"{self.path}: grid {'x'.join(map(str, self.shape))} is not divisible by --downscale {self.downscale}"
+            )
+        self.grid = tuple(n // self.downscale for n in self.shape)
+        self.symmetries = shape_preserving_symmetries(self.grid)
+        self._members = frozenset(int(i) for i in self.indices)
+        self._ds = None
+        self._pid = None
+
+    # -- lazy file handle, one per process ---------------------------------------------------
+    def _data(self):
+        if self._ds is None or self._pid != os.getpid():
+            from ch_numba import open_dataset
+
+            self._ds = open_dataset(self.path)  # a handle inherited through fork is left alone
+            self._pid = os.getpid()
+        return self._ds
+
+    def close(self) -> None:
+        if self._ds is not None and self._pid == os.getpid():
+            self._ds.close()
+        self._ds = self._pid = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_ds"] = state["_pid"] = None
+        return state
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- samples -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, key) -> np.ndarray:
+        """The sample of ``key`` as a float32 array (L, X/f, Y/f, Z/f) (see the class docstring)."""
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -len(self) <= key < len(self):
+                raise IndexError(f"{self.split} sequence {key} out of range (the split has {len(self)})")
+            key = SubSequence(int(self.indices[key]), 0, self.n_frames)
+        key = SubSequence(*key)
+        if key.sequence not in self._members:
+            raise ValueError(f"sequence {key.sequence} is not in the {self.split!r} split of {self.path}")
+        if not (key.length >= 1 and 0 <= key.start and key.start + key.length <= self.n_frames):
+            raise ValueError(
+                f"frames {key.start}..{key.start + key.length - 1} are outside the stored 0..{self.n_frames - 1}"
+            )
+        x = self._data().phi[key.sequence, key.start : key.start + key.length]
+        x = downsample(x, self.downscale) if self.downscale > 1 else x
+        if key.symmetry:
+            x = cube_symmetry(x, key.symmetry)
+        if key.dual:
+            x = dual(x)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        return torch.from_numpy(self.read(key))[:, None]
+
+
+class SubSequenceSampler(torch.utils.data.Sampler):
+    """Batch sampler of random sub-sequences; one length per batch; seeded by (seed, epoch).
+
+    Parameters
+    ----------
+    indices : sequence of int
+        File indices of the sequences to draw from (``dataset.indices``).
+    n_frames : int
+        Stored frames F per sequence.
+    batch_size : int
+        Sequences per batch and process.
+    min_len, max_len : int
+        Range of the sub-sequence length L in frames, 2 ≤ min_len ≤ max_len ≤ F (L − 1 steps).
+    seed : int
+    augment : bool
+        Draw symmetries and dual flags (else all 0 / False).
+    symmetries : sequence of int
+        Symmetry indices to draw from (default all 48).
+    rank, world_size : int
+        This process's share of each global batch (DDP).
+
+    Call :meth:`set_epoch` before each epoch; iterating yields lists of :class:`SubSequence`.
+    """
+
+    def __init__(
+        self,
+        indices,
+        n_frames: int,
+        batch_size: int,
+        min_len: int,
+        max_len: int,
+        seed: int = 0,
+        augment: bool = True,
+        symmetries=tuple(range(N_SYMMETRIES)),
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        if len(self.indices) == 0:
+            raise ValueError("no sequences to sample from")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        if not 2 <= min_len <= max_len <= n_frames:
+            raise ValueError(
+                f"sequence length range [{min_len}, {max_len}] must satisfy "
+                f"2 <= min <= max <= stored frames ({n_frames})"
+            )
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} out of range for world size {world_size}")
+        self.n_frames, self.batch_size = int(n_frames), int(batch_size)
+        self.min_len, self.max_len = int(min_len), int(max_len)
+        self.seed, self.augment = int(seed), bool(augment)
+        self.symmetries = np.asarray(symmetries, dtype=np.int64)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def plan(self, epoch: int | None = None) -> list[list[SubSequence]]:
+        """All global batches of an epoch (every rank's items), identical on every process."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = self.indices[rng.permutation(len(self.indices))]
+        n_pad = -len(order) % self.world_size
+        order = np.concatenate([order, np.resize(order, n_pad)]) if n_pad else order
+        g = self.batch_size * self.world_size
+        batches = []
+        for b0 in range(0, len(order), g):
+            seqs = order[b0 : b0 + g]
+            length = int(rng.integers(self.min_len, self.max_len + 1))
+            starts = rng.integers(0, self.n_frames - length + 1, size=len(seqs))
+            if self.augment:
+                syms = self.symmetries[rng.integers(0, len(self.symmetries), size=len(seqs))]
+                duals = rng.integers(0, 2, size=len(seqs)).astype(bool)
+            else:
+                syms, duals = np.zeros(len(seqs), np.int64), np.zeros(len(seqs), bool)
+            batches.append(
+                [SubSequence(int(s), int(a), length, int(m), bool(d)) for s, a, m, d in zip(seqs, starts, syms, duals)]
+            )
+        return batches
+
+    def __iter__(self):
+        for batch in self.plan():
+            yield batch[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        n = len(self.indices) + (-len(self.indices) % self.world_size)
+        return math.ceil(n / (self.batch_size * self.world_size))
+
+
+def validation_batches(n: int, batch_size: int, rank: int = 0, world_size: int = 1) -> list[list[int]]:
+    """Positions 0 … n − 1 of the validation split for this rank (rank::world_size), in batches."""
+    mine = list(range(rank, n, world_size))
+    return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]

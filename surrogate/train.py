@@ -1,0 +1,648 @@
+r"""Training of the CRNN: curriculum teacher forcing, checkpoints, exact resume, DDP.
+
+Objective (one batch of N sub-sequences of T frames, network grid V voxels)::
+
+    loss = 1/(N (T−1) V) Σ_n Σ_{k=1}^{T−1} Σ_v (φ̂_k − φ_k)²                 voxel-wise MSE
+         + λ · 1/(N (T−1)) Σ_n Σ_k (⟨φ̂_k⟩ − ⟨φ_0⟩)²                      non-conservative only
+
+φ̂_k is the network's prediction of frame k; the inputs follow the curriculum of
+:mod:`surrogate.curriculum` (the first L(e) frames from the ground truth, then the network's own
+output). ⟨·⟩ is the volume mean (the mass); λ = ``mass_penalty`` is a weak penalty on its change,
+used by the non-conservative ablation only (the conservative network keeps ⟨φ̂_k⟩ = ⟨φ_0⟩ to
+round-off by construction). Adam, constant learning rate (1e-4 as the paper).
+
+Validation: every sequence of the "val" split, all stored frames, free-running from frame 0
+(no teacher forcing, no augmentation), float32; ``val_loss`` is the MSE over all predicted frames
+and voxels, averaged over the sequences. The model with the lowest val_loss among epochs
+≥ ``best_from`` is kept as ``best.pt``.
+
+Run folder (RUN_DIR)::
+
+    last.pt       checkpoint after every epoch (atomic): model + config, optimiser and grad-scaler
+                  state, ``epoch`` (0-based index of the last finished epoch), RNG states (torch,
+                  CUDA, numpy, python), ``train_config`` (TrainConfig as a dict), ``dataset``
+                  (path, sizes, split, root attributes), ``history`` (the log rows), losses, best
+    best.pt       the same for the best epoch
+    log.csv       epoch, train_loss, val_loss, teacher_frames, lr, seconds (rewritten from the
+                  checkpoint's history, so it always matches last.pt)
+    tensorboard/  the same scalars for TensorBoard (if the tensorboard package is installed)
+
+Resume (``resume=True``): the model, optimiser, RNG states and history come from last.pt and
+training continues with epoch ``epoch + 1`` up to ``epochs``. Each epoch's batches are a pure
+function of (seed, epoch) (:class:`surrogate.data.SubSequenceSampler`), so a run killed at any
+moment and resumed ends with weights identical bit for bit to an uninterrupted run (same device,
+thread count and software).
+
+Distributed data parallel: started by ``torchrun --nproc_per_node P -m surrogate train ...`` (any
+number of nodes), each process trains on its share of every global batch of ``batch · P``
+sequences (DistributedDataParallel averages the gradients: with a number of training sequences
+divisible by P the run equals a single process with batch ``batch · P`` up to round-off, except
+the conservative head's last bias, which the mean-flux removal cuts off the output: its gradient
+is round-off, which Adam turns into steps of ±lr); gloo on CPU, nccl on CUDA (one GPU per
+process, LOCAL_RANK).
+Validation is sharded the same way and reduced. Only rank 0 writes files and logs; after every
+epoch the replicas' weights are compared (they must be identical).
+
+Mixed precision (CUDA only): ``torch.autocast`` in bfloat16 (or float16 with a GradScaler) for
+the training forward pass; the loss is computed in float32.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gc
+import io
+import logging
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .curriculum import teacher_frames
+from .data import SequenceDataset, SubSequenceSampler, validation_batches
+from .model import CRNN
+
+__all__ = ["TrainConfig", "train", "resolve_device", "LOG_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "teacher_frames", "lr", "seconds")
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+#: TrainConfig fields that a resumed run must share with the checkpoint (they change the numbers).
+RESUME_FIXED = (
+    "batch",
+    "lr",
+    "ramp",
+    "conservative",
+    "hidden",
+    "kernel",
+    "downscale",
+    "min_len",
+    "max_len",
+    "augment",
+    "mass_penalty",
+    "seed",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (saved as ``train_config`` in every checkpoint).
+
+    data, out : data set (.h5) and run folder.
+    epochs : total number of epochs (a resumed run continues up to it).
+    batch : sequences per batch and process.
+    lr : Adam learning rate.
+    ramp : curriculum length R in epochs (0: no teacher forcing).
+    conservative, hidden, kernel : the CRNN architecture.
+    downscale : nearest-sampling factor from the stored grid to the network's grid.
+    min_len, max_len : range of the training sub-sequence length in frames (max_len None: all
+        stored frames); one length is drawn per batch.
+    augment : draw the 48 cube symmetries and φ → 1 − φ.
+    mass_penalty : λ of the mass-change penalty (non-conservative model only).
+    device : "auto" (cuda if available), "cpu", "cuda" or "cuda:N".
+    amp : mixed precision on CUDA: "auto" (bf16 where supported, else fp16), "off", "bf16", "fp16".
+    seed : seeds the initial weights and the sampling.
+    workers : DataLoader worker processes. threads : torch CPU threads (0: torch's default).
+    resume : continue RUN_DIR/last.pt. best_from : first epoch that may become best.pt.
+    tensorboard : also write TensorBoard scalars. progress : tqdm bar (None: on a terminal only).
+    """
+
+    data: str
+    out: str
+    epochs: int = 100
+    batch: int = 4
+    lr: float = 1e-4
+    ramp: int = 25
+    conservative: bool = True
+    hidden: int = 10
+    kernel: int = 3
+    downscale: int = 2
+    min_len: int = 2
+    max_len: int | None = None
+    augment: bool = True
+    mass_penalty: float = 1e-3
+    device: str = "auto"
+    amp: str = "auto"
+    seed: int = 0
+    workers: int = 0
+    threads: int = 0
+    resume: bool = False
+    best_from: int = 0
+    tensorboard: bool = True
+    progress: bool | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "data", str(self.data))
+        object.__setattr__(self, "out", str(self.out))
+
+        def need(cond, msg):
+            if not cond:
+                raise ValueError(msg)
+
+        need(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
+        need(self.batch >= 1, f"--batch must be >= 1, got {self.batch}")
+        need(math.isfinite(self.lr) and self.lr > 0, f"--lr must be a positive number, got {self.lr}")
+        need(self.ramp >= 0, f"--ramp must be >= 0, got {self.ramp}")
+        need(self.hidden >= 1, f"--hidden must be >= 1, got {self.hidden}")
+        need(self.kernel >= 1 and self.kernel % 2 == 1, f"--kernel must be a positive odd integer, got {self.kernel}")
+        need(self.downscale >= 1, f"--downscale must be >= 1, got {self.downscale}")
+        need(self.min_len >= 2, f"--seq-len: sub-sequences need at least 2 frames (one step), got {self.min_len}")
+        need(
+            self.max_len is None or self.max_len >= self.min_len,
+            f"--seq-len: maximum {self.max_len} is below the minimum {self.min_len}",
+        )
+        need(
+            math.isfinite(self.mass_penalty) and self.mass_penalty >= 0,
+            f"--mass-penalty must be >= 0, got {self.mass_penalty}",
+        )
+        need(
+            self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
+            f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}",
+        )
+        need(self.amp in AMP_CHOICES, f"--amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+        need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
+        need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+        need(self.best_from >= 0, f"--best-from must be >= 0, got {self.best_from}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """Device name → torch.device: "auto" → cuda (this process's GPU) if available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no usable CUDA device (torch.cuda.is_available() is False)")
+        if name == "cuda":
+            name = f"cuda:{local_rank % torch.cuda.device_count()}"
+        if int(name[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif name != "cpu":
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return torch.device(name)
+
+
+def _amp_dtype(amp: str, device: torch.device):
+    if device.type != "cuda":
+        if amp in ("bf16", "fp16"):
+            raise ValueError(f"--amp {amp} needs a CUDA device (mixed precision is used on GPUs only)")
+        return None
+    if amp == "off":
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+class _Dist:
+    """This process's place in a torchrun job (world size 1 without torchrun)."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.active = False
+
+    def init(self, device: torch.device) -> None:
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.active = True
+        if self.world > 1:
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+
+    def sum(self, values: list[float], device) -> list[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t.tolist()
+
+    def shutdown(self, ok: bool = True) -> None:
+        """Tear down the process group we created, after the DDP wrapper is freed: all ranks meet
+        at a barrier first. (A process group still referenced at interpreter exit can end gloo
+        with "terminate called without an active exception".) After a failure the group is left
+        alone, as destroying it while other ranks wait in a collective deadlocks."""
+        if self.active and ok and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+        self.active = False
+
+
+class _Rollout(nn.Module):
+    """``model.rollout`` as ``forward``, so DistributedDataParallel sees the whole sequence."""
+
+    def __init__(self, model: CRNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, phi0, steps: int, teacher=None):
+        return self.model.rollout(phi0, steps, teacher)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _plain(v):
+    """numpy scalars/arrays from HDF5 attributes → Python numbers/lists (portable checkpoints)."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, bytes):
+        return v.decode()
+    return v
+
+
+def _rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(tuple(states["numpy"]))
+    py = states["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _write_csv(path: Path, history: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row[k] for k in LOG_COLUMNS})
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _tensorboard(folder: Path, purge_step: int | None):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        log.info("tensorboard is not installed: logging to CSV only")
+        return None
+    return SummaryWriter(log_dir=str(folder), purge_step=purge_step)
+
+
+def _dataset_info(train_ds: SequenceDataset, val_ds: SequenceDataset) -> dict:
+    return {
+        "path": str(train_ds.path.resolve()),
+        "n_sequences": train_ds.n_sequences,
+        "n_frames": train_ds.n_frames,
+        "shape": list(train_ds.shape),
+        "train": train_ds.indices.tolist(),
+        "val": val_ds.indices.tolist(),
+        "attrs": {k: _plain(v) for k, v in train_ds.attrs.items()},
+    }
+
+
+def _check_resumable(saved: dict, config: TrainConfig, data: dict, path: Path) -> None:
+    old = saved.get("train_config")
+    if not isinstance(old, dict):
+        raise ValueError(f"{path} has no training configuration; it cannot be resumed")
+    diff = [k for k in RESUME_FIXED if old.get(k) != getattr(config, k)]
+    if diff:
+        shown = ", ".join(f"{k}={old.get(k)!r} (now {getattr(config, k)!r})" for k in diff)
+        raise ValueError(f"cannot resume {path}: it was trained with {shown}; use the same options")
+    sd = saved.get("dataset", {})
+    same = [sd.get(k) == data[k] for k in ("n_sequences", "n_frames", "shape", "train", "val")]
+    same.append(sd.get("attrs", {}).get("config") == data["attrs"].get("config"))
+    if not all(same):
+        raise ValueError(f"cannot resume {path}: it was trained on a different data set ({sd.get('path')})")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def mass_change(pred: torch.Tensor, phi0: torch.Tensor) -> torch.Tensor:
+    """⟨φ̂_k⟩ − ⟨φ_0⟩ for pred (N, K, 1, X, Y, Z) and phi0 (N, 1, X, Y, Z): (N, K)."""
+    return pred.mean(dim=(-4, -3, -2, -1)) - phi0.mean(dim=(-4, -3, -2, -1))[:, None]
+
+
+def objective(pred: torch.Tensor, seq: torch.Tensor, conservative: bool, mass_penalty: float) -> torch.Tensor:
+    """Training loss of predictions pred (N, T−1, 1, X, Y, Z) for the sequences seq (N, T, 1, X, Y, Z)."""
+    loss = F.mse_loss(pred, seq[:, 1:])
+    if not conservative and mass_penalty > 0:
+        loss = loss + mass_penalty * mass_change(pred, seq[:, 0]).pow(2).mean()
+    return loss
+
+
+class _Trainer:
+    def __init__(self, config: TrainConfig, dist_: _Dist, command: str = ""):
+        self.cfg = c = config
+        self.command = command
+        self.dist = dist_
+        self.out = Path(c.out)
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        self.device = resolve_device(c.device, self.dist.local_rank)
+        self.amp = _amp_dtype(c.amp, self.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.dist.init(self.device)
+        self.main = self.dist.rank == 0
+        if not self.main:
+            log.setLevel(logging.WARNING)
+
+        # data: metadata only; frames are read per batch
+        if not Path(c.data).exists():
+            raise ValueError(f"{c.data}: no such file")
+        self.train_ds = SequenceDataset(c.data, "train", c.downscale)
+        self.val_ds = SequenceDataset(c.data, "val", c.downscale)
+        F_ = self.train_ds.n_frames
+        if len(self.train_ds) == 0:
+            raise ValueError(f"{c.data} has no training sequences (split 'train' is empty)")
+        if len(self.val_ds) == 0:
+            raise ValueError(f"{c.data} has no validation sequences; generate it with --val-fraction > 0")
+        if F_ < 2:
+            raise ValueError(f"{c.data} is too small: {F_} frame(s) per sequence, training needs at least 2")
+        self.max_len = F_ if c.max_len is None else c.max_len
+        if self.max_len > F_ or c.min_len > F_:
+            raise ValueError(
+                f"{c.data} is too small for --seq-len {c.min_len}:{self.max_len}: it stores {F_} frames per sequence"
+            )
+        self.data_info = _dataset_info(self.train_ds, self.val_ds)
+
+        last = self.out / "last.pt"
+        if c.resume and not last.exists():
+            raise ValueError(f"--resume: no checkpoint {last} to continue")
+        if not c.resume and last.exists():
+            raise ValueError(
+                f"{self.out} already holds a run ({last}); use --resume to continue it or choose another --out"
+            )
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"--out {self.out} exists and is not a folder")
+
+        # model, optimiser (same seed on every rank; DDP also broadcasts rank 0's weights)
+        random.seed(c.seed)
+        np.random.seed(c.seed % 2**32)
+        torch.manual_seed(c.seed)
+        self.model = CRNN(conservative=c.conservative, hidden=c.hidden, kernel=c.kernel)
+        self.history: list[dict] = []
+        self.best = (math.inf, -1)  # (val loss, epoch)
+        self.start = 0
+        saved = None
+        if c.resume:
+            saved = load_checkpoint(last, map_location="cpu")
+            _check_resumable(saved, c, self.data_info, last)
+            self.model.load_state_dict(saved["model_state"])
+            self.history = list(saved.get("history", []))
+            self.best = (float(saved.get("best_val_loss", math.inf)), int(saved.get("best_epoch", -1)))
+            self.start = int(saved["epoch"]) + 1
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        if saved is not None:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            if saved.get("scaler"):
+                self.scaler.load_state_dict(saved["scaler"])
+            _set_rng_states(saved["rng"])
+        net = _Rollout(self.model)
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        self.net = net
+
+        self.sampler = SubSequenceSampler(
+            self.train_ds.indices,
+            F_,
+            c.batch,
+            c.min_len,
+            self.max_len,
+            seed=c.seed,
+            augment=c.augment,
+            symmetries=self.train_ds.symmetries,
+            rank=self.dist.rank,
+            world_size=self.dist.world,
+        )
+        self.loader = torch.utils.data.DataLoader(
+            self.train_ds,
+            batch_sampler=self.sampler,
+            num_workers=c.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=c.workers > 0,
+        )
+
+    # -- one epoch -------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> tuple[float, int]:
+        from tqdm import tqdm
+
+        c = self.cfg
+        self.model.train()
+        self.sampler.set_epoch(epoch)
+        total, count = 0.0, 0
+        show = self.main and (c.progress if c.progress is not None else sys.stderr.isatty())
+        bar = tqdm(self.loader, desc=f"epoch {epoch}", unit="batch", leave=False, dynamic_ncols=True, disable=not show)
+        for batch in bar:
+            seq = batch.to(self.device, non_blocking=True)
+            n, T = seq.shape[:2]
+            L = teacher_frames(epoch, T, c.ramp)
+            teacher = seq[:, 1:L] if L > 1 else None
+            with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+                pred = self.net(seq[:, 0], T - 1, teacher)
+            loss = objective(pred.float(), seq, c.conservative, c.mass_penalty)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            value = loss.item()
+            total += value * n
+            count += n
+            bar.set_postfix_str(f"loss {value:.3e}", refresh=False)
+        bar.close()
+        total, count = self.dist.sum([total, count], self.device)
+        return total / count, int(count)
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean over the val sequences of the MSE of a free run from frame 0 over all frames."""
+        self.model.eval()
+        total, count = 0.0, 0
+        for positions in validation_batches(len(self.val_ds), self.cfg.batch, self.dist.rank, self.dist.world):
+            seq = torch.stack([self.val_ds[k] for k in positions]).to(self.device)
+            pred = self.model.rollout(seq[:, 0], seq.shape[1] - 1)
+            err = (pred.float() - seq[:, 1:]).pow(2).mean(dim=(1, 2, 3, 4, 5))
+            total += float(err.double().sum())
+            count += len(positions)
+        total, count = self.dist.sum([total, count], self.device)
+        return total / count
+
+    def replica_difference(self) -> float:
+        """Largest |w − w_rank0| over all weights and ranks (0.0 without DDP)."""
+        if self.dist.world == 1:
+            return 0.0
+        flat = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        ref = flat.clone()
+        dist.broadcast(ref, 0)
+        diff = (flat - ref).abs().max().reshape(1)
+        dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+        return float(diff)
+
+    # -- files --------------------------------------------------------------------------------------
+    def save(self, epoch: int, row: dict, is_best: bool, replica_diff: float) -> None:
+        meta = dict(
+            epoch=epoch,
+            optimizer=self.optimizer.state_dict(),
+            scaler=self.scaler.state_dict(),
+            rng=_rng_states(),
+            train_config=self.cfg.to_dict(),
+            dataset=self.data_info,
+            downscale=self.cfg.downscale,
+            history=self.history,
+            train_loss=row["train_loss"],
+            val_loss=row["val_loss"],
+            best_val_loss=self.best[0],
+            best_epoch=self.best[1],
+            world_size=self.dist.world,
+            replica_max_diff=replica_diff,
+            command=self.command,
+            torch_version=str(torch.__version__),
+        )
+        if is_best:
+            save_checkpoint(self.model, self.out / "best.pt", **meta)
+        save_checkpoint(self.model, self.out / "last.pt", **meta)
+        _write_csv(self.out / "log.csv", self.history)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> dict:
+        c = self.cfg
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            for stale in [*self.out.glob(".*.pt.*.tmp"), *self.out.glob("log.csv.tmp*")]:
+                stale.unlink()  # half-written files of a killed run (the finished ones were renamed)
+        done = {"out": str(self.out), "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt")}
+        if self.start >= c.epochs:
+            log.info("%s: already trained %d epochs (--epochs %d): nothing to do", self.out, self.start, c.epochs)
+            return {**done, "history": self.history, "best_val_loss": self.best[0], "best_epoch": self.best[1]}
+        writer = None
+        if self.main and c.tensorboard:
+            writer = _tensorboard(self.out / "tensorboard", purge_step=self.start if c.resume else None)
+        log.info(
+            "training %s CRNN (%d parameters) on %s: %d train / %d val sequences, grid %s -> %s, "
+            "seq-len %d..%d, batch %d x %d process(es), %s%s; epochs %d..%d -> %s",
+            "conservative" if c.conservative else "non-conservative",
+            self.model.param_count(),
+            c.data,
+            len(self.train_ds),
+            len(self.val_ds),
+            "x".join(map(str, self.train_ds.shape)),
+            "x".join(map(str, self.train_ds.grid)),
+            c.min_len,
+            self.max_len,
+            c.batch,
+            self.dist.world,
+            self.device,
+            f", amp {self.amp}" if self.amp else "",
+            self.start,
+            c.epochs - 1,
+            self.out,
+        )
+        try:
+            for epoch in range(self.start, c.epochs):
+                t0 = time.perf_counter()
+                train_loss, n_seq = self.train_epoch(epoch)
+                t_train = time.perf_counter() - t0
+                if not math.isfinite(train_loss):
+                    raise RuntimeError(
+                        f"training diverged in epoch {epoch} (train loss {train_loss}); "
+                        f"lower --lr or resume from {self.out / 'last.pt'}"
+                    )
+                val_loss = self.validate()
+                seconds = time.perf_counter() - t0
+                row = {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "teacher_frames": teacher_frames(epoch, self.max_len, c.ramp),
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "seconds": round(seconds, 3),
+                }
+                self.history.append(row)
+                is_best = epoch >= c.best_from and val_loss < self.best[0]
+                if is_best:
+                    self.best = (val_loss, epoch)
+                replica_diff = self.replica_difference()
+                if self.main:
+                    self.save(epoch, row, is_best, replica_diff)
+                    if writer is not None:
+                        writer.add_scalar("loss/train", train_loss, epoch)
+                        writer.add_scalar("loss/val", val_loss, epoch)
+                        writer.add_scalar("curriculum/teacher_frames", row["teacher_frames"], epoch)
+                        writer.add_scalar("lr", row["lr"], epoch)
+                        writer.add_scalar("throughput/sequences_per_s", n_seq / t_train, epoch)
+                        writer.flush()
+                sync = ""
+                if self.dist.world > 1:
+                    same = replica_diff == 0.0
+                    sync = f", replicas {'identical' if same else 'DIFFER'} on {self.dist.world} ranks"
+                log.info(
+                    "epoch %d/%d: train %.4e  val %.4e%s  teacher %d  %.1f s (%.2f seq/s)%s",
+                    epoch,
+                    c.epochs - 1,
+                    train_loss,
+                    val_loss,
+                    " (best)" if is_best else "",
+                    row["teacher_frames"],
+                    seconds,
+                    n_seq / t_train,
+                    sync,
+                )
+                if replica_diff != 0.0:
+                    log.warning("DDP replicas differ by %.3g after epoch %d", replica_diff, epoch)
+        finally:
+            if writer is not None:
+                writer.close()
+        log.info("done: best val loss %.4e at epoch %d -> %s", self.best[0], self.best[1], self.out / "best.pt")
+        return {**done, "history": self.history, "best_val_loss": self.best[0], "best_epoch": self.best[1]}
+
+    def close(self) -> None:
+        for ds in (getattr(self, "train_ds", None), getattr(self, "val_ds", None)):
+            if ds is not None:
+                ds.close()
+        # DDP holds the process group; release it now, not at interpreter exit (see _Dist.shutdown)
+        self.net = self.loader = None
+
+
+def train(config: TrainConfig, command: str = "") -> dict:
+    """Train (or resume) as described in the module docstring.
+
+    Returns a dict with ``out``, ``last``, ``best`` (paths), ``history`` (the log rows: epoch,
+    train_loss, val_loss, teacher_frames, lr, seconds), ``best_val_loss`` and ``best_epoch``.
+    Raises ValueError (one line) for a missing/corrupt/too small data set or bad options,
+    RuntimeError if the loss diverges.
+    """
+    where = _Dist()
+    trainer = None
+    ok = False
+    try:
+        trainer = _Trainer(config, where, command)
+        result = trainer.run()
+        ok = True
+        return result
+    finally:
+        if trainer is not None:
+            trainer.close()
+            trainer = None
+            gc.collect()  # modules with hooks sit in reference cycles: free DDP before the group goes
+        where.shutdown(ok)

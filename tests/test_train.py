@@ -1,0 +1,343 @@
+"""Training: a tiny run lowers the loss; checkpoint contents; curriculum in the loop; bit-for-bit
+resume (in process and after a real SIGKILL); one-line CLI errors; DDP with two gloo processes."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ch_numba
+from ch_numba.dataset import DatasetConfig, generate
+from surrogate import CRNN, load_checkpoint
+from surrogate.cli import main
+from surrogate.data import SequenceDataset
+from surrogate.train import LOG_COLUMNS, TrainConfig, objective, train
+
+ROOT = Path(__file__).resolve().parents[1]
+EXACT = dict(rtol=0, atol=0)
+#: DDP (2 ranks × batch 1) vs one process with batch 2: same math, different summation order
+#: (observed ≤ 1.1e-6 after 4 Adam steps of lr 1e-3)
+DDP_VS_SINGLE = dict(rtol=0, atol=1e-5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny grids gain nothing from threads; subprocesses get --threads 1 too (same numbers)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    """6 sequences (4 train, 2 val) × 8 frames of 16³ in the spinodal regime (ε = 1, dt = 0.01: the
+    frames change by ~1e-2 rms each), numpy reference backend (~1 s)."""
+    path = tmp_path_factory.mktemp("data") / "tiny.h5"
+    generate(
+        path,
+        DatasetConfig(sequences=6, frames=8, steps_per_frame=100, size=16, val_fraction=0.34, seed=1, frequencies=(2,)),
+        ch_numba.CHParams(epsilon=1.0, dt=0.01),
+        backend="numpy",
+        progress=False,
+    )
+    return path
+
+
+def config(data, out, **kw):
+    base = dict(
+        epochs=2,
+        batch=2,
+        lr=3e-3,
+        ramp=1,
+        downscale=2,
+        min_len=3,
+        max_len=6,
+        seed=0,
+        threads=1,
+        tensorboard=False,
+        progress=False,
+    )
+    base.update(kw)
+    return TrainConfig(data=data, out=out, **base)
+
+
+def cli_args(data, out, *extra):
+    return [
+        "train",
+        str(data),
+        "--out",
+        str(out),
+        "--batch",
+        "2",
+        "--lr",
+        "3e-3",
+        "--ramp",
+        "1",
+        "--seq-len",
+        "3:6",
+        "--threads",
+        "1",
+        "--no-tensorboard",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def env1():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def assert_same_state(a: dict, b: dict, tol=EXACT):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], **tol, msg=k)
+
+
+def free_run_loss(model, data):
+    """Objective of a free run over all frames of every training sequence (fixed, no augmentation)."""
+    ds = SequenceDataset(data, "train", 2)
+    seq = torch.stack([ds[k] for k in range(len(ds))])
+    with torch.no_grad():
+        return float(objective(model.rollout(seq[:, 0], seq.shape[1] - 1), seq, True, 0.0))
+
+
+# -- a run ----------------------------------------------------------------------------------------
+def test_tiny_run_lowers_the_loss_and_writes_everything(data_file, tmp_path):
+    pytest.importorskip("torch.utils.tensorboard")
+    out = tmp_path / "run"
+    cfg = config(data_file, out, epochs=6, ramp=0, min_len=4, max_len=4, tensorboard=True)
+    result = train(cfg, command="pytest")
+    hist = result["history"]
+    assert [r["epoch"] for r in hist] == list(range(6))
+    # the training objective falls (epoch means on random sub-sequences) ...
+    assert hist[-1]["train_loss"] < 0.6 * hist[0]["train_loss"], [r["train_loss"] for r in hist]
+    assert min(r["val_loss"] for r in hist[1:]) < hist[0]["val_loss"]
+    # ... and so does the loss of a fixed free run, against the same seed's initial weights
+    torch.manual_seed(cfg.seed)
+    initial = CRNN()
+    trained = load_checkpoint(out / "last.pt")["model"]
+    assert free_run_loss(trained, data_file) < 0.5 * free_run_loss(initial, data_file)
+
+    # log.csv = the history
+    with open(out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == LOG_COLUMNS and len(rows) == 6
+    for row, h in zip(rows, hist):
+        assert int(row["epoch"]) == h["epoch"] and float(row["train_loss"]) == h["train_loss"]
+        assert float(row["val_loss"]) == h["val_loss"] and int(row["teacher_frames"]) == 1
+        assert float(row["lr"]) == 3e-3 and float(row["seconds"]) > 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+    # checkpoints
+    last = load_checkpoint(out / "last.pt")
+    assert last["epoch"] == 5 and last["config"] == {"conservative": True, "hidden": 10, "kernel": 3}
+    assert last["train_config"] == cfg.to_dict() and last["command"] == "pytest"
+    assert last["history"] == hist and last["val_loss"] == hist[-1]["val_loss"]
+    assert last["dataset"]["attrs"]["epsilon"] == 1.0 and last["dataset"]["attrs"]["steps_per_frame"] == 100
+    assert last["dataset"]["n_frames"] == 8 and last["dataset"]["shape"] == [16, 16, 16]
+    assert last["dataset"]["train"] == SequenceDataset(data_file, "train").indices.tolist()
+    assert last["downscale"] == 2 and last["world_size"] == 1
+    assert set(last["rng"]) >= {"torch", "numpy", "python"}
+    opt = last["optimizer"]
+    assert opt["param_groups"][0]["lr"] == 3e-3
+    assert float(opt["state"][0]["step"]) == 6 * 2  # 4 train sequences / batch 2 = 2 steps per epoch
+    best_epoch = int(np.argmin([r["val_loss"] for r in hist]))
+    best = load_checkpoint(out / "best.pt")
+    assert best["epoch"] == best_epoch == last["best_epoch"] == result["best_epoch"]
+    assert best["val_loss"] == last["best_val_loss"] == min(r["val_loss"] for r in hist)
+
+
+def test_curriculum_feeds_the_ground_truth(data_file, tmp_path, monkeypatch):
+    """Epoch e feeds frames 1..L(e)−1 of the sub-sequence itself as teacher; validation free-runs."""
+    calls = []
+    rollout = CRNN.rollout
+
+    def spy(self, phi0, steps, teacher=None):
+        calls.append((self.training, steps, None if teacher is None else teacher.shape[1]))
+        return rollout(self, phi0, steps, teacher)
+
+    monkeypatch.setattr(CRNN, "rollout", spy)
+    train(config(data_file, tmp_path / "run", epochs=4, ramp=3, min_len=6, max_len=6))
+    # T = 6, R = 3: L = ⌊6·2/3⌋ = 4, ⌊6·1/3⌋ = 2, 0 -> 1, then 1: teacher frames L − 1 = 3, 1, 0, 0
+    train_calls = [c for c in calls if c[0]]
+    val_calls = [c for c in calls if not c[0]]
+    assert [c[2] for c in train_calls] == [3, 3, 1, 1, None, None, None, None]
+    assert all(c[1] == 5 for c in train_calls)
+    assert val_calls == [(False, 7, None)] * 4  # 2 val sequences in one batch of 2, all 8 frames, each epoch
+
+
+# -- resume ---------------------------------------------------------------------------------------
+def test_resume_is_bit_for_bit(data_file, tmp_path):
+    straight = train(config(data_file, tmp_path / "a", epochs=2))
+    train(config(data_file, tmp_path / "b", epochs=1))  # "killed" after epoch 0
+    resumed = train(config(data_file, tmp_path / "b", epochs=2, resume=True, workers=2))  # workers: same data
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 1
+    assert_same_state(a["model_state"], b["model_state"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert_same_state(sa, sb)
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert drop(straight["history"]) == drop(resumed["history"]) == drop(b["history"])
+    with open(tmp_path / "b" / "log.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1]
+    # nothing left to do
+    again = train(config(data_file, tmp_path / "b", epochs=2, resume=True))
+    assert len(again["history"]) == 2
+
+
+def test_resume_after_sigkill(data_file, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "surrogate", *cli_args(data_file, out, "--epochs", "6")],
+        env=env1(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "last.pt").exists():
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint within 60 s"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_checkpoint(out / "last.pt")["epoch"]
+    assert killed_at < 5  # killed mid-run
+    assert main(cli_args(data_file, out, "--epochs", "6", "--resume")) == 0
+    train(config(data_file, tmp_path / "straight", epochs=6))
+    a, b = load_checkpoint(out / "last.pt"), load_checkpoint(tmp_path / "straight" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 5
+    assert_same_state(a["model_state"], b["model_state"])
+    assert [r["val_loss"] for r in a["history"]] == [r["val_loss"] for r in b["history"]]
+
+
+# -- command line ---------------------------------------------------------------------------------
+def one_line_error(capsys, code, pattern):
+    import re
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert err and err[-1].startswith("error: ") and "Traceback" not in "\n".join(err)
+    assert re.search(pattern, err[-1]), err[-1]
+
+
+def test_cli_errors(data_file, tmp_path, capsys):
+    one_line_error(capsys, main(cli_args(tmp_path / "missing.h5", tmp_path / "r")), "no such file")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    one_line_error(capsys, main(cli_args(junk, tmp_path / "r")), "not a readable HDF5")
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--seq-len", "4:20")),
+        r"too small for --seq-len 4:20: it stores 8 frames",
+    )
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--batch", "0")), "--batch must be >= 1")
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--seq-len", "1")), "at least 2 frames")
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "3")), "not divisible")
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--resume")), "no checkpoint .* to continue")
+    if not torch.cuda.is_available():
+        one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--device", "cuda")), "no usable CUDA")
+        one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--amp", "bf16")), "needs a CUDA device")
+    assert not (tmp_path / "r").exists()  # nothing written on refusal
+    # a run exists: refuse to overwrite; refuse to resume with other numbers
+    assert main(cli_args(data_file, tmp_path / "r", "--epochs", "1")) == 0
+    capsys.readouterr()
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--epochs", "2")), "already holds a run")
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--epochs", "2", "--resume", "--lr", "1e-3")),
+        r"cannot resume .* lr=0.003 \(now 0.001\)",
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(data_file), "--out", str(tmp_path / "x"), "--seq-len", "a:b"])
+    assert exc.value.code == 2
+
+
+def test_data_set_too_small(tmp_path, capsys):
+    one_frame = tmp_path / "one.h5"
+    generate(
+        one_frame,
+        DatasetConfig(sequences=3, frames=1, steps_per_frame=1, size=8, val_fraction=0.34, seed=1, frequencies=(2,)),
+        backend="numpy",
+        progress=False,
+    )
+    one_line_error(
+        capsys, main(cli_args(one_frame, tmp_path / "r", "--seq-len", "2")), "too small: 1 frame.* at least 2"
+    )
+    no_val = tmp_path / "noval.h5"
+    generate(
+        no_val,
+        DatasetConfig(sequences=2, frames=3, steps_per_frame=1, size=8, val_fraction=0.0, seed=1, frequencies=(2,)),
+        backend="numpy",
+        progress=False,
+    )
+    one_line_error(capsys, main(cli_args(no_val, tmp_path / "r")), "no validation sequences")
+
+
+# -- distributed ------------------------------------------------------------------------------------
+def test_ddp_two_gloo_processes(data_file, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "surrogate",
+        *cli_args(data_file, out, "--epochs", "2", "--batch", "1", "--lr", "1e-3"),
+    ]
+    proc = subprocess.run(cmd, env=env1(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("replicas identical on 2 ranks") == 2, proc.stderr[-3000:]  # one line per epoch
+    ddp = load_checkpoint(out / "last.pt")
+    assert ddp["world_size"] == 2 and ddp["replica_max_diff"] == 0.0 and ddp["epoch"] == 1
+    # the same as one process with the global batch (2 ranks × 1), up to summation order
+    torch.manual_seed(0)
+    init = CRNN().state_dict()
+    train(config(data_file, tmp_path / "single", epochs=2, batch=2, lr=1e-3))
+    single = load_checkpoint(tmp_path / "single" / "last.pt")
+    # The flux head's bias (head.4.bias) is dropped by the mean-flux removal: its gradient is zero up to
+    # round-off, which Adam normalises to steps of ±lr, so it differs by O(lr) and is left out.
+    dead = "head.4.bias"
+    assert float(single["optimizer"]["state"][len(init) - 1]["exp_avg"].abs().max()) < 1e-8
+    keep = lambda s: {k: v for k, v in s.items() if k != dead}  # noqa: E731
+    assert_same_state(keep(ddp["model_state"]), keep(single["model_state"]), DDP_VS_SINGLE)
+    moved = max(float((ddp["model_state"][k] - init[k]).abs().max()) for k in init)
+    assert moved > 1e-4  # and the weights did train
+    np.testing.assert_allclose(
+        [r["val_loss"] for r in ddp["history"]], [r["val_loss"] for r in single["history"]], rtol=1e-4
+    )
+
+
+def test_non_conservative_ablation_and_mass_penalty(data_file, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    seq = torch.rand(2, 4, 1, 3, 3, 3, generator=g, dtype=torch.float64)
+    pred = torch.rand(2, 3, 1, 3, 3, 3, generator=g, dtype=torch.float64)
+    p, s = pred.numpy()[:, :, 0], seq.numpy()[:, :, 0]
+    mse = np.mean((p - s[:, 1:]) ** 2)
+    dm = p.mean(axis=(2, 3, 4)) - s[:, :1].mean(axis=(2, 3, 4))  # (N, T−1): mass change from frame 0
+    np.testing.assert_allclose(float(objective(pred, seq, False, 0.5)), mse + 0.5 * np.mean(dm**2), rtol=1e-13)
+    np.testing.assert_allclose(float(objective(pred, seq, True, 0.5)), mse, rtol=1e-13)  # conservative: MSE only
+    train(config(data_file, tmp_path / "ablation", epochs=1, conservative=False, mass_penalty=1e-2))
+    ckpt = load_checkpoint(tmp_path / "ablation" / "last.pt")
+    assert ckpt["config"]["conservative"] is False and ckpt["model"].param_count() == 28_641
+    assert ckpt["train_config"]["mass_penalty"] == 1e-2 and np.isfinite(ckpt["val_loss"])
