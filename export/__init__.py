@@ -1,0 +1,29 @@
+"""export: ONNX export of one CRNN step, and PyTorch-free rollouts with onnxruntime.
+
+    python -m export model.pt model.onnx --verify          # export (needs torch, onnx, onnxscript)
+    python -m export.rollout model.onnx --ic perlin --size 64 --steps 10000 --every 100 --out run.h5
+
+    from export.runtime import Rollout                      # numpy + onnxruntime only
+    r = Rollout("model.onnx")
+    for phi in r.rollout(r.downscale(phi0), steps=1000, every=100): ...
+
+Modules: :mod:`export.spec` (the step's signature and metadata schema), :mod:`export.onnx_export`
+(torch), :mod:`export.runtime` (no torch), :mod:`export.rollout` (CLI, no torch).
+This file must never import torch: the names below are imported on first use.
+"""
+
+import importlib
+
+__all__ = ["Rollout", "export_checkpoint", "verify"]
+
+_LAZY = {"Rollout": ".runtime", "export_checkpoint": ".onnx_export", "verify": ".onnx_export"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,106 @@
+"""``python -m export CHECKPOINT OUT.onnx [--opset N] [--pad-mode slice|wrap] [--verify]``.
+
+Writes one recurrent step of the checkpoint's CRNN as ONNX (export/onnx_export.py). With
+``--verify``: onnx.checker, then onnxruntime against PyTorch for one step and a long rollout at
+two grid sizes; prints the max differences and exits with status 1 when one is above tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ch_numba import cli_common
+
+log = logging.getLogger("export")
+
+EXAMPLES = """examples:
+  python -m export runs/best.pt models/crnn.onnx --verify
+  python -m export runs/best.pt crnn_wrap.onnx --pad-mode wrap --opset 20
+  python -m export.rollout models/crnn.onnx --ic perlin --size 64 --steps 1000 --every 10 --out run.h5
+"""
+
+
+def _grid(text: str) -> tuple:
+    try:
+        grid = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"grid must look like 16x16x16, got {text!r}") from None
+    if len(grid) != 3 or min(grid) < 1:
+        raise argparse.ArgumentTypeError(f"grid must be three positive sizes like 12x8x10, got {text!r}")
+    return grid
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .onnx_export import DEFAULT_OPSET, PAD_MODES, ROLLOUT_ATOL, STEP_ATOL, VERIFY_GRIDS, VERIFY_STEPS
+
+    p = argparse.ArgumentParser(
+        prog="python -m export", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Export one recurrent step (phi, h1, h2) -> (phi_next, h1_next, h2_next) of a trained CRNN "
+                    "checkpoint to ONNX, with batch and grid axes dynamic and the physics/provenance in the "
+                    "model's metadata (key 'ch3d').")
+    p.add_argument("checkpoint", type=Path, help="checkpoint written by surrogate training (.pt)")
+    p.add_argument("out", type=Path, help="output .onnx file (written atomically, replaced if it exists)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s; >= 19 "
+                                                                    "for --pad-mode wrap)")
+    p.add_argument("--pad-mode", choices=PAD_MODES, default="slice",
+                   help="circular padding as Slice+Concat (default: runs on every runtime and provider) or as "
+                        "Pad(mode=wrap) (opset >= 19; onnxruntime's CUDA provider runs it only in recent versions)")
+    p.add_argument("--verify", action="store_true", help="check the file: onnx.checker, then onnxruntime vs "
+                                                         "PyTorch (1 step and a rollout at two grid sizes)")
+    p.add_argument("--verify-steps", type=int, default=VERIFY_STEPS, help="rollout length of --verify "
+                                                                          "(default %(default)s)")
+    p.add_argument("--verify-grids", type=_grid, nargs="+", default=list(VERIFY_GRIDS), metavar="XxYxZ",
+                   help="network-resolution grids of --verify (default: 16x16x16 12x8x10)")
+    p.add_argument("--step-atol", type=float, default=STEP_ATOL, help="--verify tolerance of one step "
+                                                                      "(default %(default)g)")
+    p.add_argument("--rollout-atol", type=float, default=ROLLOUT_ATOL, help="--verify tolerance of the rollout "
+                                                                            "(default %(default)g)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    cli_common.setup_logging(a.verbose)
+    if a.verify_steps < 0:
+        raise ValueError(f"--verify-steps must be >= 0, got {a.verify_steps}")
+    from surrogate import load_checkpoint
+
+    from .onnx_export import _check_options, build_metadata, export_model, verify
+
+    _check_options(a.opset, a.pad_mode)
+    ckpt = load_checkpoint(a.checkpoint)
+    meta = build_metadata(ckpt, opset=a.opset, pad_mode=a.pad_mode, checkpoint_name=a.checkpoint.name)
+    try:
+        export_model(ckpt["model"], a.out, meta, opset=a.opset, pad_mode=a.pad_mode)
+    except ImportError as exc:
+        raise RuntimeError(str(exc)) from None
+    if not a.verify:
+        return 0
+    report = verify(a.out, ckpt["model"], grids=a.verify_grids, steps=a.verify_steps, step_atol=a.step_atol,
+                    rollout_atol=a.rollout_atol)
+    log.info("onnx.checker: ok")
+    log.info("%-12s %5s %6s %16s %20s  %s", "grid", "batch", "steps", "max|diff| 1 step", "max|diff| rollout", "")
+    for r in report:
+        log.info("%-12s %5d %6d %16.3g %20.3g  %s", "x".join(map(str, r["grid"])), r["batch"], r["steps"],
+                 r["step_max_diff"], r["rollout_max_diff"], "ok" if r["ok"] else "FAILED")
+    bad = [r for r in report if not r["ok"]]
+    if bad:
+        worst = max(bad, key=lambda r: r["rollout_max_diff"])
+        log.error("error: verification failed (tolerances %g per step, %g over the rollout; worst grid %s: %.3g "
+                  "/ %.3g); %s was written but does not match PyTorch", a.step_atol, a.rollout_atol,
+                  "x".join(map(str, worst["grid"])), worst["step_max_diff"], worst["rollout_max_diff"], a.out)
+        return 1
+    log.info("verified: onnxruntime matches PyTorch within %g (1 step) and %g (%d-step rollout)", a.step_atol,
+             a.rollout_atol, a.verify_steps)
+    return 0
+
+
+def main(argv=None) -> int:
+    return cli_common.run(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

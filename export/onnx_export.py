@@ -1,0 +1,433 @@
+"""Export one recurrent step of a trained CRNN to ONNX, and check it against PyTorch.
+
+The graph is ``(phi, h1, h2) -> (phi_next, h1_next, h2_next)`` of :meth:`surrogate.CRNN.step`
+(signature and metadata in :mod:`export.spec`); the loop lives in numpy (:mod:`export.runtime`).
+
+Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript), the supported
+path; the TorchScript exporter is deprecated. Three things matter:
+
+* The example batch is 2 and the example grid 6×7×8: torch.export specialises a dimension whose
+  example size is 1, and equal example sizes invite it to tie axes together. Batch and the three
+  spatial axes are declared dynamic.
+* h1 and h2 are distinct example tensors. Passing one tensor object for both makes the exporter
+  merge them into one graph input, and rollouts then diverge from step 2 on.
+* Circular padding. The exporter writes ``aten.pad(mode="circular")`` as ``Pad(mode="wrap")``,
+  which needs opset ≥ 19 and is not run by every runtime: onnxruntime's CUDA provider registered
+  Pad only up to opset 18 until 2026 (microsoft/onnxruntime#26393, fixed by #27708; an opset-19
+  Pad then falls back to the CPU, with device copies around each of the 7 pads of a step), and
+  the OpenVINO and TVM ONNX front ends rejected ``wrap``.
+  By default (``pad_mode="slice"``) each circularly padded Conv3d is therefore exported as
+  Slice + Concat (wrap-around copies of the ``k // 2`` border planes along x, y, z) followed by an
+  unpadded Conv — opset-1 operators that every runtime and provider runs, numerically the same
+  values as the circular pad. ``pad_mode="wrap"`` keeps the single Pad node (0–5 % faster on
+  onnxruntime's CPU provider, measured in benchmarks/runtime.py). The divergence layer's
+  ``torch.roll`` becomes Slice + Concat either way.
+
+No algebraic rewrite of the network is made. The two 1×1 convolutions of the toFlux head are
+separated by tanh, so they cannot be folded exactly; in a gate, x_r + h_r adds 1×1 convolutions of
+two different tensors, which merge into one only over a 50-channel Concat (more multiply-adds and
+memory traffic, not fewer). The 3×3×3 convolutions carry ~90 % of the 29k multiply-adds per voxel.
+onnxruntime fuses Conv + Tanh itself (``FusedConv``).
+
+Verification (:func:`verify`): ``onnx.checker`` (full check), then onnxruntime against PyTorch
+for one step from random φ and distinct random hidden states, and for a free-running rollout
+(hidden states from zero) at several grid sizes, batch 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import math
+import os
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import spec
+
+log = logging.getLogger(__name__)
+
+__all__ = ["export_checkpoint", "export_model", "build_metadata", "verify", "DEFAULT_OPSET", "PAD_MODES"]
+
+DEFAULT_OPSET = 18  # the lowest the dynamo exporter writes natively; onnxruntime ≥ 1.14 runs it
+MIN_WRAP_OPSET = 19  # Pad(mode="wrap")
+PAD_MODES = ("slice", "wrap")
+DEFAULT_DOWNSCALE = 2
+DEFAULT_STEPS_PER_FRAME = 400
+EXAMPLE_BATCH = 2
+EXAMPLE_GRID = (6, 7, 8)
+
+# float32 ORT vs PyTorch: the two sum the convolutions in different orders (relative ~1e-7 per op).
+STEP_ATOL = 1e-5  # one step, |φ| and |h| of order 1
+ROLLOUT_ATOL = 1e-3  # a long free-running rollout, where round-off differences are carried along
+VERIFY_GRIDS = ((16, 16, 16), (12, 8, 10))
+VERIFY_STEPS = 100
+
+
+# ------------------------------------------------------------------------------ graph rewrite
+class _SlicePadConv3d(nn.Module):
+    """A circularly padded Conv3d whose padding is written as Slice + Concat (same weights).
+
+    For padding p along an axis of size n: ``cat([x[n − p:], x, x[:p]])``, exactly what
+    ``padding_mode="circular"`` computes (for p ≤ n).
+    """
+
+    def __init__(self, conv: nn.Conv3d):
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+        self.pad = tuple(int(p) for p in conv.padding)
+        self.stride, self.dilation, self.groups = conv.stride, conv.dilation, conv.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for dim, p in zip((-3, -2, -1), self.pad):
+            if p:
+                head = [slice(None)] * x.dim()
+                tail = [slice(None)] * x.dim()
+                head[dim], tail[dim] = slice(-p, None), slice(0, p)
+                x = torch.cat([x[tuple(head)], x, x[tuple(tail)]], dim=dim)
+        return F.conv3d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def slice_padded_copy(model: nn.Module) -> nn.Module:
+    """Deep copy of ``model`` with every circular Conv3d replaced by :class:`_SlicePadConv3d`."""
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv3d) and child.padding_mode == "circular":
+                setattr(parent, name, _SlicePadConv3d(child))
+    left = [n for n, m in model.named_modules() if getattr(m, "padding_mode", None) == "circular"]
+    if left:
+        raise ValueError(f"cannot rewrite the circular padding of {left} (not Conv3d)")
+    return model
+
+
+class _Step(nn.Module):
+    """``forward(phi, h1, h2) = model.step(phi, h1, h2)``: the unit that is exported."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, phi, h1, h2):
+        return self.model.step(phi, h1, h2)
+
+
+# ------------------------------------------------------------------------------ metadata
+def _plain(value):
+    """JSON-safe copy: numpy scalars/arrays, bytes, tuples, paths, tensors -> python types."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, torch.Tensor):
+        return _plain(value.detach().cpu().numpy()) if value.numel() <= 64 else f"<tensor {tuple(value.shape)}>"
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode(errors="replace")
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _first(sources, *keys):
+    for source in sources:
+        for key in keys:
+            if isinstance(source, dict) and source.get(key) is not None:
+                return source[key]
+    return None
+
+
+def _git_commit() -> str | None:
+    """Commit of the source tree this package runs from (with '-dirty'), or None."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice",
+                   checkpoint_name: str | None = None) -> dict:
+    """The ``ch3d`` metadata (schema in :mod:`export.spec`) of a loaded checkpoint.
+
+    ``ckpt`` is :func:`surrogate.load_checkpoint`'s dict. The training data's root attributes are
+    read from ``ckpt["dataset"]["attrs"]`` (what ``python -m surrogate train`` stores, with the data
+    set's path and sizes) or ``ckpt["dataset_attrs"]``. Entries the checkpoint lacks (physics,
+    ``downscale``) get the paper's defaults and are listed in ``assumed``; provenance the
+    checkpoint lacks is None.
+    """
+    import ch_numba
+
+    model = ckpt["model"]
+    config = dict(model.config)
+    dataset = ckpt.get("dataset")
+    info = _plain(dataset) if isinstance(dataset, dict) else {}
+    attrs = _plain(ckpt.get("dataset_attrs") or info.get("attrs") or {})
+    train_config = _plain(ckpt.get("train_config") or {})
+    if not isinstance(attrs, dict):
+        attrs = {}
+    if not isinstance(train_config, dict):
+        train_config = {"value": train_config}
+    assumed = []
+    physics = {}
+    defaults = ch_numba.CHParams()
+    for key in ("epsilon", "mobility", "W", "dx", "dt"):
+        if attrs.get(key) is None:
+            assumed.append(key)
+        physics[key] = float(attrs.get(key, getattr(defaults, key)))
+    steps_per_frame = attrs.get("steps_per_frame")
+    if steps_per_frame is None:
+        assumed.append("steps_per_frame")
+        steps_per_frame = DEFAULT_STEPS_PER_FRAME
+    downscale = _first([ckpt, train_config], "downscale")
+    if downscale is None:
+        assumed.append("downscale")
+        downscale = DEFAULT_DOWNSCALE
+    shape = attrs.get("shape")
+    train_shape = [int(n) for n in shape] if isinstance(shape, list) and len(shape) == 3 else None
+    if train_shape is None and isinstance(attrs.get("size"), int):
+        train_shape = [attrs["size"]] * 3
+    train_grid = None
+    if train_shape is not None:
+        train_grid = train_shape[0] if len(set(train_shape)) == 1 else train_shape
+    epoch = ckpt.get("epoch")
+    metadata = {
+        "format": spec.FORMAT,
+        "format_version": spec.FORMAT_VERSION,
+        **{k: _plain(v) for k, v in config.items()},
+        "param_count": int(model.param_count()),
+        "downscale": int(downscale),
+        **physics,
+        "steps_per_frame": int(steps_per_frame),
+        "time_per_step": float(steps_per_frame) * physics["dt"],
+        "network_dx": int(downscale) * physics["dx"],
+        "train_grid": train_grid,
+        "train_shape": train_shape,
+        "min_grid": int(config.get("kernel", 3)),
+        "dtype": "float32",
+        "phi_convention": spec.PHI_CONVENTION,
+        "inputs": {"phi": "(N, 1, X, Y, Z)", "h1": f"(N, {config['hidden']}, X, Y, Z)",
+                   "h2": f"(N, {config['hidden']}, X, Y, Z)"},
+        "outputs": {"phi_next": "(N, 1, X, Y, Z)", "h1_next": f"(N, {config['hidden']}, X, Y, Z)",
+                    "h2_next": f"(N, {config['hidden']}, X, Y, Z)"},
+        "assumed": assumed,
+        "train": {
+            "dataset": _plain(info.get("path") or (dataset if isinstance(dataset, str) else None)
+                              or _first([train_config], "data", "dataset", "data_path")),
+            "dataset_sequences": {"train": len(info["train"]) if isinstance(info.get("train"), list) else None,
+                                  "val": len(info["val"]) if isinstance(info.get("val"), list) else None,
+                                  "frames": info.get("n_frames")},
+            "epoch": int(epoch) if isinstance(epoch, (int, np.integer)) and epoch >= 0 else None,
+            "epochs": _plain(_first([ckpt, train_config], "epochs")),
+            "best_epoch": _plain(ckpt.get("best_epoch")),
+            "best_val_loss": _plain(_first([ckpt, train_config], "best_val_loss")),
+            "code_version": _plain(_first([ckpt, train_config], "code_version", "git_commit", "package_version",
+                                          "version")),
+            "command": _plain(ckpt.get("command")),
+            "torch": _plain(ckpt.get("torch_version")),
+            "train_config": train_config or None,
+            "dataset_attrs": attrs or None,
+        },
+        "exported": {
+            "exporter": "torch.onnx.export(dynamo=True)",
+            "opset": int(opset),
+            "padding": "Slice+Concat" if pad_mode == "slice" else "Pad(mode=wrap)",
+            "torch": torch.__version__,
+            "ch3d_version": ch_numba.__version__,
+            "git_commit": _git_commit(),
+            "checkpoint": checkpoint_name,
+        },
+    }
+    if assumed:
+        log.warning("checkpoint lacks %s; assumed the paper's defaults (recorded in the metadata's 'assumed')",
+                    ", ".join(assumed))
+    return metadata
+
+
+# ------------------------------------------------------------------------------ export
+def _check_options(opset, pad_mode):
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < DEFAULT_OPSET:
+        raise ValueError(f"opset must be an integer >= {DEFAULT_OPSET} (the dynamo exporter's lowest), got {opset!r}")
+    if pad_mode == "wrap" and opset < MIN_WRAP_OPSET:
+        raise ValueError(f"pad_mode 'wrap' writes Pad(mode='wrap'), which needs opset >= {MIN_WRAP_OPSET}, "
+                         f"got {opset}")
+
+
+def _atomic_save(model_proto, out: Path) -> None:
+    import onnx
+
+    folder = out.parent if str(out.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        onnx.save(model_proto, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_OPSET,
+                 pad_mode: str = "slice") -> Path:
+    """Write one step of ``model`` (a CRNN) to ``out`` as ONNX with ``metadata`` under key ``ch3d``.
+
+    The file is written atomically. Raises ValueError for bad options, ImportError if onnx or
+    onnxscript is missing, RuntimeError if the exported graph lacks the expected signature.
+    """
+    _check_options(opset, pad_mode)
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError as exc:
+        raise ImportError(f"ONNX export needs onnx and onnxscript ({exc}); pip install 'ch3d[export]'") from None
+    out = Path(out)
+    body = (slice_padded_copy(model) if pad_mode == "slice" else copy.deepcopy(model)).float().eval()
+    hidden = int(model.hidden)
+    g = torch.Generator().manual_seed(0)
+    n, grid = EXAMPLE_BATCH, EXAMPLE_GRID
+    phi = torch.rand((n, 1, *grid), generator=g)
+    h1 = torch.rand((n, hidden, *grid), generator=g)  # distinct tensors: one object would become one input
+    h2 = torch.rand((n, hidden, *grid), generator=g)
+    batch = torch.export.Dim("batch", min=1)
+    x, y, z = (torch.export.Dim(a, min=1) for a in ("x", "y", "z"))
+    dims = {0: batch, 2: x, 3: y, 4: z}
+    noisy = ("torch.onnx", "torch.export", "torch._export", "onnxscript", "onnx_ir")
+    quiet = [logging.getLogger(name) for name in noisy]
+    levels = [lg.level for lg in quiet]
+    # the exporter's optimiser prints a line per folded constant: keep stdout for the caller
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for lg in quiet:
+            lg.setLevel(logging.ERROR)
+        try:
+            with torch.no_grad():
+                program = torch.onnx.export(
+                    _Step(body), (phi, h1, h2), dynamo=True, opset_version=opset,
+                    input_names=list(spec.INPUTS), output_names=list(spec.OUTPUTS),
+                    dynamic_shapes={"phi": dims, "h1": dims, "h2": dims}, verbose=False,
+                )
+            raw = Path(tmp) / "step.onnx"
+            program.save(str(raw))
+        finally:
+            for lg, level in zip(quiet, levels):
+                lg.setLevel(level)
+        proto = onnx.load(str(raw))
+    inputs = [i.name for i in proto.graph.input]
+    outputs = [o.name for o in proto.graph.output]
+    if inputs != list(spec.INPUTS) or outputs != list(spec.OUTPUTS):
+        raise RuntimeError(f"exported graph has inputs {inputs} and outputs {outputs}, expected "
+                           f"{list(spec.INPUTS)} and {list(spec.OUTPUTS)}")
+    pads = [nd for nd in proto.graph.node if nd.op_type == "Pad"]
+    if pad_mode == "slice" and pads:
+        raise RuntimeError(f"exported graph still has {len(pads)} Pad nodes despite pad_mode='slice'")
+    for node in proto.graph.node:  # per-node provenance of the exporter: stack traces with local paths
+        del node.metadata_props[:]
+        node.doc_string = ""
+    proto.graph.name = "ch3d_crnn_step"
+    proto.doc_string = ("ch3d CRNN: one recurrent step (phi, h1, h2) -> (phi_next, h1_next, h2_next) of 3D "
+                        "Cahn-Hilliard flow; metadata_props['ch3d'] holds the physics and provenance (JSON).")
+    proto.model_version = spec.FORMAT_VERSION
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = spec.METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    _atomic_save(proto, out)
+    log.info("wrote %s (%d nodes, opset %d, %s circular padding, %d parameters)", out, len(proto.graph.node),
+             opset, "Slice+Concat" if pad_mode == "slice" else "Pad(wrap)", metadata.get("param_count", -1))
+    return out
+
+
+def export_checkpoint(checkpoint, out, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice") -> dict:
+    """Load a checkpoint and export it (see :func:`export_model`); returns the written metadata."""
+    from surrogate import load_checkpoint
+
+    _check_options(opset, pad_mode)
+    ckpt = load_checkpoint(checkpoint)
+    metadata = build_metadata(ckpt, opset=opset, pad_mode=pad_mode, checkpoint_name=Path(checkpoint).name)
+    export_model(ckpt["model"], out, metadata, opset=opset, pad_mode=pad_mode)
+    return metadata
+
+
+# ------------------------------------------------------------------------------ verification
+def _check_grids(grids):
+    out = []
+    for grid in grids:
+        grid = tuple(int(n) for n in grid)
+        if len(grid) != 3:
+            raise ValueError(f"verification grids must be (X, Y, Z), got {grid}")
+        out.append(grid)
+    return out
+
+
+def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERIFY_STEPS, batch: int = 2,
+           seed: int = 1, threads: int | None = None, step_atol: float = STEP_ATOL,
+           rollout_atol: float = ROLLOUT_ATOL) -> list[dict]:
+    """Check an exported step against the PyTorch ``model`` it came from.
+
+    1. ``onnx.checker.check_model(full_check=True)``.
+    2. For each grid (X, Y, Z): one step from random φ ∈ [0, 1] and distinct random hidden states
+       ∈ [−1, 1] (max |ORT − PyTorch| over φ, h1, h2 ≤ ``step_atol``), and a free-running rollout
+       of ``steps`` steps from periodic Perlin fields, hidden states from zero, through
+       :class:`export.runtime.Rollout` (max |ORT − PyTorch| over all frames ≤ ``rollout_atol``).
+       Batch ``batch`` (≥ 2 checks that the batch axis is dynamic).
+
+    Returns one dict per grid: grid, step_max_diff, rollout_max_diff, ok. Raises ValueError for
+    bad arguments; does not raise for a failed comparison (see ``ok``).
+    """
+    import onnx
+
+    from ch_numba import initial
+
+    from .runtime import Rollout
+
+    grids = _check_grids(grids)
+    onnx.checker.check_model(str(onnx_path), full_check=True)
+    runner = Rollout(onnx_path, providers="cpu", threads=threads)
+    model = copy.deepcopy(model).float().eval()
+    hidden = int(model.hidden)
+    rng = np.random.default_rng(seed)
+    report = []
+    for grid in grids:
+        phi = rng.random((batch, 1, *grid), dtype=np.float32)
+        h1 = rng.uniform(-1, 1, (batch, hidden, *grid)).astype(np.float32)
+        h2 = rng.uniform(-1, 1, (batch, hidden, *grid)).astype(np.float32)
+        feed = dict(zip(spec.INPUTS, (phi, h1, h2)))
+        got = runner.session.run(list(spec.OUTPUTS), feed)
+        with torch.no_grad():
+            want = model.step(*(torch.from_numpy(a) for a in (phi, h1, h2)))
+        step_diff = max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want))
+        phi0 = np.stack([initial.perlin(grid, frequency=2, seed=seed + i, mean=0.5, amplitude=0.1)
+                         for i in range(batch)])[:, None]
+        frames = np.stack(list(runner.rollout(phi0, steps)), axis=1) if steps else np.zeros((batch, 0))
+        with torch.no_grad():
+            ref = model.rollout(torch.from_numpy(phi0), steps).numpy()
+        roll_diff = float(np.max(np.abs(frames - ref))) if steps else 0.0
+        ok = step_diff <= step_atol and roll_diff <= rollout_atol and math.isfinite(step_diff + roll_diff)
+        report.append({"grid": grid, "batch": batch, "steps": steps, "step_max_diff": step_diff,
+                       "rollout_max_diff": roll_diff, "ok": ok})
+    return report

@@ -1,0 +1,284 @@
+"""``python -m export.rollout MODEL.onnx --ic perlin --size 64 --steps 10000 --every 100 --out run.h5``.
+
+A surrogate rollout written in the ground truth's HDF5 layout (ch_numba/dataset.py: root attribute
+format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m ch_numba info`` /
+``render`` and the evaluation tools read it like a solver run. No PyTorch.
+
+* The initial condition is made at the ground-truth resolution (``--size`` is the ground-truth
+  grid edge, as in ``python -m ch_numba simulate``) and downscaled by the model's factor f
+  (every f-th voxel); frame 0 is the IC.
+* Frames are stored at the network's resolution (grid spacing dx_stored = f · dx), or, with
+  ``--full-resolution``, upscaled back (each voxel repeated f³ times, dx_stored = dx; frame 0 is
+  then the full-resolution IC itself).
+* Frame k is the field after k · every network steps; one network step is one saved frame of the
+  training data (steps_per_frame solver steps), so the root attribute ``steps_per_frame`` is
+  every · steps_per_frame (solver steps between stored frames) and
+  ``time[k] = k · every · steps_per_frame · dt``.
+* ``free_energy`` (per volume, float64, with dx_stored) and ``phi_mean`` are stored per frame and
+  logged every tenth of the run; the file is written under a temporary name and renamed when the
+  run finished (nothing is left at OUT after a failure). A non-finite field stops the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ch_numba import cli_common
+
+from .runtime import PROVIDERS, Rollout
+
+log = logging.getLogger("export.rollout")
+
+EXAMPLES = """examples:
+  python -m export.rollout model.onnx --ic perlin --size 64 --steps 10000 --every 100 --out run.h5
+  python -m export.rollout model.onnx --ic mesh --ic-file bunny.stl --size 128 --steps 500 --every 10 --out bunny.h5
+  python -m export.rollout model.onnx --ic h5 --ic-file data.h5 --ic-sequence 3 --steps 49 --out pred.h5
+  python -m ch_numba info run.h5
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig:
+    """What a surrogate rollout file holds (stored as JSON in the root attribute ``config``)."""
+
+    model: str
+    ic: dict
+    steps: int
+    every: int = 1
+    full_resolution: bool = False
+    storage: str = "lzf"
+
+    def __post_init__(self):
+        for name, low in (("steps", 0), ("every", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"--{name} must be an integer >= {low}, got {v!r}")
+        if self.steps % self.every:
+            raise ValueError(f"--steps {self.steps} is not a multiple of --every {self.every}; frames are stored "
+                             f"every {self.every} steps")
+        from ch_numba.dataset import storage_options
+
+        storage_options(self.storage)
+
+    @property
+    def frames(self) -> int:
+        """Stored frames: the IC and every every-th step."""
+        return self.steps // self.every + 1
+
+
+def initial_condition(kind: str, size: int, *, seed: int = 7, frequency: int = 4, mean: float = 0.5,
+                      amplitude: float = 0.1, ic_file=None, ic_sequence: int = 0, ic_frame: int = 0):
+    """(φ0 at ground-truth resolution (X, Y, Z) float32, JSON-able IC description) by ch_numba.initial."""
+    from ch_numba import initial
+
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"--size must be a positive integer, got {size!r}")
+    options = {"mean": mean, "amplitude": amplitude, "frequency": frequency}
+    if kind in ("mesh", "npy", "h5"):
+        if ic_file is None:
+            raise ValueError(f"--ic {kind} needs --ic-file")
+        options = {"path": str(ic_file)}
+        if kind == "h5":
+            options.update(sequence=ic_sequence, frame=ic_frame)
+    phi0 = initial.make(kind, (size,) * 3, seed=seed, **dict(options))
+    return np.asarray(phi0, dtype=np.float32), {"kind": kind, "seed": seed, **options}
+
+
+def _physics(meta: dict, dx: float):
+    import ch_numba
+
+    d = ch_numba.CHParams()
+    return ch_numba.CHParams(epsilon=float(meta.get("epsilon", d.epsilon)), mobility=float(meta.get("mobility",
+                             d.mobility)), W=float(meta.get("W", d.W)), dx=float(dx), dt=float(meta["dt"]))
+
+
+def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, seed: int = 0, command: str = "",
+                  progress: bool | None = None) -> Path:
+    """Roll the surrogate out from φ0 (ground-truth resolution) and write the data-set file ``out``.
+
+    Parameters
+    ----------
+    runner : Rollout
+    phi0_full : array (X, Y, Z), the IC at the ground-truth resolution (divisible by the factor).
+    out : path of the .h5 file (must not exist; its folder must).
+    config : RolloutConfig
+    seed : stored as the sequence's seed; command: stored for provenance.
+    progress : tqdm bar (None: only on a terminal).
+
+    Returns the path. Raises ValueError for bad input, RuntimeError if the field turns non-finite.
+    """
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    import ch_numba
+    from ch_numba import dataset
+
+    out = Path(out)
+    if out.exists():
+        raise ValueError(f"{out} already exists; remove it or choose another name")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise ValueError(f"folder {out.parent} does not exist")
+    phi0_full = np.asarray(phi0_full)
+    f = runner.factor
+    if phi0_full.ndim != 3:
+        raise ValueError(f"expected the initial condition of shape (X, Y, Z), got {phi0_full.shape}")
+    if any(n % f for n in phi0_full.shape):
+        raise ValueError(f"the ground-truth grid {phi0_full.shape} is not divisible by the model's downscale factor "
+                         f"{f}")
+    phi0 = runner.downscale(phi0_full)
+    if min(phi0.shape) < runner.kernel:
+        raise ValueError(f"the ground-truth grid {phi0_full.shape} downscaled by {f} gives {phi0.shape}, smaller than "
+                         f"the model's kernel {runner.kernel} along an axis; use a grid of at least "
+                         f"{runner.kernel * f} per side")
+    meta = runner.metadata
+    first = phi0_full if config.full_resolution else phi0
+    shape = first.shape
+    dx = float(meta.get("dx", 1.0)) * (1 if config.full_resolution else f)
+    params = _physics(meta, dx)
+    spf = config.every * int(meta["steps_per_frame"])
+    n_frames = config.frames
+    provider = runner.providers[0].replace("ExecutionProvider", "")
+    backend = f"onnxruntime-{provider.lower()}"
+    attrs = {
+        "format": dataset.FORMAT, "format_version": dataset.FORMAT_VERSION,
+        "epsilon": params.epsilon, "mobility": params.mobility, "W": params.W, "dx": params.dx, "dt": params.dt,
+        "steps_per_frame": spf, "frames": n_frames, "shape": np.asarray(shape, dtype=np.int64), "dtype": "float32",
+        "storage": config.storage, "backend": backend, "package_version": ch_numba.__version__, "command": command,
+        "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
+        "source": "surrogate", "model": str(runner.path), "model_metadata": json.dumps(meta, sort_keys=True),
+        "network_steps_per_frame": config.every, "downscale": f,
+        "resolution": "full" if config.full_resolution else "network",
+    }
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    masses, energies = np.empty(n_frames), np.empty(n_frames)
+    log_every = max(1, (n_frames - 1) // 10)
+    t_start = time.perf_counter()
+    warned = False
+
+    def record(k: int, phi: np.ndarray, h5: h5py.File) -> None:
+        nonlocal warned
+        if not np.all(np.isfinite(phi)):
+            raise RuntimeError(f"surrogate rollout blew up: frame {k} (step {k * config.every}) is not finite")
+        lo, hi = float(phi.min()), float(phi.max())
+        if not warned and (lo < -0.5 or hi > 1.5):
+            log.warning("frame %d: phi in [%.3g, %.3g], far outside [0, 1]: the surrogate is out of its training "
+                        "regime", k, lo, hi)
+            warned = True
+        h5["phi"][0, k] = phi
+        masses[k] = np.mean(phi, dtype=np.float64)
+        energies[k] = ch_numba.free_energy(phi, params)
+        if k % log_every == 0 or k == n_frames - 1:
+            rate = k * config.every / max(time.perf_counter() - t_start, 1e-9)
+            log.info("frame %*d/%d  t = %-10.6g F = %.6g  mean phi = %.6f (drift %+.2e)%s", len(str(n_frames - 1)),
+                     k, n_frames - 1, k * spf * params.dt, energies[k], masses[k], masses[k] - masses[0],
+                     f"  {rate:.1f} steps/s" if k else "")
+
+    log.info("rollout: %s on %s (%s), IC %s at %s -> network grid %s, %d steps, a frame every %d (%d frames, "
+             "t_end = %g)", runner.path.name, backend, f"downscale {f}", config.ic.get("kind"),
+             "x".join(map(str, phi0_full.shape)), "x".join(map(str, phi0.shape)), config.steps, config.every,
+             n_frames, config.steps * int(meta["steps_per_frame"]) * params.dt)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs.update(attrs)
+            h5.create_dataset("phi", shape=(1, n_frames, *shape), chunks=(1, 1, *shape),
+                              **dataset.storage_options(config.storage))
+            h5.create_dataset("seed", data=np.array([seed], dtype=np.int64))
+            h5.create_dataset("ic", data=[json.dumps(config.ic, sort_keys=True)], dtype=h5py.string_dtype())
+            h5.create_dataset("burn_in", data=np.zeros(1, np.int64))
+            h5.create_dataset("split", data=["val"], dtype=h5py.string_dtype())
+            h5.create_dataset("backend", data=[backend], dtype=h5py.string_dtype())
+            h5.create_dataset("t0", data=np.zeros(1))
+            h5.create_dataset("time", data=np.arange(n_frames) * spf * params.dt)
+            record(0, np.ascontiguousarray(first, dtype=np.float32), h5)
+            with tqdm(total=config.steps, unit="step", disable=None if progress is None else not progress,
+                      desc=out.name, dynamic_ncols=True) as bar, logging_redirect_tqdm():
+                for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
+                    record(k, runner.upscale(phi) if config.full_resolution else phi, h5)
+                    bar.update(config.every)
+            h5.create_dataset("phi_mean", data=masses[None])
+            h5.create_dataset("free_energy", data=energies[None])
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    elapsed = time.perf_counter() - t_start
+    drift = float(np.max(np.abs(masses - masses[0])))
+    log.info("wrote %s: %d frames of %s, F %.6g -> %.6g, max mass drift %.2e, %.1f s (%.1f steps/s)", out, n_frames,
+             "x".join(map(str, shape)), energies[0], energies[-1], drift, elapsed,
+             config.steps / max(elapsed, 1e-9))
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ch_numba.dataset import STORAGES
+    from ch_numba.initial import KINDS
+
+    p = argparse.ArgumentParser(
+        prog="python -m export.rollout", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Roll out an exported surrogate (ONNX, no PyTorch) from an initial condition and write the "
+                    "frames in the ground truth's HDF5 data-set layout (one sequence).")
+    p.add_argument("model", type=Path, help="ONNX model written by `python -m export`")
+    p.add_argument("--out", type=Path, required=True, help="output .h5 file (must not exist)")
+    p.add_argument("--steps", type=int, default=100, help="network steps, each one saved frame of the training data "
+                                                          "(default %(default)s)")
+    p.add_argument("--every", type=int, default=1, help="store a frame every this many steps (default %(default)s)")
+    g = p.add_argument_group("initial condition (made at ground-truth resolution, then downscaled)")
+    g.add_argument("--ic", choices=KINDS, default="perlin", help="initial condition (default %(default)s)")
+    g.add_argument("--size", type=int, help="ground-truth grid edge L (L^3 voxels; default: the model's training "
+                                            "grid, else 64; ignored for npy/h5 ICs)")
+    g.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
+    g.add_argument("--frequency", type=int, default=4, help="Perlin lattice cells per side (default %(default)s)")
+    g.add_argument("--mean", type=float, default=0.5, help="mean phi of perlin/random/slice/layers ICs "
+                                                           "(default %(default)s)")
+    g.add_argument("--amplitude", type=float, default=0.1, help="fluctuation amplitude (default %(default)s)")
+    g.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (a data set)")
+    g.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from (default 0)")
+    g.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from (default 0)")
+    p.add_argument("--providers", choices=PROVIDERS, default="auto", help="onnxruntime provider (default "
+                                                                          "%(default)s: CUDA if usable, else CPU)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--full-resolution", action="store_true", help="store frames upscaled to the ground-truth grid "
+                                                                  "(default: the network's grid)")
+    p.add_argument("--storage", choices=STORAGES, default="lzf", help="HDF5 storage of phi (default %(default)s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    cli_common.setup_logging(a.verbose)
+    command = cli_common.command_line("python -m export.rollout", argv)
+    if a.out.exists():
+        raise ValueError(f"{a.out} already exists; remove it or choose another name")
+    config = RolloutConfig(model=str(a.model), ic={}, steps=a.steps, every=a.every,
+                           full_resolution=a.full_resolution, storage=a.storage)  # checks the numbers first
+    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    size = a.size
+    if size is None:
+        grid = runner.metadata.get("train_grid")
+        size = grid if isinstance(grid, int) else 64
+    if a.ic not in ("npy", "h5") and size % runner.factor:
+        raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
+    phi0, ic = initial_condition(a.ic, size, seed=a.seed, frequency=a.frequency, mean=a.mean, amplitude=a.amplitude,
+                                 ic_file=a.ic_file, ic_sequence=a.ic_sequence, ic_frame=a.ic_frame)
+    write_rollout(runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command)
+    return 0
+
+
+def main(argv=None) -> int:
+    return cli_common.run(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,391 @@
+"""Roll out an exported CRNN step with onnxruntime: numpy in, numpy out, no PyTorch.
+
+The model (see :mod:`export.spec`) is one step ``(φ_n, h1, h2) -> (φ_{n+1}, h1', h2')``;
+:class:`Rollout` keeps the hidden states h1, h2 (N, H, X, Y, Z) between steps, zero at the start
+(or after :meth:`Rollout.reset`), exactly like :meth:`surrogate.CRNN.rollout`. One step is one
+saved frame of the ground truth, i.e. ``time_per_step = steps_per_frame · dt`` of physical time.
+
+Arrays are at the network's resolution: the ground-truth grid sampled every ``downscale``-th
+voxel (:meth:`Rollout.downscale`, nearest); :meth:`Rollout.upscale` repeats voxels back to the
+full grid. Shapes in and out are (X, Y, Z) or (N, 1, X, Y, Z); the batch shares nothing but the
+weights.
+
+State on the device: the six state tensors (φ, h1, h2 and their successors) are onnxruntime
+``OrtValue`` buffers on the provider's device, bound with ``session.io_binding()``; each step
+binds the current buffers as inputs and the other three as outputs, runs, and swaps them. On
+CUDA nothing crosses the PCIe bus during a free-running rollout except the frames asked for
+(every ``every``-th step); on CPU the same code avoids any allocation per step.
+
+Providers: ``"auto"`` uses CUDA when this onnxruntime has the provider and it starts (the session
+is asked with ``session.get_providers()``, not ``get_available_providers()``, which only lists
+what the wheel was built with), else the CPU, saying so in one log line; onnxruntime's own noise
+about missing CUDA libraries is silenced while the session is created. ``"cpu"`` / ``"cuda"``
+force one (``"cuda"`` raises if CUDA cannot be used).
+
+CPU tuning (measured in benchmarks/runtime.py): graph optimisation ORT_ENABLE_ALL (Conv + Tanh
+fused), intra-op threads = the cores this process may use, one inter-op thread, sequential.
+
+Refused with a one-line ValueError: a file that onnxruntime cannot read, a model without the
+inputs phi, h1, h2 / outputs phi_next, h1_next, h2_next, a model without valid ``ch3d`` metadata,
+and grids smaller than the kernel along an axis (a periodic k³ stencil on fewer than k voxels
+wraps the grid onto itself: nothing the network was trained on).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from surrogate import metrics
+
+from . import spec
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Rollout", "PROVIDERS", "cpu_cores", "session_options", "read_metadata"]
+
+PROVIDERS = ("auto", "cpu", "cuda")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Session options tuned for this model on CPU: ORT_ENABLE_ALL, ``threads`` intra-op threads
+    (default: :func:`cpu_cores`), one inter-op thread, sequential execution, warnings only."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads or cpu_cores()
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    return so
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _requested_providers(providers):
+    """(provider list for onnxruntime, whether CUDA is required, whether CUDA is tried)."""
+    if isinstance(providers, (list, tuple)):
+        names = [p[0] if isinstance(p, tuple) else p for p in providers]
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"providers must be one of {PROVIDERS} or a list of onnxruntime provider names, "
+                             f"got {providers!r}")
+        return list(providers), False, _CUDA in names
+    if providers not in PROVIDERS:
+        raise ValueError(f"providers must be one of {', '.join(PROVIDERS)}, got {providers!r}")
+    available = ort.get_available_providers()
+    if providers == "cpu":
+        return [_CPU], False, False
+    if providers == "cuda" and _CUDA not in available:
+        raise ValueError(f"providers='cuda' but this onnxruntime has no CUDA provider (it has {', '.join(available)});"
+                         f" install onnxruntime-gpu, or use 'auto' or 'cpu'")
+    if _CUDA in available:
+        return [(_CUDA, {"device_id": 0}), _CPU], providers == "cuda", True
+    return [_CPU], False, False
+
+
+def _create_session(path: Path, providers, threads):
+    requested, need_cuda, try_cuda = _requested_providers(providers)
+    options = session_options(threads)
+    if try_cuda:  # onnxruntime-gpu without usable CUDA logs library-load errors: one line of ours instead
+        ort.set_default_logger_severity(3)
+    try:
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
+        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+            if not try_cuda or need_cuda:
+                raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc)})") from None
+            try:
+                session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
+            except Exception as exc2:
+                raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
+    finally:
+        if try_cuda:
+            ort.set_default_logger_severity(2)
+    used = session.get_providers()
+    if not try_cuda and providers == "auto":
+        log.debug("onnxruntime: this build has no CUDA provider; running on CPU")
+    if try_cuda and _CUDA not in used:
+        if need_cuda:
+            raise ValueError("providers='cuda' but the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries "
+                             "missing); use providers='cpu' or 'auto'")
+        log.info("onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing); running on CPU")
+    return session
+
+
+def read_metadata(session, path="model") -> dict:
+    """The parsed ``ch3d`` metadata of a session's model; ValueError if missing or invalid."""
+    raw = session.get_modelmeta().custom_metadata_map.get(spec.METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path} has no '{spec.METADATA_KEY}' metadata (not written by `python -m export`?); "
+                         f"it lacks the physics (dt, steps per frame) and the downscale factor a rollout needs")
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata is not a JSON object")
+    missing = [k for k in spec.REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata lacks {', '.join(missing)}")
+    version = meta["format_version"]
+    if not isinstance(version, int) or version > spec.FORMAT_VERSION:
+        raise ValueError(f"{path}: metadata format_version {version!r} is newer than this runtime reads "
+                         f"({spec.FORMAT_VERSION}); upgrade ch3d")
+
+    def positive_int(key, odd=False):
+        v = meta[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (odd and v % 2 == 0):
+            raise ValueError(f"{path}: metadata {key}={v!r} is not a positive{' odd' if odd else ''} integer")
+
+    positive_int("hidden")
+    positive_int("kernel", odd=True)
+    positive_int("downscale")
+    positive_int("steps_per_frame")
+    if isinstance(meta["dt"], bool) or not isinstance(meta["dt"], (int, float)) or not meta["dt"] > 0:
+        raise ValueError(f"{path}: metadata dt={meta['dt']!r} is not a positive number")
+    return meta
+
+
+class Rollout:
+    """An exported CRNN step, rolled out with onnxruntime; hidden states kept inside.
+
+    Parameters
+    ----------
+    path : str or Path
+        ONNX file written by ``python -m export``.
+    providers : "auto" | "cpu" | "cuda" | list
+        Execution provider (module docstring); a list is passed to onnxruntime as is.
+    threads : int, optional
+        Intra-op threads on CPU (default: all cores this process may use).
+
+    Attributes
+    ----------
+    metadata : dict
+        The model's ``ch3d`` metadata (schema in :mod:`export.spec`).
+    session : onnxruntime.InferenceSession
+    device : "cuda" or "cpu", where the state lives.
+    steps_done : int
+        Steps since the last reset; ``steps_done * time_per_step`` is the physical time.
+    """
+
+    def __init__(self, path, providers="auto", threads: int | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: no such model file")
+        self.session = _create_session(self.path, providers, threads)
+        self._check_signature()
+        self.metadata = read_metadata(self.session, self.path)
+        if self.metadata["hidden"] != self.hidden_channels:
+            raise ValueError(f"{self.path}: metadata says hidden={self.metadata['hidden']} but the graph's h1 has "
+                             f"{self.hidden_channels} channels")
+        self.device = "cuda" if self.session.get_providers()[0] == _CUDA else "cpu"
+        self._binding = self.session.io_binding()
+        self._shape = None  # (N, 1, X, Y, Z) of the running state, None after reset
+        self._bufs = None  # [phi, h1, h2] inputs of the next step; self._next: outputs
+        self._next = None
+        self.steps_done = 0
+
+    # -- signature -------------------------------------------------------------------------
+    def _check_signature(self) -> None:
+        ins, outs = self.session.get_inputs(), self.session.get_outputs()
+        names_in, names_out = [i.name for i in ins], [o.name for o in outs]
+        if sorted(names_in) != sorted(spec.INPUTS) or sorted(names_out) != sorted(spec.OUTPUTS):
+            raise ValueError(f"{self.path} is not a ch3d CRNN step: expected inputs {', '.join(spec.INPUTS)} and "
+                             f"outputs {', '.join(spec.OUTPUTS)}, got inputs {', '.join(names_in) or 'none'} and "
+                             f"outputs {', '.join(names_out) or 'none'}")
+        by_name = {i.name: i for i in ins}
+        types = {i.type for i in ins}
+        if len(types) != 1 or next(iter(types)) not in _DTYPES:
+            raise ValueError(f"{self.path}: inputs must share one float type, got {sorted(types)}")
+        self.dtype = np.dtype(_DTYPES[next(iter(types))])
+        for i in ins:
+            if len(i.shape) != 5:
+                raise ValueError(f"{self.path}: input {i.name} has shape {i.shape}, expected (N, C, X, Y, Z)")
+        if by_name["phi"].shape[1] != 1:
+            raise ValueError(f"{self.path}: input phi has {by_name['phi'].shape[1]} channels, expected 1")
+        h1, h2 = by_name["h1"].shape[1], by_name["h2"].shape[1]
+        if not isinstance(h1, int) or h1 != h2:
+            raise ValueError(f"{self.path}: inputs h1, h2 have channels {h1!r}, {h2!r}; expected one fixed number")
+        self.hidden_channels = h1
+
+    # -- description -----------------------------------------------------------------------
+    @property
+    def providers(self) -> list:
+        """The execution providers the session actually uses, in priority order."""
+        return self.session.get_providers()
+
+    @property
+    def factor(self) -> int:
+        """Downscale factor: the network sees every factor-th voxel of the ground-truth grid."""
+        return int(self.metadata["downscale"])
+
+    @property
+    def kernel(self) -> int:
+        return int(self.metadata["kernel"])
+
+    @property
+    def time_per_step(self) -> float:
+        """Physical time of one network step (= one saved frame): steps_per_frame · dt."""
+        return float(self.metadata["steps_per_frame"]) * float(self.metadata["dt"])
+
+    # -- resolution helpers ----------------------------------------------------------------
+    def downscale(self, field) -> np.ndarray:
+        """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel."""
+        return metrics.downsample(field, self.factor)
+
+    def upscale(self, pred) -> np.ndarray:
+        """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
+        return metrics.upsample(pred, self.factor)
+
+    # -- checks ----------------------------------------------------------------------------
+    def check_grid(self, grid) -> None:
+        """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""
+        grid = tuple(int(n) for n in grid)
+        if len(grid) != 3 or min(grid) < self.kernel:
+            raise ValueError(f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
+                             f"{self.kernel} (periodic {self.kernel}^3 stencils)")
+
+    def _as_batch(self, phi, name: str = "phi") -> tuple[np.ndarray, bool]:
+        a = np.asarray(phi)
+        if a.ndim == 3:
+            a, squeeze = a[None, None], True
+        elif a.ndim == 5 and a.shape[1] == 1:
+            squeeze = False
+        else:
+            raise ValueError(f"expected {name} of shape (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, "
+                             f"got {a.shape}")
+        if a.shape[0] < 1:
+            raise ValueError(f"expected {name} with a batch of at least 1, got {a.shape}")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"expected {name} to be a real array, got dtype {a.dtype}")
+        self.check_grid(a.shape[2:])
+        a = np.ascontiguousarray(a, dtype=self.dtype)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or Inf values")
+        return a, squeeze
+
+    # -- state -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the hidden states: the next step or rollout starts from zero."""
+        self._shape = self._bufs = self._next = None
+        self.steps_done = 0
+
+    def _new_value(self, shape) -> ort.OrtValue:
+        return ort.OrtValue.ortvalue_from_shape_and_type(shape, self.dtype, self.device, 0)
+
+    def _start(self, x: np.ndarray) -> None:
+        """Allocate the device buffers for x's shape, zero hidden states, load φ = x."""
+        n, _, *grid = x.shape
+        hshape = (n, self.hidden_channels, *grid)
+        self._bufs = [self._new_value(x.shape), self._new_value(hshape), self._new_value(hshape)]
+        self._next = [self._new_value(x.shape), self._new_value(hshape), self._new_value(hshape)]
+        zeros = np.zeros(hshape, self.dtype)
+        self._bufs[1].update_inplace(zeros)
+        self._bufs[2].update_inplace(zeros)
+        self._bufs[0].update_inplace(x)
+        self._shape = x.shape
+        self.steps_done = 0
+
+    def _load(self, x: np.ndarray) -> None:
+        """Load φ = x into a running state of the same shape (hidden states kept)."""
+        if x.shape != self._shape:
+            raise ValueError(f"phi has shape {x.shape} but the running state has {self._shape}; call reset() to "
+                             f"start a rollout on another grid or batch")
+        self._bufs[0].update_inplace(x)
+
+    def _run(self) -> None:
+        b = self._binding
+        for name, value in zip(spec.INPUTS, self._bufs):
+            b.bind_ortvalue_input(name, value)
+        for name, value in zip(spec.OUTPUTS, self._next):
+            b.bind_ortvalue_output(name, value)
+        b.synchronize_inputs()
+        self.session.run_with_iobinding(b)
+        b.synchronize_outputs()
+        self._bufs, self._next = self._next, self._bufs
+        self.steps_done += 1
+
+    def _fetch(self, squeeze: bool) -> np.ndarray:
+        out = self._bufs[0].numpy()  # a host copy on CUDA, a view of the buffer on CPU
+        if self.device == "cpu":
+            out = out.copy()
+        return out[0, 0] if squeeze else out
+
+    # -- the API ---------------------------------------------------------------------------
+    def step(self, phi) -> np.ndarray:
+        """One network step from φ (one saved frame later); hidden states carried from the last call.
+
+        Parameters
+        ----------
+        phi : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution, real dtype
+            The current field; feeding the previous output gives a free run, feeding ground-truth
+            frames warms the hidden states up (teacher forcing).
+
+        Returns
+        -------
+        array of phi's layout, the model's dtype (float32): φ one step later.
+        """
+        x, squeeze = self._as_batch(phi)
+        if self._shape is None:
+            self._start(x)
+        else:
+            self._load(x)
+        self._run()
+        return self._fetch(squeeze)
+
+    def rollout(self, phi0, steps: int, every: int = 1, reset: bool = True):
+        """Free-running rollout of ``steps`` network steps from φ0; a generator of frames.
+
+        Parameters
+        ----------
+        phi0 : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution
+        steps : int ≥ 0, number of network steps (each one saved ground-truth frame)
+        every : int ≥ 1, yield the field after steps every, 2·every, ... (≤ steps)
+        reset : bool
+            True (default): hidden states start from zero (as ``CRNN.rollout``). False: continue
+            from the current hidden states (e.g. after warming them up with :meth:`step`).
+
+        Yields
+        ------
+        array of phi0's layout: φ after k·every steps, k = 1 .. steps // every (φ0 itself is not
+        yielded). Between yields the state stays on the device. Arguments are checked at call time.
+        """
+        for name, v, low in (("steps", steps, 0), ("every", every, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        x, squeeze = self._as_batch(phi0, "phi0")
+        if reset or self._shape is None:
+            self._start(x)
+        else:
+            self._load(x)
+        return self._frames(int(steps), int(every), squeeze)
+
+    def _frames(self, steps: int, every: int, squeeze: bool):
+        for n in range(1, steps + 1):
+            self._run()
+            if n % every == 0:
+                yield self._fetch(squeeze)
+
+    def __repr__(self) -> str:
+        return (f"Rollout({str(self.path)!r}, providers={self.providers[0]}, hidden={self.hidden_channels}, "
+                f"downscale={self.factor}, time_per_step={self.time_per_step:g})")

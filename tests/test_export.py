@@ -1,0 +1,211 @@
+"""ONNX export of one CRNN step: graph signature, ORT == PyTorch, metadata, CLI with --verify.
+
+A small untrained CRNN (random weights, seed 0) is saved with training metadata and exported
+once per test session (the file is shared with test_runtime.py through pytest's base temp dir).
+
+Named tolerances (float32; onnxruntime and PyTorch sum the convolutions in different orders):
+STEP_ATOL for one step, ROLLOUT_ATOL for 100 free-running steps.
+"""
+
+import json
+import logging
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export import onnx_export, spec
+from export.runtime import Rollout
+from surrogate import CRNN, load_checkpoint, save_checkpoint
+
+STEP_ATOL = 1e-5
+ROLLOUT_ATOL = 1e-3
+GRIDS = [(8, 8, 8), (12, 8, 10)]
+BATCH = 2
+DATASET_ATTRS = {"format": "ch3d-dataset", "epsilon": np.float64(3.0), "mobility": np.float64(1.0),
+                 "W": np.float64(1.0), "dx": np.float64(1.0), "dt": np.float64(1e-3),
+                 "steps_per_frame": np.int64(400), "shape": np.array([16, 16, 16]), "package_version": "0.1.0"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def exported_model(tmp_path_factory):
+    """(checkpoint, onnx file) of a random-weight CRNN with training metadata; exported once per session."""
+    folder = tmp_path_factory.getbasetemp() / "ch3d_export_v2"
+    ckpt, path = folder / "model.pt", folder / "model.onnx"
+    if not path.exists():
+        folder.mkdir(exist_ok=True)
+        torch.manual_seed(0)
+        dataset = {"path": "/data/train.h5", "n_sequences": 10, "n_frames": 50, "shape": [16, 16, 16],
+                   "train": list(range(7)), "val": [7, 8, 9], "attrs": DATASET_ATTRS}  # as surrogate.train stores
+        save_checkpoint(CRNN(), ckpt, epoch=7, dataset=dataset, downscale=2, best_val_loss=1.25e-3, best_epoch=6,
+                        train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4}, code_version="0.1.0+g1234")
+        onnx_export.export_checkpoint(ckpt, path)
+    return ckpt, path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return exported_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def model(files):
+    return load_checkpoint(files[0])["model"]
+
+
+@pytest.fixture(scope="module")
+def runner(files):
+    return Rollout(files[1], providers="cpu", threads=1)
+
+
+def random_state(grid, seed=3):
+    rng = np.random.default_rng(seed)
+    phi = rng.random((BATCH, 1, *grid), dtype=np.float32)
+    h1 = rng.uniform(-1, 1, (BATCH, 10, *grid)).astype(np.float32)
+    h2 = rng.uniform(-1, 1, (BATCH, 10, *grid)).astype(np.float32)
+    return phi, h1, h2
+
+
+# -- the graph ------------------------------------------------------------------------------------
+def test_graph_has_the_step_signature_with_dynamic_axes(files):
+    proto = onnx.load(str(files[1]))
+    onnx.checker.check_model(proto, full_check=True)
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert [i.name for i in proto.graph.input] == ["phi", "h1", "h2"]
+    assert [o.name for o in proto.graph.output] == ["phi_next", "h1_next", "h2_next"]
+    assert dims(proto.graph.input[0]) == ["batch", 1, "x", "y", "z"]
+    assert dims(proto.graph.input[1]) == dims(proto.graph.input[2]) == ["batch", 10, "x", "y", "z"]
+    ops = {n.op_type for n in proto.graph.node}
+    assert "Pad" not in ops and {"Slice", "Concat", "Conv"} <= ops  # circular padding as Slice + Concat
+    assert {o.domain: o.version for o in proto.opset_import}[""] == onnx_export.DEFAULT_OPSET
+    assert all(len(n.metadata_props) == 0 for n in proto.graph.node)  # no exporter stack traces with local paths
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=lambda g: "x".join(map(str, g)))
+def test_one_step_matches_pytorch(files, model, runner, grid):
+    phi, h1, h2 = random_state(grid)  # distinct hidden states: a merged h1/h2 input would show here
+    got = runner.session.run(list(spec.OUTPUTS), {"phi": phi, "h1": h1, "h2": h2})
+    with torch.no_grad():
+        want = model.step(torch.from_numpy(phi), torch.from_numpy(h1), torch.from_numpy(h2))
+    for name, g, w in zip(spec.OUTPUTS, got, want):
+        assert g.shape == tuple(w.shape), name
+        np.testing.assert_allclose(g, w.numpy(), rtol=0, atol=STEP_ATOL, err_msg=name)
+    # the two hidden inputs really are two inputs
+    swapped = runner.session.run(["phi_next"], {"phi": phi, "h1": h2, "h2": h1})[0]
+    assert np.max(np.abs(swapped - got[0])) > 100 * STEP_ATOL
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=lambda g: "x".join(map(str, g)))
+def test_100_step_rollout_matches_pytorch(model, runner, grid):
+    rng = np.random.default_rng(5)
+    phi0 = (0.5 + 0.1 * rng.uniform(-1, 1, (BATCH, 1, *grid))).astype(np.float32)
+    frames = np.stack(list(runner.rollout(phi0, 100)), axis=1)  # (N, 100, 1, X, Y, Z)
+    with torch.no_grad():
+        ref = model.rollout(torch.from_numpy(phi0), 100).numpy()
+    assert frames.shape == ref.shape == (BATCH, 100, 1, *grid)
+    np.testing.assert_allclose(frames, ref, rtol=0, atol=ROLLOUT_ATOL)
+    assert np.max(np.abs(frames[:, -1] - phi0)) > 10 * ROLLOUT_ATOL  # the field did evolve
+
+
+# -- metadata -------------------------------------------------------------------------------------
+def test_metadata_is_complete(files):
+    proto = onnx.load(str(files[1]))
+    props = {p.key: p.value for p in proto.metadata_props}
+    meta = json.loads(props[spec.METADATA_KEY])
+    for key in ("format_version", "conservative", "hidden", "kernel", "downscale", "epsilon", "mobility", "W", "dx",
+                "dt", "steps_per_frame", "train_grid", "param_count", "train", "phi_convention", "time_per_step"):
+        assert key in meta, key
+    assert meta["format_version"] == spec.FORMAT_VERSION and meta["format"] == spec.FORMAT
+    assert meta["conservative"] is True and meta["hidden"] == 10 and meta["kernel"] == 3
+    assert meta["param_count"] == 29_183
+    assert meta["downscale"] == 2 and meta["train_grid"] == 16 and meta["train_shape"] == [16, 16, 16]
+    assert (meta["epsilon"], meta["mobility"], meta["W"], meta["dx"], meta["dt"]) == (3.0, 1.0, 1.0, 1.0, 1e-3)
+    assert meta["steps_per_frame"] == 400
+    assert meta["time_per_step"] == pytest.approx(400 * 1e-3, rel=1e-12)
+    assert meta["network_dx"] == 2.0 and meta["assumed"] == []
+    train = meta["train"]
+    assert train["dataset"] == "/data/train.h5" and train["epoch"] == 7 and train["epochs"] == 8
+    assert train["best_epoch"] == 6 and train["dataset_sequences"] == {"train": 7, "val": 3, "frames": 50}
+    assert train["dataset_attrs"]["shape"] == [16, 16, 16]
+    assert train["best_val_loss"] == pytest.approx(1.25e-3) and train["code_version"] == "0.1.0+g1234"
+    assert meta["exported"]["opset"] == onnx_export.DEFAULT_OPSET and meta["exported"]["checkpoint"] == "model.pt"
+
+
+def test_metadata_from_dataset_attrs_given_directly():
+    torch.manual_seed(1)
+    attrs = dict(DATASET_ATTRS, epsilon=2.5, steps_per_frame=np.int64(100), shape=np.array([32, 32, 64]))
+    meta = onnx_export.build_metadata({"model": CRNN(), "dataset_attrs": attrs, "downscale": 4})
+    assert meta["epsilon"] == 2.5 and meta["steps_per_frame"] == 100 and meta["downscale"] == 4
+    assert meta["train_grid"] == meta["train_shape"] == [32, 32, 64] and meta["assumed"] == []
+    assert meta["time_per_step"] == pytest.approx(0.1) and meta["network_dx"] == 4.0
+
+
+def test_metadata_without_training_information_uses_defaults():
+    torch.manual_seed(1)
+    meta = onnx_export.build_metadata({"model": CRNN(conservative=False), "epoch": -1})
+    json.dumps(meta)  # strict JSON
+    assert set(meta["assumed"]) == {"epsilon", "mobility", "W", "dx", "dt", "steps_per_frame", "downscale"}
+    assert meta["conservative"] is False and meta["param_count"] == 28_641
+    assert meta["downscale"] == 2 and meta["steps_per_frame"] == 400 and meta["dt"] == 1e-3
+    assert meta["train_grid"] is None and meta["train"]["epoch"] is None and meta["train"]["dataset"] is None
+
+
+@pytest.mark.parametrize("kwargs, match", [({"pad_mode": "wrap", "opset": 18}, "needs opset >= 19"),
+                                           ({"pad_mode": "reflect"}, "pad_mode must be"),
+                                           ({"opset": 17}, "opset must be an integer >= 18")])
+def test_bad_export_options_are_refused(tmp_path, model, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        onnx_export.export_model(model, tmp_path / "m.onnx", {}, **kwargs)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_verify_reports_a_mismatch(files):
+    torch.manual_seed(99)
+    other = CRNN().eval()  # not the exported weights
+    report = onnx_export.verify(files[1], other, grids=[(6, 6, 6)], steps=3, threads=1)
+    assert len(report) == 1 and not report[0]["ok"] and report[0]["step_max_diff"] > STEP_ATOL
+
+
+# -- CLI --------------------------------------------------------------------------------------------
+def test_cli_exports_wrap_padding_and_verifies(files, tmp_path, caplog):
+    from export.__main__ import main
+
+    caplog.set_level(logging.INFO)
+    out = tmp_path / "wrap.onnx"
+    rc = main([str(files[0]), str(out), "--pad-mode", "wrap", "--opset", "20", "--verify", "--verify-grids",
+               "8x8x8", "12x8x10"])
+    err = caplog.text
+    assert rc == 0, err
+    assert "onnx.checker: ok" in err and "verified" in err and err.count(" ok\n") >= 2
+    proto = onnx.load(str(out))
+    pads = [n for n in proto.graph.node if n.op_type == "Pad"]
+    assert pads and all(a.s == b"wrap" for n in pads for a in n.attribute if a.name == "mode")
+    assert json.loads(proto.metadata_props[0].value)["exported"]["padding"] == "Pad(mode=wrap)"
+
+
+@pytest.mark.parametrize("args, match", [(["missing.pt", "o.onnx"], "checkpoint not found"),
+                                         (["ckpt", "o.onnx", "--opset", "18", "--pad-mode", "wrap"], "opset >= 19")])
+def test_cli_errors_are_one_line(files, tmp_path, capsys, args, match):
+    from export.__main__ import main
+
+    args = [str(files[0]) if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and match in err[0]
+
+
+def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    from export.__main__ import main
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main([str(bad), str(tmp_path / "o.onnx")]) == 2
+    assert "not a ch3d checkpoint" in capsys.readouterr().err

@@ -1,0 +1,350 @@
+"""export.runtime.Rollout and the rollout CLI: state handling, invariants, refusals, no PyTorch.
+
+The ONNX model is the random-weight CRNN of test_export.py (exported once per session; whichever
+module runs first writes it). Named tolerances: EXACT where the same session runs the same ops,
+BATCH_ATOL for a batch against single runs (float32), MASS_RTOL for the conserved mean of φ over
+100 float32 steps.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+import ch_numba
+from ch_numba import initial
+from export import onnx_export, spec
+from export.rollout import main as rollout_main
+from export.runtime import Rollout
+from surrogate import CRNN, save_checkpoint
+
+EXACT = dict(rtol=0, atol=0)
+BATCH_ATOL = 1e-6
+MASS_RTOL = 1e-5
+ROOT = Path(__file__).resolve().parents[1]
+DATASET_ATTRS = {"format": "ch3d-dataset", "epsilon": np.float64(3.0), "mobility": np.float64(1.0),
+                 "W": np.float64(1.0), "dx": np.float64(1.0), "dt": np.float64(1e-3),
+                 "steps_per_frame": np.int64(400), "shape": np.array([16, 16, 16]), "package_version": "0.1.0"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def exported_model(tmp_path_factory):
+    """(checkpoint, onnx file) of a random-weight CRNN with training metadata; same as test_export.py's."""
+    folder = tmp_path_factory.getbasetemp() / "ch3d_export_v2"
+    ckpt, path = folder / "model.pt", folder / "model.onnx"
+    if not path.exists():
+        folder.mkdir(exist_ok=True)
+        torch.manual_seed(0)
+        dataset = {"path": "/data/train.h5", "n_sequences": 10, "n_frames": 50, "shape": [16, 16, 16],
+                   "train": list(range(7)), "val": [7, 8, 9], "attrs": DATASET_ATTRS}  # as surrogate.train stores
+        save_checkpoint(CRNN(), ckpt, epoch=7, dataset=dataset, downscale=2, best_val_loss=1.25e-3, best_epoch=6,
+                        train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4}, code_version="0.1.0+g1234")
+        onnx_export.export_checkpoint(ckpt, path)
+    return ckpt, path
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return exported_model(tmp_path_factory)[1]
+
+
+@pytest.fixture()
+def runner(model_path):
+    return Rollout(model_path, providers="cpu", threads=1)
+
+
+def field(grid=(8, 8, 8), batch=None, seed=4):
+    rng = np.random.default_rng(seed)
+    shape = grid if batch is None else (batch, 1, *grid)
+    return (0.5 + 0.1 * rng.uniform(-1, 1, shape)).astype(np.float32)
+
+
+# -- stepping --------------------------------------------------------------------------------------
+def test_rollout_equals_a_loop_of_steps(runner):
+    phi0 = field()
+    frames = list(runner.rollout(phi0, 5))
+    assert runner.steps_done == 5
+    runner.reset()
+    phi, looped = phi0, []
+    for _ in range(5):
+        phi = runner.step(phi)
+        looped.append(phi)
+    assert all(f.shape == (8, 8, 8) and f.dtype == np.float32 for f in frames)
+    np.testing.assert_allclose(np.stack(frames), np.stack(looped), **EXACT)
+
+
+def test_every_yields_every_kth_frame(runner):
+    phi0 = field((8, 10, 12), batch=2)
+    all_frames = list(runner.rollout(phi0, 7))
+    some = list(runner.rollout(phi0, 7, every=3))
+    assert len(some) == 2 and some[0].shape == (2, 1, 8, 10, 12)
+    np.testing.assert_allclose(some[0], all_frames[2], **EXACT)
+    np.testing.assert_allclose(some[1], all_frames[5], **EXACT)
+
+
+def test_batch_members_are_independent(runner):
+    phis = [field(seed=s) for s in (1, 2)]
+    batch = np.stack(phis)[:, None]
+    together = list(runner.rollout(batch, 4))[-1]
+    for i, phi in enumerate(phis):
+        alone = list(runner.rollout(phi, 4))[-1]
+        np.testing.assert_allclose(together[i, 0], alone, rtol=0, atol=BATCH_ATOL)
+
+
+def test_mass_is_conserved_over_100_steps(runner):
+    phi0 = field((8, 6, 10), batch=2)
+    frames = np.stack(list(runner.rollout(phi0, 100)))  # (100, 2, 1, X, Y, Z)
+    m0 = phi0.reshape(2, -1).mean(axis=1, dtype=np.float64)
+    m = frames.reshape(100, 2, -1).mean(axis=2, dtype=np.float64)
+    assert np.max(np.abs(m - m0) / m0) < MASS_RTOL
+    assert np.max(np.abs(frames[-1] - phi0)) > 1e-3  # the field did change
+
+
+def test_hidden_state_is_carried_and_reset(runner):
+    phi0 = field()
+    first = runner.step(phi0)
+    second = runner.step(phi0)  # same input, warmed-up hidden state: another output
+    assert np.max(np.abs(first - second)) > 1e-6
+    runner.reset()
+    np.testing.assert_allclose(runner.step(phi0), first, **EXACT)
+    with pytest.raises(ValueError, match="call reset"):
+        runner.step(field((8, 8, 10)))
+    runner.reset()
+    assert runner.step(field((8, 8, 10))).shape == (8, 8, 10)
+
+
+def test_rollout_can_continue_from_warmed_up_hidden_states(runner):
+    truth = [field(seed=s) for s in range(4)]
+    for phi in truth[:3]:
+        runner.step(phi)  # teacher forcing
+    continued = list(runner.rollout(truth[3], 2, reset=False))
+    runner.reset()
+    for phi in truth[:3]:
+        runner.step(phi)
+    a = runner.step(truth[3])
+    b = runner.step(a)
+    np.testing.assert_allclose(np.stack(continued), np.stack([a, b]), **EXACT)
+
+
+def test_downscale_and_upscale_use_the_model_factor(runner):
+    full = np.arange(16 * 16 * 16, dtype=np.float32).reshape(16, 16, 16)
+    small = runner.downscale(full)
+    assert runner.factor == 2 and small.shape == (8, 8, 8)
+    np.testing.assert_array_equal(small, full[::2, ::2, ::2])
+    np.testing.assert_array_equal(runner.downscale(runner.upscale(small)), small)
+    with pytest.raises(ValueError, match="not divisible"):
+        runner.downscale(np.zeros((15, 16, 16)))
+
+
+def test_metadata_and_description(runner):
+    assert runner.metadata["hidden"] == 10 and runner.metadata["train_grid"] == 16
+    assert runner.time_per_step == pytest.approx(0.4)
+    assert runner.providers == ["CPUExecutionProvider"] and runner.device == "cpu"
+    assert "downscale=2" in repr(runner)
+
+
+# -- refusals -----------------------------------------------------------------------------------------
+def test_refuses_a_file_that_is_not_onnx(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        Rollout(bad, providers="cpu")
+    with pytest.raises(ValueError, match="no such model file"):
+        Rollout(tmp_path / "missing.onnx")
+
+
+def test_refuses_a_model_with_another_signature(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, "a", "b", "c"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "a", "b", "c"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other", [x], [y])
+    other = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    helper.set_model_props(other, {spec.METADATA_KEY: "{}"})
+    path = tmp_path / "other.onnx"
+    onnx.save(other, path)
+    with pytest.raises(ValueError, match="expected inputs phi, h1, h2 and outputs phi_next, h1_next, h2_next"):
+        Rollout(path, providers="cpu")
+
+
+def _with_metadata(model_path, tmp_path, metadata):
+    proto = onnx.load(str(model_path))
+    del proto.metadata_props[:]
+    if metadata is not None:
+        helper.set_model_props(proto, {spec.METADATA_KEY: metadata})
+    path = tmp_path / "edited.onnx"
+    onnx.save(proto, path)
+    return path
+
+
+@pytest.mark.parametrize("edit, match", [
+    (None, "has no 'ch3d' metadata"),
+    ("{not json", "not valid JSON"),
+    ("drop downscale", "lacks downscale"),
+    ("format_version 99", "newer than this runtime"),
+    ("hidden 12", "metadata says hidden=12"),
+])
+def test_refuses_missing_or_invalid_metadata(model_path, tmp_path, edit, match):
+    meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
+    if edit == "drop downscale":
+        del meta["downscale"]
+    elif edit == "format_version 99":
+        meta["format_version"] = 99
+    elif edit == "hidden 12":
+        meta["hidden"] = 12
+    text = edit if edit is None or edit.startswith("{") else json.dumps(meta)
+    with pytest.raises(ValueError, match=match):
+        Rollout(_with_metadata(model_path, tmp_path, text), providers="cpu")
+
+
+@pytest.mark.parametrize("phi, match", [
+    (np.zeros((2, 8, 8), np.float32), "too small"),
+    (np.zeros((8, 8, 8, 8), np.float32), "expected phi of shape"),
+    (np.zeros((1, 2, 8, 8, 8), np.float32), "expected phi of shape"),
+    (np.full((8, 8, 8), np.nan, np.float32), "NaN or Inf"),
+    (np.zeros((8, 8, 8), np.complex64), "real array"),
+])
+def test_refuses_inputs_the_model_cannot_take(runner, phi, match):
+    with pytest.raises(ValueError, match=match):
+        runner.step(phi)
+
+
+def test_refuses_bad_rollout_arguments_at_call_time(runner):
+    with pytest.raises(ValueError, match="every must be"):
+        runner.rollout(field(), 4, every=0)
+    with pytest.raises(ValueError, match="steps must be"):
+        runner.rollout(field(), -1)
+
+
+def test_provider_choice(model_path):
+    with pytest.raises(ValueError, match="providers must be one of"):
+        Rollout(model_path, providers="tpu")
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(ValueError, match="no CUDA provider"):
+            Rollout(model_path, providers="cuda")
+        assert Rollout(model_path, providers="auto", threads=1).device == "cpu"
+
+
+# -- the rollout CLI -------------------------------------------------------------------------------------
+def test_cli_writes_a_data_set_that_ch_numba_reads(model_path, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    out = tmp_path / "run.h5"
+    rc = rollout_main([str(model_path), "--ic", "perlin", "--steps", "6", "--every", "2", "--out", str(out),
+                       "--seed", "3", "--threads", "1"])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no temporary left behind
+    phi0 = initial.perlin((16, 16, 16), frequency=4, seed=3, mean=0.5)  # --size defaults to the training grid
+    runner = Rollout(model_path, providers="cpu", threads=1)
+    expected = [runner.downscale(phi0)] + list(runner.rollout(runner.downscale(phi0), 6, every=2))
+    with ch_numba.open_dataset(out) as ds:
+        assert ds.n_sequences == 1 and ds.n_frames == 4 and ds.shape == (8, 8, 8)
+        np.testing.assert_allclose(ds.time, np.arange(4) * 2 * 400 * 1e-3, rtol=1e-12)
+        assert ds.attrs["steps_per_frame"] == 800 and ds.attrs["dx"] == 2.0 and ds.attrs["resolution"] == "network"
+        assert ds.params.dt == 1e-3 and ds.attrs["source"] == "surrogate"
+        frames = ds.sequence(0)
+        np.testing.assert_allclose(frames, np.stack(expected), rtol=0, atol=BATCH_ATOL)
+        np.testing.assert_allclose(ds.phi_mean[0], frames.reshape(4, -1).mean(axis=1, dtype=np.float64), rtol=1e-12)
+        params = ch_numba.CHParams(dx=2.0)
+        np.testing.assert_allclose(ds.free_energy[0], [ch_numba.free_energy(f, params) for f in frames], rtol=1e-12)
+        assert np.max(np.abs(ds.phi_mean[0] - ds.phi_mean[0, 0])) < MASS_RTOL * 0.5
+        assert ds.ic[0]["kind"] == "perlin" and ds.seed[0] == 3
+    assert "F = " in caplog.text and "mean phi" in caplog.text
+
+
+def test_cli_full_resolution(model_path, tmp_path):
+    out = tmp_path / "full.h5"
+    rc = rollout_main([str(model_path), "--size", "16", "--steps", "2", "--out", str(out), "--full-resolution",
+                       "--threads", "1", "--ic", "sphere"])
+    assert rc == 0
+    with ch_numba.open_dataset(out) as ds:
+        assert ds.shape == (16, 16, 16) and ds.attrs["dx"] == 1.0 and ds.attrs["resolution"] == "full"
+        frames = ds.sequence(0)
+        np.testing.assert_array_equal(frames[0], initial.make("sphere", (16, 16, 16)))
+        np.testing.assert_array_equal(frames[1][::2, ::2, ::2].repeat(2, 0).repeat(2, 1).repeat(2, 2), frames[1])
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--steps", "5", "--every", "2"], "not a multiple of --every"),
+    (["--size", "15"], "not divisible by the model's downscale factor 2"),
+    (["--size", "4"], "smaller than the model's kernel"),
+    (["--ic", "npy"], "needs --ic-file"),
+    (["--out", "exists"], "already exists"),
+])
+def test_cli_errors_are_one_line(model_path, tmp_path, capsys, args, match):
+    (tmp_path / "exists.h5").write_bytes(b"")
+    args = [str(tmp_path / "exists.h5") if a == "exists" else a for a in args]
+    argv = [str(model_path), *args] + ([] if "--out" in args else ["--out", str(tmp_path / "o.h5")])
+    assert rollout_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
+    assert not (tmp_path / "o.h5").exists()
+
+
+# -- no PyTorch ------------------------------------------------------------------------------------------
+CHILD = r"""
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+import numpy as np
+from export.runtime import Rollout
+from export.rollout import main
+
+model, out, example = sys.argv[1:4]
+r = Rollout(model, providers="auto", threads=1)
+phi0 = r.downscale(np.full((16, 16, 16), 0.5, np.float32) + 0.05 * np.random.default_rng(0).random((16, 16, 16)))
+frames = list(r.rollout(phi0, 3))
+assert len(frames) == 3 and frames[-1].shape == (8, 8, 8)
+assert main([model, "--steps", "2", "--out", out, "--threads", "1"]) == 0
+
+# the embedding example, with torch importable again: it asserts itself that nothing imported it
+del sys.modules["torch"]
+import runpy
+sys.argv = [example, model, "--size", "16", "--fd-frames", "1", "--frames", "2", "--threads", "1"]
+try:
+    runpy.run_path(example, run_name="__main__")
+except SystemExit as e:
+    assert not e.code, e.code
+assert "torch" not in sys.modules
+print("TORCH-FREE OK")
+"""
+
+
+def test_runtime_cli_and_example_run_without_torch(model_path, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", CHILD, str(model_path), str(tmp_path / "child.h5"),
+                             str(ROOT / "examples" / "embed_rollout.py")],
+                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TORCH-FREE OK" in result.stdout and "torch imported: no" in result.stdout
+    with ch_numba.open_dataset(tmp_path / "child.h5") as ds:
+        assert ds.n_frames == 3
+
+
+@pytest.mark.gpu
+def test_cuda_rollout_with_device_state_matches_cpu(model_path):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime has no CUDA provider")
+    gpu = Rollout(model_path, providers="cuda")
+    assert gpu.device == "cuda" and gpu.providers[0] == "CUDAExecutionProvider"
+    cpu = Rollout(model_path, providers="cpu", threads=1)
+    phi0 = field((16, 12, 8), batch=2)
+    on_gpu = np.stack(list(gpu.rollout(phi0, 20, every=5)))
+    on_cpu = np.stack(list(cpu.rollout(phi0, 20, every=5)))
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(gpu.step(on_gpu[-1]), cpu.step(on_cpu[-1]), rtol=0, atol=1e-4)
