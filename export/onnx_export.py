@@ -43,7 +43,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -52,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ch_numba import cli_common
 
 from . import spec
 
@@ -155,16 +156,16 @@ def _first(sources, *keys):
 
 
 def _git_commit() -> str | None:
-    """Commit of the source tree this package runs from (with '-dirty'), or None."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
+    """``git describe`` of the exporting checkout, or None (:func:`ch_numba.cli_common.git_describe`)."""
+    return cli_common.git_describe()
+
+
+def _exporter_version() -> str:
+    """'VERSION+git.DESCRIBE' of the exporting code (the form training checkpoints record), or 'VERSION'."""
+    import ch_numba
+
+    commit = _git_commit()
+    return ch_numba.__version__ + (f"+git.{commit}" if commit else "")
 
 
 def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice",
@@ -175,7 +176,10 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
     read from ``ckpt["dataset"]["attrs"]`` (what ``python -m surrogate train`` stores, with the data
     set's path and sizes) or ``ckpt["dataset_attrs"]``. Entries the checkpoint lacks (physics,
     ``downscale``) get the paper's defaults and are listed in ``assumed``; provenance the
-    checkpoint lacks is None.
+    checkpoint lacks is None, except the code version: without one in the checkpoint,
+    ``train.code_version`` is ``"exported by ch3d VERSION+git.DESCRIBE"`` (the exporting code's
+    version and ``git describe --always --dirty`` where available) and ``train.code_version_source``
+    is ``"exporter"`` instead of ``"checkpoint"``.
     """
     import ch_numba
 
@@ -212,6 +216,11 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
     if train_shape is not None:
         train_grid = train_shape[0] if len(set(train_shape)) == 1 else train_shape
     epoch = ckpt.get("epoch")
+    code_version = _plain(_first([ckpt, train_config], "code_version", "git_commit", "package_version", "version"))
+    code_version_source = "checkpoint"
+    if code_version is None:  # checkpoints of older trainings: record what exported them, marked as such
+        code_version, code_version_source = f"exported by ch3d {_exporter_version()}", "exporter"
+        log.info("checkpoint records no code version; recorded the exporter's: %s", code_version)
     metadata = {
         "format": spec.FORMAT,
         "format_version": spec.FORMAT_VERSION,
@@ -242,8 +251,8 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
             "epochs": _plain(_first([ckpt, train_config], "epochs")),
             "best_epoch": _plain(ckpt.get("best_epoch")),
             "best_val_loss": _plain(_first([ckpt, train_config], "best_val_loss")),
-            "code_version": _plain(_first([ckpt, train_config], "code_version", "git_commit", "package_version",
-                                          "version")),
+            "code_version": code_version,
+            "code_version_source": code_version_source,
             "command": _plain(ckpt.get("command")),
             "torch": _plain(ckpt.get("torch_version")),
             "train_config": train_config or None,

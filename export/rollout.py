@@ -14,6 +14,11 @@ format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m 
   training data (steps_per_frame solver steps), so the root attribute ``steps_per_frame`` is
   every · steps_per_frame (solver steps between stored frames) and
   ``time[k] = k · every · steps_per_frame · dt``.
+* The runner is anything with :class:`export.runtime.Rollout`'s interface (``factor``, ``kernel``,
+  ``metadata``, ``path``, ``backend``, ``downscale``/``upscale``, ``rollout``): the ONNX runtime
+  here, :class:`surrogate.runner.TorchRollout` for ``python -m surrogate rollout CHECKPOINT.pt``,
+  which shares this writer and these arguments (:func:`add_rollout_arguments`, :func:`run_from_args`).
+  This module imports onnxruntime only to build an ONNX runner.
 * ``free_energy`` (per volume, float64, with dx_stored) and ``phi_mean`` are stored per frame and
   logged every tenth of the run; the file is written under a temporary name and renamed when the
   run finished (nothing is left at OUT after a failure). A non-finite field stops the run.
@@ -28,13 +33,15 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from ch_numba import cli_common
 
-from .runtime import PROVIDERS, Rollout
+if TYPE_CHECKING:
+    from .runtime import Rollout
 
 log = logging.getLogger("export.rollout")
 
@@ -107,7 +114,7 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
 
     Parameters
     ----------
-    runner : Rollout
+    runner : Rollout, or an object with its interface (module docstring)
     phi0_full : array (X, Y, Z), the IC at the ground-truth resolution (divisible by the factor).
     out : path of the .h5 file (must not exist; its folder must).
     config : RolloutConfig
@@ -146,8 +153,7 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     params = _physics(meta, dx)
     spf = config.every * int(meta["steps_per_frame"])
     n_frames = config.frames
-    provider = runner.providers[0].replace("ExecutionProvider", "")
-    backend = f"onnxruntime-{provider.lower()}"
+    backend = runner.backend
     attrs = {
         "format": dataset.FORMAT, "format_version": dataset.FORMAT_VERSION,
         "epsilon": params.epsilon, "mobility": params.mobility, "W": params.W, "dx": params.dx, "dt": params.dt,
@@ -220,15 +226,14 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
+    """The arguments of both rollout commands: model, --out, --steps, --every, the IC, storage.
+
+    The runner's own options (--providers / --device, --threads) are the caller's."""
     from ch_numba.dataset import STORAGES
     from ch_numba.initial import KINDS
 
-    p = argparse.ArgumentParser(
-        prog="python -m export.rollout", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Roll out an exported surrogate (ONNX, no PyTorch) from an initial condition and write the "
-                    "frames in the ground truth's HDF5 data-set layout (one sequence).")
-    p.add_argument("model", type=Path, help="ONNX model written by `python -m export`")
+    p.add_argument("model", type=Path, help=model_help)
     p.add_argument("--out", type=Path, required=True, help="output .h5 file (must not exist)")
     p.add_argument("--steps", type=int, default=100, help="network steps, each one saved frame of the training data "
                                                           "(default %(default)s)")
@@ -245,25 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (a data set)")
     g.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from (default 0)")
     g.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from (default 0)")
-    p.add_argument("--providers", choices=PROVIDERS, default="auto", help="onnxruntime provider (default "
-                                                                          "%(default)s: CUDA if usable, else CPU)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--full-resolution", action="store_true", help="store frames upscaled to the ground-truth grid "
                                                                   "(default: the network's grid)")
     p.add_argument("--storage", choices=STORAGES, default="lzf", help="HDF5 storage of phi (default %(default)s)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p
 
 
-def _main(argv=None) -> int:
-    a = build_parser().parse_args(argv)
-    cli_common.setup_logging(a.verbose)
-    command = cli_common.command_line("python -m export.rollout", argv)
+def config_from_args(a: argparse.Namespace) -> RolloutConfig:
+    """Check the output path and the numbers (before any model is loaded); the IC is filled in later."""
     if a.out.exists():
         raise ValueError(f"{a.out} already exists; remove it or choose another name")
-    config = RolloutConfig(model=str(a.model), ic={}, steps=a.steps, every=a.every,
-                           full_resolution=a.full_resolution, storage=a.storage)  # checks the numbers first
-    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    return RolloutConfig(model=str(a.model), ic={}, steps=a.steps, every=a.every,
+                         full_resolution=a.full_resolution, storage=a.storage)
+
+
+def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command: str) -> Path:
+    """Make the IC the arguments ask for (at the ground-truth grid) and write the rollout with ``runner``."""
     size = a.size
     if size is None:
         grid = runner.metadata.get("train_grid")
@@ -272,7 +273,33 @@ def _main(argv=None) -> int:
         raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
     phi0, ic = initial_condition(a.ic, size, seed=a.seed, frequency=a.frequency, mean=a.mean, amplitude=a.amplitude,
                                  ic_file=a.ic_file, ic_sequence=a.ic_sequence, ic_frame=a.ic_frame)
-    write_rollout(runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command)
+    return write_rollout(runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .runtime import PROVIDERS
+
+    p = argparse.ArgumentParser(
+        prog="python -m export.rollout", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Roll out an exported surrogate (ONNX, no PyTorch) from an initial condition and write the "
+                    "frames in the ground truth's HDF5 data-set layout (one sequence).")
+    add_rollout_arguments(p, "ONNX model written by `python -m export`")
+    p.add_argument("--providers", choices=PROVIDERS, default="auto", help="onnxruntime provider (default "
+                                                                          "%(default)s: CUDA if usable, else CPU)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _main(argv=None) -> int:
+    from .runtime import Rollout
+
+    a = build_parser().parse_args(argv)
+    cli_common.setup_logging(a.verbose)
+    command = cli_common.command_line("python -m export.rollout", argv)
+    config = config_from_args(a)  # checks the numbers first
+    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    run_from_args(a, runner, config, command)
     return 0
 
 

@@ -235,6 +235,11 @@ class Rollout:
         return self.session.get_providers()
 
     @property
+    def backend(self) -> str:
+        """What computes the steps, as stored in rollout files: "onnxruntime-cpu" or "onnxruntime-cuda"."""
+        return "onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower()
+
+    @property
     def factor(self) -> int:
         """Downscale factor: the network sees every factor-th voxel of the ground-truth grid."""
         return int(self.metadata["downscale"])

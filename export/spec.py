@@ -28,7 +28,9 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
     inputs, outputs               the signature above, as text
     assumed                       metadata keys filled with defaults (the checkpoint lacked them)
     train                         provenance: dataset (path), dataset_sequences, epoch (0-based, last
-                                  finished), epochs, best_epoch, best_val_loss, code_version, command,
+                                  finished), epochs, best_epoch, best_val_loss, code_version,
+                                  code_version_source ("checkpoint"; "exporter" when the checkpoint
+                                  lacked it and code_version is "exported by ch3d V+git.D"), command,
                                   torch, train_config, dataset_attrs (root attributes of the data set)
     exported                      exporter, opset, padding, torch/onnx/ch3d versions, git commit,
                                   checkpoint file name

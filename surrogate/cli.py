@@ -1,4 +1,4 @@
-"""``python -m surrogate {train,...}``: thin command-line front end of the surrogate.
+"""``python -m surrogate {train,evaluate,rollout}``: thin command-line front end of the surrogate.
 
 Each subcommand is one entry of :data:`COMMANDS`: a help line, a function that adds its
 arguments to an argparse sub-parser, and a function ``run(args, command)`` that builds the
@@ -22,6 +22,10 @@ EXAMPLES = """examples:
   python -m surrogate train data.h5 --out runs/crnn --epochs 200 --resume      # continue a stopped run
   python -m surrogate train data.h5 --out runs/ablation --no-conservative --mass-penalty 1e-3
   torchrun --nproc_per_node 4 -m surrogate train data.h5 --out runs/ddp --batch 4   # data parallel
+  python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/crnn                 # val split, all frames
+  python -m surrogate evaluate model.onnx data.h5 --out eval/onnx --max-sequences 20     # no PyTorch needed
+  python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/s035 --sequences 0,3,5 --fit-range 20:200
+  python -m surrogate rollout runs/crnn/best.pt --ic perlin --size 64 --steps 1000 --every 10 --out run.h5
 """
 
 
@@ -47,7 +51,7 @@ def parse_seq_len(text: str) -> tuple[int, int | None]:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from .train import AMP_CHOICES, TrainConfig
+    from .config import AMP_CHOICES, TrainConfig  # not .train: building the parser must not import torch
 
     d = TrainConfig(data="", out="")
     p.add_argument("data", type=Path, help="ch3d data set (.h5) from `python -m ch_numba generate`")
@@ -152,10 +156,116 @@ def run_train(a: argparse.Namespace, command: str) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- evaluate
+
+
+def parse_indices(text: str) -> tuple[int, ...]:
+    """'0,3,5' → (0, 3, 5); ranges 'A-B' (inclusive) are allowed: '0-2,7' → (0, 1, 2, 7)."""
+    try:
+        out = []
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sequence indices like 0,3,5 or 0-9, got {text!r}") from None
+    if not out or min(out) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative sequence indices, got {text!r}")
+    return tuple(out)
+
+
+def parse_range(text: str) -> tuple[float | None, float | None]:
+    """'T0:T1' → (T0, T1); either side may be empty (open): '50:' → (50, None)."""
+    try:
+        lo, hi = text.split(":")
+        return (float(lo) if lo.strip() else None), (float(hi) if hi.strip() else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected T_MIN:T_MAX (either may be empty), got {text!r}") from None
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    from .evaluate import SPLITS, EvalConfig
+
+    d = EvalConfig(model="", data="", out="")
+    p.add_argument("model", type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)")
+    p.add_argument("data", type=Path, help="ground truth: a ch3d data set (.h5)")
+    p.add_argument("--out", type=Path, required=True, help="output folder: evaluation.json and PNG plots")
+    p.add_argument("--split", choices=SPLITS, default=d.split, help="sequences to evaluate (default %(default)s)")
+    p.add_argument("--sequences", type=parse_indices, metavar="I,J,..",
+                   help="evaluate these sequence indices (any split; overrides --split), e.g. 0,3,5 or 0-9")
+    p.add_argument("--max-sequences", type=int, metavar="N",
+                   help="at most N sequences, a sample drawn with --seed (default: all selected)")
+    p.add_argument("--frames", type=int, metavar="N",
+                   help="frames per sequence including frame 0, i.e. N-1 network steps (default: all stored)")
+    p.add_argument("--device", default=d.device, help="torch device for a .pt model: auto, cpu, cuda, cuda:N "
+                                                      "(default %(default)s)")
+    p.add_argument("--providers", choices=("auto", "cpu", "cuda"), default=d.providers,
+                   help="onnxruntime provider for an .onnx model (default %(default)s)")
+    p.add_argument("--threads", type=int, help="CPU threads of the model (default: the runtime's choice)")
+    p.add_argument("--fit-range", type=parse_range, default=d.fit_range, metavar="T0:T1",
+                   help="window of the power-law fit F = A t^alpha in time since the initial condition "
+                        "(default: all frames with t > 0)")
+    p.add_argument("--stationary-tol", type=float, default=d.stationary_tol,
+                   help="a state is stationary when max|phi_{k+1} - phi_k| stays below this (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the --max-sequences sample (default %(default)s)")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="numbers only (evaluation.json)")
+
+
+def run_evaluate(a: argparse.Namespace, command: str) -> int:
+    from .evaluate import EvalConfig, evaluate
+
+    config = EvalConfig(
+        model=a.model, data=a.data, out=a.out, split=a.split, sequences=a.sequences, max_sequences=a.max_sequences,
+        frames=a.frames, device=a.device, providers=a.providers, threads=a.threads, fit_range=a.fit_range,
+        stationary_tol=a.stationary_tol, seed=a.seed, plots=a.plots,
+    )
+    evaluate(config, command=command)
+    return 0
+
+
+# --------------------------------------------------------------------------- rollout
+
+
+def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
+    from export.rollout import add_rollout_arguments as shared
+
+    shared(p, "checkpoint (.pt) written by `python -m surrogate train`")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N (default %(default)s)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def run_rollout(a: argparse.Namespace, command: str) -> int:
+    from export.rollout import config_from_args, run_from_args
+
+    config = config_from_args(a)  # checks the output path and the numbers first
+    try:
+        from .runner import TorchRollout
+    except ImportError as exc:
+        raise ValueError(f"`surrogate rollout` needs PyTorch ({exc}); for an exported .onnx model use "
+                         f"`python -m export.rollout`") from None
+    runner = TorchRollout(a.model, device=a.device, threads=a.threads)
+    run_from_args(a, runner, config, command)
+    return 0
+
+
 #: subcommand → (help, add_arguments(parser), run(args, command_line)).
 COMMANDS: dict[str, Command] = {
     "train": Command(
         "train the CRNN on a data set (curriculum, checkpoints, --resume, torchrun)", add_train_arguments, run_train
+    ),
+    "evaluate": Command(
+        "compare a model's rollouts (.pt or .onnx) with ground truth: RMSE, interface displacement, free energy, "
+        "power law, mass; evaluation.json and PNG plots",
+        add_evaluate_arguments,
+        run_evaluate,
+    ),
+    "rollout": Command(
+        "roll a checkpoint out from an initial condition and write the frames in the data-set layout (as "
+        "`python -m export.rollout` does for ONNX)",
+        add_rollout_arguments,
+        run_rollout,
     ),
 }
 

@@ -20,7 +20,8 @@ Run folder (RUN_DIR)::
 
     last.pt       checkpoint after every epoch (atomic): model + config, optimiser and grad-scaler
                   state, ``epoch`` (0-based index of the last finished epoch), RNG states (torch,
-                  CUDA, numpy, python), ``train_config`` (TrainConfig as a dict), ``dataset``
+                  CUDA, numpy, python), ``train_config`` (TrainConfig as a dict), ``code_version``
+                  (package version + ``git describe --always --dirty``), ``dataset``
                   (path, sizes, split, root attributes), ``history`` (the log rows), losses, best
     best.pt       the same for the best epoch
     log.csv       epoch, train_loss, val_loss, teacher_frames, lr, seconds (rewritten from the
@@ -50,7 +51,6 @@ the training forward pass; the loss is computed in float32.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import gc
 import io
 import logging
@@ -67,17 +67,19 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ch_numba.cli_common import code_version
+
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import AMP_CHOICES, TrainConfig
 from .curriculum import teacher_frames
 from .data import SequenceDataset, SubSequenceSampler, validation_batches
 from .model import CRNN
 
-__all__ = ["TrainConfig", "train", "resolve_device", "LOG_COLUMNS"]
+__all__ = ["TrainConfig", "AMP_CHOICES", "train", "resolve_device", "LOG_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "teacher_frames", "lr", "seconds")
-AMP_CHOICES = ("auto", "off", "bf16", "fp16")
 #: TrainConfig fields that a resumed run must share with the checkpoint (they change the numbers).
 RESUME_FIXED = (
     "batch",
@@ -93,91 +95,6 @@ RESUME_FIXED = (
     "mass_penalty",
     "seed",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (saved as ``train_config`` in every checkpoint).
-
-    data, out : data set (.h5) and run folder.
-    epochs : total number of epochs (a resumed run continues up to it).
-    batch : sequences per batch and process.
-    lr : Adam learning rate.
-    ramp : curriculum length R in epochs (0: no teacher forcing).
-    conservative, hidden, kernel : the CRNN architecture.
-    downscale : nearest-sampling factor from the stored grid to the network's grid.
-    min_len, max_len : range of the training sub-sequence length in frames (max_len None: all
-        stored frames); one length is drawn per batch.
-    augment : draw the 48 cube symmetries and φ → 1 − φ.
-    mass_penalty : λ of the mass-change penalty (non-conservative model only).
-    device : "auto" (cuda if available), "cpu", "cuda" or "cuda:N".
-    amp : mixed precision on CUDA: "auto" (bf16 where supported, else fp16), "off", "bf16", "fp16".
-    seed : seeds the initial weights and the sampling.
-    workers : DataLoader worker processes. threads : torch CPU threads (0: torch's default).
-    resume : continue RUN_DIR/last.pt. best_from : first epoch that may become best.pt.
-    tensorboard : also write TensorBoard scalars. progress : tqdm bar (None: on a terminal only).
-    """
-
-    data: str
-    out: str
-    epochs: int = 100
-    batch: int = 4
-    lr: float = 1e-4
-    ramp: int = 25
-    conservative: bool = True
-    hidden: int = 10
-    kernel: int = 3
-    downscale: int = 2
-    min_len: int = 2
-    max_len: int | None = None
-    augment: bool = True
-    mass_penalty: float = 1e-3
-    device: str = "auto"
-    amp: str = "auto"
-    seed: int = 0
-    workers: int = 0
-    threads: int = 0
-    resume: bool = False
-    best_from: int = 0
-    tensorboard: bool = True
-    progress: bool | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "data", str(self.data))
-        object.__setattr__(self, "out", str(self.out))
-
-        def need(cond, msg):
-            if not cond:
-                raise ValueError(msg)
-
-        need(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
-        need(self.batch >= 1, f"--batch must be >= 1, got {self.batch}")
-        need(math.isfinite(self.lr) and self.lr > 0, f"--lr must be a positive number, got {self.lr}")
-        need(self.ramp >= 0, f"--ramp must be >= 0, got {self.ramp}")
-        need(self.hidden >= 1, f"--hidden must be >= 1, got {self.hidden}")
-        need(self.kernel >= 1 and self.kernel % 2 == 1, f"--kernel must be a positive odd integer, got {self.kernel}")
-        need(self.downscale >= 1, f"--downscale must be >= 1, got {self.downscale}")
-        need(self.min_len >= 2, f"--seq-len: sub-sequences need at least 2 frames (one step), got {self.min_len}")
-        need(
-            self.max_len is None or self.max_len >= self.min_len,
-            f"--seq-len: maximum {self.max_len} is below the minimum {self.min_len}",
-        )
-        need(
-            math.isfinite(self.mass_penalty) and self.mass_penalty >= 0,
-            f"--mass-penalty must be >= 0, got {self.mass_penalty}",
-        )
-        need(
-            self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
-            f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}",
-        )
-        need(self.amp in AMP_CHOICES, f"--amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
-        need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
-        need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
-        need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
-        need(self.best_from >= 0, f"--best-from must be >= 0, got {self.best_from}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 # --------------------------------------------------------------------------- environment
@@ -352,6 +269,7 @@ class _Trainer:
     def __init__(self, config: TrainConfig, dist_: _Dist, command: str = ""):
         self.cfg = c = config
         self.command = command
+        self.code_version = code_version()  # package version + git describe (provenance of the weights)
         self.dist = dist_
         self.out = Path(c.out)
         if c.threads:
@@ -518,6 +436,7 @@ class _Trainer:
             replica_max_diff=replica_diff,
             command=self.command,
             torch_version=str(torch.__version__),
+            code_version=self.code_version,
         )
         if is_best:
             save_checkpoint(self.model, self.out / "best.pt", **meta)

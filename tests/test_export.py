@@ -15,6 +15,7 @@ import onnx
 import pytest
 import torch
 
+from ch_numba import cli_common
 from export import onnx_export, spec
 from export.runtime import Rollout
 from surrogate import CRNN, load_checkpoint, save_checkpoint
@@ -136,6 +137,7 @@ def test_metadata_is_complete(files):
     assert train["best_epoch"] == 6 and train["dataset_sequences"] == {"train": 7, "val": 3, "frames": 50}
     assert train["dataset_attrs"]["shape"] == [16, 16, 16]
     assert train["best_val_loss"] == pytest.approx(1.25e-3) and train["code_version"] == "0.1.0+g1234"
+    assert train["code_version_source"] == "checkpoint"
     assert meta["exported"]["opset"] == onnx_export.DEFAULT_OPSET and meta["exported"]["checkpoint"] == "model.pt"
 
 
@@ -156,6 +158,30 @@ def test_metadata_without_training_information_uses_defaults():
     assert meta["conservative"] is False and meta["param_count"] == 28_641
     assert meta["downscale"] == 2 and meta["steps_per_frame"] == 400 and meta["dt"] == 1e-3
     assert meta["train_grid"] is None and meta["train"]["epoch"] is None and meta["train"]["dataset"] is None
+
+
+def test_metadata_records_the_exporter_when_the_checkpoint_lacks_a_code_version(monkeypatch):
+    import ch_numba
+
+    torch.manual_seed(1)
+    ckpt = {"model": CRNN(), "epoch": 3, "train_config": {"data": "d.h5", "epochs": 300}}  # as trainings before 0.2
+    monkeypatch.setattr(onnx_export, "_git_commit", lambda: "abc123def456-dirty")
+    train = onnx_export.build_metadata(ckpt)["train"]
+    assert train["code_version"] == f"exported by ch3d {ch_numba.__version__}+git.abc123def456-dirty"
+    assert train["code_version_source"] == "exporter"
+    monkeypatch.setattr(onnx_export, "_git_commit", lambda: None)  # not in a checkout: the version alone
+    train = onnx_export.build_metadata(ckpt)["train"]
+    assert train["code_version"] == f"exported by ch3d {ch_numba.__version__}"
+
+
+def test_git_describe_failures_never_crash(monkeypatch):
+    def missing_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(cli_common.subprocess, "run", missing_git)
+    assert onnx_export._git_commit() is None
+    torch.manual_seed(1)
+    assert onnx_export.build_metadata({"model": CRNN()})["train"]["code_version"].startswith("exported by ch3d ")
 
 
 @pytest.mark.parametrize("kwargs, match", [({"pad_mode": "wrap", "opset": 18}, "needs opset >= 19"),

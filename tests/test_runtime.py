@@ -21,6 +21,7 @@ from onnx import TensorProto, helper
 
 import ch_numba
 from ch_numba import initial
+from ch_numba.render import read_vti
 from export import onnx_export, spec
 from export.rollout import main as rollout_main
 from export.runtime import Rollout
@@ -276,6 +277,34 @@ def test_cli_full_resolution(model_path, tmp_path):
         frames = ds.sequence(0)
         np.testing.assert_array_equal(frames[0], initial.make("sphere", (16, 16, 16)))
         np.testing.assert_array_equal(frames[1][::2, ::2, ::2].repeat(2, 0).repeat(2, 1).repeat(2, 2), frames[1])
+
+
+def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_render(model_path, tmp_path, capsys):
+    """As the real trainings: ε = 1.5, dt = 4e-3, 200 solver steps per frame, 32³ data, no code version recorded."""
+    from ch_numba.cli import main as ch_main
+
+    meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
+    meta.update(epsilon=1.5, dt=4e-3, steps_per_frame=200, time_per_step=0.8, train_grid=32, train_shape=[32] * 3)
+    meta["train"].update(code_version="exported by ch3d 0.1.0+git.0716e6e947e9-dirty", code_version_source="exporter")
+    model = _with_metadata(model_path, tmp_path, json.dumps(meta))
+    out = tmp_path / "r.h5"
+    assert rollout_main([str(model), "--ic", "perlin", "--steps", "4", "--every", "2", "--out", str(out),
+                         "--threads", "1"]) == 0  # --size: the training grid, 32
+    with ch_numba.open_dataset(out) as ds:
+        assert ds.shape == (16, 16, 16) and ds.n_frames == 3 and ds.attrs["steps_per_frame"] == 400
+        assert ds.params.epsilon == 1.5 and ds.params.dt == 4e-3 and ds.params.dx == 2.0
+        np.testing.assert_allclose(ds.time, [0.0, 1.6, 3.2], rtol=1e-12)
+        last = ds.phi[0, -1]
+    capsys.readouterr()
+    assert ch_main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "sequences 1 (0 train, 1 val), frames 3, grid 16x16x16" in text
+    assert "epsilon=1.5 M=1 W=1 dx=2 dt=0.004, 400 steps/frame" in text and "backend onnxruntime-cpu" in text
+    pics = tmp_path / "pics"
+    assert ch_main(["render", str(out), "--sequence", "0", "--frames", "0,-1", "--out", str(pics)]) == 0
+    assert (pics / "seq0000_frame0000.png").stat().st_size > 1000 and (pics / "seq0000_frame0002.png").exists()
+    assert (pics / "seq0000_strip.png").exists() and (pics / "seq0000_energy.png").exists()
+    np.testing.assert_array_equal(read_vti(pics / "seq0000_frame0002.vti")["phi"], last)
 
 
 @pytest.mark.parametrize("args, match", [

@@ -1,0 +1,292 @@
+"""Surrogate cost in PyTorch: step time and memory against grid size, and training throughput.
+
+1. Forward step: one ``CRNN.step(phi, h1, h2)`` (eager, ``torch.no_grad``, batch 1, float32,
+   hidden states given) on N³ network grids, N = 16, 24, 32, 48, 64, on the CPU and, where
+   ``torch.cuda.is_available()``, on CUDA (synchronised). Each entry is the best of several
+   rounds of repeated calls. Every layer is a convolution or a pointwise op over the grid, so the
+   cost should be linear in the voxels V = N³: the script prints time per voxel and a
+   least-squares fit t = a + b·V with its R² (a: fixed per-call overhead, b: cost per voxel).
+   PyTorch picks its CPU convolution kernel per shape (``slow_conv3d``, im2col + GEMM, or oneDNN's
+   ``mkldnn_convolution``); the table names the kernels one step ran (torch.profiler), since a
+   switch changes the cost per voxel.
+2. Memory per voxel, measured in a fresh subprocess per size (so no allocator cache or earlier
+   peak of another size is counted): after imports, the model and a warm-up step at 8³, the child
+   allocates the state φ, h1, h2 at N³ (21 float32 channels: 84 B/voxel), resets the kernel's
+   high-water mark of its resident set (``echo 5 > /proc/self/clear_refs``, Linux ≥ 4.0; VmHWM
+   then equals the current VmRSS), runs two steps and reads VmHWM from /proc/self/status.
+   Peak extra = VmHWM − VmRSS before the steps: the outputs (another 84 B/voxel) plus the
+   intermediate activations alive at the peak, plus whatever the allocator and oneDNN keep for a
+   new shape; the state itself is not included. On CUDA the same is read from
+   ``torch.cuda.max_memory_allocated``. RSS moves in pages and allocator chunks, so small grids
+   are coarse; the fit over the large grids gives the per-voxel cost.
+3. Training throughput: sequences per second of the training step of ``surrogate.train`` (free
+   rollout of seq-len − 1 = 9 steps from frame 0, voxel-wise MSE, backward, Adam step), batch 4,
+   at 16³ and 32³ network grids, random data (φ = 0.5 + 0.1·N(0, 1)); a warm-up iteration, then the mean over a
+   few iterations. No data loading (the loader reads a few MiB per batch; the model dominates).
+
+The weights do not change the cost, so a random-weight CRNN is used.
+On a shared machine timings are noisy: each entry is the best of several rounds, --wait-idle lets each
+round first wait for other processes to leave the CPUs, and the run ends by printing the share of
+the CPUs other processes used meanwhile.
+
+Usage:  python benchmarks/crnn_step.py [--sizes 16 24 32 48 64] [--train-sizes 16 32] [--threads N]
+                                      [--wait-idle SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from surrogate import CRNN
+
+HIDDEN = 10
+WAIT_IDLE = 0.0  # --wait-idle: seconds each timing round may wait for the other processes to leave the CPUs
+
+
+def _cpu_sample():
+    """(busy CPU seconds of all processes, all CPU seconds, this process and its children's CPU seconds)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz, t.user + t.system + t.children_user + \
+        t.children_system
+
+
+def others_share(a, b) -> float:
+    """Share of all CPUs that other processes used between two :func:`_cpu_sample` samples."""
+    if a is None or b is None or b[1] <= a[1]:
+        return 0.0
+    return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
+
+
+def wait_idle(threshold: float = 0.1, window: float = 0.5) -> None:
+    """Wait (up to WAIT_IDLE s) until other processes use < threshold of the CPUs for ``window`` s."""
+    deadline = time.monotonic() + WAIT_IDLE
+    while time.monotonic() < deadline:
+        a = _cpu_sample()
+        time.sleep(window)
+        if others_share(a, _cpu_sample()) < threshold:
+            return
+
+
+def best_time(fn, repeats: int = 5, min_seconds: float = 0.3) -> float:
+    """Best per-call seconds over ``repeats`` rounds of at least ``min_seconds`` each (after a warm-up)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    inner = max(1, int(min_seconds / max(time.perf_counter() - t0, 1e-6)))
+    best = float("inf")
+    for _ in range(repeats):
+        wait_idle()
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+def state(n: int, device, batch: int = 1, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    phi = 0.5 + 0.1 * torch.randn((batch, 1, n, n, n), generator=g)
+    h1 = torch.tanh(torch.randn((batch, HIDDEN, n, n, n), generator=g))
+    h2 = torch.tanh(torch.randn((batch, HIDDEN, n, n, n), generator=g))
+    return phi.to(device), h1.to(device), h2.to(device)
+
+
+def step_time(model, n: int, device) -> float:
+    phi, h1, h2 = state(n, device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def one():
+        with torch.no_grad():
+            model.step(phi, h1, h2)
+        sync()
+
+    return best_time(one)
+
+
+def conv_kernels(model, n: int, device) -> str:
+    """Which ATen convolution kernels one step runs at N³, from torch.profiler: e.g. "slow_conv3d 45"
+    or "mkldnn 18 + slow_conv3d 27" (PyTorch chooses the CPU kernel per shape)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    phi, h1, h2 = state(n, device)
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        model.step(phi, h1, h2)
+    kinds = {"aten::mkldnn_convolution": "mkldnn", "aten::slow_conv3d_forward": "slow_conv3d",
+             "aten::cudnn_convolution": "cudnn"}
+    counts = {kinds[e.key]: e.count for e in prof.key_averages() if e.key in kinds}
+    return " + ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "other"
+
+
+def linear_fit(voxels, seconds) -> tuple[float, float, float]:
+    """(a [s], b [s/voxel], R²) of the least-squares line t = a + b·V."""
+    v, t = np.asarray(voxels, float), np.asarray(seconds, float)
+    b, a = np.polyfit(v, t, 1)
+    r2 = 1 - np.sum((t - (a + b * v)) ** 2) / np.sum((t - t.mean()) ** 2)
+    return float(a), float(b), float(r2)
+
+
+# -- memory: one fresh process per size -------------------------------------------------------------------
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {key}")
+
+
+def child_memory(n: int, device_name: str, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    model = CRNN().to(device).eval()
+    with torch.no_grad():  # warm-up: kernels, thread pools, allocator set up at 8³
+        model.step(*state(8, device))
+    phi, h1, h2 = state(n, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.max_memory_allocated()
+    with open("/proc/self/clear_refs", "w") as fh:  # VmHWM := VmRSS
+        fh.write("5")
+    before_rss = _status_kib("VmRSS")
+    with torch.no_grad():
+        for _ in range(2):
+            out = model.step(phi, h1, h2)
+    del out
+    result = {"size": n, "voxels": n**3, "rss_extra": (_status_kib("VmHWM") - before_rss) * 1024}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        result["cuda_extra"] = torch.cuda.max_memory_allocated() - before
+    result["convolutions"] = conv_kernels(model, n, device)  # here: the profiler's chatter on stderr stays in the child
+    return result
+
+
+def memory(n: int, device_name: str, threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, __file__, "--child-memory", str(n), "--device-name", device_name,
+                          "--threads", str(threads)], capture_output=True, text=True, env=env, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory child for {n}^3 failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- training throughput ----------------------------------------------------------------------------------
+def train_throughput(n: int, device, seq_len: int = 10, batch: int = 4, iters: int = 3) -> float:
+    """Sequences per second of rollout + MSE + backward + Adam step (warm-up excluded)."""
+    torch.manual_seed(0)
+    model = CRNN().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(1)
+    seq = (0.5 + 0.1 * torch.randn((batch, seq_len, 1, n, n, n), generator=g)).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def one():
+        pred = model.rollout(seq[:, 0], seq_len - 1)
+        loss = torch.nn.functional.mse_loss(pred, seq[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync()
+
+    one()
+    wait_idle()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        one()
+    return batch * iters / (time.perf_counter() - t0)
+
+
+# -- main ----------------------------------------------------------------------------------------------------
+def run(device, sizes, train_sizes, threads) -> dict:
+    torch.manual_seed(0)
+    model = CRNN().to(device).eval()
+    rows = []
+    for n in sizes:
+        t = step_time(model, n, device)
+        mem = memory(n, str(device), threads)
+        rows.append({"size": n, "voxels": n**3, "seconds": t, **mem})
+        extra = mem.get("cuda_extra", mem["rss_extra"])
+        print(f"  {device.type} {n:3d}^3: {t * 1e3:9.3f} ms/step  {t / n**3 * 1e9:7.2f} ns/voxel  "
+              f"peak extra {extra / 2**20:8.1f} MiB = {extra / n**3:6.0f} B/voxel", flush=True)
+    a, b, r2 = linear_fit([r["voxels"] for r in rows], [r["seconds"] for r in rows])
+    big = [r for r in rows if r["size"] >= 32] or rows
+    mem_key = "cuda_extra" if device.type == "cuda" else "rss_extra"
+    ma, mb, mr2 = linear_fit([r["voxels"] for r in big], [r[mem_key] for r in big])
+    train = {n: train_throughput(n, device) for n in train_sizes}
+    for n, s in train.items():
+        print(f"  {device.type} training {n}^3: {s:.3f} sequences/s (seq-len 10, batch 4)", flush=True)
+    return {"device": str(device), "rows": rows, "fit": {"a": a, "b": b, "r2": r2},
+            "memory_fit": {"a": ma, "b": mb, "r2": mr2, "sizes": [r["size"] for r in big]}, "train": train}
+
+
+def report(res: dict) -> str:
+    fit, mfit = res["fit"], res["memory_fit"]
+    key = "cuda_extra" if res["device"].startswith("cuda") else "rss_extra"
+    lines = [f"### {res['device']}", "",
+             "| grid | voxels | ms / step | ns / voxel | fit a + b·V (ms) | peak extra memory (MiB) | bytes / voxel "
+             "| conv kernels per step |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        pred = fit["a"] + fit["b"] * r["voxels"]
+        lines.append(f"| {r['size']}³ | {r['voxels']:,} | {r['seconds'] * 1e3:.3f} | "
+                     f"{r['seconds'] / r['voxels'] * 1e9:.2f} | {pred * 1e3:.3f} | {r[key] / 2**20:.1f} | "
+                     f"{r[key] / r['voxels']:.0f} | {r['convolutions']} |")
+    lines += ["", f"Time fit: t = {fit['a'] * 1e3:.3f} ms + {fit['b'] * 1e9:.3f} ns × V, R² = {fit['r2']:.5f}.",
+              f"Memory fit over {', '.join(f'{n}³' for n in mfit['sizes'])}: {mfit['a'] / 2**20:.1f} MiB + "
+              f"{mfit['b']:.0f} B × V, R² = {mfit['r2']:.5f}.", "",
+              "Training throughput (seq-len 10, batch 4, rollout + MSE + backward + Adam): "
+              + ", ".join(f"{n}³: {s:.3f} sequences/s" for n, s in res["train"].items()) + "."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[16, 24, 32, 48, 64], help="network grid edges N")
+    p.add_argument("--train-sizes", type=int, nargs="*", default=[16, 32], help="grid edges of the training test")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch CPU threads")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="before each timing, wait up to SECONDS for other processes to leave the CPUs (default 0)")
+    p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--device-name", default="cpu", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.child_memory:
+        print(json.dumps(child_memory(a.child_memory, a.device_name, a.threads)))
+        return 0
+    global WAIT_IDLE
+    WAIT_IDLE = a.wait_idle
+    torch.set_num_threads(a.threads)
+    start = _cpu_sample()
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {a.threads} threads, "
+          f"{os.cpu_count()} CPUs", flush=True)
+    t0 = time.perf_counter()
+    results = [run(torch.device("cpu"), a.sizes, a.train_sizes, a.threads)]
+    if torch.cuda.is_available():
+        results.append(run(torch.device("cuda"), a.sizes, a.train_sizes, a.threads))
+    else:
+        print("  cuda: not available (torch.cuda.is_available() is False)")
+    print()
+    for res in results:
+        print(report(res))
+        print()
+    print(f"benchmark time {time.perf_counter() - t0:.0f} s; other processes used "
+          f"{100 * others_share(start, _cpu_sample()):.0f}% of the CPUs during this run")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

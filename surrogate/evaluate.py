@@ -1,0 +1,489 @@
+r"""Evaluation of a surrogate against ground truth (``python -m surrogate evaluate MODEL DATA.h5 --out DIR``).
+
+The model is a PyTorch checkpoint (.pt, run by :class:`surrogate.runner.TorchRollout`) or an
+exported step (.onnx, run by :class:`export.runtime.Rollout`). This module imports neither torch
+nor onnxruntime itself: the runner's module is imported when the model is loaded, so an ONNX model
+is evaluated without PyTorch installed.
+
+For each selected sequence (stored frames φ_k, k = 0 .. T−1 on the X×Y×Z ground-truth grid,
+stored free energy per volume F_k and mass m_k = ⟨φ_k⟩; f = the model's downscale factor)::
+
+    ψ_0 = φ_0[::f, ::f, ::f]                           the network's input (nearest, every f-th voxel)
+    ψ_k = model(ψ_{k−1}),  k = 1 .. T−1                free run, hidden states from zero;
+                                                       one network step = one stored frame
+    φ̂_k = upsample(ψ_k, f)                            each voxel repeated f³ times
+
+and per frame k (all reductions in float64):
+
+    rmse_network[k]  = sqrt(mean_v (ψ_k − φ_k[::f, ::f, ::f])²)            network grid
+    rmse_full[k]     = sqrt(mean_v (φ̂_k − φ_k)²)                          ground-truth grid, the stricter
+    delta[k]         = sqrt(Σ_v (φ̂_k − φ_k)² / Σ_v |∇φ_k|²)               interface displacement in units
+                       of dx (derivation: :mod:`surrogate.metrics`; ∇ by periodic central differences)
+    free_energy_pred = F[φ̂_k] per volume, float64, with the data set's ε, W, dx (ch_numba.free_energy)
+    free_energy_true = the stored F_k
+    free_energy_rel_error = |F_pred − F_true| / F_true   (not 0 at frame 0: the f³ blocks of the
+                       upsampled input change the gradient energy; that resolution floor is in every frame)
+    mass_drift_pred[k] = |⟨ψ_k⟩ − ⟨ψ_0⟩| / ⟨ψ_0⟩   (0 to round-off for the conservative CRNN)
+    mass_drift_true[k] = |m_k − m_0| / m_0           (the stored means)
+
+Per sequence also: the stationary index (first k after which max_v |φ_{j+1} − φ_j| < tol for every
+j ≥ k, :func:`surrogate.metrics.stationary_index`; prediction on its own grid, which has the same
+maxima as φ̂) and the power law F = A t^α fitted by least squares in log-log space
+(:func:`surrogate.metrics.fit_power_law`) over the window ``fit_range``, with t the time since the
+initial condition, t = t0 + time (t0: the burn-in before frame 0; frame 0 at t = 0 is left out).
+Coarsening predicts α ≈ −1/3.
+
+Ensemble over the S sequences: mean and sample standard deviation (ddof 1) of every per-frame
+curve (frames aligned by index, i.e. by time since frame 0) and of every per-sequence number; the
+exponent as mean ± sd of the per-sequence fits; and the relative error of the ensemble-mean free
+energy, |⟨F_pred⟩ − ⟨F_true⟩| / ⟨F_true⟩ per frame.
+
+Output: DIR/evaluation.json (all numbers, NaN written as null; per sequence and ensemble; model
+metadata, data set physics, configuration, command line, code version) and the PNG plots of
+:mod:`surrogate.plots`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EvalConfig", "evaluate", "load_runner", "select_sequences", "evaluate_sequence", "ensemble",
+           "summary_table", "SPLITS", "CURVES", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "ch3d-evaluation"
+FORMAT_VERSION = 1
+SPLITS = ("val", "train", "all")
+#: per-frame curves of each sequence (arrays of shape (T,)) that the ensemble averages
+CURVES = ("rmse_network", "rmse_full", "delta", "free_energy_pred", "free_energy_true", "free_energy_rel_error",
+          "mass_drift_pred", "mass_drift_true", "phi_mean_pred", "phi_mean_true")
+#: per-sequence numbers that the ensemble averages
+SCALARS = ("rmse_network_final", "rmse_full_final", "rmse_full_mean", "delta_final", "delta_max",
+           "free_energy_rel_error_final", "free_energy_rel_error_max", "mass_drift_pred_max", "mass_drift_true_max",
+           "alpha_pred", "alpha_true")
+#: physics of the model's training data that should match the ground truth's (relative tolerance)
+_PHYSICS_RTOL = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate and how (saved in evaluation.json).
+
+    model : .pt checkpoint or .onnx export.  data : ch3d data set (.h5).  out : output folder.
+    split : "val" (default), "train" or "all": the sequences evaluated, unless ``sequences`` names them.
+    sequences : explicit sequence indices (any split), or None.
+    max_sequences : at most this many, a sample drawn with ``seed`` (kept in index order), or None: all.
+    frames : frames per sequence including frame 0 (≥ 2; None: all stored).
+    device : torch device for a .pt model ("auto", "cpu", "cuda", "cuda:N").
+    providers : onnxruntime provider for an .onnx model ("auto", "cpu", "cuda").
+    threads : CPU threads of the runner (None: its default).
+    fit_range : (t_min, t_max) window of the power-law fit in time since the IC (None: open end).
+    stationary_tol : tolerance of the stationary-state detection (max |Δφ| per frame).
+    seed : seeds the ``max_sequences`` sample.  plots : write the PNG plots.
+    """
+
+    model: str
+    data: str
+    out: str
+    split: str = "val"
+    sequences: tuple | None = None
+    max_sequences: int | None = None
+    frames: int | None = None
+    device: str = "auto"
+    providers: str = "auto"
+    threads: int | None = None
+    fit_range: tuple = (None, None)
+    stationary_tol: float = 1e-4
+    seed: int = 0
+    plots: bool = True
+
+    def __post_init__(self):
+        for name in ("model", "data", "out"):
+            object.__setattr__(self, name, str(getattr(self, name)))
+        if self.sequences is not None:
+            object.__setattr__(self, "sequences", tuple(int(i) for i in self.sequences))
+        object.__setattr__(self, "fit_range", tuple(self.fit_range))
+
+        def need(cond, msg):
+            if not cond:
+                raise ValueError(msg)
+
+        need(self.split in SPLITS, f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        need(self.sequences is None or (len(self.sequences) > 0 and min(self.sequences) >= 0),
+             f"--sequences must be non-negative indices, got {self.sequences}")
+        need(self.max_sequences is None or self.max_sequences >= 1,
+             f"--max-sequences must be >= 1, got {self.max_sequences}")
+        need(self.frames is None or self.frames >= 2, f"--frames must be >= 2 (frame 0 and a prediction), "
+                                                      f"got {self.frames}")
+        need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        need(len(self.fit_range) == 2, f"fit_range must be (t_min, t_max), got {self.fit_range}")
+        lo, hi = self.fit_range
+        need(lo is None or hi is None or lo < hi, f"--fit-range: t_min {lo} must be below t_max {hi}")
+        need(math.isfinite(self.stationary_tol) and self.stationary_tol > 0,
+             f"--stationary-tol must be a positive number, got {self.stationary_tol}")
+        need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _model_kind(path: Path) -> str:
+    """"onnx" or "torch": by the suffix, else by the content (a torch checkpoint is a zip file)."""
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in (".pt", ".pth"):
+        return "torch"
+    with open(path, "rb") as fh:
+        return "torch" if fh.read(4) == b"PK\x03\x04" else "onnx"
+
+
+def load_runner(path, *, device: str = "auto", providers: str = "auto", threads: int | None = None):
+    """(runner, kind): an :class:`export.runtime.Rollout` for .onnx (kind "onnx", no torch imported)
+    or a :class:`surrogate.runner.TorchRollout` for a checkpoint (kind "torch")."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such model file")
+    kind = _model_kind(path)
+    if kind == "onnx":
+        try:
+            from export.runtime import Rollout
+        except ImportError as exc:
+            raise ValueError(f"evaluating {path} needs onnxruntime ({exc}); pip install 'ch3d[export]'") from None
+        return Rollout(path, providers=providers, threads=threads), kind
+    try:
+        from .runner import TorchRollout
+    except ImportError as exc:
+        raise ValueError(f"evaluating the checkpoint {path} needs PyTorch ({exc}); pip install 'ch3d[train]', or "
+                         f"evaluate an exported .onnx model") from None
+    return TorchRollout(path, device=device, threads=threads), kind
+
+
+def _physics_warnings(meta: dict, ds) -> list[str]:
+    """Differences between the model's training physics and the data set's (the model may still be
+    evaluated: a mismatch is reported, not refused)."""
+    out = []
+    data = {"epsilon": ds.params.epsilon, "mobility": ds.params.mobility, "W": ds.params.W, "dx": ds.params.dx,
+            "time_per_step": float(ds.attrs["steps_per_frame"]) * ds.params.dt}
+    model = {k: meta.get(k) for k in ("epsilon", "mobility", "W", "dx")}
+    model["time_per_step"] = float(meta["steps_per_frame"]) * float(meta["dt"])
+    for key, want in data.items():
+        got = model.get(key)
+        if got is None:
+            continue
+        if not math.isclose(float(got), float(want), rel_tol=_PHYSICS_RTOL):
+            what = "time per stored frame (steps_per_frame * dt)" if key == "time_per_step" else key
+            out.append(f"the model was trained with {what} = {float(got):g}, the ground truth has {float(want):g}")
+    assumed = meta.get("assumed") or []
+    if assumed:
+        out.append(f"the model's metadata lacks {', '.join(assumed)} (defaults assumed)")
+    return out
+
+
+# --------------------------------------------------------------------------- data
+
+
+def select_sequences(ds, config: EvalConfig) -> np.ndarray:
+    """Sorted sequence indices to evaluate (EvalConfig: sequences / split, then max_sequences)."""
+    n = ds.n_sequences
+    if config.sequences is not None:
+        bad = [i for i in config.sequences if i >= n]
+        if bad:
+            raise ValueError(f"--sequences {bad[0]} is out of range: {ds.path} has {n} sequences (0..{n - 1})")
+        chosen = np.array(sorted(set(config.sequences)), dtype=np.int64)
+    elif config.split == "all":
+        chosen = np.arange(n)
+    else:
+        chosen = ds.indices(config.split)
+        if chosen.size == 0:
+            raise ValueError(f"{ds.path} has no '{config.split}' sequences; use --split train/all or --sequences")
+    if config.max_sequences is not None and chosen.size > config.max_sequences:
+        rng = np.random.default_rng(config.seed)
+        chosen = np.sort(rng.choice(chosen, size=config.max_sequences, replace=False))
+    return chosen.astype(np.int64)
+
+
+def _check_grid(ds, runner) -> tuple:
+    f, shape = runner.factor, ds.shape
+    if any(n % f for n in shape):
+        raise ValueError(f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} is not divisible by the "
+                         f"model's downscale factor {f}")
+    net = tuple(n // f for n in shape)
+    if min(net) < runner.kernel:
+        raise ValueError(f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} downscaled by {f} gives "
+                         f"{'x'.join(map(str, net))}, smaller than the model's kernel {runner.kernel}")
+    return net
+
+
+# --------------------------------------------------------------------------- one sequence
+
+
+def _relative_drift(means: np.ndarray) -> np.ndarray:
+    """|m_k − m_0| / |m_0| per frame (absolute drift if m_0 = 0), as :func:`metrics.mass_drift`."""
+    drift = np.abs(means - means[0])
+    return drift / abs(means[0]) if means[0] != 0 else drift
+
+
+def _fit(t, F, fit_range):
+    try:
+        alpha, prefactor, r2 = metrics.fit_power_law(t, F, *fit_range)
+    except ValueError:
+        return None
+    return {"alpha": alpha, "prefactor": prefactor, "r2": r2}
+
+
+def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, phi_mean_true, t_ic,
+                      fit_range=(None, None), stationary_tol: float = 1e-4) -> tuple[dict, np.ndarray]:
+    """Roll the model out from ``truth[0]`` and compare (module docstring).
+
+    Parameters
+    ----------
+    runner : Rollout-like (``factor``, ``rollout``)
+    truth : array (T, X, Y, Z) float32, the stored frames, T ≥ 2
+    params : ch_numba.CHParams of the data set (ε, W, dx for F and δ)
+    free_energy_true, phi_mean_true : arrays (T,), the stored per-frame values
+    t_ic : array (T,), time of each frame since the initial condition (power-law fit)
+
+    Returns (record, pred_net): the per-frame curves (arrays (T,)) and numbers of :data:`CURVES` and
+    :data:`SCALARS` plus ``power_law_pred``/``power_law_true`` and the stationary indices; and the
+    predicted frames at the network's resolution, (T, X/f, Y/f, Z/f) float32 (frame 0 = the input).
+    """
+    truth = np.asarray(truth, dtype=np.float32)
+    T = truth.shape[0]
+    f = runner.factor
+    truth_net = metrics.downsample(truth, f)
+    pred_net = np.empty_like(truth_net)
+    pred_net[0] = truth_net[0]
+    for k, phi in enumerate(runner.rollout(truth_net[0], T - 1), start=1):
+        pred_net[k] = phi
+    pred = metrics.upsample(pred_net, f)
+    F_true = np.asarray(free_energy_true, dtype=np.float64)
+    m_true = np.asarray(phi_mean_true, dtype=np.float64)
+    rec = {
+        "rmse_network": metrics.rmse(pred_net, truth_net),
+        "rmse_full": metrics.rmse(pred, truth),
+        "delta": metrics.interface_displacement(pred, truth, dx=params.dx),
+        "free_energy_pred": metrics.free_energy_series(pred, params),
+        "free_energy_true": F_true,
+        "phi_mean_pred": pred_net.reshape(T, -1).mean(axis=1, dtype=np.float64),
+        "phi_mean_true": m_true,
+    }
+    del pred
+    rec["free_energy_rel_error"] = metrics.relative_error(rec["free_energy_pred"], F_true)
+    rec["mass_drift_pred"] = _relative_drift(rec["phi_mean_pred"])
+    rec["mass_drift_true"] = _relative_drift(m_true)
+    with np.errstate(all="ignore"):
+        rec.update(
+            rmse_network_final=rec["rmse_network"][-1],
+            rmse_full_final=rec["rmse_full"][-1],
+            rmse_full_mean=np.mean(rec["rmse_full"]),
+            delta_final=rec["delta"][-1],
+            delta_max=np.nanmax(rec["delta"]) if np.any(np.isfinite(rec["delta"])) else np.nan,
+            free_energy_rel_error_final=rec["free_energy_rel_error"][-1],
+            free_energy_rel_error_max=np.max(rec["free_energy_rel_error"]),
+            mass_drift_pred_max=metrics.mass_drift(pred_net),
+            mass_drift_true_max=np.max(rec["mass_drift_true"]),
+            stationary_index_pred=metrics.stationary_index(pred_net, stationary_tol),
+            stationary_index_true=metrics.stationary_index(truth, stationary_tol),
+            power_law_pred=_fit(t_ic, rec["free_energy_pred"], fit_range),
+            power_law_true=_fit(t_ic, F_true, fit_range),
+        )
+    rec["alpha_pred"] = rec["power_law_pred"]["alpha"] if rec["power_law_pred"] else np.nan
+    rec["alpha_true"] = rec["power_law_true"]["alpha"] if rec["power_law_true"] else np.nan
+    return rec, pred_net
+
+
+# --------------------------------------------------------------------------- ensemble
+
+
+def _stats(values) -> dict:
+    """mean, sd (ddof 1; 0 for one value), min, max and count of the finite values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"mean": np.nan, "sd": np.nan, "min": np.nan, "max": np.nan, "n": 0}
+    return {"mean": v.mean(), "sd": v.std(ddof=1) if v.size > 1 else 0.0, "min": v.min(), "max": v.max(),
+            "n": int(v.size)}
+
+
+def ensemble(records: list[dict]) -> dict:
+    """Ensemble statistics of per-sequence records of equal length (module docstring).
+
+    Returns {"n_sequences", "curves": {name: {"mean": (T,), "sd": (T,)}}, "scalars": {name: stats},
+    "free_energy_mean_rel_error": (T,), "stationary_pred"/"stationary_true": number of sequences
+    that reached a stationary state}.
+    """
+    if not records:
+        raise ValueError("ensemble needs at least one sequence")
+    curves = {}
+    for name in CURVES:
+        with np.errstate(all="ignore"):
+            mean, sd = metrics.ensemble_stats([r[name] for r in records])
+        curves[name] = {"mean": mean, "sd": sd}
+    scalars = {name: _stats([r[name] for r in records]) for name in SCALARS}
+    return {
+        "n_sequences": len(records),
+        "curves": curves,
+        "scalars": scalars,
+        "free_energy_mean_rel_error": metrics.relative_error(curves["free_energy_pred"]["mean"],
+                                                             curves["free_energy_true"]["mean"]),
+        "stationary_pred": sum(r["stationary_index_pred"] is not None for r in records),
+        "stationary_true": sum(r["stationary_index_true"] is not None for r in records),
+    }
+
+
+# --------------------------------------------------------------------------- the whole evaluation
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write strict JSON (no NaN) atomically: a temporary file in the same folder, then a rename."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def evaluate(config: EvalConfig, command: str = "") -> dict:
+    """Run the evaluation of ``config`` and write DIR/evaluation.json (and the plots).
+
+    Returns the evaluation as written (JSON-safe dict: per-frame lists, NaN as None). Keys:
+    format, format_version, date, command, code_version, config, model (path, kind, backend,
+    downscale, network_grid, metadata), data (path, grid, frames, physics, ...), warnings,
+    sequences (one record per sequence: index, split, seed, t0, times, the :data:`CURVES`, the
+    :data:`SCALARS`, power_law_pred/true, stationary indices), ensemble (:func:`ensemble`), timing,
+    plots (file names).
+    Raises ValueError (one line) for missing or foreign files, a grid the model cannot take, or
+    bad options.
+    """
+    import ch_numba
+    from ch_numba.cli_common import code_version
+
+    t_start = time.perf_counter()
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    if not Path(config.data).is_file():
+        raise ValueError(f"{config.data}: no such file")
+    with ch_numba.open_dataset(config.data) as ds:
+        runner, kind = load_runner(config.model, device=config.device, providers=config.providers,
+                                   threads=config.threads)
+        net_grid = _check_grid(ds, runner)
+        chosen = select_sequences(ds, config)
+        T = ds.n_frames if config.frames is None else config.frames
+        if T > ds.n_frames:
+            raise ValueError(f"--frames {T}: {config.data} stores only {ds.n_frames} frames per sequence")
+        if T < 2:
+            raise ValueError(f"{config.data} stores {ds.n_frames} frame(s) per sequence; evaluation needs >= 2")
+        warnings = _physics_warnings(runner.metadata, ds)
+        for w in warnings:
+            log.warning("warning: %s", w)
+        out.mkdir(parents=True, exist_ok=True)
+        params = ds.params
+        times = np.asarray(ds.time[:T], dtype=np.float64)
+        log.info("evaluating %s (%s, %s, downscale %d) on %d sequence(s) of %s x %d frames, grid %s -> network %s",
+                 config.model, kind, runner.backend, runner.factor, chosen.size, config.data, T,
+                 "x".join(map(str, ds.shape)), "x".join(map(str, net_grid)))
+        records, first, t_roll = [], None, 0.0
+        for n, i in enumerate(chosen):
+            truth = ds.phi[int(i), :T]
+            t0 = float(ds.t0[i])
+            t1 = time.perf_counter()
+            rec, pred_net = evaluate_sequence(
+                runner, truth, params, free_energy_true=ds.free_energy[i, :T], phi_mean_true=ds.phi_mean[i, :T],
+                t_ic=t0 + times, fit_range=config.fit_range, stationary_tol=config.stationary_tol)
+            t_roll += time.perf_counter() - t1
+            if not np.all(np.isfinite(pred_net)):
+                msg = f"sequence {int(i)}: the prediction is not finite (the model blew up); its numbers are null"
+                log.warning("warning: %s", msg)
+                warnings.append(msg)
+            rec = {"index": int(i), "split": str(ds.split[i]), "seed": int(ds.seed[i]), "t0": t0,
+                   "times_since_ic": t0 + times, **rec}
+            records.append(rec)
+            if first is None:
+                first = (truth, metrics.upsample(pred_net, runner.factor))
+            log.info("  sequence %*d (%d/%d, %s): rmse %.4g (network %.4g), delta %.3g, F rel. error max %.3g, "
+                     "mass drift %.2g", len(str(ds.n_sequences)), i, n + 1, chosen.size, rec["split"],
+                     rec["rmse_full_final"], rec["rmse_network_final"], rec["delta_final"],
+                     rec["free_energy_rel_error_max"], rec["mass_drift_pred_max"])
+        data_info = {
+            "path": str(Path(config.data).resolve()), "grid": list(ds.shape), "frames_stored": ds.n_frames,
+            "frames": T, "n_sequences": ds.n_sequences, "physics": params.as_dict(),
+            "steps_per_frame": int(ds.attrs["steps_per_frame"]),
+            "time_per_frame": float(ds.attrs["steps_per_frame"]) * params.dt,
+            "package_version": ds.attrs.get("package_version"), "command": ds.attrs.get("command"),
+        }
+    result = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "code_version": code_version(),
+        "config": dataclasses.asdict(config),
+        "model": {"path": str(Path(config.model).resolve()), "kind": kind, "backend": runner.backend,
+                  "downscale": runner.factor, "network_grid": list(net_grid), "metadata": runner.metadata},
+        "data": data_info,
+        "warnings": warnings,
+        "times": times,
+        "sequences": records,
+        "ensemble": ensemble(records),
+    }
+    steps = len(records) * (T - 1)
+    result["timing"] = {"seconds": time.perf_counter() - t_start, "rollout_and_metrics_seconds": t_roll,
+                        "network_steps": steps}
+    result["plots"] = []
+    if config.plots:
+        from . import plots
+
+        truth, pred = first
+        result["plots"] = [p.name for p in plots.plot_all(result, out, truth, pred)]
+    clean = metrics._json(result)  # lists, NaN -> None
+    _write_json(out / "evaluation.json", clean)
+    log.info("%s", summary_table(clean))
+    log.info("wrote %s%s", out / "evaluation.json", f" and {len(clean['plots'])} plots" if clean["plots"] else "")
+    return clean
+
+
+def _num(x, fmt: str = ".3g") -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:{fmt}}"
+
+
+def _pm(stats: dict, fmt: str = ".3g") -> str:
+    if not stats or not stats.get("n"):
+        return "n/a"
+    return f"{_num(stats['mean'], fmt)} ± {_num(stats['sd'], fmt)}"
+
+
+def summary_table(result: dict) -> str:
+    """A short text table of an evaluation's ensemble (the dict :func:`evaluate` returns): RMSE and δ at
+    the last frame, free-energy error, power-law exponents, mass drift, stationary states."""
+    e = result["ensemble"]
+    s = e["scalars"]
+    n, T = e["n_sequences"], result["data"]["frames"]
+    f_max = s["free_energy_rel_error_max"]
+    rows = [
+        ("RMSE, last frame (full grid)", _pm(s["rmse_full_final"]), ""),
+        ("RMSE, last frame (network grid)", _pm(s["rmse_network_final"]), ""),
+        ("interface displacement δ, last frame", _pm(s["delta_final"]), ""),
+        ("max F rel. error (over frames, sequences)", _num(f_max["max"]) if f_max["n"] else "n/a", ""),
+        ("F rel. error, last frame", _pm(s["free_energy_rel_error_final"]), ""),
+        ("power-law exponent α of F", _pm(s["alpha_pred"]), _pm(s["alpha_true"])),
+        ("max mass drift |Δm|/m", _num(s["mass_drift_pred_max"]["max"], ".2g"),
+         _num(s["mass_drift_true_max"]["max"], ".2g")),
+        ("sequences reaching a stationary state", str(e["stationary_pred"]), str(e["stationary_true"])),
+    ]
+    w = max(len(r[0]) for r in rows)
+    lines = [f"evaluation: {n} sequence(s) x {T} frames ({T - 1} network steps); mean ± sd over sequences",
+             f"  {'':{w}}  {'model':>18}  {'ground truth':>18}"]
+    lines += [f"  {a:{w}}  {b:>18}  {c:>18}" for a, b, c in rows]
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""PNG plots of an evaluation (matplotlib, Agg backend; numpy only, no torch).
+
+Input is the dict of :func:`surrogate.evaluate.evaluate` (per-frame arrays (T,) per sequence and
+ensemble mean/sd curves); t on the x axes is the time since frame 0 (frames aligned by index),
+except the log-log panel of the free energy, which uses the time since the initial condition
+(the axis of the power-law fit). Bands are mean ± one sample standard deviation over sequences.
+
+    rmse.png               RMSE(t), full and network grid
+    delta.png              interface displacement δ(t)
+    free_energy.png        F(t) truth vs model; log-log F vs t since the IC with the fits and t^(−1/3)
+    free_energy_error.png  |F_pred − F_true| / F_true per sequence, mean ± sd, ensemble-mean error
+    mass.png               relative mass drift |⟨φ_t⟩ − ⟨φ_0⟩| / ⟨φ_0⟩, model and truth
+    slices.png             central z-slices of truth, model and their difference, first sequence
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_all", "slice_frames"]
+
+TRUTH, MODEL = "black", "tab:red"
+DPI = 110
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _arr(x) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in x] if isinstance(x, list) else x, dtype=np.float64)
+
+
+def _band(ax, t, curve: dict, color: str, label: str, scale: float = 1.0) -> None:
+    mean, sd = _arr(curve["mean"]) * scale, _arr(curve["sd"]) * scale
+    ax.plot(t, mean, color=color, label=label)
+    ax.fill_between(t, mean - sd, mean + sd, color=color, alpha=0.2, linewidth=0)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    _pyplot().close(fig)
+    return path
+
+
+def _title(result: dict, what: str) -> str:
+    n = result["ensemble"]["n_sequences"]
+    return f"{what} ({n} sequence{'s' if n != 1 else ''}, mean ± sd)"
+
+
+def plot_rmse(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    t, c = _arr(result["times"]), result["ensemble"]["curves"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    _band(ax, t, c["rmse_full"], MODEL, "full grid (upsampled prediction)")
+    _band(ax, t, c["rmse_network"], "tab:blue", "network grid (downsampled truth)")
+    ax.set_xlabel("t since frame 0")
+    ax.set_ylabel("RMSE of φ")
+    ax.set_title(_title(result, "RMSE"), fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_delta(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    t, c = _arr(result["times"]), result["ensemble"]["curves"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    _band(ax, t, c["delta"], MODEL, "δ = sqrt(Σ(φ̂ − φ)² / Σ|∇φ|²)")
+    ax.set_xlabel("t since frame 0")
+    ax.set_ylabel(f"interface displacement δ (dx = {result['data']['physics']['dx']:g})")
+    ax.set_title(_title(result, "Interface displacement"), fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _alpha_text(stats: dict) -> str:
+    if not stats.get("n"):
+        return "no fit"
+    return f"α = {stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+
+def plot_free_energy(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    t, e = _arr(result["times"]), result["ensemble"]
+    c, s = e["curves"], e["scalars"]
+    fig, (ax, lg) = plt.subplots(1, 2, figsize=(10, 3.9), constrained_layout=True)
+    _band(ax, t, c["free_energy_true"], TRUTH, "ground truth")
+    _band(ax, t, c["free_energy_pred"], MODEL, "model")
+    ax.set_xlabel("t since frame 0")
+    ax.set_ylabel("F / V")
+    ax.set_title(_title(result, "Free energy"), fontsize=10)
+    ax.legend(fontsize=8)
+    # log-log: each sequence against its time since the IC, the fits' exponents, a t^(-1/3) guide
+    for k, rec in enumerate(result["sequences"]):
+        tic = _arr(rec["times_since_ic"])
+        keep = tic > 0
+        lg.plot(tic[keep], _arr(rec["free_energy_true"])[keep], color=TRUTH, lw=0.8, alpha=0.5,
+                label=f"ground truth, {_alpha_text(s['alpha_true'])}" if k == 0 else None)
+        lg.plot(tic[keep], _arr(rec["free_energy_pred"])[keep], color=MODEL, lw=0.8, alpha=0.5, ls="--",
+                label=f"model, {_alpha_text(s['alpha_pred'])}" if k == 0 else None)
+    all_t = np.concatenate([_arr(r["times_since_ic"]) for r in result["sequences"]])
+    all_t = all_t[all_t > 0]
+    if all_t.size:
+        tt = np.geomspace(all_t.min(), all_t.max(), 50)
+        f0 = np.nanmedian(_arr(c["free_energy_true"]["mean"]))
+        lg.plot(tt, f0 * (tt / np.median(all_t)) ** (-1 / 3), color="tab:gray", ls=":", label="∝ t^(−1/3)")
+        lg.set_xscale("log")
+        lg.set_yscale("log")
+    lo, hi = result["config"]["fit_range"]
+    if lo is not None or hi is not None:
+        lg.axvspan(lo if lo is not None else (all_t.min() if all_t.size else 0),
+                   hi if hi is not None else (all_t.max() if all_t.size else 1), color="tab:green", alpha=0.08,
+                   label="fit window")
+    lg.set_xlabel("t since the initial condition")
+    lg.set_ylabel("F / V")
+    lg.set_title("Coarsening: power-law fits F = A t^α", fontsize=10)
+    lg.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_free_energy_error(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    t, e = _arr(result["times"]), result["ensemble"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    for rec in result["sequences"]:
+        ax.plot(t, 100 * _arr(rec["free_energy_rel_error"]), color="tab:gray", lw=0.5, alpha=0.4)
+    _band(ax, t, e["curves"]["free_energy_rel_error"], MODEL, "per sequence, mean ± sd", scale=100)
+    ax.plot(t, 100 * _arr(e["free_energy_mean_rel_error"]), color="tab:blue", ls="--", label="of the ensemble mean F")
+    ax.set_xlabel("t since frame 0")
+    ax.set_ylabel("|F_pred − F_true| / F_true  (%)")
+    ax.set_title(_title(result, "Free-energy error"), fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_mass(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    t, c = _arr(result["times"]), result["ensemble"]["curves"]
+    floor = 1e-12  # exact conservation: drawn at the floor of the log axis
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    for name, color, label in (("mass_drift_pred", MODEL, "model"), ("mass_drift_true", TRUTH, "ground truth")):
+        per_seq = np.array([_arr(r[name]) for r in result["sequences"]])
+        ax.plot(t[1:], np.maximum(_arr(c[name]["mean"])[1:], floor), color=color, label=f"{label}, mean")
+        ax.plot(t[1:], np.maximum(np.nanmax(per_seq, axis=0)[1:], floor), color=color, ls=":", label=f"{label}, max")
+    ax.set_yscale("log")
+    ax.set_xlabel("t since frame 0")
+    ax.set_ylabel("|⟨φ_t⟩ − ⟨φ_0⟩| / ⟨φ_0⟩")
+    ax.set_title(f"Mass drift ({result['ensemble']['n_sequences']} sequences; floor {floor:g})", fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def slice_frames(n_frames: int, count: int = 4) -> list[int]:
+    """``count`` frame indices spread evenly over 0 .. n_frames − 1 (first and last included)."""
+    return sorted({int(round(k)) for k in np.linspace(0, n_frames - 1, min(count, n_frames))})
+
+
+def plot_slices(truth, pred, times, path: Path, title: str = "") -> Path:
+    """Central z-slices of truth and prediction (both (T, X, Y, Z), same grid) and their difference
+    at ~4 frames spread over the sequence."""
+    plt = _pyplot()
+    truth, pred, times = np.asarray(truth), np.asarray(pred), np.asarray(times)
+    ks = slice_frames(truth.shape[0])
+    z = truth.shape[3] // 2
+    diff = pred[ks, :, :, z].astype(np.float64) - truth[ks, :, :, z]
+    lim = float(np.nanmax(np.abs(diff))) if np.any(np.isfinite(diff)) else 1.0
+    lim = lim if lim > 0 else 1.0
+    fig, axes = plt.subplots(3, len(ks), figsize=(2.3 * len(ks) + 1.0, 7.0), constrained_layout=True, squeeze=False)
+    for j, k in enumerate(ks):
+        rows = ((truth[k, :, :, z], "RdBu_r", 0.0, 1.0), (pred[k, :, :, z], "RdBu_r", 0.0, 1.0),
+                (diff[j], "PuOr", -lim, lim))
+        for i, (img, cmap, lo, hi) in enumerate(rows):
+            im = axes[i, j].imshow(np.asarray(img).T, origin="lower", cmap=cmap, vmin=lo, vmax=hi,
+                                   interpolation="nearest")
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(f"frame {k}, t = {times[k]:g}", fontsize=9)
+            if j == len(ks) - 1:
+                fig.colorbar(im, ax=axes[i, :].tolist(), shrink=0.85, label="φ" if i < 2 else "model − truth")
+    for i, name in enumerate(("ground truth", "model", "difference")):
+        axes[i, 0].set_ylabel(name)
+    fig.suptitle(title or f"central z-slice (z = {z})", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_all(result: dict, out, truth, pred) -> list[Path]:
+    """All six plots into the folder ``out``; truth and pred are the first sequence's frames
+    (T, X, Y, Z) on the ground-truth grid (prediction upsampled). Returns the paths."""
+    out = Path(out)
+    first = result["sequences"][0]
+    title = (f"sequence {first['index']} ({first['split']}): central z-slice, model upsampled "
+             f"×{result['model']['downscale']}")
+    return [
+        plot_rmse(result, out / "rmse.png"),
+        plot_delta(result, out / "delta.png"),
+        plot_free_energy(result, out / "free_energy.png"),
+        plot_free_energy_error(result, out / "free_energy_error.png"),
+        plot_mass(result, out / "mass.png"),
+        plot_slices(truth, pred, result["times"], out / "slices.png", title=title),
+    ]

@@ -1,0 +1,207 @@
+"""A CRNN checkpoint behind the interface of :class:`export.runtime.Rollout`: numpy in, numpy out.
+
+``TorchRollout(path, device="auto")`` loads a checkpoint (:func:`surrogate.load_checkpoint`) and
+offers what the rollout writer (:mod:`export.rollout`) and the evaluation (:mod:`surrogate.evaluate`)
+use of the ONNX runtime::
+
+    metadata        the "ch3d" metadata an export of this checkpoint would carry
+                    (:func:`export.onnx_export.build_metadata`: physics, downscale, train grid, ...)
+    factor, kernel, time_per_step, path, backend ("torch-cpu", "torch-cuda"), device
+    downscale(field) / upscale(pred)        every f-th voxel / each voxel repeated f³ times
+    step(phi) ; rollout(phi0, steps, every=1, reset=True) -> generator of frames ; reset()
+
+Shapes in and out are (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, float32. The hidden
+states h1, h2 (N, H, X, Y, Z) stay on the device between steps and start at zero, and each step
+is one :meth:`surrogate.CRNN.step` under ``torch.inference_mode``: ``list(r.rollout(phi0, n))`` is
+:meth:`surrogate.CRNN.rollout` of the same model, frame for frame, on the same device and thread
+count.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics
+from .checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TorchRollout"]
+
+
+class TorchRollout:
+    """A CRNN checkpoint rolled out with PyTorch, with the interface of ``export.runtime.Rollout``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint (.pt) written by ``python -m surrogate train`` or :func:`surrogate.save_checkpoint`.
+    device : "auto" (cuda if available) | "cpu" | "cuda" | "cuda:N"
+    threads : int, optional
+        ``torch.set_num_threads`` for this process (default: torch's choice).
+
+    Raises ValueError (one line) for a missing or foreign checkpoint or an unusable device.
+    """
+
+    def __init__(self, path, device: str = "auto", threads: int | None = None):
+        from export.onnx_export import build_metadata
+
+        from .train import resolve_device
+
+        self.path = Path(path)
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+            torch.set_num_threads(threads)
+        self.torch_device = resolve_device(device)
+        self.device = self.torch_device.type
+        ckpt = load_checkpoint(self.path, map_location="cpu")
+        self.model = ckpt["model"].float().to(self.torch_device).eval()
+        quiet = logging.getLogger("export.onnx_export")  # its info line is about exporting; warnings pass
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        try:
+            meta = build_metadata(ckpt, checkpoint_name=self.path.name)
+        finally:
+            quiet.setLevel(level)
+        meta.pop("exported", None)  # nothing was exported: the weights run in PyTorch
+        train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+        if train.get("code_version_source") == "exporter":  # the exporter's version would be stood in here
+            train["code_version"] = train["code_version_source"] = None
+        meta["runner"] = {"torch": torch.__version__, "device": str(self.torch_device),
+                          "checkpoint": self.path.name, "epoch": ckpt.get("epoch")}
+        self.metadata = meta
+        self.hidden_channels = int(self.model.hidden)
+        self.dtype = np.dtype(np.float32)
+        self._h = None  # (h1, h2) of the running state, None after reset
+        self._shape = None
+        self.steps_done = 0
+
+    # -- description -----------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """What computes the steps, as stored in rollout files: "torch-cpu" or "torch-cuda"."""
+        return f"torch-{self.device}"
+
+    @property
+    def providers(self) -> list:
+        """The device, in the place of onnxruntime's provider list."""
+        return [str(self.torch_device)]
+
+    @property
+    def factor(self) -> int:
+        """Downscale factor: the network sees every factor-th voxel of the ground-truth grid."""
+        return int(self.metadata["downscale"])
+
+    @property
+    def kernel(self) -> int:
+        return int(self.metadata["kernel"])
+
+    @property
+    def time_per_step(self) -> float:
+        """Physical time of one network step (= one saved frame): steps_per_frame · dt."""
+        return float(self.metadata["steps_per_frame"]) * float(self.metadata["dt"])
+
+    def downscale(self, field) -> np.ndarray:
+        """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel."""
+        return metrics.downsample(field, self.factor)
+
+    def upscale(self, pred) -> np.ndarray:
+        """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
+        return metrics.upsample(pred, self.factor)
+
+    def check_grid(self, grid) -> None:
+        """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""
+        grid = tuple(int(n) for n in grid)
+        if len(grid) != 3 or min(grid) < self.kernel:
+            raise ValueError(f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
+                             f"{self.kernel} (periodic {self.kernel}^3 stencils)")
+
+    def _as_batch(self, phi, name: str = "phi") -> tuple[torch.Tensor, bool]:
+        a = np.asarray(phi)
+        if a.ndim == 3:
+            a, squeeze = a[None, None], True
+        elif a.ndim == 5 and a.shape[1] == 1 and a.shape[0] >= 1:
+            squeeze = False
+        else:
+            raise ValueError(f"expected {name} of shape (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, "
+                             f"got {a.shape}")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"expected {name} to be a real array, got dtype {a.dtype}")
+        self.check_grid(a.shape[2:])
+        a = np.ascontiguousarray(a, dtype=self.dtype)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or Inf values")
+        return torch.from_numpy(a).to(self.torch_device), squeeze
+
+    # -- state -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the hidden states: the next step or rollout starts from zero."""
+        self._h = self._shape = None
+        self.steps_done = 0
+
+    def _start(self, x: torch.Tensor) -> None:
+        self._h = self.model.init_hidden(x)
+        self._shape = tuple(x.shape)
+        self.steps_done = 0
+
+    def _advance(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            phi, h1, h2 = self.model.step(x, *self._h)
+        self._h = (h1, h2)
+        self.steps_done += 1
+        return phi
+
+    @staticmethod
+    def _fetch(phi: torch.Tensor, squeeze: bool) -> np.ndarray:
+        out = phi.detach().to("cpu").numpy().copy()
+        return out[0, 0] if squeeze else out
+
+    # -- the API ---------------------------------------------------------------------------
+    def step(self, phi) -> np.ndarray:
+        """One network step from φ (one saved frame later); hidden states carried from the last call.
+
+        phi : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution. Returns φ one step later,
+        same layout, float32.
+        """
+        x, squeeze = self._as_batch(phi)
+        if self._shape is None:
+            self._start(x)
+        elif tuple(x.shape) != self._shape:
+            raise ValueError(f"phi has shape {tuple(x.shape)} but the running state has {self._shape}; call reset() "
+                             f"to start a rollout on another grid or batch")
+        return self._fetch(self._advance(x), squeeze)
+
+    def rollout(self, phi0, steps: int, every: int = 1, reset: bool = True):
+        """Free-running rollout of ``steps`` network steps from φ0; a generator of frames.
+
+        phi0 : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution; steps ≥ 0; every ≥ 1.
+        reset : True (default): hidden states start from zero; False: continue the current ones.
+        Yields φ after k·every steps, k = 1 .. steps // every (φ0 itself is not yielded), in
+        phi0's layout. Arguments are checked at call time.
+        """
+        for name, v, low in (("steps", steps, 0), ("every", every, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        x, squeeze = self._as_batch(phi0, "phi0")
+        if reset or self._shape is None:
+            self._start(x)
+        elif tuple(x.shape) != self._shape:
+            raise ValueError(f"phi0 has shape {tuple(x.shape)} but the running state has {self._shape}; use "
+                             f"reset=True to start a rollout on another grid or batch")
+        return self._frames(x, int(steps), int(every), squeeze)
+
+    def _frames(self, x: torch.Tensor, steps: int, every: int, squeeze: bool):
+        phi = x
+        for n in range(1, steps + 1):
+            phi = self._advance(phi)
+            if n % every == 0:
+                yield self._fetch(phi, squeeze)
+
+    def __repr__(self) -> str:
+        return (f"TorchRollout({str(self.path)!r}, device={self.torch_device}, hidden={self.hidden_channels}, "
+                f"downscale={self.factor}, time_per_step={self.time_per_step:g})")

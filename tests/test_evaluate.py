@@ -1,0 +1,363 @@
+"""``python -m surrogate evaluate`` and ``rollout``: numbers against independent numpy references.
+
+A random-weight CRNN (checkpoint and its ONNX export) on a tiny data set (4 sequences × 6 frames
+of 16³, ε = 1, burn-in 0..2 frames). Every number of evaluation.json is recomputed here from
+``CRNN.rollout`` and plain numpy formulas (RMSE, δ with periodic central differences, F with
+forward differences, the log-log least-squares fit), not from surrogate.metrics. Named
+tolerances: REDUCTION for the same float32 fields reduced in float64 in another order, ORT_ATOL
+for onnxruntime against PyTorch (float32, 5 steps), MASS for the conservative model's drift.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import ch_numba
+from ch_numba import initial
+from ch_numba.cli_common import code_version
+from ch_numba.dataset import DatasetConfig, generate
+from export import onnx_export
+from surrogate import CRNN, load_checkpoint, save_checkpoint
+from surrogate.cli import main
+from surrogate.evaluate import EvalConfig, ensemble, evaluate_sequence, select_sequences
+
+REDUCTION = dict(rtol=1e-10, atol=1e-14)
+ORT_ATOL = 1e-5
+MASS = 1e-6
+PARAMS = ch_numba.CHParams(epsilon=1.0, dt=0.01)
+PLOTS = ("rmse.png", "delta.png", "free_energy.png", "free_energy_error.png", "mass.png", "slices.png")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_data(path, sequences=4, frames=6, size=16, val_fraction=0.5, burn_in=2):
+    generate(path, DatasetConfig(sequences=sequences, frames=frames, steps_per_frame=100, size=size,
+                                 val_fraction=val_fraction, seed=1, frequencies=(2,), burn_in_frames=burn_in),
+             PARAMS, backend="numpy", progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("data") / "tiny.h5")
+
+
+@pytest.fixture(scope="module")
+def models(data_file, tmp_path_factory):
+    """(checkpoint, onnx) of a random-weight conservative CRNN 'trained' on data_file (its physics)."""
+    folder = tmp_path_factory.mktemp("model")
+    with h5py.File(data_file, "r") as f:
+        attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
+    torch.manual_seed(0)
+    ckpt = folder / "model.pt"
+    save_checkpoint(CRNN(), ckpt, epoch=0, downscale=2, code_version="0.1.0+git.test",
+                    dataset={"path": str(data_file), "attrs": attrs, "n_frames": 6, "shape": [16, 16, 16]})
+    onnx = folder / "model.onnx"
+    onnx_export.export_checkpoint(ckpt, onnx)
+    return ckpt, onnx
+
+
+# -- independent references ---------------------------------------------------------------------
+def read(data_file, i, T):
+    with h5py.File(data_file, "r") as f:
+        return (f["phi"][i, :T].astype(np.float32), f["free_energy"][i, :T], f["phi_mean"][i, :T],
+                f["t0"][i] + f["time"][:T], f["split"].asstr()[i])
+
+
+def free_energy_numpy(phi, eps=1.0, W=1.0, dx=1.0):
+    """F/V = mean(W φ²(1−φ)² + ε²/2 Σ_a ((φ[i+e_a] − φ[i]) / dx)²), periodic, float64."""
+    x = phi.astype(np.float64)
+    grad2 = sum((np.roll(x, -1, a) - x) ** 2 for a in range(3)) / dx**2
+    return float(np.mean(W * x**2 * (1 - x) ** 2 + 0.5 * eps**2 * grad2))
+
+
+def reference(ckpt, data_file, i, T):
+    """Everything evaluation.json reports for sequence i, from CRNN.rollout and numpy."""
+    truth, F_true, m_true, t_ic, split = read(data_file, i, T)
+    model = load_checkpoint(ckpt)["model"]
+    net0 = np.ascontiguousarray(truth[0, ::2, ::2, ::2])
+    with torch.no_grad():
+        steps = model.rollout(torch.from_numpy(net0)[None, None], T - 1)[0, :, 0].numpy()
+    pred_net = np.concatenate([net0[None], steps]).astype(np.float64)
+    pred = pred_net.repeat(2, 1).repeat(2, 2).repeat(2, 3)
+    diff = pred - truth
+    t64 = truth.astype(np.float64)
+    grad = [(np.roll(t64, -1, a) - np.roll(t64, 1, a)) / 2.0 for a in (1, 2, 3)]
+    F_pred = np.array([free_energy_numpy(p) for p in pred])
+    m_pred = pred_net.reshape(T, -1).mean(axis=1)
+    keep = t_ic > 0
+    return {
+        "split": split, "t_ic": t_ic,
+        "rmse_full": np.sqrt(np.mean(diff**2, axis=(1, 2, 3))),
+        "rmse_network": np.sqrt(np.mean((pred_net - truth[:, ::2, ::2, ::2]) ** 2, axis=(1, 2, 3))),
+        "delta": np.sqrt(np.sum(diff**2, axis=(1, 2, 3)) / np.sum(sum(g**2 for g in grad), axis=(1, 2, 3))),
+        "free_energy_pred": F_pred, "free_energy_true": F_true,
+        "free_energy_rel_error": np.abs(F_pred - F_true) / F_true,
+        "mass_drift_pred": np.abs(m_pred - m_pred[0]) / m_pred[0],
+        "mass_drift_true": np.abs(m_true - m_true[0]) / m_true[0],
+        "alpha_pred": np.polyfit(np.log(t_ic[keep]), np.log(F_pred[keep]), 1)[0],
+        "alpha_true": np.polyfit(np.log(t_ic[keep]), np.log(F_true[keep]), 1)[0],
+    }
+
+
+def run_evaluate(capsys, *args):
+    rc = main(["evaluate", *map(str, args), "--threads", "1"])
+    assert rc == 0, capsys.readouterr().err
+
+
+def load(out):
+    return json.loads((Path(out) / "evaluation.json").read_text())
+
+
+def check_against_reference(seq, ref, atol):
+    for key in ("rmse_full", "rmse_network", "delta", "free_energy_pred", "free_energy_rel_error"):
+        np.testing.assert_allclose(seq[key], ref[key], rtol=0 if atol else REDUCTION["rtol"],
+                                   atol=atol or REDUCTION["atol"], err_msg=key)
+    np.testing.assert_allclose(seq["free_energy_true"], ref["free_energy_true"], rtol=0, atol=0)  # the stored F
+    np.testing.assert_allclose(seq["mass_drift_true"], ref["mass_drift_true"], **REDUCTION)
+    np.testing.assert_allclose(seq["times_since_ic"], ref["t_ic"], rtol=1e-12)
+    assert max(seq["mass_drift_pred"]) < MASS and max(ref["mass_drift_pred"]) < MASS
+    assert seq["alpha_true"] == pytest.approx(ref["alpha_true"], rel=1e-9)
+    assert seq["alpha_pred"] == pytest.approx(ref["alpha_pred"], rel=1e-9, abs=max(atol, 1e-12) * 100)
+    assert seq["split"] == ref["split"]
+
+
+# -- evaluate ------------------------------------------------------------------------------------------
+def test_checkpoint_evaluation_equals_numpy_reference(models, data_file, tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    ckpt, _ = models
+    out = tmp_path / "eval"
+    run_evaluate(capsys, ckpt, data_file, "--out", out)
+    result = load(out)
+    with h5py.File(data_file, "r") as f:
+        val = np.flatnonzero(f["split"].asstr()[...] == "val").tolist()
+    assert [s["index"] for s in result["sequences"]] == val and len(val) == 2  # --split val by default
+    refs = [reference(ckpt, data_file, i, 6) for i in val]
+    for seq, ref in zip(result["sequences"], refs):
+        assert len(seq["rmse_full"]) == 6 and seq["rmse_full"][0] > 0  # frame 0 at full grid: the ×2 blocks
+        assert seq["rmse_network"][0] == 0.0  # frame 0 on the network grid is the input itself
+        check_against_reference(seq, ref, atol=0)
+    # ensemble: mean and sample sd (ddof 1) over the two sequences, per frame and per sequence
+    ens = result["ensemble"]
+    both = np.array([r["rmse_full"] for r in refs])
+    np.testing.assert_allclose(ens["curves"]["rmse_full"]["mean"], both.mean(axis=0), **REDUCTION)
+    np.testing.assert_allclose(ens["curves"]["rmse_full"]["sd"], both.std(axis=0, ddof=1), **REDUCTION)
+    F_mean = np.mean([r["free_energy_pred"] for r in refs], axis=0)
+    F_true = np.mean([r["free_energy_true"] for r in refs], axis=0)
+    np.testing.assert_allclose(ens["free_energy_mean_rel_error"], np.abs(F_mean - F_true) / F_true, **REDUCTION)
+    alphas = [r["alpha_true"] for r in refs]
+    assert ens["scalars"]["alpha_true"]["mean"] == pytest.approx(np.mean(alphas), rel=1e-9)
+    assert ens["scalars"]["alpha_true"]["sd"] == pytest.approx(np.std(alphas, ddof=1), rel=1e-9)
+    assert ens["scalars"]["free_energy_rel_error_max"]["max"] == pytest.approx(
+        max(r["free_energy_rel_error"].max() for r in refs), rel=1e-10)
+    # provenance and plots
+    assert result["format"] == "ch3d-evaluation" and result["model"]["kind"] == "torch"
+    assert result["model"]["backend"] == "torch-cpu" and result["model"]["downscale"] == 2
+    assert result["model"]["metadata"]["train"]["code_version"] == "0.1.0+git.test"
+    assert result["data"]["physics"]["epsilon"] == 1.0 and result["data"]["grid"] == [16, 16, 16]
+    assert result["command"].startswith("python -m surrogate evaluate") and result["code_version"] == code_version()
+    assert result["warnings"] == [] and result["plots"] == list(PLOTS)
+    for name in PLOTS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / name).stat().st_size > 5000
+    assert "RMSE, last frame (full grid)" in caplog.text and "power-law exponent" in caplog.text
+
+
+def test_onnx_evaluation_equals_numpy_reference(models, data_file, tmp_path, capsys):
+    ckpt, onnx = models
+    out = tmp_path / "eval"
+    run_evaluate(capsys, onnx, data_file, "--out", out, "--sequences", "0,2", "--frames", "5", "--fit-range", "1.5:",
+                 "--no-plots")
+    result = load(out)
+    assert [s["index"] for s in result["sequences"]] == [0, 2] and result["data"]["frames"] == 5
+    assert result["model"]["kind"] == "onnx" and result["model"]["backend"] == "onnxruntime-cpu"
+    assert result["plots"] == [] and not list(out.glob("*.png"))
+    for seq in result["sequences"]:
+        ref = reference(ckpt, data_file, seq["index"], 5)
+        keep = ref["t_ic"] >= 1.5  # the fit window
+        ref["alpha_true"] = np.polyfit(np.log(ref["t_ic"][keep]), np.log(ref["free_energy_true"][keep]), 1)[0]
+        ref["alpha_pred"] = np.polyfit(np.log(ref["t_ic"][keep]), np.log(ref["free_energy_pred"][keep]), 1)[0]
+        check_against_reference(seq, ref, atol=ORT_ATOL)
+
+
+CHILD = r"""
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from surrogate.cli import main
+rc = main(sys.argv[1:])
+assert rc == 0, rc
+assert sys.modules["torch"] is None and not [m for m in sys.modules if m.startswith("torch.")]
+print("TORCH-FREE OK")
+"""
+
+
+def test_onnx_evaluation_runs_without_torch(models, data_file, tmp_path):
+    ckpt, onnx = models
+    out = tmp_path / "eval"
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", CHILD, "evaluate", str(onnx), str(data_file), "--out", str(out),
+                             "--threads", "1", "--sequences", "1"],
+                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TORCH-FREE OK" in result.stdout
+    seq = load(out)["sequences"][0]
+    check_against_reference(seq, reference(ckpt, data_file, 1, 6), atol=ORT_ATOL)
+    assert all((out / name).exists() for name in PLOTS)
+
+
+def test_sequence_selection(data_file):
+    with ch_numba.open_dataset(data_file) as ds:
+        val, train = ds.indices("val").tolist(), ds.indices("train").tolist()
+
+        def pick(**kw):
+            return select_sequences(ds, EvalConfig(model="m", data="d", out="o", **kw)).tolist()
+
+        assert pick() == val and pick(split="train") == train and pick(split="all") == [0, 1, 2, 3]
+        assert pick(sequences=(3, 1, 3)) == [1, 3]  # any split, sorted, once
+        sample = pick(split="all", max_sequences=2, seed=5)
+        assert sample == sorted(np.random.default_rng(5).choice(np.arange(4), 2, replace=False).tolist())
+        assert pick(split="all", max_sequences=2, seed=5) == sample and pick(max_sequences=9) == val
+
+
+class _Exact:
+    """A perfect 'model' at factor 1: returns the next stored frames."""
+
+    factor = 1
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def rollout(self, phi0, steps):
+        np.testing.assert_array_equal(phi0, self.frames[0])
+        return iter(self.frames[1:steps + 1])
+
+
+def test_a_perfect_model_scores_zero(data_file):
+    truth, F_true, m_true, t_ic, _ = read(data_file, 1, 6)
+    rec, pred = evaluate_sequence(_Exact(truth), truth, PARAMS, free_energy_true=F_true, phi_mean_true=m_true,
+                                  t_ic=t_ic)
+    np.testing.assert_array_equal(pred, truth)
+    for key in ("rmse_full", "rmse_network", "delta"):
+        np.testing.assert_array_equal(rec[key], 0.0)
+    np.testing.assert_allclose(rec["free_energy_rel_error"], 0.0, atol=1e-15)  # F recomputed = F stored
+    np.testing.assert_allclose(rec["mass_drift_pred"], rec["mass_drift_true"], rtol=1e-9, atol=1e-15)
+    assert rec["alpha_pred"] == pytest.approx(rec["alpha_true"], rel=1e-12)
+    assert rec["stationary_index_pred"] == rec["stationary_index_true"]
+    ens = ensemble([rec, rec])
+    np.testing.assert_array_equal(ens["curves"]["free_energy_true"]["sd"], 0.0)
+    assert ens["scalars"]["alpha_true"]["n"] == 2 and ens["stationary_pred"] == ens["stationary_true"]
+
+
+# -- rollout ---------------------------------------------------------------------------------------------
+def test_rollout_cli_writes_crnn_rollout(models, tmp_path, capsys):
+    ckpt, onnx = models
+    out = tmp_path / "run.h5"
+    assert main(["rollout", str(ckpt), "--size", "16", "--steps", "4", "--every", "2", "--seed", "5",
+                 "--out", str(out), "--threads", "1"]) == 0
+    phi0 = initial.perlin((16, 16, 16), frequency=4, seed=5, mean=0.5, amplitude=0.1)[::2, ::2, ::2]
+    model = load_checkpoint(ckpt)["model"]
+    with torch.no_grad():
+        want = model.rollout(torch.from_numpy(np.ascontiguousarray(phi0, np.float32))[None, None], 4)[0, :, 0].numpy()
+    with ch_numba.open_dataset(out) as ds:
+        frames = ds.sequence(0)
+        assert ds.n_frames == 3 and ds.shape == (8, 8, 8) and ds.params.dx == 2.0 and ds.params.epsilon == 1.0
+        assert ds.attrs["backend"] == "torch-cpu" and ds.attrs["source"] == "surrogate"
+        np.testing.assert_allclose(ds.time, [0.0, 2.0, 4.0], rtol=1e-12)  # 2 steps x 100 x dt 0.01 per frame
+        np.testing.assert_array_equal(frames[0], phi0.astype(np.float32))
+        np.testing.assert_array_equal(frames[1:], want[[1, 3]])
+        np.testing.assert_allclose(ds.free_energy[0], [free_energy_numpy(f, dx=2.0) for f in frames], rtol=1e-12)
+    # the same as `python -m export.rollout` on the exported model
+    from export.rollout import main as onnx_rollout
+
+    assert onnx_rollout([str(onnx), "--size", "16", "--steps", "4", "--every", "2", "--seed", "5",
+                         "--out", str(tmp_path / "onnx.h5"), "--threads", "1"]) == 0
+    with ch_numba.open_dataset(tmp_path / "onnx.h5") as ds:
+        np.testing.assert_allclose(ds.sequence(0), frames, rtol=0, atol=ORT_ATOL)
+
+
+# -- refusals ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    with h5py.File(d / "foreign.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    (d / "garbage.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    (d / "garbage.onnx").write_bytes(b"\x00garbage" * 10)
+    make_data(d / "odd.h5", sequences=1, frames=2, size=9, val_fraction=0.0, burn_in=0)
+    make_data(d / "four.h5", sequences=1, frames=2, size=4, val_fraction=0.0, burn_in=0)
+    make_data(d / "noval.h5", sequences=1, frames=2, size=8, val_fraction=0.0, burn_in=0)
+    return d
+
+
+@pytest.mark.parametrize("args, match", [
+    (["evaluate", "{d}/missing.pt", "{data}"], "no such model file"),
+    (["evaluate", "{ckpt}", "{d}/missing.h5"], "no such file"),
+    (["evaluate", "{ckpt}", "{d}/foreign.h5"], "is not a ch3d data set"),
+    (["evaluate", "{d}/garbage.pt", "{data}"], "not a ch3d checkpoint"),
+    (["evaluate", "{d}/garbage.onnx", "{data}"], "not a readable ONNX model"),
+    (["evaluate", "{onnx}", "{d}/odd.h5"], "grid mismatch: the data set's grid 9x9x9 is not divisible by the model's "
+                                           "downscale factor 2"),
+    (["evaluate", "{ckpt}", "{d}/four.h5"], "smaller than the model's kernel 3"),
+    (["evaluate", "{ckpt}", "{d}/noval.h5"], "has no 'val' sequences"),
+    (["evaluate", "{ckpt}", "{data}", "--frames", "7"], "stores only 6 frames"),
+    (["evaluate", "{ckpt}", "{data}", "--frames", "1"], "--frames must be >= 2"),
+    (["evaluate", "{ckpt}", "{data}", "--sequences", "4"], "--sequences 4 is out of range"),
+    (["evaluate", "{ckpt}", "{data}", "--fit-range", "5:1"], "t_min 5.0 must be below t_max 1.0"),
+    (["rollout", "{d}/missing.pt", "--size", "16"], "checkpoint not found"),
+    (["rollout", "{ckpt}", "--size", "15"], "not divisible by the model's downscale factor 2"),
+    (["rollout", "{ckpt}", "--steps", "5", "--every", "2"], "not a multiple of --every"),
+])
+def test_bad_inputs_give_one_error_line(models, data_file, bad_files, tmp_path, capsys, args, match):
+    ckpt, onnx = models
+    argv = [a.format(d=bad_files, data=data_file, ckpt=ckpt, onnx=onnx) for a in args]
+    argv += ["--out", str(tmp_path / ("out" if args[0] == "evaluate" else "out.h5"))]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
+    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "out" / "evaluation.json").exists()
+
+
+def test_rollout_refuses_an_existing_output(models, tmp_path, capsys):
+    (tmp_path / "run.h5").write_bytes(b"keep")
+    assert main(["rollout", str(models[0]), "--out", str(tmp_path / "run.h5")]) == 2
+    assert "already exists" in capsys.readouterr().err and (tmp_path / "run.h5").read_bytes() == b"keep"
+
+
+# -- provenance ------------------------------------------------------------------------------------------
+def test_code_version(monkeypatch):
+    version = code_version()
+    assert version.startswith(ch_numba.__version__)
+    if (ROOT / ".git").exists():
+        assert version.startswith(ch_numba.__version__ + "+git.")
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    from ch_numba import cli_common
+
+    monkeypatch.setattr(cli_common.subprocess, "run", no_git)
+    assert code_version.__wrapped__() == ch_numba.__version__
+
+
+def test_training_checkpoints_record_the_code_version(data_file, tmp_path):
+    from surrogate.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    train(TrainConfig(data=data_file, out=out, epochs=1, batch=2, min_len=2, max_len=3, threads=1, tensorboard=False,
+                      progress=False))
+    for name in ("last.pt", "best.pt"):
+        assert load_checkpoint(out / name)["code_version"] == code_version()
