@@ -31,6 +31,7 @@ the CPUs other processes used meanwhile.
 
 Usage:  python benchmarks/crnn_step.py [--sizes 16 24 32 48 64] [--train-sizes 16 32] [--threads N]
                                       [--wait-idle SECONDS]
+        (``python -m benchmarks.crnn_step ...`` works as well)
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -48,54 +48,12 @@ import torch
 
 from surrogate import CRNN
 
+if __package__:  # python -m benchmarks.crnn_step
+    from ._common import SHARE, add_wait_idle_option, best_time, cpu_model
+else:  # python benchmarks/crnn_step.py (also the memory children): this folder is first on sys.path
+    from _common import SHARE, add_wait_idle_option, best_time, cpu_model
+
 HIDDEN = 10
-WAIT_IDLE = 0.0  # --wait-idle: seconds each timing round may wait for the other processes to leave the CPUs
-
-
-def _cpu_sample():
-    """(busy CPU seconds of all processes, all CPU seconds, this process and its children's CPU seconds)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    t = os.times()
-    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz, t.user + t.system + t.children_user + \
-        t.children_system
-
-
-def others_share(a, b) -> float:
-    """Share of all CPUs that other processes used between two :func:`_cpu_sample` samples."""
-    if a is None or b is None or b[1] <= a[1]:
-        return 0.0
-    return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
-
-
-def wait_idle(threshold: float = 0.1, window: float = 0.5) -> None:
-    """Wait (up to WAIT_IDLE s) until other processes use < threshold of the CPUs for ``window`` s."""
-    deadline = time.monotonic() + WAIT_IDLE
-    while time.monotonic() < deadline:
-        a = _cpu_sample()
-        time.sleep(window)
-        if others_share(a, _cpu_sample()) < threshold:
-            return
-
-
-def best_time(fn, repeats: int = 5, min_seconds: float = 0.3) -> float:
-    """Best per-call seconds over ``repeats`` rounds of at least ``min_seconds`` each (after a warm-up)."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    inner = max(1, int(min_seconds / max(time.perf_counter() - t0, 1e-6)))
-    best = float("inf")
-    for _ in range(repeats):
-        wait_idle()
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
 
 
 def state(n: int, device, batch: int = 1, seed: int = 0):
@@ -204,7 +162,7 @@ def train_throughput(n: int, device, seq_len: int = 10, batch: int = 4, iters: i
         sync()
 
     one()
-    wait_idle()
+    SHARE.wait_idle()
     t0 = time.perf_counter()
     for _ in range(iters):
         one()
@@ -259,19 +217,16 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[16, 24, 32, 48, 64], help="network grid edges N")
     p.add_argument("--train-sizes", type=int, nargs="*", default=[16, 32], help="grid edges of the training test")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch CPU threads")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="before each timing, wait up to SECONDS for other processes to leave the CPUs (default 0)")
+    add_wait_idle_option(p)
     p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     p.add_argument("--device-name", default="cpu", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child_memory:
         print(json.dumps(child_memory(a.child_memory, a.device_name, a.threads)))
         return 0
-    global WAIT_IDLE
-    WAIT_IDLE = a.wait_idle
     torch.set_num_threads(a.threads)
-    start = _cpu_sample()
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {a.threads} threads, "
+    SHARE.restart(a.wait_idle)
+    print(f"torch {torch.__version__}, {cpu_model()}, {a.threads} threads, "
           f"{os.cpu_count()} CPUs", flush=True)
     t0 = time.perf_counter()
     results = [run(torch.device("cpu"), a.sizes, a.train_sizes, a.threads)]
@@ -283,8 +238,7 @@ def main(argv=None) -> int:
     for res in results:
         print(report(res))
         print()
-    print(f"benchmark time {time.perf_counter() - t0:.0f} s; other processes used "
-          f"{100 * others_share(start, _cpu_sample()):.0f}% of the CPUs during this run")
+    print(f"benchmark time {time.perf_counter() - t0:.0f} s; {SHARE.report()}")
     return 0
 
 

@@ -16,7 +16,8 @@ On a shared machine numbers are noisy: each entry is the best of several rounds;
 --wait-idle each round first waits for other processes to leave the CPUs, and the run ends by
 reporting the CPU share other processes used meanwhile (from /proc/stat; timings need ~0 %).
 
-Usage (from the repository root; ``-m`` keeps benchmarks/surrogate.py from shadowing the package):
+Usage (from the repository root; ``-m`` keeps a benchmarks/surrogate.py from shadowing the package;
+``python benchmarks/runtime.py`` works as well):
         python -m benchmarks.runtime [--quick] [--sizes 32 64] [--batches 1 4] [--checkpoint ckpt.pt]
                                      [--wait-idle SECONDS]
 """
@@ -29,7 +30,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numba
@@ -42,64 +42,10 @@ from export.onnx_export import build_metadata, export_model
 from export.runtime import Rollout, cpu_cores
 from surrogate import CRNN, load_checkpoint
 
-
-class CPUShare:
-    """CPU time used by other processes while the benchmark runs (/proc/stat, Linux; 0 elsewhere)."""
-
-    def __init__(self, wait_seconds: float = 0.0):
-        self.wait_seconds = wait_seconds
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample():
-        """(all CPUs busy seconds, all CPUs total seconds, this process's CPU seconds) or None."""
-        try:
-            with open("/proc/stat") as f:
-                ticks = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        hz = os.sysconf("SC_CLK_TCK")
-        t = os.times()
-        return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz, t.user + t.system
-
-    @staticmethod
-    def _between(a, b) -> float:
-        if a is None or b is None or b[1] <= a[1]:
-            return 0.0
-        return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
-
-    def others(self) -> float:
-        """Share of all CPUs that other processes used since this object was made."""
-        return self._between(self.start, self._sample())
-
-    def wait_idle(self, threshold: float = 0.1, window: float = 0.5) -> None:
-        """Wait (up to wait_seconds) until other processes use < threshold of the CPUs for `window` s."""
-        deadline = time.monotonic() + self.wait_seconds
-        while time.monotonic() < deadline:
-            a = self._sample()
-            time.sleep(window)
-            if self._between(a, self._sample()) < threshold:
-                return
-
-
-SHARE = CPUShare()
-
-
-def best_time(fn, repeats: int, min_seconds: float = 0.3) -> float:
-    """Best per-call time over `repeats` rounds, each at least `min_seconds` long (after a warm-up)."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-6)
-    inner = max(1, int(min_seconds / once))
-    best = float("inf")
-    for _ in range(repeats):
-        SHARE.wait_idle()
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
+if __package__:  # python -m benchmarks.runtime
+    from ._common import SHARE, add_wait_idle_option, best_time, cpu_model
+else:  # python benchmarks/runtime.py: this folder is first on sys.path
+    from _common import SHARE, add_wait_idle_option, best_time, cpu_model
 
 
 def state(n: int, size: int, hidden: int = 10, seed: int = 0):
@@ -196,12 +142,9 @@ def main(argv=None) -> int:
                    help="CPU threads for onnxruntime, PyTorch and the solver (default: all cores)")
     p.add_argument("--repeats", type=int, default=5, help="rounds per measurement, best kept (default 5)")
     p.add_argument("--checkpoint", type=Path, help="a trained checkpoint (default: random weights)")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="before each timing round, wait up to SECONDS for other processes to leave the CPUs "
-                        "(default 0)")
+    add_wait_idle_option(p)
     a = p.parse_args(argv)
-    global SHARE
-    SHARE = CPUShare(a.wait_idle)
+    SHARE.restart(a.wait_idle)
     if a.quick:
         a.sizes, a.batches, a.repeats = [32], [1], 3
     torch.set_num_threads(a.threads)
@@ -212,7 +155,7 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         ckpt = {"model": CRNN().eval()}
     model = ckpt["model"].float().eval()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus ({a.threads} used), "
+    print(f"# {cpu_model()}, {os.cpu_count()} cpus ({a.threads} used), "
           f"python {platform.python_version()}, torch {torch.__version__}, onnxruntime {ort.__version__}, "
           f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -275,7 +218,7 @@ def main(argv=None) -> int:
                     t_torch = torch_step_time(cuda_model, n, size, a.repeats, "cuda")
                     t_ort = rollout_step_time(gpu_runner, n, size, a.repeats, steps=20)
                     print(f"  {size:>5d}³ {n:>5d} {t_torch * 1e3:9.3f} {t_ort * 1e3:9.3f} {t_torch / t_ort:9.2f}x")
-    print(f"\nother processes used {SHARE.others():.0%} of the CPUs during this run (timings need ~0 %)")
+    print(f"\n{SHARE.report()}")
     return 0
 
 

@@ -28,7 +28,7 @@ Timing: every entry is the best of --repeats rounds, the rounds interleaved over
 reports the CPU share other processes used meanwhile.
 
 Usage:  python benchmarks/solver.py [--sizes 64 128 256] [--repeats 5] [--quick] [--no-pypde]
-        [--wait-idle SECONDS]
+        [--wait-idle SECONDS]           (``python -m benchmarks.solver ...`` works as well)
 """
 
 from __future__ import annotations
@@ -49,9 +49,15 @@ from ch_numba.params import CHParams
 from ch_numba.physics import coefficients
 from ch_numba.solver import Stepper, free_energy
 
+if __package__:  # python -m benchmarks.solver
+    from ._common import SHARE, Timing, add_wait_idle_option, best_time, cpu_model
+else:  # python benchmarks/solver.py: this folder is first on sys.path
+    from _common import SHARE, Timing, add_wait_idle_option, best_time, cpu_model
+
 PAPER = dict(size=64, frames=50, steps_per_frame=400)
 GOALS = dict(cpu_over_numpy=80.0, cpu_over_pypde=1.0, bandwidth_fraction=0.60, bandwidth_size=256)
 G = 1e9
+ROUND_SECONDS = 0.25  # a timing round lasts at least this long (unless a timing says otherwise)
 
 
 def smooth_ic(n: int, dtype=np.float32, seed: int = 0) -> np.ndarray:
@@ -60,86 +66,6 @@ def smooth_ic(n: int, dtype=np.float32, seed: int = 0) -> np.ndarray:
     k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) ** 2] * 3, indexing="ij"))
     noise = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal((n,) * 3)) * np.exp(-k2 * (n / 8) ** 2)))
     return (0.5 + 0.1 * noise / np.abs(noise).max()).astype(dtype)
-
-
-class CPUShare:
-    """CPU time used by other processes (from /proc/stat, Linux only) while the benchmark runs.
-
-    Timings are only meaningful on an otherwise idle machine; :meth:`wait_idle` waits for one
-    and :meth:`others` reports the share of all CPUs that other processes used since start.
-    """
-
-    def __init__(self, wait_seconds: float = 0.0):
-        self.wait_seconds = wait_seconds
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample():
-        """(all CPUs busy seconds, all CPUs total seconds, this process's CPU seconds) or None."""
-        try:
-            with open("/proc/stat") as f:
-                ticks = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        hz = os.sysconf("SC_CLK_TCK")
-        t = os.times()
-        return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz, t.user + t.system
-
-    def _others_between(self, a, b) -> float:
-        if a is None or b is None or b[1] <= a[1]:
-            return 0.0
-        return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
-
-    def others(self) -> float:
-        return self._others_between(self.start, self._sample())
-
-    def wait_idle(self, threshold: float = 0.1, window: float = 0.5) -> None:
-        """Wait (up to wait_seconds) until other processes use < threshold of the CPUs for `window` s."""
-        deadline = time.monotonic() + self.wait_seconds
-        while time.monotonic() < deadline:
-            a = self._sample()
-            time.sleep(window)
-            if self._others_between(a, self._sample()) < threshold:
-                return
-
-
-SHARE = CPUShare()
-
-
-class Timing:
-    """Time per call of fn, the best over rounds; each round calls fn long enough to time reliably.
-
-    Rounds of all the timings of a run are interleaved (see main), so that a slow spell of the
-    host, which a VM cannot see, does not spoil all the rounds of one entry.
-    """
-
-    def __init__(self, fn, work: float = 1.0, min_seconds: float = 0.25):
-        self.fn, self.work, self.best = fn, work, float("inf")
-        SHARE.wait_idle()
-        fn()  # warm-up (compilation, first touch)
-        t0 = time.perf_counter()
-        fn()
-        self.inner = max(1, int(min_seconds / max(time.perf_counter() - t0, 1e-6)))
-
-    def round(self) -> None:
-        SHARE.wait_idle()
-        t0 = time.perf_counter()
-        for _ in range(self.inner):
-            self.fn()
-        self.best = min(self.best, (time.perf_counter() - t0) / self.inner)
-
-    @property
-    def rate(self) -> float:
-        """work / best time per call (e.g. voxel updates per second)."""
-        return self.work / self.best
-
-
-def best_time(fn, repeats: int, min_seconds: float = 0.25) -> float:
-    """Best time per call of fn over `repeats` rounds."""
-    t = Timing(fn, min_seconds=min_seconds)
-    for _ in range(repeats):
-        t.round()
-    return t.best
 
 
 @njit(parallel=True)
@@ -168,7 +94,7 @@ def cpu_timing(n: int, dtype) -> Timing:
     st = Stepper((n,) * 3, CHParams(), "cpu", dtype)
     st.set(smooth_ic(n, dtype))
     steps = max(50, int(2e7 // n**3))  # the data set advances 400 steps per call
-    return Timing(lambda: st.advance(steps), n**3 * steps)
+    return Timing(lambda: st.advance(steps), n**3 * steps, ROUND_SECONDS)
 
 
 def _two_pass_driver(dtype):
@@ -191,7 +117,7 @@ def two_pass_timing(n: int, dtype) -> Timing:
     b, mu = np.empty_like(a), np.empty_like(a)
     coef = coefficients(CHParams(), dtype)
     steps = max(2, int(2e7 // n**3)) // 2 * 2
-    return Timing(lambda: run(a, b, mu, steps, *coef), n**3 * steps)
+    return Timing(lambda: run(a, b, mu, steps, *coef), n**3 * steps, ROUND_SECONDS)
 
 
 def numpy_timing(n: int) -> Timing:
@@ -223,7 +149,7 @@ def pypde_timing(n: int) -> Timing | None:
     run()
     if solver.info["steps"] - before != steps:
         raise RuntimeError(f"py-pde made {solver.info['steps'] - before} steps, expected {steps}")
-    return Timing(run, n**3 * steps)
+    return Timing(run, n**3 * steps, ROUND_SECONDS)
 
 
 def paper_frame_seconds(backend: str, repeats: int) -> float:
@@ -259,7 +185,7 @@ def cuda_results(sizes, repeats: int, cpu_rates: dict) -> list[str]:
         b.copy_to_device(a)
         cuda.synchronize()
 
-    bw = 2 * a.nbytes / best_time(copy, repeats)
+    bw = 2 * a.nbytes / best_time(copy, repeats, ROUND_SECONDS)
     lines = [f"cuda device: {cuda.get_current_device().name.decode()}, device-to-device copy {bw / G:.0f} GB/s", ""]
     lines += ["| grid | cuda f32 (G/s) | BW fraction (2×itemsize) | BW fraction (two-pass, 5×itemsize) | cuda/cpu |"]
     lines += ["|---|---|---|---|---|"]
@@ -272,23 +198,12 @@ def cuda_results(sizes, repeats: int, cpu_rates: dict) -> list[str]:
             st.advance(steps)
             cuda.synchronize()
 
-        r = n**3 * steps / best_time(run, repeats)
+        r = n**3 * steps / best_time(run, repeats, ROUND_SECONDS)
         vs_cpu = f"{r / cpu_rates[n]:.1f}×" if n in cpu_rates else "n/a"
         lines.append(f"| {n}³ | {r / G:.2f} | {8 * r / bw:.0%} | {20 * r / bw:.0%} | {vs_cpu} |")
     seconds = paper_frame_seconds("cuda", repeats) * PAPER["frames"]
     lines += ["", f"paper data set on cuda: {3600 / seconds:.0f} sequences/hour ({seconds:.2f} s per sequence)"]
     return lines
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -306,16 +221,9 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: sizes 16 32, 2 repeats, small bandwidth arrays")
     ap.add_argument("--no-pypde", action="store_true", help="skip py-pde (it compiles for ~20 s per grid size)")
-    ap.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each timing, wait up to SECONDS for other processes to leave the CPUs idle (default 0)",
-    )
+    add_wait_idle_option(ap)
     a = ap.parse_args(argv)
-    global SHARE
-    SHARE = CPUShare(a.wait_idle)
+    SHARE.restart(a.wait_idle)
     sizes, repeats = ([16, 32], 2) if a.quick else (a.sizes, a.repeats)
     if min(sizes) < 3 or repeats < 1:
         ap.error("sizes must be >= 3 and repeats >= 1")
@@ -400,7 +308,7 @@ def main(argv=None) -> int:
     )
     cuda_sizes = [n for n in sizes if n >= 128] or sizes[-1:]
     print("\n".join(cuda_results(cuda_sizes, repeats, {n: r["cpu32"] for n, r in rows.items()})))
-    print(f"\nother processes used {SHARE.others():.0%} of the CPUs during this run (timings need ~0 %)")
+    print(f"\n{SHARE.report()}")
     return 0
 
 

@@ -8,7 +8,8 @@
     for phi in r.rollout(r.downscale(phi0), steps=1000, every=100): ...
 
 Modules: :mod:`export.spec` (the step's signature and metadata schema), :mod:`export.onnx_export`
-(torch), :mod:`export.runtime` (no torch), :mod:`export.rollout` (CLI, no torch).
+(torch), :mod:`export.runtime` (no torch), :mod:`export.rollout` (CLI, no torch),
+:mod:`export.runner_base` (numpy only: what ``Rollout`` and ``surrogate.runner.TorchRollout`` share).
 This file must never import torch: the names below are imported on first use.
 """
 

@@ -41,9 +41,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from surrogate import metrics
-
 from . import spec
+from .runner_base import RunnerBase, check_threads
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,7 @@ def cpu_cores() -> int:
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     """Session options tuned for this model on CPU: ORT_ENABLE_ALL, ``threads`` intra-op threads
     (default: :func:`cpu_cores`), one inter-op thread, sequential execution, warnings only."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    check_threads(threads)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads or cpu_cores()
@@ -166,7 +164,7 @@ def read_metadata(session, path="model") -> dict:
     return meta
 
 
-class Rollout:
+class Rollout(RunnerBase):
     """An exported CRNN step, rolled out with onnxruntime; hidden states kept inside.
 
     Parameters
@@ -239,56 +237,6 @@ class Rollout:
         """What computes the steps, as stored in rollout files: "onnxruntime-cpu" or "onnxruntime-cuda"."""
         return "onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower()
 
-    @property
-    def factor(self) -> int:
-        """Downscale factor: the network sees every factor-th voxel of the ground-truth grid."""
-        return int(self.metadata["downscale"])
-
-    @property
-    def kernel(self) -> int:
-        return int(self.metadata["kernel"])
-
-    @property
-    def time_per_step(self) -> float:
-        """Physical time of one network step (= one saved frame): steps_per_frame · dt."""
-        return float(self.metadata["steps_per_frame"]) * float(self.metadata["dt"])
-
-    # -- resolution helpers ----------------------------------------------------------------
-    def downscale(self, field) -> np.ndarray:
-        """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel."""
-        return metrics.downsample(field, self.factor)
-
-    def upscale(self, pred) -> np.ndarray:
-        """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
-        return metrics.upsample(pred, self.factor)
-
-    # -- checks ----------------------------------------------------------------------------
-    def check_grid(self, grid) -> None:
-        """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""
-        grid = tuple(int(n) for n in grid)
-        if len(grid) != 3 or min(grid) < self.kernel:
-            raise ValueError(f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
-                             f"{self.kernel} (periodic {self.kernel}^3 stencils)")
-
-    def _as_batch(self, phi, name: str = "phi") -> tuple[np.ndarray, bool]:
-        a = np.asarray(phi)
-        if a.ndim == 3:
-            a, squeeze = a[None, None], True
-        elif a.ndim == 5 and a.shape[1] == 1:
-            squeeze = False
-        else:
-            raise ValueError(f"expected {name} of shape (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, "
-                             f"got {a.shape}")
-        if a.shape[0] < 1:
-            raise ValueError(f"expected {name} with a batch of at least 1, got {a.shape}")
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise ValueError(f"expected {name} to be a real array, got dtype {a.dtype}")
-        self.check_grid(a.shape[2:])
-        a = np.ascontiguousarray(a, dtype=self.dtype)
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} contains NaN or Inf values")
-        return a, squeeze
-
     # -- state -----------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the hidden states: the next step or rollout starts from zero."""
@@ -350,7 +298,7 @@ class Rollout:
         -------
         array of phi's layout, the model's dtype (float32): φ one step later.
         """
-        x, squeeze = self._as_batch(phi)
+        x, squeeze = self._as_array(phi)
         if self._shape is None:
             self._start(x)
         else:
@@ -375,10 +323,8 @@ class Rollout:
         array of phi0's layout: φ after k·every steps, k = 1 .. steps // every (φ0 itself is not
         yielded). Between yields the state stays on the device. Arguments are checked at call time.
         """
-        for name, v, low in (("steps", steps, 0), ("every", every, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-        x, squeeze = self._as_batch(phi0, "phi0")
+        self._check_counts(steps, every)
+        x, squeeze = self._as_array(phi0, "phi0")
         if reset or self._shape is None:
             self._start(x)
         else:
@@ -392,5 +338,4 @@ class Rollout:
                 yield self._fetch(squeeze)
 
     def __repr__(self) -> str:
-        return (f"Rollout({str(self.path)!r}, providers={self.providers[0]}, hidden={self.hidden_channels}, "
-                f"downscale={self.factor}, time_per_step={self.time_per_step:g})")
+        return self._repr(f"providers={self.providers[0]}")

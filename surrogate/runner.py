@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics
+from export.runner_base import RunnerBase, check_threads
+
 from .checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 __all__ = ["TorchRollout"]
 
 
-class TorchRollout:
+class TorchRollout(RunnerBase):
     """A CRNN checkpoint rolled out with PyTorch, with the interface of ``export.runtime.Rollout``.
 
     Parameters
@@ -53,9 +54,8 @@ class TorchRollout:
         from .train import resolve_device
 
         self.path = Path(path)
+        check_threads(threads)
         if threads is not None:
-            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-                raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
             torch.set_num_threads(threads)
         self.torch_device = resolve_device(device)
         self.device = self.torch_device.type
@@ -92,50 +92,8 @@ class TorchRollout:
         """The device, in the place of onnxruntime's provider list."""
         return [str(self.torch_device)]
 
-    @property
-    def factor(self) -> int:
-        """Downscale factor: the network sees every factor-th voxel of the ground-truth grid."""
-        return int(self.metadata["downscale"])
-
-    @property
-    def kernel(self) -> int:
-        return int(self.metadata["kernel"])
-
-    @property
-    def time_per_step(self) -> float:
-        """Physical time of one network step (= one saved frame): steps_per_frame · dt."""
-        return float(self.metadata["steps_per_frame"]) * float(self.metadata["dt"])
-
-    def downscale(self, field) -> np.ndarray:
-        """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel."""
-        return metrics.downsample(field, self.factor)
-
-    def upscale(self, pred) -> np.ndarray:
-        """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
-        return metrics.upsample(pred, self.factor)
-
-    def check_grid(self, grid) -> None:
-        """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""
-        grid = tuple(int(n) for n in grid)
-        if len(grid) != 3 or min(grid) < self.kernel:
-            raise ValueError(f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
-                             f"{self.kernel} (periodic {self.kernel}^3 stencils)")
-
     def _as_batch(self, phi, name: str = "phi") -> tuple[torch.Tensor, bool]:
-        a = np.asarray(phi)
-        if a.ndim == 3:
-            a, squeeze = a[None, None], True
-        elif a.ndim == 5 and a.shape[1] == 1 and a.shape[0] >= 1:
-            squeeze = False
-        else:
-            raise ValueError(f"expected {name} of shape (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, "
-                             f"got {a.shape}")
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise ValueError(f"expected {name} to be a real array, got dtype {a.dtype}")
-        self.check_grid(a.shape[2:])
-        a = np.ascontiguousarray(a, dtype=self.dtype)
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} contains NaN or Inf values")
+        a, squeeze = self._as_array(phi, name)
         return torch.from_numpy(a).to(self.torch_device), squeeze
 
     # -- state -----------------------------------------------------------------------------
@@ -184,9 +142,7 @@ class TorchRollout:
         Yields φ after k·every steps, k = 1 .. steps // every (φ0 itself is not yielded), in
         phi0's layout. Arguments are checked at call time.
         """
-        for name, v, low in (("steps", steps, 0), ("every", every, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        self._check_counts(steps, every)
         x, squeeze = self._as_batch(phi0, "phi0")
         if reset or self._shape is None:
             self._start(x)
@@ -203,5 +159,4 @@ class TorchRollout:
                 yield self._fetch(phi, squeeze)
 
     def __repr__(self) -> str:
-        return (f"TorchRollout({str(self.path)!r}, device={self.torch_device}, hidden={self.hidden_channels}, "
-                f"downscale={self.factor}, time_per_step={self.time_per_step:g})")
+        return self._repr(f"device={self.torch_device}")

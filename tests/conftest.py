@@ -1,11 +1,88 @@
-"""Test setup: CUDA kernels run in Numba's simulator unless a real GPU is present.
+"""Test setup and the fixtures several test modules share.
 
-NUMBA_ENABLE_CUDASIM must be set before numba is first imported, hence here.
-Set CH3D_REAL_CUDA=0 to force the simulator on a GPU machine.
+CUDA kernels run in Numba's simulator unless a real GPU is present. NUMBA_ENABLE_CUDASIM must be
+set before numba is first imported, hence here. Set CH3D_REAL_CUDA=0 to force the simulator on a
+GPU machine.
+
+Shared fixtures (torch, numba and the exporter are imported inside them, so that a test module
+that needs none of them imports none of them):
+
+``one_torch_thread``  module scope: torch runs on one thread while the module runs; a module asks
+                      for it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+``exported_model``    module scope: (checkpoint, ONNX file) of a random-weight CRNN with training
+                      metadata, written once per session into pytest's base temp dir (shared by
+                      test_export.py and test_runtime.py).
+``dataset_attrs``     the data-set attributes that checkpoint's training metadata carries.
+``data_file``         module scope: a tiny data set (test_data.py, test_train.py; test_evaluate.py
+                      defines its own).
 """
 
 import os
 import shutil
 
+import numpy as np
+import pytest
+
 if os.environ.get("CH3D_REAL_CUDA", "1" if shutil.which("nvidia-smi") else "0") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+DATASET_ATTRS = {"format": "ch3d-dataset", "epsilon": np.float64(3.0), "mobility": np.float64(1.0),
+                 "W": np.float64(1.0), "dx": np.float64(1.0), "dt": np.float64(1e-3),
+                 "steps_per_frame": np.int64(400), "shape": np.array([16, 16, 16]), "package_version": "0.1.0"}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny grids gain nothing from threads, and OpenMP spin-waiting on a loaded 2-core machine
+    can slow these tests a hundredfold; subprocesses get --threads 1 too (same numbers)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture()
+def dataset_attrs():
+    return DATASET_ATTRS
+
+
+@pytest.fixture(scope="module")
+def exported_model(tmp_path_factory):
+    """(checkpoint, onnx file) of a random-weight CRNN with training metadata; exported once per session
+    (whichever module asks first writes it)."""
+    import torch
+
+    from export import onnx_export
+    from surrogate import CRNN, save_checkpoint
+
+    folder = tmp_path_factory.getbasetemp() / "ch3d_export_v2"
+    ckpt, path = folder / "model.pt", folder / "model.onnx"
+    if not path.exists():
+        folder.mkdir(exist_ok=True)
+        torch.manual_seed(0)
+        dataset = {"path": "/data/train.h5", "n_sequences": 10, "n_frames": 50, "shape": [16, 16, 16],
+                   "train": list(range(7)), "val": [7, 8, 9], "attrs": DATASET_ATTRS}  # as surrogate.train stores
+        save_checkpoint(CRNN(), ckpt, epoch=7, dataset=dataset, downscale=2, best_val_loss=1.25e-3, best_epoch=6,
+                        train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4}, code_version="0.1.0+g1234")
+        onnx_export.export_checkpoint(ckpt, path)
+    return ckpt, path
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    """6 sequences (4 train, 2 val) × 8 frames of 16³ in the spinodal regime (ε = 1, dt = 0.01: the
+    frames change by ~1e-2 rms each), numpy reference backend (~1 s)."""
+    import ch_numba
+    from ch_numba.dataset import DatasetConfig, generate
+
+    path = tmp_path_factory.mktemp("data") / "tiny.h5"
+    generate(
+        path,
+        DatasetConfig(sequences=6, frames=8, steps_per_frame=100, size=16, val_fraction=0.34, seed=1, frequencies=(2,)),
+        ch_numba.CHParams(epsilon=1.0, dt=0.01),
+        backend="numpy",
+        progress=False,
+    )
+    return path

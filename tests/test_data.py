@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import ch_numba
-from ch_numba.dataset import DatasetConfig, generate
 from surrogate import metrics
 from surrogate.data import (
     N_SYMMETRIES,
@@ -27,20 +26,6 @@ from surrogate.data import (
 )
 
 EXACT = dict(rtol=0, atol=0)
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    """6 sequences (4 train, 2 val) × 8 frames of 16³, numpy reference backend (~1 s)."""
-    path = tmp_path_factory.mktemp("data") / "tiny.h5"
-    generate(
-        path,
-        DatasetConfig(sequences=6, frames=8, steps_per_frame=100, size=16, val_fraction=0.34, seed=1, frequencies=(2,)),
-        ch_numba.CHParams(epsilon=1.0, dt=0.01),
-        backend="numpy",
-        progress=False,
-    )
-    return path
 
 
 def file_frames(path, i, a, b):

@@ -37,12 +37,7 @@ PLOTS = ("rmse.png", "delta.png", "free_energy.png", "free_energy_error.png", "m
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(path, sequences=4, frames=6, size=16, val_fraction=0.5, burn_in=2):

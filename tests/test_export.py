@@ -1,7 +1,8 @@
 """ONNX export of one CRNN step: graph signature, ORT == PyTorch, metadata, CLI with --verify.
 
 A small untrained CRNN (random weights, seed 0) is saved with training metadata and exported
-once per test session (the file is shared with test_runtime.py through pytest's base temp dir).
+once per test session (conftest.py's ``exported_model`` fixture; the file is shared with
+test_runtime.py through pytest's base temp dir).
 
 Named tolerances (float32; onnxruntime and PyTorch sum the convolutions in different orders):
 STEP_ATOL for one step, ROLLOUT_ATOL for 100 free-running steps.
@@ -18,53 +19,23 @@ import torch
 from ch_numba import cli_common
 from export import onnx_export, spec
 from export.runtime import Rollout
-from surrogate import CRNN, load_checkpoint, save_checkpoint
+from surrogate import CRNN, load_checkpoint
 
 STEP_ATOL = 1e-5
 ROLLOUT_ATOL = 1e-3
 GRIDS = [(8, 8, 8), (12, 8, 10)]
 BATCH = 2
-DATASET_ATTRS = {"format": "ch3d-dataset", "epsilon": np.float64(3.0), "mobility": np.float64(1.0),
-                 "W": np.float64(1.0), "dx": np.float64(1.0), "dt": np.float64(1e-3),
-                 "steps_per_frame": np.int64(400), "shape": np.array([16, 16, 16]), "package_version": "0.1.0"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def exported_model(tmp_path_factory):
-    """(checkpoint, onnx file) of a random-weight CRNN with training metadata; exported once per session."""
-    folder = tmp_path_factory.getbasetemp() / "ch3d_export_v2"
-    ckpt, path = folder / "model.pt", folder / "model.onnx"
-    if not path.exists():
-        folder.mkdir(exist_ok=True)
-        torch.manual_seed(0)
-        dataset = {"path": "/data/train.h5", "n_sequences": 10, "n_frames": 50, "shape": [16, 16, 16],
-                   "train": list(range(7)), "val": [7, 8, 9], "attrs": DATASET_ATTRS}  # as surrogate.train stores
-        save_checkpoint(CRNN(), ckpt, epoch=7, dataset=dataset, downscale=2, best_val_loss=1.25e-3, best_epoch=6,
-                        train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4}, code_version="0.1.0+g1234")
-        onnx_export.export_checkpoint(ckpt, path)
-    return ckpt, path
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    return exported_model(tmp_path_factory)
+def model(exported_model):
+    return load_checkpoint(exported_model[0])["model"]
 
 
 @pytest.fixture(scope="module")
-def model(files):
-    return load_checkpoint(files[0])["model"]
-
-
-@pytest.fixture(scope="module")
-def runner(files):
-    return Rollout(files[1], providers="cpu", threads=1)
+def runner(exported_model):
+    return Rollout(exported_model[1], providers="cpu", threads=1)
 
 
 def random_state(grid, seed=3):
@@ -76,8 +47,8 @@ def random_state(grid, seed=3):
 
 
 # -- the graph ------------------------------------------------------------------------------------
-def test_graph_has_the_step_signature_with_dynamic_axes(files):
-    proto = onnx.load(str(files[1]))
+def test_graph_has_the_step_signature_with_dynamic_axes(exported_model):
+    proto = onnx.load(str(exported_model[1]))
     onnx.checker.check_model(proto, full_check=True)
     dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
     assert [i.name for i in proto.graph.input] == ["phi", "h1", "h2"]
@@ -91,7 +62,7 @@ def test_graph_has_the_step_signature_with_dynamic_axes(files):
 
 
 @pytest.mark.parametrize("grid", GRIDS, ids=lambda g: "x".join(map(str, g)))
-def test_one_step_matches_pytorch(files, model, runner, grid):
+def test_one_step_matches_pytorch(exported_model, model, runner, grid):
     phi, h1, h2 = random_state(grid)  # distinct hidden states: a merged h1/h2 input would show here
     got = runner.session.run(list(spec.OUTPUTS), {"phi": phi, "h1": h1, "h2": h2})
     with torch.no_grad():
@@ -117,8 +88,8 @@ def test_100_step_rollout_matches_pytorch(model, runner, grid):
 
 
 # -- metadata -------------------------------------------------------------------------------------
-def test_metadata_is_complete(files):
-    proto = onnx.load(str(files[1]))
+def test_metadata_is_complete(exported_model):
+    proto = onnx.load(str(exported_model[1]))
     props = {p.key: p.value for p in proto.metadata_props}
     meta = json.loads(props[spec.METADATA_KEY])
     for key in ("format_version", "conservative", "hidden", "kernel", "downscale", "epsilon", "mobility", "W", "dx",
@@ -141,9 +112,9 @@ def test_metadata_is_complete(files):
     assert meta["exported"]["opset"] == onnx_export.DEFAULT_OPSET and meta["exported"]["checkpoint"] == "model.pt"
 
 
-def test_metadata_from_dataset_attrs_given_directly():
+def test_metadata_from_dataset_attrs_given_directly(dataset_attrs):
     torch.manual_seed(1)
-    attrs = dict(DATASET_ATTRS, epsilon=2.5, steps_per_frame=np.int64(100), shape=np.array([32, 32, 64]))
+    attrs = dict(dataset_attrs, epsilon=2.5, steps_per_frame=np.int64(100), shape=np.array([32, 32, 64]))
     meta = onnx_export.build_metadata({"model": CRNN(), "dataset_attrs": attrs, "downscale": 4})
     assert meta["epsilon"] == 2.5 and meta["steps_per_frame"] == 100 and meta["downscale"] == 4
     assert meta["train_grid"] == meta["train_shape"] == [32, 32, 64] and meta["assumed"] == []
@@ -193,20 +164,20 @@ def test_bad_export_options_are_refused(tmp_path, model, kwargs, match):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_verify_reports_a_mismatch(files):
+def test_verify_reports_a_mismatch(exported_model):
     torch.manual_seed(99)
     other = CRNN().eval()  # not the exported weights
-    report = onnx_export.verify(files[1], other, grids=[(6, 6, 6)], steps=3, threads=1)
+    report = onnx_export.verify(exported_model[1], other, grids=[(6, 6, 6)], steps=3, threads=1)
     assert len(report) == 1 and not report[0]["ok"] and report[0]["step_max_diff"] > STEP_ATOL
 
 
 # -- CLI --------------------------------------------------------------------------------------------
-def test_cli_exports_wrap_padding_and_verifies(files, tmp_path, caplog):
+def test_cli_exports_wrap_padding_and_verifies(exported_model, tmp_path, caplog):
     from export.__main__ import main
 
     caplog.set_level(logging.INFO)
     out = tmp_path / "wrap.onnx"
-    rc = main([str(files[0]), str(out), "--pad-mode", "wrap", "--opset", "20", "--verify", "--verify-grids",
+    rc = main([str(exported_model[0]), str(out), "--pad-mode", "wrap", "--opset", "20", "--verify", "--verify-grids",
                "8x8x8", "12x8x10"])
     err = caplog.text
     assert rc == 0, err
@@ -219,10 +190,11 @@ def test_cli_exports_wrap_padding_and_verifies(files, tmp_path, caplog):
 
 @pytest.mark.parametrize("args, match", [(["missing.pt", "o.onnx"], "checkpoint not found"),
                                          (["ckpt", "o.onnx", "--opset", "18", "--pad-mode", "wrap"], "opset >= 19")])
-def test_cli_errors_are_one_line(files, tmp_path, capsys, args, match):
+def test_cli_errors_are_one_line(exported_model, tmp_path, capsys, args, match):
     from export.__main__ import main
 
-    args = [str(files[0]) if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) else a for a in args]
+    ckpt = str(exported_model[0])
+    args = [ckpt if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) else a for a in args]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and match in err[0]

@@ -20,14 +20,7 @@ ROUNDOFF64 = dict(rtol=1e-12, atol=1e-12)
 MASS_RTOL = 1e-12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny grids gain nothing from threads, and OpenMP spin-waiting on a loaded 2-core machine
-    can slow these tests a hundredfold."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(conservative=True, seed=0, dtype=torch.float64, scale=1.0, **kw):

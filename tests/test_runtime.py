@@ -1,9 +1,9 @@
 """export.runtime.Rollout and the rollout CLI: state handling, invariants, refusals, no PyTorch.
 
-The ONNX model is the random-weight CRNN of test_export.py (exported once per session; whichever
-module runs first writes it). Named tolerances: EXACT where the same session runs the same ops,
-BATCH_ATOL for a batch against single runs (float32), MASS_RTOL for the conserved mean of φ over
-100 float32 steps.
+The ONNX model is the random-weight CRNN of conftest.py's ``exported_model`` fixture (exported
+once per session; whichever module runs first writes it). Named tolerances: EXACT where the same
+session runs the same ops, BATCH_ATOL for a batch against single runs (float32), MASS_RTOL for the
+conserved mean of φ over 100 float32 steps.
 """
 
 import json
@@ -16,52 +16,25 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper
 
 import ch_numba
 from ch_numba import initial
 from ch_numba.render import read_vti
-from export import onnx_export, spec
+from export import spec
 from export.rollout import main as rollout_main
 from export.runtime import Rollout
-from surrogate import CRNN, save_checkpoint
 
 EXACT = dict(rtol=0, atol=0)
 BATCH_ATOL = 1e-6
 MASS_RTOL = 1e-5
 ROOT = Path(__file__).resolve().parents[1]
-DATASET_ATTRS = {"format": "ch3d-dataset", "epsilon": np.float64(3.0), "mobility": np.float64(1.0),
-                 "W": np.float64(1.0), "dx": np.float64(1.0), "dt": np.float64(1e-3),
-                 "steps_per_frame": np.int64(400), "shape": np.array([16, 16, 16]), "package_version": "0.1.0"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def exported_model(tmp_path_factory):
-    """(checkpoint, onnx file) of a random-weight CRNN with training metadata; same as test_export.py's."""
-    folder = tmp_path_factory.getbasetemp() / "ch3d_export_v2"
-    ckpt, path = folder / "model.pt", folder / "model.onnx"
-    if not path.exists():
-        folder.mkdir(exist_ok=True)
-        torch.manual_seed(0)
-        dataset = {"path": "/data/train.h5", "n_sequences": 10, "n_frames": 50, "shape": [16, 16, 16],
-                   "train": list(range(7)), "val": [7, 8, 9], "attrs": DATASET_ATTRS}  # as surrogate.train stores
-        save_checkpoint(CRNN(), ckpt, epoch=7, dataset=dataset, downscale=2, best_val_loss=1.25e-3, best_epoch=6,
-                        train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4}, code_version="0.1.0+g1234")
-        onnx_export.export_checkpoint(ckpt, path)
-    return ckpt, path
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return exported_model(tmp_path_factory)[1]
+def model_path(exported_model):
+    return exported_model[1]
 
 
 @pytest.fixture()

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-import ch_numba
 from ch_numba.dataset import DatasetConfig, generate
 from surrogate import CRNN, load_checkpoint
 from surrogate.cli import main
@@ -27,28 +26,7 @@ EXACT = dict(rtol=0, atol=0)
 DDP_VS_SINGLE = dict(rtol=0, atol=1e-5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny grids gain nothing from threads; subprocesses get --threads 1 too (same numbers)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    """6 sequences (4 train, 2 val) × 8 frames of 16³ in the spinodal regime (ε = 1, dt = 0.01: the
-    frames change by ~1e-2 rms each), numpy reference backend (~1 s)."""
-    path = tmp_path_factory.mktemp("data") / "tiny.h5"
-    generate(
-        path,
-        DatasetConfig(sequences=6, frames=8, steps_per_frame=100, size=16, val_fraction=0.34, seed=1, frequencies=(2,)),
-        ch_numba.CHParams(epsilon=1.0, dt=0.01),
-        backend="numpy",
-        progress=False,
-    )
-    return path
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def config(data, out, **kw):
