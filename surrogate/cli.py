@@ -111,6 +111,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="torch CPU threads (default: torch's choice; on a loaded machine 1 can be several times faster)",
     )
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt up to --epochs")
+    p.add_argument("--init-from", metavar="CKPT", default=None,
+                   help="start from the weights of this checkpoint (fine-tuning; fresh optimiser and epochs)")
     p.add_argument(
         "--best-from", type=int, default=d.best_from, help="first epoch that may become best.pt (default %(default)s)"
     )
@@ -149,6 +151,7 @@ def run_train(a: argparse.Namespace, command: str) -> int:
         threads=a.threads,
         resume=a.resume,
         best_from=a.best_from,
+        init_from=a.init_from,
         tensorboard=a.tensorboard,
         progress=a.progress,
     )

@@ -35,6 +35,8 @@ class TrainConfig:
     seed : seeds the initial weights and the sampling.
     workers : DataLoader worker processes. threads : torch CPU threads (0: torch's default).
     resume : continue RUN_DIR/last.pt. best_from : first epoch that may become best.pt.
+    init_from : start a new run from the weights of this checkpoint (fine-tuning, e.g. on longer
+        sequences); optimiser, epochs and history start afresh. Not with ``resume``.
     tensorboard : also write TensorBoard scalars. progress : tqdm bar (None: on a terminal only).
     """
 
@@ -59,6 +61,7 @@ class TrainConfig:
     threads: int = 0
     resume: bool = False
     best_from: int = 0
+    init_from: str | None = None
     tensorboard: bool = True
     progress: bool | None = None
 
@@ -95,6 +98,10 @@ class TrainConfig:
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
         need(self.best_from >= 0, f"--best-from must be >= 0, got {self.best_from}")
+        if self.init_from is not None:
+            object.__setattr__(self, "init_from", str(self.init_from))
+        need(not (self.resume and self.init_from), "--resume and --init-from exclude each other: a resumed run "
+             "continues its own weights")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

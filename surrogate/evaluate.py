@@ -23,6 +23,9 @@ and per frame k (all reductions in float64):
     free_energy_true = the stored F_k
     free_energy_rel_error = |F_pred − F_true| / F_true   (not 0 at frame 0: the f³ blocks of the
                        upsampled input change the gradient energy; that resolution floor is in every frame)
+    free_energy_net_pred = F[ψ_k], free_energy_net_true = F[φ_k[::f, ::f, ::f]]   both on the network
+                       grid (spacing f·dx): what the network sees, without the resolution floor
+    free_energy_rel_error_network = |F_net_pred − F_net_true| / F_net_true   (0 at frame 0)
     mass_drift_pred[k] = |⟨ψ_k⟩ − ⟨ψ_0⟩| / ⟨ψ_0⟩   (0 to round-off for the conservative CRNN)
     mass_drift_true[k] = |m_k − m_0| / m_0           (the stored means)
 
@@ -68,10 +71,12 @@ FORMAT_VERSION = 1
 SPLITS = ("val", "train", "all")
 #: per-frame curves of each sequence (arrays of shape (T,)) that the ensemble averages
 CURVES = ("rmse_network", "rmse_full", "delta", "free_energy_pred", "free_energy_true", "free_energy_rel_error",
+          "free_energy_net_pred", "free_energy_net_true", "free_energy_rel_error_network",
           "mass_drift_pred", "mass_drift_true", "phi_mean_pred", "phi_mean_true")
 #: per-sequence numbers that the ensemble averages
 SCALARS = ("rmse_network_final", "rmse_full_final", "rmse_full_mean", "delta_final", "delta_max",
-           "free_energy_rel_error_final", "free_energy_rel_error_max", "mass_drift_pred_max", "mass_drift_true_max",
+           "free_energy_rel_error_final", "free_energy_rel_error_max", "free_energy_rel_error_network_final",
+           "free_energy_rel_error_network_max", "mass_drift_pred_max", "mass_drift_true_max",
            "alpha_pred", "alpha_true")
 #: physics of the model's training data that should match the ground truth's (relative tolerance)
 _PHYSICS_RTOL = 1e-6
@@ -282,6 +287,11 @@ def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, ph
     }
     del pred
     rec["free_energy_rel_error"] = metrics.relative_error(rec["free_energy_pred"], F_true)
+    net_params = dataclasses.replace(params, dx=params.dx * f)
+    rec["free_energy_net_pred"] = metrics.free_energy_series(pred_net, net_params)
+    rec["free_energy_net_true"] = metrics.free_energy_series(truth_net, net_params)
+    rec["free_energy_rel_error_network"] = metrics.relative_error(rec["free_energy_net_pred"],
+                                                                  rec["free_energy_net_true"])
     rec["mass_drift_pred"] = _relative_drift(rec["phi_mean_pred"])
     rec["mass_drift_true"] = _relative_drift(m_true)
     with np.errstate(all="ignore"):
@@ -293,6 +303,8 @@ def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, ph
             delta_max=np.nanmax(rec["delta"]) if np.any(np.isfinite(rec["delta"])) else np.nan,
             free_energy_rel_error_final=rec["free_energy_rel_error"][-1],
             free_energy_rel_error_max=np.max(rec["free_energy_rel_error"]),
+            free_energy_rel_error_network_final=rec["free_energy_rel_error_network"][-1],
+            free_energy_rel_error_network_max=np.max(rec["free_energy_rel_error_network"]),
             mass_drift_pred_max=metrics.mass_drift(pred_net),
             mass_drift_true_max=np.max(rec["mass_drift_true"]),
             stationary_index_pred=metrics.stationary_index(pred_net, stationary_tol),
@@ -477,6 +489,8 @@ def summary_table(result: dict) -> str:
         ("interface displacement δ, last frame", _pm(s["delta_final"]), ""),
         ("max F rel. error (over frames, sequences)", _num(f_max["max"]) if f_max["n"] else "n/a", ""),
         ("F rel. error, last frame", _pm(s["free_energy_rel_error_final"]), ""),
+        ("max F rel. error on the network grid", _num(s["free_energy_rel_error_network_max"]["max"])
+         if s["free_energy_rel_error_network_max"]["n"] else "n/a", ""),
         ("power-law exponent α of F", _pm(s["alpha_pred"]), _pm(s["alpha_true"])),
         ("max mass drift |Δm|/m", _num(s["mass_drift_pred_max"]["max"], ".2g"),
          _num(s["mass_drift_true_max"]["max"], ".2g")),

@@ -133,6 +133,9 @@ def plot_free_energy_error(result: dict, path: Path) -> Path:
         ax.plot(t, 100 * _arr(rec["free_energy_rel_error"]), color="tab:gray", lw=0.5, alpha=0.4)
     _band(ax, t, e["curves"]["free_energy_rel_error"], MODEL, "per sequence, mean ± sd", scale=100)
     ax.plot(t, 100 * _arr(e["free_energy_mean_rel_error"]), color="tab:blue", ls="--", label="of the ensemble mean F")
+    net = e["curves"].get("free_energy_rel_error_network")
+    if net is not None:
+        ax.plot(t, 100 * _arr(net["mean"]), color="tab:green", ls="-.", label="on the network grid, mean")
     ax.set_xlabel("t since frame 0")
     ax.set_ylabel("|F_pred − F_true| / F_true  (%)")
     ax.set_title(_title(result, "Free-energy error"), fontsize=10)

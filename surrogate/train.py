@@ -97,6 +97,17 @@ RESUME_FIXED = (
 )
 
 
+def _initial_weights(c: TrainConfig) -> dict:
+    """The model weights of checkpoint ``c.init_from``, after checking its architecture is ``c``'s."""
+    saved = load_checkpoint(c.init_from, map_location="cpu")
+    arch = saved.get("config", {})
+    mine = {"conservative": c.conservative, "hidden": c.hidden, "kernel": c.kernel}
+    if any(arch.get(k) != v for k, v in mine.items()):
+        theirs = {k: arch.get(k) for k in mine}
+        raise ValueError(f"--init-from {c.init_from}: its architecture {theirs} differs from this run's {mine}")
+    return saved["model_state"]
+
+
 # --------------------------------------------------------------------------- environment
 
 
@@ -328,6 +339,8 @@ class _Trainer:
             self.history = list(saved.get("history", []))
             self.best = (float(saved.get("best_val_loss", math.inf)), int(saved.get("best_epoch", -1)))
             self.start = int(saved["epoch"]) + 1
+        elif c.init_from:
+            self.model.load_state_dict(_initial_weights(c))
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)

@@ -94,6 +94,8 @@ def reference(ckpt, data_file, i, T):
     t64 = truth.astype(np.float64)
     grad = [(np.roll(t64, -1, a) - np.roll(t64, 1, a)) / 2.0 for a in (1, 2, 3)]
     F_pred = np.array([free_energy_numpy(p) for p in pred])
+    F_net_pred = np.array([free_energy_numpy(p, dx=2.0) for p in pred_net])
+    F_net_true = np.array([free_energy_numpy(p, dx=2.0) for p in truth[:, ::2, ::2, ::2]])
     m_pred = pred_net.reshape(T, -1).mean(axis=1)
     keep = t_ic > 0
     return {
@@ -103,6 +105,7 @@ def reference(ckpt, data_file, i, T):
         "delta": np.sqrt(np.sum(diff**2, axis=(1, 2, 3)) / np.sum(sum(g**2 for g in grad), axis=(1, 2, 3))),
         "free_energy_pred": F_pred, "free_energy_true": F_true,
         "free_energy_rel_error": np.abs(F_pred - F_true) / F_true,
+        "free_energy_rel_error_network": np.abs(F_net_pred - F_net_true) / F_net_true,
         "mass_drift_pred": np.abs(m_pred - m_pred[0]) / m_pred[0],
         "mass_drift_true": np.abs(m_true - m_true[0]) / m_true[0],
         "alpha_pred": np.polyfit(np.log(t_ic[keep]), np.log(F_pred[keep]), 1)[0],
@@ -120,7 +123,8 @@ def load(out):
 
 
 def check_against_reference(seq, ref, atol):
-    for key in ("rmse_full", "rmse_network", "delta", "free_energy_pred", "free_energy_rel_error"):
+    for key in ("rmse_full", "rmse_network", "delta", "free_energy_pred", "free_energy_rel_error",
+                "free_energy_rel_error_network"):
         np.testing.assert_allclose(seq[key], ref[key], rtol=0 if atol else REDUCTION["rtol"],
                                    atol=atol or REDUCTION["atol"], err_msg=key)
     np.testing.assert_allclose(seq["free_energy_true"], ref["free_energy_true"], rtol=0, atol=0)  # the stored F
@@ -249,6 +253,7 @@ def test_a_perfect_model_scores_zero(data_file):
     for key in ("rmse_full", "rmse_network", "delta"):
         np.testing.assert_array_equal(rec[key], 0.0)
     np.testing.assert_allclose(rec["free_energy_rel_error"], 0.0, atol=1e-15)  # F recomputed = F stored
+    np.testing.assert_array_equal(rec["free_energy_rel_error_network"], 0.0)
     np.testing.assert_allclose(rec["mass_drift_pred"], rec["mass_drift_true"], rtol=1e-9, atol=1e-15)
     assert rec["alpha_pred"] == pytest.approx(rec["alpha_true"], rel=1e-12)
     assert rec["stationary_index_pred"] == rec["stationary_index_true"]

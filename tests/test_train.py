@@ -319,3 +319,28 @@ def test_non_conservative_ablation_and_mass_penalty(data_file, tmp_path):
     ckpt = load_checkpoint(tmp_path / "ablation" / "last.pt")
     assert ckpt["config"]["conservative"] is False and ckpt["model"].param_count() == 28_641
     assert ckpt["train_config"]["mass_penalty"] == 1e-2 and np.isfinite(ckpt["val_loss"])
+
+
+# -- fine-tuning ----------------------------------------------------------------------------------
+def test_init_from_starts_at_the_checkpoint_weights(data_file, tmp_path, capsys):
+    """--init-from: epoch 0 of the new run starts from the source's weights (its free-run loss before
+    any step equals the source's), with a fresh optimiser and history; wrong architecture refused."""
+    train(config(data_file, tmp_path / "src", epochs=2))
+    src = load_checkpoint(tmp_path / "src" / "best.pt")
+    # lr tiny: after one epoch the weights are still the source's to ~1e-9, a fresh init is ~0.1 away
+    tuned = train(config(data_file, tmp_path / "tuned", epochs=1, lr=1e-12, ramp=0,
+                         init_from=str(tmp_path / "src" / "best.pt")))
+    new = load_checkpoint(tmp_path / "tuned" / "last.pt")
+    assert [r["epoch"] for r in tuned["history"]] == [0]
+    assert new["train_config"]["init_from"] == str(tmp_path / "src" / "best.pt")
+    assert_same_state(new["model_state"], src["model_state"], tol=dict(rtol=0, atol=1e-8))
+    scratch = train(config(data_file, tmp_path / "scratch", epochs=1, lr=1e-12, ramp=0))
+    assert scratch["history"][0]["val_loss"] != pytest.approx(tuned["history"][0]["val_loss"], rel=1e-6)
+    # architecture and option checks: one-line errors, nothing written
+    code = main(cli_args(data_file, tmp_path / "bad", "--epochs", "1", "--no-conservative",
+                         "--init-from", str(tmp_path / "src" / "best.pt")))
+    one_line_error(capsys, code, r"--init-from .* architecture .* differs")
+    code = main(cli_args(data_file, tmp_path / "src", "--epochs", "3", "--resume",
+                         "--init-from", str(tmp_path / "src" / "best.pt")))
+    one_line_error(capsys, code, "--resume and --init-from exclude each other")
+    assert not (tmp_path / "bad").exists()
