@@ -1,0 +1,497 @@
+"""Regenerate every number and figure of docs/REPRODUCTION.md from the shipped models.
+
+    python docs/reproduce.py                       # all experiments (~15 min on 2 CPU cores)
+    python docs/reproduce.py --only long,ablation  # some of them
+    python docs/reproduce.py --list                # what each experiment is
+
+Ground truth is made with the documented commands (``python -m ch_numba generate|simulate``)
+with the physics stored in the model's metadata (ε, M, W, dt, steps per frame), and compared
+with ``python -m surrogate evaluate`` (RMSE, δ, F(t), mass, power law). The experiments that
+need more than one model or other time sampling (long rollout, ablation, cost) are computed
+here with ``export.runtime.Rollout`` (onnxruntime, no PyTorch) and ``surrogate.metrics``.
+
+Output: ``docs/figures/<experiment>_*.png``, ``docs/results/<experiment>.json`` and
+``docs/results/summary.md`` (the table of the report). Intermediate data (HDF5, a few GB at
+most) go to ``--work`` (default ``/tmp/ch3d-reproduce``) and are reused when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import ch_numba  # noqa: E402
+from ch_numba import initial  # noqa: E402
+from surrogate import metrics  # noqa: E402
+
+FIGURES = ROOT / "docs" / "figures"
+RESULTS = ROOT / "docs" / "results"
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+def sh(*args: str) -> None:
+    """Run one documented command (``python -m ...``), echoing it; stop on failure."""
+    cmd = [sys.executable, *map(str, args)]
+    print("$", " ".join(["python", *map(str, args)]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def physics_args(meta: dict) -> list[str]:
+    """Solver options reproducing the training data's physics (from the ONNX metadata)."""
+    return ["--epsilon", meta["epsilon"], "--mobility", meta["mobility"], "--W", meta["W"], "--dx", meta["dx"],
+            "--dt", meta["dt"], "--steps-per-frame", meta["steps_per_frame"], "--backend", "cpu"]
+
+
+def params_of(meta: dict) -> ch_numba.CHParams:
+    return ch_numba.CHParams(epsilon=float(meta["epsilon"]), mobility=float(meta["mobility"]), W=float(meta["W"]),
+                             dx=float(meta["dx"]), dt=float(meta["dt"]))
+
+
+def save_json(name: str, data: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(metrics._json(data), indent=1) + "\n")
+
+
+def evaluate(model: Path, truth: Path, name: str, work: Path, *extra: str) -> dict:
+    """``python -m surrogate evaluate``; its plots are copied to docs/figures/<name>_*.png."""
+    out = work / f"eval_{name}"
+    sh("-m", "surrogate", "evaluate", model, truth, "--out", out, *extra)
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for png in sorted(out.glob("*.png")):
+        shutil.copyfile(png, FIGURES / f"{name}_{png.name}")
+    return condense(json.loads((out / "evaluation.json").read_text()))
+
+
+def condense(ev: dict) -> dict:
+    """An evaluation.json without its per-frame curves per sequence (kept: ensemble curves and
+    every per-sequence scalar), small enough for git."""
+    seqs = [{k: v for k, v in s.items() if not isinstance(v, list)} for s in ev["sequences"]]
+    keep = ("format", "date", "command", "code_version", "config", "data", "warnings", "times", "ensemble", "timing")
+    return {**{k: ev[k] for k in keep if k in ev}, "sequences": seqs,
+            "model": {k: v for k, v in ev["model"].items() if k != "metadata"}}
+
+
+def layered_fraction(phi: np.ndarray) -> float:
+    """How one-dimensional a field is: max over axes a of var(⟨φ⟩ over the other two axes) / var(φ).
+
+    1 for flat layers normal to one axis (a stationary state of a periodic box at φ̄ ≈ ½),
+    ≈ 0 for a bicontinuous 3D structure.
+    """
+    phi = np.asarray(phi, dtype=np.float64)
+    total = phi.var()
+    if total == 0:
+        return 1.0
+    others = ((1, 2), (0, 2), (0, 1))
+    return float(max(phi.mean(axis=ax).var() / total for ax in others))
+
+
+def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
+    """One row of central z-slices (each panel: title, field (X, Y, Z))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), squeeze=False)
+    for ax, (title, field) in zip(axes[0], panels):
+        ax.imshow(field[:, :, field.shape[2] // 2].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# -- experiments -----------------------------------------------------------------------------------
+def exp_heldout(ctx) -> dict:
+    """20 held-out Perlin ICs (seeds never used in training), 50 frames from the noise: RMSE, δ, F."""
+    truth = ctx.work / "heldout.h5"
+    if not truth.exists():
+        sh("-m", "ch_numba", "generate", truth, "--sequences", 20, "--frames", 50, "--size", ctx.grid,
+           "--seed", 90210, *physics_args(ctx.meta))
+    out = {"model": evaluate(ctx.model, truth, "heldout", ctx.work, "--split", "all")}
+    if ctx.ablation:
+        out["ablation"] = evaluate(ctx.ablation, truth, "heldout_ablation", ctx.work, "--split", "all")
+    return out
+
+
+def exp_large(ctx) -> dict:
+    """Generalisation: a 2x larger box (each side) and 2x longer sequences (100 frames)."""
+    truth = ctx.work / "large.h5"
+    if not truth.exists():
+        sh("-m", "ch_numba", "generate", truth, "--sequences", 8, "--frames", 100, "--size", 2 * ctx.grid,
+           "--seed", 4711, *physics_args(ctx.meta))
+    return {"model": evaluate(ctx.model, truth, "large", ctx.work, "--split", "all")}
+
+
+def exp_torus(ctx) -> dict:
+    """A mesh-shaped IC: a torus (STL written by trimesh) voxelised into the box, 200 frames."""
+    import trimesh
+
+    stl = ROOT / "docs" / "data" / "torus.stl"
+    if not stl.exists():
+        stl.parent.mkdir(parents=True, exist_ok=True)
+        trimesh.creation.torus(major_radius=1.0, minor_radius=0.4, major_sections=48, minor_sections=24).export(stl)
+    truth = ctx.work / "torus.h5"
+    if not truth.exists():
+        sh("-m", "ch_numba", "simulate", truth, "--ic", "mesh", "--ic-file", stl, "--size", ctx.grid, "--frames", 200,
+           *physics_args(ctx.meta))
+    return {"model": evaluate(ctx.model, truth, "torus", ctx.work, "--sequences", "0")}
+
+
+def exp_slice(ctx) -> dict:
+    """The central-slice IC (fluctuations in one plane only) run 10x the training length (500 frames)."""
+    truth = ctx.work / "slice.h5"
+    if not truth.exists():
+        sh("-m", "ch_numba", "simulate", truth, "--ic", "slice", "--size", ctx.grid, "--frames", 500, "--seed", 3,
+           "--amplitude", 0.2, *physics_args(ctx.meta))
+    return {"model": evaluate(ctx.model, truth, "slice", ctx.work, "--sequences", "0")}
+
+
+def exp_ensemble(ctx) -> dict:
+    """100 evolutions from Perlin ICs over 4x the training length: mean ± sd of F(t), power law."""
+    truth = ctx.work / "ensemble.h5"
+    if not truth.exists():
+        sh("-m", "ch_numba", "generate", truth, "--sequences", 100, "--frames", 200, "--size", ctx.grid,
+           "--seed", 1234, *physics_args(ctx.meta))
+    return {"model": evaluate(ctx.model, truth, "ensemble", ctx.work, "--split", "all")}
+
+
+def exp_long(ctx) -> dict:
+    """A rollout 10³x the training sequence (50 000 network steps) vs the solver to the same time.
+
+    Both start from one Perlin IC; F(t) is compared every 100 network steps, the final states
+    are tested for stationarity (rms change over the last 10 000 steps) and layering.
+    """
+    steps, every = 50_000, 100
+    p = params_of(ctx.meta)
+    spf = int(ctx.meta["steps_per_frame"])
+    ic = initial.perlin((ctx.grid,) * 3, frequency=3, seed=2024, mean=0.5, amplitude=0.1).astype(np.float32)
+    runner = ctx.runner(ctx.model)
+
+    t0 = time.perf_counter()
+    pred = [ic[::ctx.factor, ::ctx.factor, ::ctx.factor]]
+    pred += list(runner.rollout(pred[0], steps, every=every))
+    t_net = time.perf_counter() - t0
+    pred = np.stack(pred)
+
+    cache = ctx.work / "long_solver.npy"
+    if cache.exists():
+        truth = np.load(cache)
+        t_sol = None
+    else:
+        t0 = time.perf_counter()
+        truth, phi = [ic], ic
+        for _ in range(steps // every):
+            phi = ch_numba.evolve(phi, steps=every * spf, params=p, backend="cpu")
+            truth.append(phi)
+        t_sol = time.perf_counter() - t0
+        truth = np.stack(truth)
+        np.save(cache, truth)
+
+    t = np.arange(len(pred)) * every * runner.time_per_step
+    F_pred = metrics.free_energy_series(metrics.upsample(pred, ctx.factor), p)
+    F_true = metrics.free_energy_series(truth, p)
+    tail = len(pred) - 1 - 10_000 // every  # frame index 10 000 steps before the end
+
+    def final(frames):
+        last = frames[-1].astype(np.float64)
+        return {"rms_change_last_10000_steps": float(np.sqrt(np.mean((last - frames[tail]) ** 2))),
+                "layered_fraction": layered_fraction(last),
+                "phi_min": float(last.min()), "phi_max": float(last.max())}
+
+    lo = pred.reshape(len(pred), -1).min(axis=1)
+    hi = pred.reshape(len(pred), -1).max(axis=1)
+    bad = np.flatnonzero(~np.isfinite(lo) | ~np.isfinite(hi) | (lo < -0.5) | (hi > 1.5))
+    res = {"network_steps": steps, "every": every, "time": t[-1], "training_sequence_frames": 50,
+           "first_step_out_of_range": int(bad[0]) * every if bad.size else None,  # φ outside [-0.5, 1.5]
+           "seconds_network": t_net, "seconds_solver": t_sol,
+           "F_network_final": F_pred[-1], "F_solver_final": F_true[-1],
+           "F_rel_error_max": float(np.max(metrics.relative_error(F_pred, F_true))),
+           "mass_drift_network": metrics.mass_drift(pred), "network": final(pred), "solver": final(truth),
+           "stationary_index_network": metrics.stationary_index(pred, 1e-3),
+           "stationary_index_solver": metrics.stationary_index(truth, 1e-3)}
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.loglog(t[1:], F_true[1:], label="solver (32³)")
+    ax.loglog(t[1:], F_pred[1:], "--", label="CRNN (16³, upsampled)")
+    ax.set_xlabel("time")
+    ax.set_ylabel("F / V")
+    ax.set_title(f"{steps} network steps = {steps // 50}x the training length", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURES / "long_free_energy.png", dpi=110)
+    plt.close(fig)
+    k = [0, len(pred) // 100, len(pred) // 10, len(pred) - 1]
+    plot_slices([(f"solver t={t[i]:.0f}", truth[i]) for i in k] +
+                [(f"CRNN t={t[i]:.0f}", metrics.upsample(pred[i], ctx.factor)) for i in k],
+                FIGURES / "long_slices.png")
+    return res
+
+
+def exp_ablation(ctx) -> dict:
+    """Conservative vs non-conservative model: mass over 10⁴ float32 steps from the same ICs."""
+    if not ctx.ablation:
+        return {"skipped": "no --ablation model"}
+    steps, every = 10_000, 10
+    out, curves = {}, {}
+    ics = [initial.perlin((ctx.grid,) * 3, frequency=f, seed=s, mean=m, amplitude=0.1).astype(np.float32)
+           for f, s, m in ((2, 501, 0.5), (3, 502, 0.45), (4, 503, 0.55))]
+    for label, path in (("conservative", ctx.model), ("non_conservative", ctx.ablation)):
+        runner = ctx.runner(path)
+        drifts, series = [], []
+        for ic in ics:
+            x0 = ic[::ctx.factor, ::ctx.factor, ::ctx.factor]
+            m0 = float(x0.astype(np.float64).mean())
+            means = [m0] + [float(f.astype(np.float64).mean()) for f in runner.rollout(x0, steps, every=every)]
+            rel = np.abs(np.array(means) - m0) / m0
+            drifts.append(float(rel.max()))
+            series.append(rel)
+        out[label] = {"mass_drift_max": max(drifts), "mass_drift_per_ic": drifts}
+        curves[label] = np.mean(series, axis=0)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    n = np.arange(len(curves["conservative"])) * every
+    for label, c in curves.items():
+        ax.semilogy(n[1:], np.maximum(c[1:], 1e-12), label=label.replace("_", "-"))
+    ax.set_xlabel("network steps")
+    ax.set_ylabel("|Δ mean φ| / mean φ")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(FIGURES / "ablation_mass.png", dpi=110)
+    plt.close(fig)
+    return {"steps": steps, **out}
+
+
+def exp_cost(ctx) -> dict:
+    """Step time vs voxels (onnxruntime CPU) and the speed-up over the solver at equal physical time."""
+    runner_threads = None
+    rows = []
+    p = params_of(ctx.meta)
+    spf = int(ctx.meta["steps_per_frame"])
+    for n in (16, 24, 32, 48, 64):
+        runner = ctx.runner(ctx.model, threads=runner_threads)
+        x = initial.perlin((n,) * 3, frequency=2, seed=5).astype(np.float32)
+        reps = max(3, int(2e6 / n**3))
+        list(runner.rollout(x, 2))  # warm-up
+        t0 = time.perf_counter()
+        list(runner.rollout(x, reps, every=reps))
+        step = (time.perf_counter() - t0) / reps
+        full = initial.perlin((n * ctx.factor,) * 3, frequency=2, seed=5).astype(np.float32)
+        ch_numba.evolve(full, steps=spf // 10, params=p, backend="cpu")  # warm-up (compilation)
+        t0 = time.perf_counter()
+        ch_numba.evolve(full, steps=spf, params=p, backend="cpu")
+        solver = time.perf_counter() - t0
+        rows.append({"network_grid": n, "voxels": n**3, "seconds_per_step": step, "ns_per_voxel": 1e9 * step / n**3,
+                     "solver_grid": n * ctx.factor, "solver_seconds_per_frame": solver, "speedup": solver / step})
+    vox = np.array([r["voxels"] for r in rows], float)
+    sec = np.array([r["seconds_per_step"] for r in rows])
+    slope = float(np.polyfit(np.log(vox), np.log(sec), 1)[0])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.loglog(vox, sec, "o-", label=f"CRNN step (onnxruntime CPU), slope {slope:.2f}")
+    solver = [r["solver_seconds_per_frame"] for r in rows]
+    ax.loglog(vox, solver, "s-", label=f"solver, {spf} steps at {ctx.factor}x the grid")
+    ax.set_xlabel("network voxels")
+    ax.set_ylabel("seconds per frame")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(FIGURES / "cost_per_step.png", dpi=110)
+    plt.close(fig)
+    return {"rows": rows, "loglog_slope": slope, "threads": runner_threads or "all cores"}
+
+
+CHECK_STEPS = 100
+
+
+def check_rollout(runner, grid: int, factor: int, params) -> dict:
+    """The fixed short rollout that tests/test_shipped_model.py recomputes: Perlin IC (seed 99),
+    100 network steps; F (at full resolution) and mass every 10 steps."""
+    ic = initial.perlin((grid,) * 3, frequency=3, seed=99, mean=0.5, amplitude=0.1).astype(np.float32)
+    x0 = metrics.downsample(ic, factor)
+    frames = np.stack([x0, *runner.rollout(x0, CHECK_STEPS, every=10)])
+    return {"steps": CHECK_STEPS, "every": 10,
+            "free_energy": metrics.free_energy_series(metrics.upsample(frames, factor), params),
+            "mass": frames.reshape(len(frames), -1).astype(np.float64).mean(axis=1)}
+
+
+def exp_check(ctx) -> dict:
+    """A fixed 100-step rollout (F and mass every 10 steps) that the tests recompute."""
+    res = check_rollout(ctx.runner(ctx.model), ctx.grid, ctx.factor, params_of(ctx.meta))
+    res["mass_drift"] = float(np.max(np.abs(res["mass"] - res["mass"][0])) / res["mass"][0])
+    return res
+
+
+EXPERIMENTS = {"check": exp_check, "heldout": exp_heldout, "large": exp_large, "torus": exp_torus, "slice": exp_slice,
+               "ensemble": exp_ensemble, "long": exp_long, "ablation": exp_ablation, "cost": exp_cost}
+
+
+# -- the report's table ------------------------------------------------------------------------------
+def _f(x, fmt=".3g") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:{fmt}}"
+
+
+def _pm(stats: dict, fmt=".3g", scale=1.0) -> str:
+    if not stats or not stats.get("n"):
+        return "n/a"
+    return f"{_f(stats['mean'] * scale, fmt)} ± {_f(stats['sd'] * scale, fmt)}"
+
+
+def _scaled(x, scale=100.0):
+    return None if x is None else x * scale
+
+
+def summary_lines() -> list[str]:
+    """Markdown tables of the headline numbers of every docs/results/<experiment>.json present."""
+    def load(name):
+        path = RESULTS / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    out = ["| experiment | sequences × frames | RMSE (full grid, mean over frames) | RMSE last frame | δ max | "
+           "max F rel. error, full grid (%) | max F rel. error, network grid (%) | α network | α solver | "
+           "max mass drift |", "|" + "---|" * 10]
+    for name in ("heldout", "large", "torus", "slice", "ensemble"):
+        res = load(name)
+        for label, ev in (res or {}).items():
+            if not isinstance(ev, dict) or "ensemble" not in ev:
+                continue
+            sc = ev["ensemble"]["scalars"]
+            fm, fn = sc["free_energy_rel_error_max"], sc.get("free_energy_rel_error_network_max", {})
+            out.append(f"| {name}{'' if label == 'model' else ' (' + label + ')'} | "
+                       f"{ev['ensemble']['n_sequences']} × {ev['data']['frames']} | {_pm(sc['rmse_full_mean'])} | "
+                       f"{_pm(sc['rmse_full_final'])} | {_pm(sc['delta_max'])} | "
+                       f"{_pm(fm, scale=100)} (worst {_f(100 * fm['max'])}) | "
+                       f"{_pm(fn, scale=100)} (worst {_f(100 * fn['max']) if fn.get('n') else 'n/a'}) | "
+                       f"{_pm(sc['alpha_pred'])} | {_pm(sc['alpha_true'])} | "
+                       f"{_f(sc['mass_drift_pred_max']['max'], '.2g')} |")
+    horizons = (10, 25, 49, 99, 149, 199, 499)
+    out += ["", "Mean over sequences of the F rel. error (full grid / network grid, %) and of the RMSE (full grid) "
+            "after k network steps (training sequences: 49 steps):", "",
+            "| experiment | " + " | ".join(f"k = {k}" for k in horizons) + " |", "|---|" + "---|" * len(horizons)]
+    for name in ("heldout", "large", "torus", "slice", "ensemble"):
+        ev = (load(name) or {}).get("model")
+        if not ev:
+            continue
+        c = ev["ensemble"]["curves"]
+        cells = []
+        for k in horizons:
+            if k >= len(c["rmse_full"]["mean"]):
+                cells.append("")
+                continue
+            fn = c.get("free_energy_rel_error_network", {}).get("mean", [None] * (k + 1))[k]
+            cells.append(f"{_f(_scaled(c['free_energy_rel_error']['mean'][k]))} / {_f(_scaled(fn))} / "
+                         f"{_f(c['rmse_full']['mean'][k], '.2g')}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    long = load("long")
+    if long:
+        n, s_ = long["network"], long["solver"]
+        out += ["", "| long rollout | network | solver |", "|---|---|---|",
+                f"| steps / time | {long['network_steps']} / {_f(long['time'], '.4g')} | same time |",
+                f"| F at the end | {_f(long['F_network_final'], '.4g')} | {_f(long['F_solver_final'], '.4g')} |",
+                f"| max F rel. error over the run | {_f(100 * long['F_rel_error_max'])} % | |",
+                f"| rms change over the last 10⁴ steps | {_f(n['rms_change_last_10000_steps'], '.2g')} | "
+                f"{_f(s_['rms_change_last_10000_steps'], '.2g')} |",
+                f"| layered fraction at the end (1 = flat layers) | {_f(n['layered_fraction'])} | "
+                f"{_f(s_['layered_fraction'])} |",
+                f"| φ range at the end | {_f(n['phi_min'])} … {_f(n['phi_max'])} | "
+                f"{_f(s_['phi_min'])} … {_f(s_['phi_max'])} |",
+                f"| max mass drift | {_f(long['mass_drift_network'], '.2g')} | |",
+                f"| first step with φ outside [−0.5, 1.5] | {long.get('first_step_out_of_range') or 'never'} | |"]
+    abl = load("ablation")
+    if abl and "conservative" in abl:
+        out += ["", f"| ablation: max mass drift over {abl['steps']} steps | conservative | non-conservative |",
+                "|---|---|---|",
+                f"| 3 Perlin ICs | {_f(abl['conservative']['mass_drift_max'], '.2g')} | "
+                f"{_f(abl['non_conservative']['mass_drift_max'], '.2g')} |"]
+    cost = load("cost")
+    if cost:
+        out += ["", "| network grid | seconds per step (onnxruntime CPU) | ns per voxel | solver grid | "
+                "solver seconds per frame | speed-up |", "|---|---|---|---|---|---|"]
+        out += [f"| {r['network_grid']}³ | {_f(r['seconds_per_step'])} | {_f(r['ns_per_voxel'])} | "
+                f"{r['solver_grid']}³ | {_f(r['solver_seconds_per_frame'])} | {_f(r['speedup'])}× |"
+                for r in cost["rows"]]
+        out.append(f"\nlog-log slope of step time vs voxels: {_f(cost['loglog_slope'])}")
+    return out
+
+
+def write_summary() -> Path:
+    """docs/results/summary.md: the tables of the report, from the JSON files present."""
+    path = RESULTS / "summary.md"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text("<!-- written by python docs/reproduce.py; do not edit -->\n" + "\n".join(summary_lines()) + "\n")
+    return path
+
+
+class Context:
+    def __init__(self, model: Path, ablation: Path | None, work: Path):
+        from export.runtime import Rollout
+
+        self._Rollout = Rollout
+        self.model, self.ablation, self.work = model, ablation, work
+        r = Rollout(model, providers="cpu")
+        self.meta = r.metadata
+        self.factor = r.factor
+        self.grid = int(self.meta["train_grid"])
+
+    def runner(self, path, threads=None):
+        return self._Rollout(path, providers="cpu", threads=threads)
+
+
+def main(argv=None) -> int:
+    epilog = "experiments:\n" + "\n".join(f"  {k:9s} {f.__doc__.splitlines()[0]}" for k, f in EXPERIMENTS.items())
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "crnn.onnx")
+    ap.add_argument("--ablation", type=Path, default=ROOT / "models" / "crnn_ablation.onnx")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ch3d-reproduce"))
+    ap.add_argument("--only", default=",".join(EXPERIMENTS), help="comma-separated experiments (default: all)")
+    ap.add_argument("--list", action="store_true", help="list the experiments and exit")
+    a = ap.parse_args(argv)
+    if a.list:
+        ap.print_help()
+        return 0
+    names = [n.strip() for n in a.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(EXPERIMENTS))
+    if unknown:
+        ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    a.work.mkdir(parents=True, exist_ok=True)
+    ctx = Context(a.model, a.ablation if a.ablation.exists() else None, a.work)
+    for name in names:
+        t0 = time.perf_counter()
+        print(f"== {name}: {EXPERIMENTS[name].__doc__.splitlines()[0]}", flush=True)
+        try:
+            res = EXPERIMENTS[name](ctx)
+        except subprocess.CalledProcessError as exc:
+            print(f"error: {name}: command failed with status {exc.returncode}", file=sys.stderr)
+            return 1
+        res["seconds"] = time.perf_counter() - t0
+        save_json(name, res)
+        print(f"== {name} done in {res['seconds']:.0f} s -> docs/results/{name}.json", flush=True)
+    print(f"tables: {write_summary()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
