@@ -1,6 +1,6 @@
 """Regenerate every number and figure of docs/REPRODUCTION.md from the shipped models.
 
-    python docs/reproduce.py                       # all experiments (~15 min on 2 CPU cores)
+    python docs/reproduce.py                       # all experiments (~25 min on 2 CPU cores)
     python docs/reproduce.py --only long,ablation  # some of them
     python docs/reproduce.py --list                # what each experiment is
 
