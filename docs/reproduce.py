@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import ch_numba  # noqa: E402
 from ch_numba import initial  # noqa: E402
 from surrogate import metrics  # noqa: E402
+from surrogate.plots import _pyplot  # noqa: E402  (matplotlib with the Agg backend)
 
 FIGURES = ROOT / "docs" / "figures"
 RESULTS = ROOT / "docs" / "results"
@@ -97,11 +98,7 @@ def layered_fraction(phi: np.ndarray) -> float:
 
 def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
     """One row of central z-slices (each panel: title, field (X, Y, Z))."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), squeeze=False)
     for ax, (title, field) in zip(axes[0], panels):
         ax.imshow(field[:, :, field.shape[2] // 2].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
@@ -111,15 +108,6 @@ def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # -- experiments -----------------------------------------------------------------------------------
