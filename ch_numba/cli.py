@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, default=64, help="grid edge L (default %(default)s)")
     g.add_argument("--burn-in-frames", type=int, default=0, help="each sequence first runs 0..K frames that are "
                                                                  "not stored (default %(default)s)")
+    g.add_argument("--burn-in-law", choices=("uniform", "log"), default="uniform",
+                   help="law of the burn-in length: uniform on 0..K, or log-uniform (as many sequences per decade of "
+                        "coarsening time, to cover late states; default %(default)s)")
     g.add_argument("--val-fraction", type=float, default=0.3, help="fraction of validation sequences "
                                                                    "(default %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="master seed (default %(default)s)")
@@ -159,8 +162,8 @@ def cmd_generate(a, command: str) -> None:
     from .dataset import DatasetConfig, generate
 
     cfg = DatasetConfig(sequences=a.sequences, frames=a.frames, steps_per_frame=a.steps_per_frame, size=a.size,
-                        burn_in_frames=a.burn_in_frames, val_fraction=a.val_fraction, seed=a.seed,
-                        frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
+                        burn_in_frames=a.burn_in_frames, burn_in_law=a.burn_in_law, val_fraction=a.val_fraction,
+                        seed=a.seed, frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
                         ic_mean_sd=a.ic_mean_sd, amplitude=a.amplitude, dtype=a.dtype, storage=a.storage)
     result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
                       keep_parts=a.keep_parts)

@@ -77,6 +77,9 @@ def storage_options(storage: str, scaleoffset_digits: int = 4) -> dict:
 # --------------------------------------------------------------------------- configuration
 
 
+BURN_IN_LAWS = ("uniform", "log")
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
     """Everything that determines a generated data set's contents.
@@ -84,7 +87,9 @@ class DatasetConfig:
     Sequence i uses the IC seed and parameters drawn from
     ``np.random.default_rng([seed, i])``: φ̄ ~ N(ic_mean, ic_mean_sd) (clipped to
     [0.3, 0.7], inside the spinodal region), the Perlin frequency uniformly from
-    `frequencies` (correlation length size/f), a burn-in of 0..burn_in_frames frames.
+    `frequencies` (correlation length size/f), a burn-in of 0..burn_in_frames frames: uniform
+    (``burn_in_law="uniform"``) or log-uniform (``"log"``: b = ⌊(K + 1)^u⌋ − 1, u ~ U[0, 1), so
+    every decade of coarsening time, early and late, gets the same share of sequences).
     """
 
     sequences: int
@@ -92,6 +97,7 @@ class DatasetConfig:
     steps_per_frame: int = 400
     size: int = 64
     burn_in_frames: int = 0
+    burn_in_law: str = "uniform"
     val_fraction: float = 0.3
     seed: int = 0
     frequencies: tuple = (2, 3, 4)
@@ -111,6 +117,8 @@ class DatasetConfig:
         need(self.steps_per_frame >= 1, f"--steps-per-frame must be >= 1, got {self.steps_per_frame}")
         need(self.size >= 4, f"--size must be >= 4, got {self.size}")
         need(self.burn_in_frames >= 0, f"--burn-in-frames must be >= 0, got {self.burn_in_frames}")
+        need(self.burn_in_law in BURN_IN_LAWS,
+             f"--burn-in-law must be one of {', '.join(BURN_IN_LAWS)}, got {self.burn_in_law!r}")
         need(0.0 <= self.val_fraction < 1.0, f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
         need(len(self.frequencies) > 0 and all(int(f) >= 1 for f in self.frequencies),
@@ -135,12 +143,18 @@ class DatasetConfig:
         ic_seed = int(rng.integers(1, 2**31 - 1))
         mean = float(np.clip(rng.normal(self.ic_mean, self.ic_mean_sd), 0.3, 0.7))
         frequency = int(self.frequencies[int(rng.integers(len(self.frequencies)))])
-        burn_in = int(rng.integers(0, self.burn_in_frames + 1))
+        if self.burn_in_law == "log":
+            burn_in = min(int((self.burn_in_frames + 1) ** rng.random()) - 1, self.burn_in_frames)
+        else:
+            burn_in = int(rng.integers(0, self.burn_in_frames + 1))
         ic = {"kind": "perlin", "seed": ic_seed, "frequency": frequency, "mean": mean, "amplitude": self.amplitude}
         return {"seed": ic_seed, "ic": ic, "burn_in": burn_in}
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        d = dataclasses.asdict(self)
+        if d["burn_in_law"] == "uniform":  # the default: data sets made before the option keep their config
+            del d["burn_in_law"]
+        return json.dumps(d, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- writing

@@ -92,6 +92,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="weight of the mass-change penalty, non-conservative model only (default %(default)s)",
     )
     p.add_argument(
+        "--input-noise",
+        type=float,
+        default=d.input_noise,
+        metavar="SIGMA",
+        help="σ of zero-mean Gaussian noise added to every network input in training, so that the "
+        "model learns to correct its own errors in long rollouts (default %(default)s: none)",
+    )
+    p.add_argument(
         "--device", default=d.device, help="auto (cuda if available), cpu, cuda, cuda:N (default %(default)s)"
     )
     p.add_argument(
@@ -144,6 +152,7 @@ def run_train(a: argparse.Namespace, command: str) -> int:
         max_len=max_len,
         augment=a.augment,
         mass_penalty=a.mass_penalty,
+        input_noise=a.input_noise,
         device=a.device,
         amp=a.amp,
         seed=a.seed,

@@ -30,6 +30,8 @@ class TrainConfig:
         stored frames); one length is drawn per batch.
     augment : draw the 48 cube symmetries and φ → 1 − φ.
     mass_penalty : λ of the mass-change penalty (non-conservative model only).
+    input_noise : σ of the zero-mean Gaussian noise added to every network input in training
+        (:meth:`surrogate.CRNN.rollout`; 0: none). Validation never adds noise.
     device : "auto" (cuda if available), "cpu", "cuda" or "cuda:N".
     amp : mixed precision on CUDA: "auto" (bf16 where supported, else fp16), "off", "bf16", "fp16".
     seed : seeds the initial weights and the sampling.
@@ -54,6 +56,7 @@ class TrainConfig:
     max_len: int | None = None
     augment: bool = True
     mass_penalty: float = 1e-3
+    input_noise: float = 0.0
     device: str = "auto"
     amp: str = "auto"
     seed: int = 0
@@ -88,6 +91,10 @@ class TrainConfig:
         need(
             math.isfinite(self.mass_penalty) and self.mass_penalty >= 0,
             f"--mass-penalty must be >= 0, got {self.mass_penalty}",
+        )
+        need(
+            math.isfinite(self.input_noise) and self.input_noise >= 0,
+            f"--input-noise must be >= 0, got {self.input_noise}",
         )
         need(
             self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:") and self.device[5:].isdigit()),

@@ -173,7 +173,14 @@ class CRNN(nn.Module):
         return self.step(phi, h1, h2)
 
     # -- the loop ------------------------------------------------------------------------------
-    def rollout(self, phi0: torch.Tensor, steps: int, teacher: torch.Tensor | None = None) -> torch.Tensor:
+    def rollout(
+        self,
+        phi0: torch.Tensor,
+        steps: int,
+        teacher: torch.Tensor | None = None,
+        input_noise: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Predict frames 1..steps from frame 0, hidden states starting at zero.
 
         Parameters
@@ -187,6 +194,13 @@ class CRNN(nn.Module):
             ``teacher[:, k - 1]`` for k ≤ L and the network's own prediction of frame k otherwise,
             so only the first min(L, steps − 1) teacher frames are used. L = 0 or None is a free
             run. Predictions are returned for every step either way.
+        input_noise : float ≥ 0
+            Training noise σ (default 0: none). Every step's input becomes φ + η − ⟨η⟩ with
+            η ~ N(0, σ²) per voxel and ⟨η⟩ its volume mean per sample (so the mass is unchanged);
+            the returned predictions are the steps' outputs, not the noisy inputs. A model trained
+            so learns to pull perturbed states back towards the data (stability of long rollouts).
+        generator : torch.Generator, optional
+            Source of the noise (default: torch's global generator), on phi0's device.
 
         Returns
         -------
@@ -205,12 +219,17 @@ class CRNN(nn.Module):
                 shown = "(" + ", ".join(map(str, want)) + ")"
                 raise ValueError(f"expected teacher of shape {shown} (N, L, 1, X, Y, Z), got {got}")
             n_teacher = teacher.shape[1]
+        if isinstance(input_noise, bool) or not isinstance(input_noise, (int, float)) or not input_noise >= 0:
+            raise ValueError(f"input_noise must be a number >= 0, got {input_noise!r}")
         h1, h2 = self.init_hidden(phi0)
         phi = phi0
         preds = []
         for k in range(steps):
             if 0 < k <= n_teacher:
                 phi = teacher[:, k - 1].to(dtype=phi0.dtype)
+            if input_noise > 0:
+                eta = torch.randn(phi.shape, generator=generator, device=phi.device, dtype=phi.dtype)
+                phi = phi + input_noise * (eta - eta.mean(dim=_SPATIAL, keepdim=True))
             phi, h1, h2 = self.step(phi, h1, h2)
             preds.append(phi)
         if not preds:

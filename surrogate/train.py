@@ -7,8 +7,10 @@ Objective (one batch of N sub-sequences of T frames, network grid V voxels)::
 
 φ̂_k is the network's prediction of frame k; the inputs follow the curriculum of
 :mod:`surrogate.curriculum` (the first L(e) frames from the ground truth, then the network's own
-output). ⟨·⟩ is the volume mean (the mass); λ = ``mass_penalty`` is a weak penalty on its change,
-used by the non-conservative ablation only (the conservative network keeps ⟨φ̂_k⟩ = ⟨φ_0⟩ to
+output; with ``input_noise`` σ > 0 every input gets zero-mean Gaussian noise, see
+:meth:`surrogate.CRNN.rollout`, drawn from a generator seeded by (seed, epoch, batch, rank) so that
+resumed runs stay exact). ⟨·⟩ is the volume mean (the mass); λ = ``mass_penalty`` is a weak
+penalty on its change, used by the non-conservative ablation only (the conservative network keeps ⟨φ̂_k⟩ = ⟨φ_0⟩ to
 round-off by construction). Adam, constant learning rate (1e-4 as the paper).
 
 Validation: every sequence of the "val" split, all stored frames, free-running from frame 0
@@ -93,6 +95,7 @@ RESUME_FIXED = (
     "max_len",
     "augment",
     "mass_penalty",
+    "input_noise",
     "seed",
 )
 
@@ -179,8 +182,8 @@ class _Rollout(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, phi0, steps: int, teacher=None):
-        return self.model.rollout(phi0, steps, teacher)
+    def forward(self, phi0, steps: int, teacher=None, input_noise: float = 0.0, generator=None):
+        return self.model.rollout(phi0, steps, teacher, input_noise, generator)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -249,9 +252,11 @@ def _check_resumable(saved: dict, config: TrainConfig, data: dict, path: Path) -
     old = saved.get("train_config")
     if not isinstance(old, dict):
         raise ValueError(f"{path} has no training configuration; it cannot be resumed")
-    diff = [k for k in RESUME_FIXED if old.get(k) != getattr(config, k)]
+    defaults = TrainConfig(data="", out="")  # options added later than the checkpoint had their default then
+    old = {k: old.get(k, getattr(defaults, k)) for k in RESUME_FIXED}
+    diff = [k for k in RESUME_FIXED if old[k] != getattr(config, k)]
     if diff:
-        shown = ", ".join(f"{k}={old.get(k)!r} (now {getattr(config, k)!r})" for k in diff)
+        shown = ", ".join(f"{k}={old[k]!r} (now {getattr(config, k)!r})" for k in diff)
         raise ValueError(f"cannot resume {path}: it was trained with {shown}; use the same options")
     sd = saved.get("dataset", {})
     same = [sd.get(k) == data[k] for k in ("n_sequences", "n_frames", "shape", "train", "val")]
@@ -385,13 +390,14 @@ class _Trainer:
         total, count = 0.0, 0
         show = self.main and (c.progress if c.progress is not None else sys.stderr.isatty())
         bar = tqdm(self.loader, desc=f"epoch {epoch}", unit="batch", leave=False, dynamic_ncols=True, disable=not show)
-        for batch in bar:
+        for i, batch in enumerate(bar):
             seq = batch.to(self.device, non_blocking=True)
             n, T = seq.shape[:2]
             L = teacher_frames(epoch, T, c.ramp)
             teacher = seq[:, 1:L] if L > 1 else None
+            noise = self._noise_generator(epoch, i) if c.input_noise > 0 else None
             with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
-                pred = self.net(seq[:, 0], T - 1, teacher)
+                pred = self.net(seq[:, 0], T - 1, teacher, c.input_noise, noise)
             loss = objective(pred.float(), seq, c.conservative, c.mass_penalty)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -404,6 +410,11 @@ class _Trainer:
         bar.close()
         total, count = self.dist.sum([total, count], self.device)
         return total / count, int(count)
+
+    def _noise_generator(self, epoch: int, batch: int) -> torch.Generator:
+        """The input noise's generator of one batch: a pure function of (seed, epoch, batch, rank)."""
+        seq = np.random.SeedSequence([self.cfg.seed, epoch, batch, self.dist.rank])
+        return torch.Generator(device=self.device).manual_seed(int(seq.generate_state(1, np.uint64)[0] % 2**63))
 
     @torch.no_grad()
     def validate(self) -> float:

@@ -74,6 +74,25 @@ def test_sequence_depends_only_on_seed_and_index():
     assert DatasetConfig(**{**SMALL, "seed": 6}).sequence_spec(2) != a.sequence_spec(2)
 
 
+def test_log_burn_in_covers_every_decade_and_uniform_is_unchanged():
+    """--burn-in-law log: b = ⌊(K+1)^u⌋ − 1, so P(b < 10^j − 1) = j / log10(K+1): equal shares per
+    decade (checked on 4000 draws against the exact law); the uniform default keeps its draws and
+    its config JSON (data sets made before the option resume)."""
+    K = 9999  # log10(K + 1) = 4 decades
+    log_cfg = DatasetConfig(**{**SMALL, "sequences": 4000, "burn_in_frames": K, "burn_in_law": "log"})
+    b = np.array([log_cfg.sequence_spec(i)["burn_in"] for i in range(4000)])
+    assert b.min() >= 0 and b.max() <= K
+    for j in (1, 2, 3):
+        assert np.mean(b < 10**j - 1) == pytest.approx(j / 4, abs=0.03)  # binomial sd ≈ 0.007
+    uni = DatasetConfig(**{**SMALL, "burn_in_frames": K})
+    rng = np.random.default_rng([SMALL["seed"], 1])
+    rng.integers(1, 2**31 - 1), rng.normal(), rng.integers(3)  # the IC seed, mean and frequency draws
+    assert uni.sequence_spec(1)["burn_in"] == int(rng.integers(0, K + 1))
+    assert "burn_in_law" not in json.loads(uni.to_json()) and json.loads(log_cfg.to_json())["burn_in_law"] == "log"
+    with pytest.raises(ValueError, match="--burn-in-law must be one of uniform, log"):
+        DatasetConfig(**{**SMALL, "burn_in_law": "normal"})
+
+
 def test_shards_then_merge_equal_one_process(small, tmp_path):
     out = tmp_path / "sharded.h5"
     for k in (1, 0):

@@ -372,3 +372,28 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="reserved keys"):
         save_checkpoint(CRNN(), tmp_path / "x.pt", config={})
+
+
+def test_input_noise_perturbs_every_input_without_changing_its_mass(monkeypatch):
+    """input_noise σ: each step's input is its clean input + mean-free N(0, σ²) noise, drawn from the
+    given generator (same seed, same rollout); σ = 0 is the plain rollout; σ < 0 is refused."""
+    model = make_model(True)
+    phi0 = rand_phi((2, 1, 12, 12, 12))
+    teacher = rand_phi((2, 2, 1, 12, 12, 12), seed=3)
+    with torch.no_grad():
+        plain = model.rollout(phi0, 4, teacher)
+        torch.testing.assert_close(model.rollout(phi0, 4, teacher, input_noise=0.0), plain, **EXACT)
+        inputs = []
+        step = CRNN.step
+        monkeypatch.setattr(CRNN, "step", lambda self, phi, h1, h2: (inputs.append(phi), step(self, phi, h1, h2))[1])
+        noisy = model.rollout(phi0, 4, teacher, 0.05, torch.Generator().manual_seed(1))
+        again = model.rollout(phi0, 4, teacher, 0.05, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(noisy, again, **EXACT)
+    clean = [phi0, teacher[:, 0], teacher[:, 1], noisy[:, 2]]  # teacher frames 1, 2, then own output 3
+    for k, (x, c) in enumerate(zip(inputs[:4], clean)):
+        eta = (x - c).reshape(2, -1)
+        assert eta.mean(dim=1).abs().max() < 1e-12, k  # mass unchanged (float64 round-off)
+        assert eta.std(dim=1).sub(0.05).abs().max() < 0.005, k  # 1728 voxels: sd of the sd ≈ 0.0009
+    assert (noisy - plain).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="input_noise must be a number >= 0"):
+        model.rollout(phi0, 2, input_noise=-0.1)

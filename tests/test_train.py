@@ -140,9 +140,9 @@ def test_curriculum_feeds_the_ground_truth(data_file, tmp_path, monkeypatch):
     calls = []
     rollout = CRNN.rollout
 
-    def spy(self, phi0, steps, teacher=None):
+    def spy(self, phi0, steps, teacher=None, *noise):
         calls.append((self.training, steps, None if teacher is None else teacher.shape[1]))
-        return rollout(self, phi0, steps, teacher)
+        return rollout(self, phi0, steps, teacher, *noise)
 
     monkeypatch.setattr(CRNN, "rollout", spy)
     train(config(data_file, tmp_path / "run", epochs=4, ramp=3, min_len=6, max_len=6))
@@ -155,10 +155,12 @@ def test_curriculum_feeds_the_ground_truth(data_file, tmp_path, monkeypatch):
 
 
 # -- resume ---------------------------------------------------------------------------------------
-def test_resume_is_bit_for_bit(data_file, tmp_path):
-    straight = train(config(data_file, tmp_path / "a", epochs=2))
-    train(config(data_file, tmp_path / "b", epochs=1))  # "killed" after epoch 0
-    resumed = train(config(data_file, tmp_path / "b", epochs=2, resume=True, workers=2))  # workers: same data
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_resume_is_bit_for_bit(data_file, tmp_path, noise):
+    straight = train(config(data_file, tmp_path / "a", epochs=2, input_noise=noise))
+    train(config(data_file, tmp_path / "b", epochs=1, input_noise=noise))  # "killed" after epoch 0
+    resumed = train(config(data_file, tmp_path / "b", epochs=2, resume=True, workers=2,  # workers: same data
+                           input_noise=noise))
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     assert a["epoch"] == b["epoch"] == 1
     assert_same_state(a["model_state"], b["model_state"])
@@ -169,7 +171,7 @@ def test_resume_is_bit_for_bit(data_file, tmp_path):
     with open(tmp_path / "b" / "log.csv") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1]
     # nothing left to do
-    again = train(config(data_file, tmp_path / "b", epochs=2, resume=True))
+    again = train(config(data_file, tmp_path / "b", epochs=2, resume=True, input_noise=noise))
     assert len(again["history"]) == 2
 
 
@@ -344,3 +346,21 @@ def test_init_from_starts_at_the_checkpoint_weights(data_file, tmp_path, capsys)
                          "--init-from", str(tmp_path / "src" / "best.pt")))
     one_line_error(capsys, code, "--resume and --init-from exclude each other")
     assert not (tmp_path / "bad").exists()
+
+
+def test_input_noise_changes_training_and_old_checkpoints_resume(data_file, tmp_path, capsys):
+    """--input-noise enters the training rollouts (not validation: the weights before any step give
+    the same val loss either way); a checkpoint written before the option existed resumes as σ = 0,
+    and resuming with another σ is refused."""
+    quiet = train(config(data_file, tmp_path / "quiet", epochs=1, lr=1e-12))
+    noisy = train(config(data_file, tmp_path / "noisy", epochs=1, lr=1e-12, input_noise=0.1))
+    assert noisy["history"][0]["val_loss"] == pytest.approx(quiet["history"][0]["val_loss"], rel=1e-6)
+    assert noisy["history"][0]["train_loss"] > quiet["history"][0]["train_loss"] * 1.01
+    last = tmp_path / "quiet" / "last.pt"
+    old = torch.load(last, weights_only=False)
+    del old["train_config"]["input_noise"]  # as written by the code before the option
+    torch.save(old, last)
+    assert len(train(config(data_file, tmp_path / "quiet", epochs=2, lr=1e-12, resume=True))["history"]) == 2
+    code = main(cli_args(data_file, tmp_path / "noisy", "--epochs", "3", "--lr", "1e-12", "--resume",
+                         "--input-noise", "0.2"))
+    one_line_error(capsys, code, r"cannot resume .* input_noise=0.1 \(now 0.2\)")
