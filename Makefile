@@ -36,10 +36,10 @@ demo: setup-demo
 	$(DEMO_VENV)/bin/python -m ch_numba render $(OUT)/small.h5 --sequence 0 --frames 0,10,-1 --out $(OUT)/pictures
 	@echo "== 2. the shipped surrogate on the same held-out initial conditions, compared with the solver"
 	$(DEMO_VENV)/bin/python -m surrogate evaluate $(MODEL) $(OUT)/small.h5 --split all --out $(OUT)/evaluation
-	@echo "== 3. a surrogate rollout 3x the training length (150 frames) on a 2x larger box (its stable range: docs/REPRODUCTION.md)"
-	$(DEMO_VENV)/bin/python -m export.rollout $(MODEL) --ic perlin --size 64 --frequency 6 --steps 150 --every 10 \
+	@echo "== 3. a surrogate rollout 10x the training length (500 frames) on a 2x larger box (docs/REPRODUCTION.md)"
+	$(DEMO_VENV)/bin/python -m export.rollout $(MODEL) --ic perlin --size 64 --frequency 6 --steps 500 --every 25 \
 		--out $(OUT)/long_rollout.h5
-	$(DEMO_VENV)/bin/python -m ch_numba render $(OUT)/long_rollout.h5 --sequence 0 --frames 0,5,10,-1 --out $(OUT)/pictures_long
+	$(DEMO_VENV)/bin/python -m ch_numba render $(OUT)/long_rollout.h5 --sequence 0 --frames 0,4,10,-1 --out $(OUT)/pictures_long
 	@echo "demo done: $(OUT)/evaluation/*.png (surrogate vs solver), $(OUT)/pictures*/ (slices, .vti for ParaView)"
 
 test: setup-test
