@@ -24,20 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ch_numba import initial  # noqa: E402
+from surrogate.evaluate import load_runner  # noqa: E402
 
 SEEDS = (2024, 7, 99)
-CHECK_EVERY = 2500 // 10  # steps between range checks (10 checks per 2,500 steps)
-
-
-def runner_for(path: Path, threads: int):
-    """The model behind the rollout interface: onnxruntime for .onnx, PyTorch for a checkpoint."""
-    if path.suffix == ".onnx":
-        from export.runtime import Rollout
-
-        return Rollout(path, providers="cpu", threads=threads)
-    from surrogate.runner import TorchRollout
-
-    return TorchRollout(path, device="cpu", threads=threads)
+CHECK_EVERY = 250  # steps between range checks
 
 
 def probe(runner, seed: int, steps: int) -> dict:
@@ -68,9 +58,10 @@ def main(argv=None) -> int:
     if a.steps < CHECK_EVERY or a.steps % CHECK_EVERY:
         ap.error(f"--steps must be a positive multiple of {CHECK_EVERY}")
     for path in a.models:
-        if not path.is_file():
-            ap.error(f"{path}: no such file")
-        runner = runner_for(path, a.threads)
+        try:
+            runner, _ = load_runner(path, device="cpu", providers="cpu", threads=a.threads)
+        except ValueError as exc:  # missing or unreadable model: one line, no traceback
+            ap.error(str(exc))
         t0 = time.perf_counter()
         for seed in SEEDS:
             r = probe(runner, seed, a.steps)
