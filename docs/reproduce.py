@@ -434,6 +434,18 @@ def summary_lines() -> list[str]:
             cells.append(f"{_f(_scaled(c['free_energy_rel_error']['mean'][k]))} / {_f(_scaled(fn))} / "
                          f"{_f(c['rmse_full']['mean'][k], '.2g')}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out += ["", "Error of the ensemble-mean F on the network grid, |⟨F_CRNN⟩ − ⟨F_solver⟩| / ⟨F_solver⟩ "
+            "(mean over the sequences, then the error):", ""]
+    for name in ("heldout", "large", "torus", "slice", "ensemble"):
+        ev = (load(name) or {}).get("model")
+        c = ev["ensemble"]["curves"] if ev else {}
+        if "free_energy_net_pred" not in c:
+            continue
+        pred, true = (np.asarray(c[k]["mean"], dtype=float) for k in ("free_energy_net_pred", "free_energy_net_true"))
+        err = np.abs(pred - true) / true
+        k = int(np.nanargmax(err))
+        out.append(f"- {name}: max {_f(100 * err[k])} % at step {k}; at the last step ({len(err) - 1}) "
+                   f"{_f(100 * err[-1])} %")
     ens = load("ensemble") or {}
     if "power_law_of_mean_network_grid" in ens:
         lo, hi = ens["fit_window"]
