@@ -105,6 +105,7 @@ def reference(ckpt, data_file, i, T):
         "delta": np.sqrt(np.sum(diff**2, axis=(1, 2, 3)) / np.sum(sum(g**2 for g in grad), axis=(1, 2, 3))),
         "free_energy_pred": F_pred, "free_energy_true": F_true,
         "free_energy_rel_error": np.abs(F_pred - F_true) / F_true,
+        "free_energy_net_pred": F_net_pred, "free_energy_net_true": F_net_true,
         "free_energy_rel_error_network": np.abs(F_net_pred - F_net_true) / F_net_true,
         "mass_drift_pred": np.abs(m_pred - m_pred[0]) / m_pred[0],
         "mass_drift_true": np.abs(m_true - m_true[0]) / m_true[0],
@@ -159,6 +160,10 @@ def test_checkpoint_evaluation_equals_numpy_reference(models, data_file, tmp_pat
     F_mean = np.mean([r["free_energy_pred"] for r in refs], axis=0)
     F_true = np.mean([r["free_energy_true"] for r in refs], axis=0)
     np.testing.assert_allclose(ens["free_energy_mean_rel_error"], np.abs(F_mean - F_true) / F_true, **REDUCTION)
+    F_net_mean = np.mean([r["free_energy_net_pred"] for r in refs], axis=0)
+    F_net_true = np.mean([r["free_energy_net_true"] for r in refs], axis=0)
+    np.testing.assert_allclose(ens["free_energy_mean_rel_error_network"], np.abs(F_net_mean - F_net_true) / F_net_true,
+                               **REDUCTION)
     alphas = [r["alpha_true"] for r in refs]
     assert ens["scalars"]["alpha_true"]["mean"] == pytest.approx(np.mean(alphas), rel=1e-9)
     assert ens["scalars"]["alpha_true"]["sd"] == pytest.approx(np.std(alphas, ddof=1), rel=1e-9)
