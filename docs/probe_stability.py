@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ch_numba import initial  # noqa: E402
+from export.rollout import PHYSICAL_RANGE  # noqa: E402
 from surrogate.evaluate import load_runner  # noqa: E402
 
 SEEDS = (2024, 7, 99)
@@ -38,7 +39,7 @@ def probe(runner, seed: int, steps: int) -> dict:
     first_bad = None
     for k, phi in enumerate(runner.rollout(phi0, steps, every=CHECK_EVERY), 1):
         lo, hi = float(phi.min()), float(phi.max())
-        if first_bad is None and not (lo >= -0.5 and hi <= 1.5):
+        if first_bad is None and not (PHYSICAL_RANGE[0] <= lo and hi <= PHYSICAL_RANGE[1]):
             first_bad = k * CHECK_EVERY
             if not np.isfinite(lo + hi):
                 break

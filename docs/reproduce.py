@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import ch_numba  # noqa: E402
 from ch_numba import initial  # noqa: E402
+from export.rollout import PHYSICAL_RANGE  # noqa: E402
 from surrogate import metrics  # noqa: E402
 from surrogate.plots import _pyplot  # noqa: E402  (matplotlib with the Agg backend)
 
@@ -252,7 +253,7 @@ def exp_long(ctx) -> dict:
 
     lo = pred.reshape(len(pred), -1).min(axis=1)
     hi = pred.reshape(len(pred), -1).max(axis=1)
-    bad = np.flatnonzero(~np.isfinite(lo) | ~np.isfinite(hi) | (lo < -0.5) | (hi > 1.5))
+    bad = np.flatnonzero(~((lo >= PHYSICAL_RANGE[0]) & (hi <= PHYSICAL_RANGE[1])))  # NaN counts as outside
     res = {"network_steps": steps, "every": every, "time": t[-1], "training_sequence_frames": 50,
            "first_step_out_of_range": int(bad[0]) * every if bad.size else None,  # φ outside [-0.5, 1.5]
            "seconds_network": t_net, "seconds_solver": t_sol,
@@ -438,11 +439,9 @@ def summary_lines() -> list[str]:
             "(mean over the sequences, then the error):", ""]
     for name in ("heldout", "large", "torus", "slice", "ensemble"):
         ev = (load(name) or {}).get("model")
-        c = ev["ensemble"]["curves"] if ev else {}
-        if "free_energy_net_pred" not in c:
+        if not ev:
             continue
-        pred, true = (np.asarray(c[k]["mean"], dtype=float) for k in ("free_energy_net_pred", "free_energy_net_true"))
-        err = np.abs(pred - true) / true
+        err = np.asarray(ev["ensemble"]["free_energy_mean_rel_error_network"], dtype=float)
         k = int(np.nanargmax(err))
         out.append(f"- {name}: max {_f(100 * err[k])} % at step {k}; at the last step ({len(err) - 1}) "
                    f"{_f(100 * err[-1])} %")

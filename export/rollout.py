@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("export.rollout")
 
+#: φ outside this range means the surrogate has left its training regime (φ ∈ [0, 1] physically):
+#: the rollout writer warns; the report and docs/probe_stability.py count the first such step
+PHYSICAL_RANGE = (-0.5, 1.5)
+
 EXAMPLES = """examples:
   python -m export.rollout model.onnx --ic perlin --size 64 --steps 10000 --every 100 --out run.h5
   python -m export.rollout model.onnx --ic mesh --ic-file bunny.stl --size 128 --steps 500 --every 10 --out bunny.h5
@@ -175,7 +179,7 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
         if not np.all(np.isfinite(phi)):
             raise RuntimeError(f"surrogate rollout blew up: frame {k} (step {k * config.every}) is not finite")
         lo, hi = float(phi.min()), float(phi.max())
-        if not warned and (lo < -0.5 or hi > 1.5):
+        if not warned and not (PHYSICAL_RANGE[0] <= lo and hi <= PHYSICAL_RANGE[1]):
             log.warning("frame %d: phi in [%.3g, %.3g], far outside [0, 1]: the surrogate is out of its training "
                         "regime", k, lo, hi)
             warned = True
