@@ -12,13 +12,14 @@ import logging
 from pathlib import Path
 
 from . import cli_common
-from .params import CHParams
+from .params import ORDERS, SCHEMES, SYMBOLS, CHParams
 from .solver import BACKENDS
 
 log = logging.getLogger("ch_numba")
 
 EXAMPLES = """examples:
   python -m ch_numba simulate run.h5 --ic perlin --size 64 --frames 50 --steps-per-frame 400 --seed 7
+  python -m ch_numba simulate eq.h5 --size 64 --scheme spectral --dt 1 --steps-per-frame 400 --frames 100
   python -m ch_numba generate data.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 --seed 1
   python -m ch_numba generate data.h5 --sequences 20 --size 64 --shard 0/4   # ... 1/4, 2/4, 3/4, then:
   python -m ch_numba merge data.h5
@@ -34,8 +35,19 @@ def _add_physics(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mobility", type=float, default=d.mobility, help="mobility M (default %(default)s)")
     g.add_argument("--W", type=float, default=d.W, help="double-well height W (default %(default)s)")
     g.add_argument("--dx", type=float, default=d.dx, help="grid spacing (default %(default)s)")
-    g.add_argument("--dt", type=float, default=d.dt, help="time step; must be below the stability bound "
-                                                          "(default %(default)s)")
+    g.add_argument("--dt", type=float, default=d.dt, help="time step; explicit: must be below the stability bound "
+                                                          "(default %(default)s); spectral: any dt > 0 (e.g. 1)")
+    s = p.add_argument_group("time integrator")
+    s.add_argument("--scheme", choices=SCHEMES, default=d.scheme,
+                   help="explicit: forward Euler, the paper's (default); spectral: semi-implicit Fourier-spectral, "
+                        "large stable steps (cpu backend)")
+    s.add_argument("--order", type=int, choices=ORDERS, default=d.order,
+                   help="spectral: 1 (stabilised semi-implicit Euler) or 2 (SBDF2; default %(default)s)")
+    s.add_argument("--stabilization", type=float, default=d.stabilization, metavar="S",
+                   help="spectral: stabilisation constant S >= 0 (default: W)")
+    s.add_argument("--symbol", choices=SYMBOLS, default=d.symbol,
+                   help="spectral: Laplacian symbol, stencil (the 7-point stencil's, same system as explicit; "
+                        "default) or exact (-|k|^2)")
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -51,7 +63,13 @@ def _add_run(p: argparse.ArgumentParser) -> None:
 
 
 def _params(a) -> CHParams:
-    return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt)
+    if a.scheme != "spectral":
+        given = [f"--{k}" for k in ("order", "stabilization", "symbol") if getattr(a, k) != getattr(CHParams, k)]
+        if given:
+            raise ValueError(f"{given[0]} applies to --scheme spectral only")
+        return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt)
+    return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt, scheme="spectral",
+                    stabilization=a.stabilization, symbol=a.symbol, order=a.order)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,9 +151,11 @@ def _int_list(text: str, what: str) -> list[int]:
 
 def cmd_simulate(a, command: str) -> None:
     from . import initial
-    from .dataset import write_sequence_file
+    from .dataset import prepare_resume_dir, resume_dir_of, write_sequence_file
 
     params = _params(a)
+    if a.frames < 1 or a.steps_per_frame < 1:
+        raise ValueError(f"--frames and --steps-per-frame must be >= 1, got {a.frames} and {a.steps_per_frame}")
     if a.out.exists():
         raise ValueError(f"{a.out} already exists; remove it or choose another name")
     options = {"mean": a.mean, "amplitude": a.amplitude, "frequency": a.frequency}
@@ -147,14 +167,22 @@ def cmd_simulate(a, command: str) -> None:
             options.update(sequence=a.ic_sequence, frame=a.ic_frame)
     phi0 = initial.make(a.ic, (a.size,) * 3, seed=a.seed, **options)
     ic = {"kind": a.ic, "seed": a.seed, **{k: v for k, v in options.items()}}
-    log.info("simulate: %s IC on %s grid, %d frames x %d steps", a.ic, "x".join(map(str, phi0.shape)), a.frames,
-             a.steps_per_frame)
     from tqdm import tqdm
 
+    from .solver import resolve_backend
+
+    backend = resolve_backend(a.backend, params.scheme)
+    folder = resume_dir_of(a.out)
+    recipe = {"params": params.as_dict(), "frames": a.frames, "steps_per_frame": a.steps_per_frame,
+              "backend": backend, "dtype": a.dtype, "storage": a.storage, "shape": list(phi0.shape), "ic": ic}
+    if prepare_resume_dir(folder, recipe):
+        log.info("continuing the run checkpointed in %s", folder)
+    log.info("simulate: %s IC on %s grid, %d frames x %d steps, %s", a.ic, "x".join(map(str, phi0.shape)), a.frames,
+             a.steps_per_frame, params.describe())
     with tqdm(total=a.frames, unit="frame", disable=None, desc=a.out.name) as bar:
         write_sequence_file(a.out, phi0, params, frames=a.frames, steps_per_frame=a.steps_per_frame,
-                            backend=a.backend, dtype=a.dtype, storage=a.storage, seed=a.seed, ic=ic, split="val",
-                            command=command, where=str(a.out), on_frame=lambda: bar.update(1))
+                            backend=backend, dtype=a.dtype, storage=a.storage, seed=a.seed, ic=ic, split="val",
+                            command=command, where=str(a.out), on_frame=lambda: bar.update(1), resume_dir=folder)
     log.info("wrote %s", a.out)
 
 

@@ -3,8 +3,11 @@
 Layout (one file, readable by plain h5py/xarray; S sequences, F frames, grid X×Y×Z)::
 
     /                 attrs: format="ch3d-dataset", format_version, epsilon, mobility, W,
-                             dx, dt, steps_per_frame, frames, shape, dtype (state type of the
-                             run), storage, backend, package_version, command, config (JSON)
+                             dx, dt, scheme ("explicit"/"spectral"; absent in files written before
+                             the option: explicit), for spectral runs also stabilization, symbol,
+                             order (CHParams.as_dict), steps_per_frame, frames, shape, dtype
+                             (state type of the run), storage, backend, package_version, command,
+                             config (JSON)
     phi               (S, F, X, Y, Z) float32 (or float16 with storage="float16"),
                       chunked one frame per chunk, filter per `storage`
     seed              (S,)  int64   per-sequence IC seed (derived from (master seed, i))
@@ -186,8 +189,7 @@ def _root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtyp
 
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "epsilon": params.epsilon, "mobility": params.mobility, "W": params.W, "dx": params.dx,
-        "dt": params.dt, "steps_per_frame": steps_per_frame, "frames": frames,
+        **params.as_dict(), "scheme": params.scheme, "steps_per_frame": steps_per_frame, "frames": frames,
         "shape": np.asarray(shape, dtype=np.int64), "dtype": dtype, "storage": storage,
         "backend": backend, "package_version": __version__, "command": command, "config": config_json,
     }
@@ -220,19 +222,31 @@ def _fsync_and_replace(tmp: Path, final: Path):
 def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_frame: int, burn_in: int = 0,
                         backend: str = "cpu", dtype: str = "float32", storage: str = "lzf", seed: int = 0,
                         ic: dict | None = None, split: str = "train", command: str = "", config_json: str = "{}",
-                        where: str = "", on_frame=None) -> Path:
+                        where: str = "", on_frame=None, resume_dir=None) -> Path:
     """Simulate one sequence and write it atomically as a 1-sequence data set at `path`.
 
     Frames stream to a temporary file next to `path`, which is renamed only when
     the run finished: an interrupted or diverged run leaves no file at `path`.
+
+    With ``resume_dir`` (a folder; ``simulate`` uses ``OUT.h5.resume/``) the run also checkpoints
+    there after every frame — the frame as ``frame_NNNNNN.npy`` and the solver state
+    (``Stepper.state``) as ``state.npz``, each written atomically — and a rerun with the same
+    arguments continues from the last checkpoint instead of from φ0; the result is bit-identical
+    to an uninterrupted run. The folder must hold ``config.json`` (see :func:`prepare_resume_dir`)
+    and is removed once `path` is written.
     """
     from .solver import resolve_backend
 
     path = Path(path)
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, params.scheme)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shape = tuple(np.shape(phi0))
     attrs = _root_attrs(params, frames, steps_per_frame, shape, dtype, storage, backend, command, config_json)
+    if resume_dir is None:
+        source = run_sequence(phi0, params, frames, steps_per_frame, burn_in, backend, dtype, where, on_frame)
+    else:
+        source = _resumable_sequence(Path(resume_dir), phi0, params, frames, steps_per_frame, burn_in, backend,
+                                     dtype, where, on_frame)
     try:
         with h5py.File(tmp, "w") as f:
             _create_layout(f, 1, frames, shape, storage, attrs)
@@ -243,8 +257,7 @@ def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_
             f["backend"][0] = backend
             f["t0"][0] = burn_in * steps_per_frame * params.dt
             masses, energies = np.empty(frames), np.empty(frames)
-            for k, phi in run_sequence(phi0, params, frames, steps_per_frame, burn_in, backend, dtype, where,
-                                       on_frame):
+            for k, phi in source:
                 f["phi"][0, k] = phi
                 masses[k] = np.mean(phi, dtype=np.float64)
                 energies[k] = free_energy(phi, params)
@@ -254,7 +267,90 @@ def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_
     finally:
         if tmp.exists():
             tmp.unlink()
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
     return path
+
+
+# --------------------------------------------------------------------------- resumable single runs
+
+
+def resume_dir_of(out) -> Path:
+    """``OUT.h5.resume/``: the checkpoint folder of ``simulate OUT.h5``."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+def prepare_resume_dir(folder, recipe: dict) -> bool:
+    """Create ``folder/config.json`` holding ``recipe``, or check an existing one; True if resuming.
+
+    A folder started with a different recipe is refused with a one-line error naming what differs.
+    """
+    folder = Path(folder)
+    cfg = folder / "config.json"
+    recipe = json.loads(json.dumps(recipe, sort_keys=True))  # the JSON form, as it is compared later
+    if cfg.exists():
+        try:
+            old = json.loads(cfg.read_text())
+        except ValueError:
+            raise ValueError(f"{cfg} is corrupt; delete the folder {folder} to start over") from None
+        if old != recipe:
+            diff = sorted(k for k in set(old) | set(recipe) if old.get(k) != recipe.get(k))
+            raise ValueError(f"{folder} holds a run started with different arguments ({', '.join(diff)}); "
+                             f"rerun with the same arguments or delete that folder")
+        return (folder / "state.npz").exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(cfg, lambda fh: fh.write(json.dumps(recipe, indent=1, sort_keys=True).encode()))
+    return False
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(binary file)`` on a temporary file next to ``path``, fsync, rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _resumable_sequence(folder: Path, phi0, params: CHParams, frames: int, steps_per_frame: int, burn_in: int,
+                        backend: str, dtype, where: str, on_frame):
+    """:func:`run_sequence` with a checkpoint per frame in ``folder`` (frames already there are read back)."""
+    if burn_in:
+        raise ValueError("resumable runs take no burn-in")
+    stepper = Stepper(np.shape(phi0), params, backend, dtype)
+    state_file = folder / "state.npz"
+    done = -1
+    if state_file.exists():
+        try:
+            with np.load(state_file) as z:
+                saved = {k: z[k] for k in z.files}
+            done = int(saved.pop("frame"))
+            stepper.load_state(saved)
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"{state_file} is unreadable ({e}); delete the folder {folder} to start over") from None
+        log.info("resuming from frame %d of %d (%s)", done, frames, folder)
+    else:
+        stepper.set(phi0)
+    for k in range(frames):
+        frame_file = folder / f"frame_{k:06d}.npy"
+        if k <= done:
+            phi = np.load(frame_file)
+        else:
+            if k > 0:
+                stepper.advance(steps_per_frame)
+            phi = stepper.get(where)
+            _atomic_write(frame_file, lambda fh: np.save(fh, phi))
+            state = stepper.state()
+            _atomic_write(state_file, lambda fh: np.savez(fh, frame=np.array(k), **state))
+        yield k, phi
+        if on_frame is not None:
+            on_frame()
 
 
 def parts_dir(out) -> Path:
@@ -279,7 +375,9 @@ def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> Path:
         if old != recipe:
             diff = sorted(k for k in set(old["config"]) | set(recipe["config"])
                           if old["config"].get(k) != recipe["config"].get(k))
-            diff += sorted(k for k in recipe["params"] if old.get("params", {}).get(k) != recipe["params"][k])
+            old_params = old.get("params", {})
+            diff += sorted(k for k in set(old_params) | set(recipe["params"])
+                           if old_params.get(k) != recipe["params"].get(k))
             raise ValueError(f"{parts} was started with different arguments ({', '.join(diff)}); "
                              f"rerun with the same arguments or delete that folder")
     else:
@@ -324,7 +422,7 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
         raise ValueError(f"{out} already exists; remove it or choose another name")
     if not out.parent.exists():
         raise ValueError(f"folder {out.parent} does not exist")
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, params.scheme)
     log.info("generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s%s", out, config.sequences,
              config.frames, config.steps_per_frame, config.size, backend, f", shard {k}/{n}" if shard else "")
     parts = _prepare_parts(out, config, params)
@@ -475,8 +573,7 @@ class Dataset:
             raise ValueError(f"{self.path} is an incomplete ch3d data set (missing {', '.join(missing)})")
         try:
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-            self.params = CHParams(epsilon=float(self.attrs["epsilon"]), mobility=float(self.attrs["mobility"]),
-                                   W=float(self.attrs["W"]), dx=float(self.attrs["dx"]), dt=float(self.attrs["dt"]))
+            self.params = CHParams.from_metadata(self.attrs)
             self.phi = _Frames(f["phi"])
             self.split = f["split"].asstr()[...]
             self.seed = f["seed"][...]
@@ -520,8 +617,7 @@ class Dataset:
             f"{self.path}: {FORMAT} v{a.get('format_version')} (ch3d {a.get('package_version')})",
             f"  sequences {self.n_sequences} ({self.n_sequences - n_val} train, {n_val} val), frames {self.n_frames},"
             f" grid {'x'.join(map(str, self.shape))}",
-            f"  physics: epsilon={a['epsilon']:g} M={a['mobility']:g} W={a['W']:g} dx={a['dx']:g} dt={a['dt']:g},"
-            f" {a['steps_per_frame']} steps/frame",
+            f"  physics: {self.params.describe()}, {a['steps_per_frame']} steps/frame",
             f"  storage {a.get('storage')} ({self.phi._dset.dtype}), state dtype {a.get('dtype')},"
             f" backend {a.get('backend')}",
             f"  free energy/volume: first frame {np.mean(fe[:, 0]):.5g}, last frame {np.mean(fe[:, -1]):.5g}"

@@ -6,25 +6,38 @@ Model (DESIGN.md section 1), in grid units::
     mu     = f'(phi) - eps² ∇²phi
     ∂phi/∂t = M ∇²mu
 
-discretised on a periodic cubic grid (spacing dx) with the 7-point Laplacian and
-explicit forward Euler in time (step dt).
+discretised on a periodic cubic grid (spacing dx) with the 7-point Laplacian Δ_h and one of two
+time integrators (``CHParams.scheme``):
 
-Linear (von Neumann) stability of that scheme: the discrete Laplacian's symbol
-reaches -k² with k² = 12/dx² (checkerboard mode), so the amplification factor is
-1 - dt M k² (f'' + eps² k²); it stays in [-1, 1] when
+``"explicit"`` (default, the paper's): forward Euler, φ ← φ + dt M Δ_h(f'(φ) − ε² Δ_h φ).
+Linear (von Neumann) stability: the discrete Laplacian's symbol reaches -k² with k² = 12/dx²
+(checkerboard mode), so the amplification factor is 1 - dt M k² (f'' + eps² k²); it stays in
+[-1, 1] when
 
     dt < 2 / (M (eps² k⁴ + f''max k²)),     f''max = max over [0, 1] of f'' = 2W.
+
+``"spectral"``: semi-implicit Fourier-spectral with linear stabilisation S (ch_numba.spectral):
+−ε²Δ² and S·Δ implicit, f'(φ) explicit; first order (stabilised semi-implicit Euler) or second
+order (SBDF2). Any finite dt > 0 is accepted; the energy-stability condition and what was only
+tested are in :mod:`ch_numba.spectral`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+
+SCHEMES = ("explicit", "spectral")
+SYMBOLS = ("stencil", "exact")
+ORDERS = (1, 2)
+_PHYSICS = ("epsilon", "mobility", "W", "dx", "dt")
+_SPECTRAL = ("stabilization", "symbol", "order")  # settings of the spectral scheme only
 
 
 @dataclasses.dataclass(frozen=True)
 class CHParams:
-    """Cahn-Hilliard parameters (all in grid units; defaults are the paper's).
+    """Cahn-Hilliard parameters and the time integrator (all in grid units; defaults are the paper's).
 
     Attributes
     ----------
@@ -32,7 +45,18 @@ class CHParams:
     mobility : constant mobility M.
     W : height of the double well f(φ) = W φ² (1 − φ)².
     dx : grid spacing.
-    dt : explicit Euler time step; must be below :meth:`stable_dt`.
+    dt : time step; for ``scheme="explicit"`` it must be below :meth:`stable_dt`.
+    scheme : ``"explicit"`` (forward Euler, default) or ``"spectral"`` (semi-implicit Fourier-spectral).
+    stabilization : S ≥ 0 of the spectral scheme (None: S = W, which makes the first-order scheme
+        energy stable while φ stays in [0, 1]; see ch_numba.spectral). Spectral only.
+    symbol : Fourier symbol of the Laplacian in the spectral scheme: ``"stencil"`` (default, the 7-point
+        stencil's −(2/dx²) Σ_a (1 − cos(k_a dx)): the same semi-discrete system as the explicit kernel)
+        or ``"exact"`` (−|k|²). Spectral only.
+    order : 1 (stabilised semi-implicit Euler) or 2 (SBDF2, default). Spectral only.
+
+    ``as_dict()`` lists the spectral settings only for ``scheme="spectral"``, so explicit runs
+    describe themselves as before the option existed; :meth:`from_metadata` rebuilds the object from
+    any such mapping (a data set's root attributes, an ONNX model's metadata).
     """
 
     epsilon: float = 3.0
@@ -40,20 +64,40 @@ class CHParams:
     W: float = 1.0
     dx: float = 1.0
     dt: float = 1e-3
+    scheme: str = "explicit"
+    stabilization: float | None = None
+    symbol: str = "stencil"
+    order: int = 2
 
     def __post_init__(self):
-        for name in ("epsilon", "mobility", "W", "dx", "dt"):
+        for name in _PHYSICS:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ValueError(f"CHParams.{name} must be a number, got {value!r}")
             if not math.isfinite(value) or value <= 0:
                 raise ValueError(f"CHParams.{name} must be finite and > 0, got {value!r}")
-        bound = self.stable_dt()
-        if self.dt >= bound:
-            raise ValueError(
-                f"dt={self.dt:g} is above the explicit-Euler stability bound "
-                f"dt < {bound:.6g} (= 2 / (M (eps² k⁴ + 2W k²)), k² = 12/dx²); choose a smaller dt"
-            )
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
+        if self.scheme == "explicit":
+            defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in _SPECTRAL}
+            changed = [k for k in _SPECTRAL if getattr(self, k) != defaults[k]]
+            if changed:
+                raise ValueError(f"CHParams.{changed[0]} applies to scheme='spectral' only (scheme is 'explicit')")
+            bound = self.stable_dt()
+            if self.dt >= bound:
+                raise ValueError(
+                    f"dt={self.dt:g} is above the explicit-Euler stability bound "
+                    f"dt < {bound:.6g} (= 2 / (M (eps² k⁴ + 2W k²)), k² = 12/dx²); choose a smaller dt "
+                    f"or scheme='spectral'"
+                )
+            return
+        s = self.stabilization
+        if s is not None and (not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s) or s < 0):
+            raise ValueError(f"CHParams.stabilization must be a finite number >= 0 (or None for W), got {s!r}")
+        if self.symbol not in SYMBOLS:
+            raise ValueError(f"unknown Laplacian symbol {self.symbol!r}; choose one of {', '.join(SYMBOLS)}")
+        if self.order not in ORDERS or isinstance(self.order, bool):
+            raise ValueError(f"CHParams.order must be 1 or 2, got {self.order!r}")
 
     def stable_dt(self) -> float:
         """Linear stability bound of forward Euler: 2 / (M (ε² k⁴ + f''max k²))."""
@@ -62,9 +106,54 @@ class CHParams:
         return 2.0 / (self.mobility * (self.epsilon**2 * k2**2 + fpp_max * k2))
 
     @property
+    def S(self) -> float:
+        """The spectral scheme's stabilisation constant (``stabilization``, or W when None)."""
+        return float(self.W if self.stabilization is None else self.stabilization)
+
+    @property
     def interface_length(self) -> float:
         """ℓ = ε / sqrt(2W): the equilibrium profile is φ = ½(1 + tanh(x / (2ℓ)))."""
         return self.epsilon / math.sqrt(2.0 * self.W)
 
+    def describe(self) -> str:
+        """One line: the physics and the scheme (for logs and summaries)."""
+        text = f"epsilon={self.epsilon:g} M={self.mobility:g} W={self.W:g} dx={self.dx:g} dt={self.dt:g}"
+        if self.scheme == "spectral":
+            text += f", spectral order {self.order}, S={self.S:g}, {self.symbol} symbol"
+        return text
+
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as a dict; the spectral settings (S resolved) only for ``scheme="spectral"``."""
+        d = {k: getattr(self, k) for k in _PHYSICS}
+        if self.scheme == "spectral":
+            d.update(scheme="spectral", stabilization=self.S, symbol=self.symbol, order=int(self.order))
+        return d
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping, **override) -> "CHParams":
+        """Rebuild from a mapping written by :meth:`as_dict` (data-set attributes, ONNX metadata).
+
+        Missing physics keys take the defaults, a missing ``scheme`` means ``"explicit"`` (files
+        written before the option); numpy scalars and bytes are accepted. ``override`` replaces
+        entries (e.g. ``dx=`` of a coarser grid). Raises ValueError naming a bad entry.
+        """
+        d = {**dict(meta), **override}
+        kw = {}
+        for k in _PHYSICS:
+            if d.get(k) is not None:
+                try:
+                    kw[k] = float(d[k])
+                except (TypeError, ValueError):
+                    raise ValueError(f"metadata entry {k}={d[k]!r} is not a number") from None
+        scheme = d.get("scheme", "explicit")
+        scheme = scheme.decode() if isinstance(scheme, bytes) else str(scheme)
+        kw["scheme"] = scheme
+        if scheme == "spectral":
+            if d.get("stabilization") is not None:
+                kw["stabilization"] = float(d["stabilization"])
+            if d.get("symbol") is not None:
+                symbol = d["symbol"]
+                kw["symbol"] = symbol.decode() if isinstance(symbol, bytes) else str(symbol)
+            if d.get("order") is not None:
+                kw["order"] = int(d["order"])
+        return cls(**kw)

@@ -7,6 +7,10 @@ advance frame by frame without round trips. :func:`evolve` is the one-call API.
 Backends: ``numpy`` (reference.py, tests only), ``cpu`` (kernels_cpu, fused
 prange kernel), ``cuda`` (kernels_cuda), ``auto`` (cuda when a real GPU is
 usable, else cpu).
+
+Schemes (``CHParams.scheme``): ``explicit`` runs on every backend; ``spectral`` (the
+semi-implicit Fourier-spectral integrator of spectral.py: scipy.fft + Numba passes) on
+``cpu``, and ``auto`` picks ``cpu`` for it.
 """
 
 from __future__ import annotations
@@ -39,10 +43,19 @@ class BlowUpError(RuntimeError):
         )
 
 
-def resolve_backend(backend: str) -> str:
-    """Map ``auto`` to ``cuda`` or ``cpu``; validate the name."""
+SPECTRAL_BACKENDS = ("cpu",)
+
+
+def resolve_backend(backend: str, scheme: str = "explicit") -> str:
+    """Map ``auto`` to ``cuda`` or ``cpu`` (``cpu`` for the spectral scheme); validate the name."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if scheme == "spectral":
+        if backend == "auto":
+            return "cpu"
+        if backend not in SPECTRAL_BACKENDS:
+            raise ValueError(f"the spectral scheme runs on the {'/'.join(SPECTRAL_BACKENDS)} backend, not {backend!r}")
+        return backend
     if backend != "auto":
         return backend
     try:
@@ -93,10 +106,15 @@ class Stepper:
         self.shape = tuple(int(n) for n in shape)
         self.params = params
         self.dtype = check_dtype(dtype)
-        self.backend = resolve_backend(backend)
+        self.backend = resolve_backend(backend, params.scheme)
         self.coef = coefficients(params, self.dtype)
         self.steps_done = 0
-        if self.backend == "cpu":
+        self._spectral = None
+        if params.scheme == "spectral":
+            from .spectral import SpectralIntegrator
+
+            self._spectral = SpectralIntegrator(self.shape, params, self.dtype)
+        elif self.backend == "cpu":
             from .kernels_cpu import kernels, ring_buffer
 
             _, _, self._steps = kernels(self.dtype)
@@ -122,15 +140,19 @@ class Stepper:
         if phi.shape != self.shape:
             raise ValueError(f"expected phi of shape {self.shape}, got {phi.shape}")
         phi = np.ascontiguousarray(phi, dtype=self.dtype)
-        if self.backend == "cuda":
+        if self._spectral is not None:
+            self._spectral.set(phi)
+        elif self.backend == "cuda":
             self._a.copy_to_device(phi)
         else:
             self._a[...] = phi
         self.steps_done = 0
 
     def advance(self, steps: int) -> None:
-        """Run `steps` forward-Euler steps (no blow-up check: see :meth:`get`)."""
-        if self.backend == "cpu":
+        """Run `steps` steps of the scheme (no blow-up check: see :meth:`get`)."""
+        if self._spectral is not None:
+            self._spectral.advance(steps)
+        elif self.backend == "cpu":
             self._steps(self._a, self._b, self._scratch, steps, *self.coef)
             if steps % 2:
                 self._a, self._b = self._b, self._a
@@ -148,11 +170,35 @@ class Stepper:
 
     def get(self, where: str = "") -> np.ndarray:
         """Copy of the current state (host ndarray); raises BlowUpError if it diverged."""
-        phi = self._a.copy_to_host() if self.backend == "cuda" else self._a.copy()
+        if self._spectral is not None:
+            phi = self._spectral.phi.copy()
+        else:
+            phi = self._a.copy_to_host() if self.backend == "cuda" else self._a.copy()
         bad = blowup_value(phi)
         if bad is not None:
             raise BlowUpError(self.steps_done, bad, where)
         return phi
+
+    def state(self) -> dict:
+        """Everything a bit-identical continuation needs (numpy arrays; for checkpoints):
+        ``steps_done``, ``phi`` and, for the spectral scheme, its Fourier state and history."""
+        out = {"steps_done": np.array(self.steps_done)}
+        if self._spectral is not None:
+            out.update(self._spectral.state())
+        else:
+            out["phi"] = self._a.copy_to_host() if self.backend == "cuda" else self._a.copy()
+        return out
+
+    def load_state(self, state: dict) -> None:
+        """Continue from :meth:`state` of a stepper with the same shape, params and dtype."""
+        phi = np.asarray(state["phi"])
+        if phi.shape != self.shape or phi.dtype != self.dtype:
+            raise ValueError(f"saved state {phi.shape} {phi.dtype} does not fit this run ({self.shape} {self.dtype})")
+        if self._spectral is not None:
+            self._spectral.load_state(state)
+        else:
+            self.set(phi)
+        self.steps_done = int(state["steps_done"])
 
 
 def evolve(

@@ -1,0 +1,230 @@
+"""Semi-implicit Fourier-spectral integrator of the Cahn-Hilliard equation (``CHParams(scheme="spectral")``).
+
+Equation (periodic box, grid units, constant mobility)::
+
+    ∂φ/∂t = M Δ μ,     μ = f'(φ) − ε² Δφ,     f'(φ) = 2W φ (1 − φ)(1 − 2φ)
+
+In Fourier space Δ is a multiplication by its symbol λ(k) ≤ 0 (:func:`laplacian_symbol`): by
+default the 7-point stencil's λ = −(2/dx²) Σ_a (1 − cos(k_a dx)), so the scheme integrates exactly
+the semi-discrete system of the explicit kernel (and converges to it as dt → 0); ``symbol="exact"``
+takes λ = −|k|². Linear stabilisation with a constant S ≥ 0 (Chen & Shen 1998; Shen & Yang 2010)
+treats −ε²Δ² and S·Δ implicitly and f' explicitly:
+
+order 1 (stabilised semi-implicit Euler)::
+
+    (φ^{n+1} − φ^n)/dt = M Δ [ f'(φ^n) + S (φ^{n+1} − φ^n) − ε² Δ φ^{n+1} ]
+    φ̂^{n+1} = [ (1 − dt M S λ) φ̂^n + dt M λ f̂'^n ] / (1 − dt M S λ + dt M ε² λ²)
+
+order 2 (SBDF2: BDF2 in time, f' and the stabilisation extrapolated; the first step is order 1)::
+
+    (3φ^{n+1} − 4φ^n + φ^{n−1})/(2dt) = M Δ [ 2f'^n − f'^{n−1} + S (φ^{n+1} − 2φ^n + φ^{n−1}) − ε² Δ φ^{n+1} ]
+    φ̂^{n+1} = [ 2φ̂^n − ½φ̂^{n−1} + dt M λ (2f̂'^n − f̂'^{n−1}) − dt M S λ (2φ̂^n − φ̂^{n−1}) ]
+              / (3/2 − dt M S λ + dt M ε² λ²)
+
+The k = 0 mode (λ = 0) is left unchanged, so the mass Σφ is conserved exactly in Fourier space
+(to the round-off of one inverse FFT in real space, without drift).
+
+Energy stability (what is proven, and under which assumption). Let F_h(φ) = Σ f(φ) − (ε²/2) φ·Δφ,
+the discrete energy whose gradient flow the scheme discretises; with the stencil symbol it is
+exactly ``ch_numba.free_energy`` (forward differences), with the exact symbol its spectral twin.
+For order 1, if f' is L-Lipschitz on an interval containing every φ^n and φ^{n+1} (L = max |f''|
+there), then S ≥ L/2 gives F_h(φ^{n+1}) ≤ F_h(φ^n) for every dt > 0 (Shen & Yang, DCDS-A 28,
+2010, Thm 1: the stabilisation absorbs the explicit term's error ½ L |φ^{n+1} − φ^n|²). On [0, 1],
+f'' = 2W(1 − 6φ + 6φ²) ∈ [−W, 2W], so L = 2W and the default S = W satisfies it; the scheme has no
+maximum principle, so φ staying within [0, 1] (or within the wider range where |f''| ≤ 2S) is an
+assumption, checked a posteriori: the runs of the tests and benchmarks stayed within [−0.05, 1.05]
+and their F never rose (tested for order 1 at dt up to 50 and order 2 at dt up to 10 at ε = 3).
+For order 2 (SBDF2) no unconditional energy law of F_h is claimed: it is energy stable in all our
+tests at the step sizes used, and its accuracy is why it is the default (error of F(t) ~ dt²
+against ~dt for order 1; benchmarks/RESULTS.md).
+
+Cost per step: one real FFT of f'(φ) and one inverse real FFT (``scipy.fft``, ``workers`` =
+Numba's thread count), plus two fused Numba passes (f' in real space, the update in Fourier
+space). float32 states use single-precision FFTs (half the cost; the error of F stays far below
+the scheme's at the step sizes of interest).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .params import CHParams
+from .physics import check_dtype
+
+__all__ = ["laplacian_symbol", "SpectralIntegrator"]
+
+
+def laplacian_symbol(shape, dx: float = 1.0, kind: str = "stencil") -> np.ndarray:
+    """λ(k) of the periodic Laplacian on the real-FFT grid: (X, Y, Z//2 + 1) float64, λ ≤ 0, λ(0) = 0.
+
+    ``"stencil"``: −(2/dx²) Σ_a (1 − cos(k_a dx)) (the 7-point stencil's eigenvalues);
+    ``"exact"``: −Σ_a k_a², with k_a = 2π m / (n_a dx) for m = 0, 1, ..., −1 (numpy FFT order).
+    """
+    nx, ny, nz = (int(n) for n in shape)
+    ks = [2 * np.pi * np.fft.fftfreq(nx, dx), 2 * np.pi * np.fft.fftfreq(ny, dx), 2 * np.pi * np.fft.rfftfreq(nz, dx)]
+    if kind == "stencil":
+        parts = [-(2.0 / dx**2) * (1.0 - np.cos(k * dx)) for k in ks]
+    elif kind == "exact":
+        parts = [-(k**2) for k in ks]
+    else:
+        raise ValueError(f"unknown Laplacian symbol {kind!r}; choose stencil or exact")
+    return parts[0][:, None, None] + parts[1][None, :, None] + parts[2][None, None, :]
+
+
+def update_coefficients(lam: np.ndarray, p: CHParams, order: int) -> tuple[np.ndarray, ...]:
+    """Real per-mode coefficients of the update, float64, with the k = 0 mode kept fixed.
+
+    order 1: φ̂' = a φ̂ + c ĝ;  order 2: φ̂' = a φ̂ + b φ̂_old + c ĝ + d ĝ_old (ĝ = FFT of f'(φ)).
+    Returns (a, c) or (a, b, c, d).
+    """
+    dtm = p.dt * p.mobility
+    implicit = dtm * p.epsilon**2 * lam**2 - dtm * p.S * lam
+    if order == 1:
+        den = 1.0 + implicit
+        a, c = (1.0 - dtm * p.S * lam) / den, dtm * lam / den
+        a.flat[0], c.flat[0] = 1.0, 0.0
+        return a, c
+    den = 1.5 + implicit
+    a = (2.0 - 2.0 * dtm * p.S * lam) / den
+    b = (-0.5 + dtm * p.S * lam) / den
+    c = 2.0 * dtm * lam / den
+    d = -dtm * lam / den
+    a.flat[0], b.flat[0], c.flat[0], d.flat[0] = 1.0, 0.0, 0.0, 0.0
+    return a, b, c, d
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(dtype):
+    """Fused Numba passes for one state dtype: f'(φ) in real space, the Fourier-space updates."""
+    t = np.dtype(dtype).type
+    one, two = t(1), t(2)
+
+    # Loops over (x, y, z) with prange on x. (Flat views unpacked in one tuple assignment,
+    # ``a_, b_ = a.reshape(-1), b.reshape(-1)``, were measured to give wrong results under
+    # parallel=True with numba 0.68; see tests/test_spectral.py.)
+    @njit(parallel=True)
+    def fprime(phi, out, two_w):
+        nx, ny, nz = phi.shape
+        for i in prange(nx):
+            for j in range(ny):
+                for k in range(nz):
+                    v = phi[i, j, k]
+                    out[i, j, k] = two_w * v * (one - v) * (one - two * v)
+
+    @njit(parallel=True)
+    def update1(ph, g, a, c):
+        nx, ny, nz = ph.shape
+        for i in prange(nx):
+            for j in range(ny):
+                for k in range(nz):
+                    ph[i, j, k] = a[i, j, k] * ph[i, j, k] + c[i, j, k] * g[i, j, k]
+
+    @njit(parallel=True)
+    def update2(ph, ph_old, g, g_old, a, b, c, d):
+        """φ̂' = a φ̂ + b φ̂_old + c ĝ + d ĝ_old; then φ̂_old ← φ̂, ĝ_old ← ĝ, φ̂ ← φ̂' (in place)."""
+        nx, ny, nz = ph.shape
+        for i in prange(nx):
+            for j in range(ny):
+                for k in range(nz):
+                    p0 = ph[i, j, k]
+                    g0 = g[i, j, k]
+                    new = (a[i, j, k] * p0 + b[i, j, k] * ph_old[i, j, k]) + (c[i, j, k] * g0 + d[i, j, k] * g_old[i, j, k])
+                    ph_old[i, j, k] = p0
+                    g_old[i, j, k] = g0
+                    ph[i, j, k] = new
+
+    return fprime, update1, update2
+
+
+class SpectralIntegrator:
+    """State and steps of the semi-implicit spectral scheme on one (X, Y, Z) periodic grid.
+
+    ``set(phi)`` loads a state (and forgets the SBDF2 history: the next step is order 1),
+    ``advance(steps)`` integrates, ``phi`` is the current real-space field (X, Y, Z) in the state
+    dtype; :meth:`state` / :meth:`load_state` save and restore everything a bit-identical
+    continuation needs (for checkpoints). float32 states use single-precision FFTs.
+    """
+
+    def __init__(self, shape, params: CHParams, dtype=np.float32, workers: int | None = None):
+        import scipy.fft  # noqa: F401  (fail early, naming the package, when scipy is missing)
+
+        if params.scheme != "spectral":
+            raise ValueError(f"SpectralIntegrator needs CHParams(scheme='spectral'), got scheme={params.scheme!r}")
+        self.shape = tuple(int(n) for n in shape)
+        if len(self.shape) != 3:
+            raise ValueError(f"expected an (X, Y, Z) grid, got {self.shape}")
+        self.params = params
+        self.dtype = check_dtype(dtype)
+        self.cdtype = np.result_type(self.dtype, np.complex64)
+        self.workers = workers
+        lam = laplacian_symbol(self.shape, params.dx, params.symbol)
+        t = self.dtype.type
+        self._c1 = tuple(np.ascontiguousarray(x, self.dtype) for x in update_coefficients(lam, params, 1))
+        self._c2 = tuple(np.ascontiguousarray(x, self.dtype) for x in update_coefficients(lam, params, 2))
+        self._two_w = t(2.0 * params.W)
+        self._fprime, self._update1, self._update2 = _kernels(self.dtype)
+        self.phi = np.zeros(self.shape, self.dtype)
+        self._g = np.empty(self.shape, self.dtype)
+        self._ph = self._fft(self.phi)
+        self._ph_old = np.zeros_like(self._ph)
+        self._g_old = np.zeros_like(self._ph)
+        self._history = False
+
+    def _threads(self) -> int:
+        return self.workers if self.workers else numba.get_num_threads()
+
+    def _fft(self, a: np.ndarray) -> np.ndarray:
+        import scipy.fft
+
+        return scipy.fft.rfftn(a, workers=self._threads())
+
+    def _ifft(self, ah: np.ndarray) -> np.ndarray:
+        import scipy.fft
+
+        return scipy.fft.irfftn(ah, s=self.shape, workers=self._threads())
+
+    def set(self, phi: np.ndarray) -> None:
+        """Load φ (X, Y, Z); the next step starts a new SBDF2 history (order 1 first)."""
+        self.phi = np.ascontiguousarray(phi, dtype=self.dtype).copy()
+        self._ph = self._fft(self.phi)
+        self._history = False
+
+    def advance(self, steps: int) -> None:
+        """``steps`` steps of the scheme (order 1 or 2 as ``params.order``)."""
+        for _ in range(int(steps)):
+            self._fprime(self.phi, self._g, self._two_w)
+            gh = self._fft(self._g)
+            if self.params.order == 1:
+                self._update1(self._ph, gh, *self._c1)
+            elif not self._history:  # SBDF2's first step: order 1, and start the history
+                self._ph_old[...] = self._ph
+                self._g_old[...] = gh
+                self._update1(self._ph, gh, *self._c1)
+                self._history = True
+            else:
+                self._update2(self._ph, self._ph_old, gh, self._g_old, *self._c2)
+            self.phi = np.ascontiguousarray(self._ifft(self._ph), dtype=self.dtype)
+
+    def state(self) -> dict:
+        """Copies of the arrays that define the continuation: φ, φ̂ (and the SBDF2 history)."""
+        out = {"phi": self.phi.copy(), "phi_hat": self._ph.copy(), "history": np.array(self._history)}
+        if self._history:
+            out.update(phi_hat_old=self._ph_old.copy(), g_hat_old=self._g_old.copy())
+        return out
+
+    def load_state(self, state: dict) -> None:
+        """Restore :meth:`state` (bit-identical continuation)."""
+        ph = np.asarray(state["phi_hat"])
+        if ph.shape != self._ph.shape or ph.dtype != self._ph.dtype:
+            raise ValueError(f"spectral state of shape {ph.shape} {ph.dtype} does not fit this grid/dtype "
+                             f"({self._ph.shape} {self._ph.dtype})")
+        self._ph = ph.copy()
+        self._history = bool(state["history"])
+        if self._history:
+            self._ph_old[...] = state["phi_hat_old"]
+            self._g_old[...] = state["g_hat_old"]
+        self.phi = np.ascontiguousarray(state["phi"], dtype=self.dtype).copy()
