@@ -23,6 +23,12 @@ path; the TorchScript exporter is deprecated. Three things matter:
   onnxruntime's CPU provider, measured in benchmarks/runtime.py). The divergence layer's
   ``torch.roll`` becomes Slice + Concat either way.
 
+A cube-equivariant CRNN (``equivariant=True``, :mod:`surrogate.equivariant`) is exported through
+:meth:`surrogate.CRNN.to_plain`: its kernels, tied to the 48 cube symmetries, are materialised into
+the plain model's constant Conv weights (the flux conv's bias as zeros), so the graph, the
+signature, the runtime and the cost per step are those of the plain model. The metadata records
+``"equivariant": true`` and ``param_count`` = the free parameters (7,010 for H = 10, k = 3).
+
 No algebraic rewrite of the network is made. The two 1×1 convolutions of the toFlux head are
 separated by tanh, so they cannot be folded exactly; in a gate, x_r + h_r adds 1×1 convolutions of
 two different tensors, which merge into one only over a 50-channel Concat (more multiply-adds and
@@ -225,7 +231,8 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
         "format": spec.FORMAT,
         "format_version": spec.FORMAT_VERSION,
         **{k: _plain(v) for k, v in config.items()},
-        "param_count": int(model.param_count()),
+        "equivariant": bool(config.get("equivariant", False)),
+        "param_count": int(model.param_count()),  # the free parameters of an equivariant model
         "downscale": int(downscale),
         **physics,
         "steps_per_frame": int(steps_per_frame),
@@ -306,6 +313,7 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
                  pad_mode: str = "slice") -> Path:
     """Write one step of ``model`` (a CRNN) to ``out`` as ONNX with ``metadata`` under key ``ch3d``.
 
+    An equivariant model is written as its :meth:`~surrogate.CRNN.to_plain` twin (same step).
     The file is written atomically. Raises ValueError for bad options, ImportError if onnx or
     onnxscript is missing, RuntimeError if the exported graph lacks the expected signature.
     """
@@ -316,6 +324,8 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
     except ImportError as exc:
         raise ImportError(f"ONNX export needs onnx and onnxscript ({exc}); pip install 'ch3d[export]'") from None
     out = Path(out)
+    if getattr(model, "equivariant", False):
+        model = model.to_plain()  # materialised kernels: plain constant weights, the plain model's graph
     body = (slice_padded_copy(model) if pad_mode == "slice" else copy.deepcopy(model)).float().eval()
     hidden = int(model.hidden)
     g = torch.Generator().manual_seed(0)

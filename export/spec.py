@@ -16,7 +16,11 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
 (format_version 1)::
 
     format, format_version        "ch3d-onnx-step", 1
-    conservative, hidden, kernel  architecture (CRNN config); param_count
+    conservative, hidden, kernel  architecture (CRNN config); param_count (trainable parameters)
+    equivariant                   true: kernels tied to the 48 cube symmetries (the step commutes with
+                                  them exactly; param_count counts the free taps, the graph holds the
+                                  materialised kernels and is the plain model's); false or absent
+                                  (files exported before the option): unconstrained
     downscale                     the network sees every downscale-th voxel of the ground-truth grid
     epsilon, mobility, W, dx, dt  solver parameters of the training data (dx of the ground-truth grid)
     steps_per_frame               solver steps per saved frame = per network step

@@ -28,6 +28,18 @@ For H = 10, k = 3 (k³ = 27)::
 
 The two stacked cells of :class:`surrogate.model.CRNN` hold 28,150 parameters (see there for the
 head and the totals 29,183 / 28,641).
+
+Cube-equivariant cell (``conv=symmetric_conv``, :mod:`surrogate.equivariant`): every conv_k is tied
+to the cube-invariant kernels, n_k free taps per (out, in) pair instead of k³ (n_3 = 4: centre,
+faces, edges, corners); biases and the 1×1 convolutions (channels only) are unchanged. For H = 10,
+k = 3 the k³ = 27 above becomes 4::
+
+    C_in = 1  : i2h = 120 + 30 + 900 + 30 = 1,080;   h2h = 800 + 20 + 400 + 20 = 1,240;
+                h2c = 400 + 10 + 100 + 10 = 520;     cell total 2,840
+    C_in = 10 : i2h = 1,200 + 30 + 900 + 30 = 2,160; h2h 1,240;  h2c 520;  cell total 3,920
+
+Every gate is then a pointwise function of scalar fields, so the cell commutes with the 48 cube
+symmetries acting on x and h as scalar fields.
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ConvGRU3DCell", "check_architecture"]
+__all__ = ["ConvGRU3DCell", "check_architecture", "periodic_conv"]
 
 
 def check_architecture(hidden: int, kernel: int) -> None:
@@ -53,10 +65,10 @@ def periodic_conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv3d
     )
 
 
-def _gate_block(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
-    """conv_k(in -> out) -> tanh -> conv_1(out -> out)."""
+def _gate_block(in_channels: int, out_channels: int, kernel: int, conv=periodic_conv) -> nn.Sequential:
+    """conv_k(in -> out) -> tanh -> conv_1(out -> out); conv_k = ``conv(in, out, kernel)``."""
     return nn.Sequential(
-        periodic_conv(in_channels, out_channels, kernel),
+        conv(in_channels, out_channels, kernel),
         nn.Tanh(),
         nn.Conv3d(out_channels, out_channels, kernel_size=1, bias=True),
     )
@@ -73,9 +85,12 @@ class ConvGRU3DCell(nn.Module):
         Channels H of the hidden state (default 10).
     kernel : int
         Odd kernel size k of the spatial convolutions (default 3), circular padding.
+    conv : callable (in_channels, out_channels, kernel) -> module, optional
+        Factory of the three conv_k (default :func:`periodic_conv`; the cube-equivariant model
+        passes :func:`surrogate.equivariant.symmetric_conv`). The gate structure is the same.
     """
 
-    def __init__(self, in_channels: int, hidden: int = 10, kernel: int = 3):
+    def __init__(self, in_channels: int, hidden: int = 10, kernel: int = 3, conv=periodic_conv):
         super().__init__()
         check_architecture(hidden, kernel)
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
@@ -83,9 +98,9 @@ class ConvGRU3DCell(nn.Module):
         self.in_channels = in_channels
         self.hidden = hidden
         self.kernel = kernel
-        self.i2h = _gate_block(in_channels, 3 * hidden, kernel)
-        self.h2h = _gate_block(hidden, 2 * hidden, kernel)
-        self.h2candidate = _gate_block(hidden, hidden, kernel)
+        self.i2h = _gate_block(in_channels, 3 * hidden, kernel, conv)
+        self.h2h = _gate_block(hidden, 2 * hidden, kernel, conv)
+        self.h2candidate = _gate_block(hidden, hidden, kernel, conv)
 
     def init_hidden(self, x: torch.Tensor) -> torch.Tensor:
         """Zero hidden state (N, H, X, Y, Z) with x's batch size, grid, dtype and device."""

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   python -m surrogate train data.h5 --out runs/crnn --epochs 100
   python -m surrogate train data.h5 --out runs/crnn --epochs 200 --resume      # continue a stopped run
   python -m surrogate train data.h5 --out runs/ablation --no-conservative --mass-penalty 1e-3
+  python -m surrogate train data.h5 --out runs/eq --equivariant --init-from models/crnn.pt   # projected weights
   torchrun --nproc_per_node 4 -m surrogate train data.h5 --out runs/ddp --batch 4   # data parallel
   python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/crnn                 # val split, all frames
   python -m surrogate evaluate model.onnx data.h5 --out eval/onnx --max-sequences 20     # no PyTorch needed
@@ -67,6 +68,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=d.conservative,
         help="flux head + divergence (mass conserved; default) or the sigmoid ablation",
+    )
+    p.add_argument(
+        "--equivariant",
+        action=argparse.BooleanOptionalAction,
+        default=d.equivariant,
+        help="kernels tied to the 48 cube rotations/reflections: the model commutes with them exactly "
+        "(7,010 parameters); with --init-from an unconstrained checkpoint is projected (default: off)",
     )
     p.add_argument("--hidden", type=int, default=d.hidden, help="hidden channels (default %(default)s)")
     p.add_argument("--kernel", type=int, default=d.kernel, help="convolution kernel size (default %(default)s)")
@@ -147,6 +155,7 @@ def run_train(a: argparse.Namespace, command: str) -> int:
         conservative=a.conservative,
         hidden=a.hidden,
         kernel=a.kernel,
+        equivariant=a.equivariant,
         downscale=a.downscale,
         min_len=min_len,
         max_len=max_len,

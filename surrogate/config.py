@@ -24,7 +24,8 @@ class TrainConfig:
     batch : sequences per batch and process.
     lr : Adam learning rate.
     ramp : curriculum length R in epochs (0: no teacher forcing).
-    conservative, hidden, kernel : the CRNN architecture.
+    conservative, hidden, kernel, equivariant : the CRNN architecture (equivariant: kernels tied to
+        the 48 cube symmetries, :mod:`surrogate.equivariant`).
     downscale : nearest-sampling factor from the stored grid to the network's grid.
     min_len, max_len : range of the training sub-sequence length in frames (max_len None: all
         stored frames); one length is drawn per batch.
@@ -38,7 +39,9 @@ class TrainConfig:
     workers : DataLoader worker processes. threads : torch CPU threads (0: torch's default).
     resume : continue RUN_DIR/last.pt. best_from : first epoch that may become best.pt.
     init_from : start a new run from the weights of this checkpoint (fine-tuning, e.g. on longer
-        sequences); optimiser, epochs and history start afresh. Not with ``resume``.
+        sequences); optimiser, epochs and history start afresh. Not with ``resume``. An
+        unconstrained checkpoint into an equivariant run is projected onto the symmetric kernels
+        (:meth:`surrogate.CRNN.to_equivariant`), an equivariant one into a plain run materialised.
     tensorboard : also write TensorBoard scalars. progress : tqdm bar (None: on a terminal only).
     """
 
@@ -51,6 +54,7 @@ class TrainConfig:
     conservative: bool = True
     hidden: int = 10
     kernel: int = 3
+    equivariant: bool = False
     downscale: int = 2
     min_len: int = 2
     max_len: int | None = None
@@ -82,6 +86,11 @@ class TrainConfig:
         need(self.ramp >= 0, f"--ramp must be >= 0, got {self.ramp}")
         need(self.hidden >= 1, f"--hidden must be >= 1, got {self.hidden}")
         need(self.kernel >= 1 and self.kernel % 2 == 1, f"--kernel must be a positive odd integer, got {self.kernel}")
+        need(
+            not (self.equivariant and self.conservative and self.kernel < 3),
+            "--equivariant needs --kernel >= 3 with the conservative flux head (a 1x1x1 flux conv has no "
+            "equivariant taps)",
+        )
         need(self.downscale >= 1, f"--downscale must be >= 1, got {self.downscale}")
         need(self.min_len >= 2, f"--seq-len: sub-sequences need at least 2 frames (one step), got {self.min_len}")
         need(

@@ -90,6 +90,7 @@ RESUME_FIXED = (
     "conservative",
     "hidden",
     "kernel",
+    "equivariant",
     "downscale",
     "min_len",
     "max_len",
@@ -101,14 +102,38 @@ RESUME_FIXED = (
 
 
 def _initial_weights(c: TrainConfig) -> dict:
-    """The model weights of checkpoint ``c.init_from``, after checking its architecture is ``c``'s."""
+    """The model weights of checkpoint ``c.init_from`` for this run's architecture.
+
+    conservative, hidden and kernel must match. An unconstrained source for an equivariant run is
+    projected onto the cube-symmetric kernels (:meth:`CRNN.to_equivariant`), an equivariant source
+    for a plain run materialised (:meth:`CRNN.to_plain`); both are logged.
+    """
     saved = load_checkpoint(c.init_from, map_location="cpu")
     arch = saved.get("config", {})
     mine = {"conservative": c.conservative, "hidden": c.hidden, "kernel": c.kernel}
     if any(arch.get(k) != v for k, v in mine.items()):
         theirs = {k: arch.get(k) for k in mine}
         raise ValueError(f"--init-from {c.init_from}: its architecture {theirs} differs from this run's {mine}")
-    return saved["model_state"]
+    model = saved["model"]
+    if c.equivariant and not model.equivariant:
+        projected = model.to_equivariant()
+        before = _kernel_norm(model)
+        kept = _kernel_norm(projected.to_plain()) / before if before > 0 else 1.0
+        log.info("--init-from %s: projected its unconstrained weights onto the cube-equivariant kernels "
+                 "(%d -> %d parameters; %.1f %% of the k^3-kernel norm kept)", c.init_from, model.param_count(),
+                 projected.param_count(), 100 * kept)
+        model = projected
+    elif model.equivariant and not c.equivariant:
+        log.info("--init-from %s: materialised its equivariant kernels into an unconstrained model", c.init_from)
+        model = model.to_plain()
+    return model.state_dict()
+
+
+def _kernel_norm(model: CRNN) -> float:
+    """Frobenius norm of all k×k×k kernels of a plain CRNN (1×1 convolutions excluded)."""
+    norms = [m.weight.detach().double().norm() for m in model.modules()
+             if isinstance(m, nn.Conv3d) and m.kernel_size != (1, 1, 1)]
+    return float(torch.stack(norms).norm()) if norms else 0.0
 
 
 # --------------------------------------------------------------------------- environment
@@ -332,7 +357,7 @@ class _Trainer:
         random.seed(c.seed)
         np.random.seed(c.seed % 2**32)
         torch.manual_seed(c.seed)
-        self.model = CRNN(conservative=c.conservative, hidden=c.hidden, kernel=c.kernel)
+        self.model = CRNN(conservative=c.conservative, hidden=c.hidden, kernel=c.kernel, equivariant=c.equivariant)
         self.history: list[dict] = []
         self.best = (math.inf, -1)  # (val loss, epoch)
         self.start = 0
@@ -482,9 +507,10 @@ class _Trainer:
         if self.main and c.tensorboard:
             writer = _tensorboard(self.out / "tensorboard", purge_step=self.start if c.resume else None)
         log.info(
-            "training %s CRNN (%d parameters) on %s: %d train / %d val sequences, grid %s -> %s, "
+            "training %s%s CRNN (%d parameters) on %s: %d train / %d val sequences, grid %s -> %s, "
             "seq-len %d..%d, batch %d x %d process(es), %s%s; epochs %d..%d -> %s",
             "conservative" if c.conservative else "non-conservative",
+            " cube-equivariant" if c.equivariant else "",
             self.model.param_count(),
             c.data,
             len(self.train_ds),

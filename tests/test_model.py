@@ -1,4 +1,4 @@
-"""CRNN / ConvGRU3D cell / checkpoints: counts, divergence layer, invariants, symmetries, teacher forcing.
+"""CRNN / ConvGRU3D cell / checkpoints: counts, divergence layer, invariants, translations, teacher forcing.
 
 Named tolerances: EXACT for identical op sequences, ROUNDOFF64 for float64 results that differ
 only in summation order.
@@ -55,7 +55,7 @@ def test_cell_parameter_counts_follow_the_derivation():
 
 def test_config_rebuilds_the_architecture():
     model = CRNN(conservative=False, hidden=6, kernel=5)
-    assert model.config == {"conservative": False, "hidden": 6, "kernel": 5}
+    assert model.config == {"conservative": False, "hidden": 6, "kernel": 5, "equivariant": False}
     assert CRNN(**model.config).param_count() == model.param_count()
 
 
@@ -246,61 +246,7 @@ def test_periodic_translation_commutes_with_the_model(conservative):
     torch.testing.assert_close(out_shifted, torch.roll(out, shifts, dims), **ROUNDOFF64)
 
 
-CUBE_GROUP = [(p, s) for p in itertools.permutations(range(3)) for s in itertools.product((False, True), repeat=3)]
-
-
-def act(t, perm, flips, comp_dim=None):
-    """Signed-permutation R of the cube on a (A, B, X, Y, Z) tensor: new axis j = old axis perm[j],
-    then flipped if flips[j]. With comp_dim, that dim holds vector components: J'_j = ±J_perm[j]."""
-    t = t.permute(0, 1, *(2 + q for q in perm))
-    dims = [2 + j for j in range(3) if flips[j]]
-    if dims:
-        t = t.flip(dims)
-    if comp_dim is not None:
-        t = t.index_select(comp_dim, torch.tensor(perm))
-        shape = [1] * t.dim()
-        shape[comp_dim] = 3
-        t = t * torch.tensor([-1.0 if f else 1.0 for f in flips], dtype=t.dtype).reshape(shape)
-    return t
-
-
-def symmetrise(model):
-    """Project every conv kernel onto the cube-invariant subspace (scalar channels; the flux conv of
-    the conservative head as a vector field), so the network is equivariant under the 48 symmetries."""
-    flux_conv = model.head[-1] if model.conservative else None
-    with torch.no_grad():
-        for m in model.modules():
-            if not isinstance(m, torch.nn.Conv3d):
-                continue
-            if m is flux_conv:
-                m.weight.copy_(sum(act(m.weight, p, s, comp_dim=0) for p, s in CUBE_GROUP) / 48)
-                b = m.bias[:, None, None, None, None]
-                m.bias.copy_((sum(act(b, p, s, comp_dim=0) for p, s in CUBE_GROUP) / 48).flatten())
-            else:
-                m.weight.copy_(sum(act(m.weight, p, s) for p, s in CUBE_GROUP) / 48)
-    return model
-
-
-@pytest.mark.parametrize("conservative", [True, False])
-def test_symmetrised_model_is_equivariant_under_the_cube_group(conservative):
-    model = symmetrise(make_model(conservative, scale=2.0))
-    phi0 = rand_phi((1, 1, 6, 6, 6), seed=11)
-    with torch.no_grad():
-        out = model.rollout(phi0, 2)[0]  # (T, 1, X, Y, Z)
-        for p, s in CUBE_GROUP:
-            got = model.rollout(act(phi0, p, s), 2)[0]
-            torch.testing.assert_close(got, act(out, p, s), **ROUNDOFF64)
-    # the symmetry is not trivial: a generic input is not invariant, and neither is its rollout
-    assert (act(out, (1, 0, 2), (True, False, False)) - out).abs().max() > 1e-3
-
-
-def test_unsymmetrised_model_is_not_rotation_equivariant():
-    model = make_model(True)
-    phi0 = rand_phi((1, 1, 6, 6, 6), seed=11)
-    p, s = (1, 0, 2), (True, False, False)  # 90° rotation about z
-    with torch.no_grad():
-        diff = model.rollout(act(phi0, p, s), 2)[0] - act(model.rollout(phi0, 2)[0], p, s)
-    assert diff.abs().max() > 1e-6
+# The cube symmetries (rotations, reflections): tests/test_equivariant.py.
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
@@ -321,7 +267,8 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
         note="x",
     )
     ck = load_checkpoint(path)
-    assert ck["epoch"] == 7 and ck["config"] == {"conservative": False, "hidden": 6, "kernel": 3}
+    assert ck["epoch"] == 7 and ck["config"] == {"conservative": False, "hidden": 6, "kernel": 3,
+                                                 "equivariant": False}
     assert ck["losses"] == [0.5, 0.25] and ck["note"] == "x"
     assert not ck["model"].training and isinstance(ck["model"], CRNN)
     np.testing.assert_array_equal(ck["numpy_rng"][1], rng[1])

@@ -118,7 +118,8 @@ def test_tiny_run_lowers_the_loss_and_writes_everything(data_file, tmp_path):
 
     # checkpoints
     last = load_checkpoint(out / "last.pt")
-    assert last["epoch"] == 5 and last["config"] == {"conservative": True, "hidden": 10, "kernel": 3}
+    assert last["epoch"] == 5
+    assert last["config"] == {"conservative": True, "hidden": 10, "kernel": 3, "equivariant": False}
     assert last["train_config"] == cfg.to_dict() and last["command"] == "pytest"
     assert last["history"] == hist and last["val_loss"] == hist[-1]["val_loss"]
     assert last["dataset"]["attrs"]["epsilon"] == 1.0 and last["dataset"]["attrs"]["steps_per_frame"] == 100
@@ -364,3 +365,73 @@ def test_input_noise_changes_training_and_old_checkpoints_resume(data_file, tmp_
     code = main(cli_args(data_file, tmp_path / "noisy", "--epochs", "3", "--lr", "1e-12", "--resume",
                          "--input-noise", "0.2"))
     one_line_error(capsys, code, r"cannot resume .* input_noise=0.1 \(now 0.2\)")
+
+
+# -- the cube-equivariant model -----------------------------------------------------------------------
+def test_equivariant_run_resumes_bit_for_bit_and_stays_equivariant(data_file, tmp_path, capsys):
+    """--equivariant: the run trains the 7,010 free taps, resumes exactly like the plain model, and its
+    weights still commute with the cube symmetries; resuming without the option is refused."""
+    from surrogate.data import N_SYMMETRIES, cube_symmetry
+
+    straight = train(config(data_file, tmp_path / "a", epochs=2, equivariant=True))
+    assert main(cli_args(data_file, tmp_path / "b", "--epochs", "1", "--equivariant")) == 0
+    resumed = train(config(data_file, tmp_path / "b", epochs=2, resume=True, equivariant=True))
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["config"] == {"conservative": True, "hidden": 10, "kernel": 3, "equivariant": True}
+    assert a["train_config"]["equivariant"] is True and b["train_config"]["equivariant"] is True
+    assert a["model"].param_count() == 7_010 and "cell1.i2h.0.coeffs" in a["model_state"]
+    assert_same_state(a["model_state"], b["model_state"])
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert drop(straight["history"]) == drop(resumed["history"])
+    torch.manual_seed(0)
+    init = CRNN(equivariant=True).state_dict()
+    assert max(float((a["model_state"][k] - init[k]).abs().max()) for k in init) > 1e-4  # it did train
+    model = a["model"].double()
+    phi0 = torch.rand(1, 1, 6, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        out = model.rollout(phi0, 3)[0]
+        got = model.rollout(torch.cat([cube_symmetry(phi0, s) for s in range(N_SYMMETRIES)]), 3)
+    for s in range(N_SYMMETRIES):
+        torch.testing.assert_close(got[s], cube_symmetry(out, s), rtol=1e-12, atol=1e-12)
+    code = main(cli_args(data_file, tmp_path / "b", "--epochs", "3", "--resume"))
+    one_line_error(capsys, code, r"cannot resume .* equivariant=True \(now False\)")
+    code = main(cli_args(data_file, tmp_path / "k1", "--equivariant", "--kernel", "1"))
+    one_line_error(capsys, code, "--equivariant needs --kernel >= 3")
+
+
+def test_init_from_projects_an_unconstrained_checkpoint_and_evaluate_reads_the_result(
+    data_file, tmp_path, caplog, capsys
+):
+    """--equivariant --init-from PLAIN.pt starts from the orthogonal projection of PLAIN's kernels (and
+    logs it); the other way an equivariant checkpoint is materialised; `evaluate` runs the .pt."""
+    import json
+    import logging
+
+    from surrogate import save_checkpoint
+
+    torch.manual_seed(7)
+    source = CRNN()
+    save_checkpoint(source, tmp_path / "plain.pt", epoch=0)
+    with caplog.at_level(logging.INFO, logger="surrogate.train"):
+        train(config(data_file, tmp_path / "eq", epochs=1, lr=1e-12, ramp=0, equivariant=True,
+                     init_from=str(tmp_path / "plain.pt")))
+    assert "projected its unconstrained weights onto the cube-equivariant kernels (29183 -> 7010" in caplog.text
+    tuned = load_checkpoint(tmp_path / "eq" / "last.pt")
+    want = source.to_equivariant().state_dict()
+    assert_same_state(tuned["model_state"], want, tol=dict(rtol=0, atol=1e-8))
+    # an equivariant checkpoint into a plain run: its materialised kernels
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="surrogate.train"):
+        train(config(data_file, tmp_path / "back", epochs=1, lr=1e-12, ramp=0,
+                     init_from=str(tmp_path / "eq" / "last.pt")))
+    assert "materialised its equivariant kernels" in caplog.text
+    back = load_checkpoint(tmp_path / "back" / "last.pt")
+    assert back["config"]["equivariant"] is False
+    assert_same_state(back["model_state"], tuned["model"].to_plain().state_dict(), tol=dict(rtol=0, atol=1e-8))
+    # evaluate an equivariant checkpoint (PyTorch backend): runs, records the architecture, conserves mass
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(tmp_path / "eq" / "last.pt"), str(data_file), "--out", str(out), "--threads", "1",
+                 "--no-plots"]) == 0, capsys.readouterr().err
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["model"]["metadata"]["equivariant"] is True and result["model"]["metadata"]["param_count"] == 7010
+    assert max(max(s["mass_drift_pred"]) for s in result["sequences"]) < 1e-5
