@@ -62,6 +62,16 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                         "scaleoffset (4 decimals) and float16 are lossy (~35%%)")
 
 
+def physics_args(params: CHParams) -> list[str]:
+    """The ``simulate``/``generate`` options that rebuild ``params`` (physics and scheme)."""
+    args = ["--epsilon", repr(params.epsilon), "--mobility", repr(params.mobility), "--W", repr(params.W),
+            "--dx", repr(params.dx), "--dt", repr(params.dt)]
+    if params.scheme == "spectral":
+        args += ["--scheme", "spectral", "--order", str(params.order), "--stabilization", repr(params.S),
+                 "--symbol", params.symbol]
+    return args
+
+
 def _params(a) -> CHParams:
     if a.scheme != "spectral":
         given = [f"--{k}" for k in ("order", "stabilization", "symbol") if getattr(a, k) != getattr(CHParams, k)]

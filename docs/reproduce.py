@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import ch_numba  # noqa: E402
 from ch_numba import initial  # noqa: E402
+from ch_numba.cli import physics_args as cli_physics_args  # noqa: E402
 from export.rollout import PHYSICAL_RANGE  # noqa: E402
 from surrogate import metrics  # noqa: E402
 from surrogate.plots import _pyplot  # noqa: E402  (matplotlib with the Agg backend)
@@ -49,14 +50,12 @@ def sh(*args: str) -> None:
 
 
 def physics_args(meta: dict) -> list[str]:
-    """Solver options reproducing the training data's physics (from the ONNX metadata)."""
-    return ["--epsilon", meta["epsilon"], "--mobility", meta["mobility"], "--W", meta["W"], "--dx", meta["dx"],
-            "--dt", meta["dt"], "--steps-per-frame", meta["steps_per_frame"], "--backend", "cpu"]
+    """Solver options reproducing the training data's physics and scheme (from the ONNX metadata)."""
+    return [*cli_physics_args(params_of(meta)), "--steps-per-frame", meta["steps_per_frame"], "--backend", "cpu"]
 
 
 def params_of(meta: dict) -> ch_numba.CHParams:
-    return ch_numba.CHParams(epsilon=float(meta["epsilon"]), mobility=float(meta["mobility"]), W=float(meta["W"]),
-                             dx=float(meta["dx"]), dt=float(meta["dt"]))
+    return ch_numba.CHParams.from_metadata(meta)
 
 
 def save_json(name: str, data: dict) -> None:

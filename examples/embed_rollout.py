@@ -60,10 +60,8 @@ def main(argv=None) -> int:
     # -- the surrogate and the physics it was trained on --------------------------------------
     net = Rollout(a.model, providers=a.providers, threads=a.threads)
     meta = net.metadata
-    params = ch_numba.CHParams(epsilon=meta["epsilon"], mobility=meta["mobility"], W=meta["W"], dx=meta["dx"],
-                               dt=meta["dt"])
-    coarse = ch_numba.CHParams(epsilon=params.epsilon, mobility=params.mobility, W=params.W,
-                               dx=params.dx * net.factor, dt=params.dt)  # F on the network's grid
+    params = ch_numba.CHParams.from_metadata(meta)  # the training data's physics and scheme
+    coarse = ch_numba.CHParams.from_metadata(meta, dx=params.dx * net.factor)  # F on the network's grid
     spf = int(meta["steps_per_frame"])
     print(f"model: {net}\nphysics: eps={params.epsilon:g} M={params.mobility:g} W={params.W:g} dx={params.dx:g} "
           f"dt={params.dt:g}; one frame = {spf} solver steps = t {net.time_per_step:g}")

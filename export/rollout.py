@@ -105,11 +105,10 @@ def initial_condition(kind: str, size: int, *, seed: int = 7, frequency: int = 4
 
 
 def _physics(meta: dict, dx: float):
+    """The training data's CHParams (physics and scheme) at grid spacing ``dx``."""
     import ch_numba
 
-    d = ch_numba.CHParams()
-    return ch_numba.CHParams(epsilon=float(meta.get("epsilon", d.epsilon)), mobility=float(meta.get("mobility",
-                             d.mobility)), W=float(meta.get("W", d.W)), dx=float(dx), dt=float(meta["dt"]))
+    return ch_numba.CHParams.from_metadata(meta, dx=float(dx))
 
 
 def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, seed: int = 0, command: str = "",
