@@ -183,8 +183,9 @@ def run_sequence(phi0, params: CHParams, frames: int, steps_per_frame: int, burn
             on_frame()
 
 
-def _root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtype: str, storage: str,
-                backend: str, command: str, config_json: str) -> dict:
+def root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtype: str, storage: str,
+               backend: str, command: str, config_json: str) -> dict:
+    """The root attributes of the layout (module docstring); also used by the surrogate's rollout files."""
     from . import __version__
 
     return {
@@ -241,7 +242,7 @@ def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_
     backend = resolve_backend(backend, params.scheme)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shape = tuple(np.shape(phi0))
-    attrs = _root_attrs(params, frames, steps_per_frame, shape, dtype, storage, backend, command, config_json)
+    attrs = root_attrs(params, frames, steps_per_frame, shape, dtype, storage, backend, command, config_json)
     if resume_dir is None:
         source = run_sequence(phi0, params, frames, steps_per_frame, burn_in, backend, dtype, where, on_frame)
     else:

@@ -47,8 +47,8 @@ class CHParams:
     dx : grid spacing.
     dt : time step; for ``scheme="explicit"`` it must be below :meth:`stable_dt`.
     scheme : ``"explicit"`` (forward Euler, default) or ``"spectral"`` (semi-implicit Fourier-spectral).
-    stabilization : S ≥ 0 of the spectral scheme (None: S = W, which makes the first-order scheme
-        energy stable while φ stays in [0, 1]; see ch_numba.spectral). Spectral only.
+    stabilization : S ≥ 0 of the spectral scheme (None: S = W, stored as that number, which makes the
+        first-order scheme energy stable while φ stays in [0, 1]; see ch_numba.spectral). Spectral only.
     symbol : Fourier symbol of the Laplacian in the spectral scheme: ``"stencil"`` (default, the 7-point
         stencil's −(2/dx²) Σ_a (1 − cos(k_a dx)): the same semi-discrete system as the explicit kernel)
         or ``"exact"`` (−|k|²). Spectral only.
@@ -98,6 +98,8 @@ class CHParams:
             raise ValueError(f"unknown Laplacian symbol {self.symbol!r}; choose one of {', '.join(SYMBOLS)}")
         if self.order not in ORDERS or isinstance(self.order, bool):
             raise ValueError(f"CHParams.order must be 1 or 2, got {self.order!r}")
+        if s is None:  # resolved, so that equal settings compare equal (and files record the number)
+            object.__setattr__(self, "stabilization", float(self.W))
 
     def stable_dt(self) -> float:
         """Linear stability bound of forward Euler: 2 / (M (ε² k⁴ + f''max k²))."""

@@ -157,12 +157,9 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     spf = config.every * int(meta["steps_per_frame"])
     n_frames = config.frames
     backend = runner.backend
-    attrs = {
-        "format": dataset.FORMAT, "format_version": dataset.FORMAT_VERSION,
-        "epsilon": params.epsilon, "mobility": params.mobility, "W": params.W, "dx": params.dx, "dt": params.dt,
-        "steps_per_frame": spf, "frames": n_frames, "shape": np.asarray(shape, dtype=np.int64), "dtype": "float32",
-        "storage": config.storage, "backend": backend, "package_version": ch_numba.__version__, "command": command,
-        "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
+    attrs = {  # the data-set layout's root attributes (one definition, ch_numba.dataset), then the rollout's own
+        **dataset.root_attrs(params, n_frames, spf, shape, "float32", config.storage, backend, command,
+                             json.dumps(dataclasses.asdict(config), sort_keys=True)),
         "source": "surrogate", "model": str(runner.path), "model_metadata": json.dumps(meta, sort_keys=True),
         "network_steps_per_frame": config.every, "downscale": f,
         "resolution": "full" if config.full_resolution else "network",

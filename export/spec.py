@@ -23,6 +23,8 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
                                   (files exported before the option): unconstrained
     downscale                     the network sees every downscale-th voxel of the ground-truth grid
     epsilon, mobility, W, dx, dt  solver parameters of the training data (dx of the ground-truth grid)
+    scheme, stabilization,        only for training data made with the spectral scheme (CHParams.as_dict;
+    symbol, order                 absent: explicit); CHParams.from_metadata rebuilds the solver's params
     steps_per_frame               solver steps per saved frame = per network step
     time_per_step                 physical time of one network step = steps_per_frame · dt
     network_dx                    grid spacing the network works at = downscale · dx
