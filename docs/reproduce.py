@@ -35,6 +35,7 @@ from ch_numba import initial  # noqa: E402
 from ch_numba.cli import physics_args as cli_physics_args  # noqa: E402
 from export.rollout import PHYSICAL_RANGE  # noqa: E402
 from surrogate import metrics  # noqa: E402
+from surrogate.metrics import change_up_to_translation, layered_fraction  # noqa: E402,F401  (one definition)
 from surrogate.plots import _pyplot  # noqa: E402  (matplotlib with the Agg backend)
 
 FIGURES = ROOT / "docs" / "figures"
@@ -80,32 +81,6 @@ def condense(ev: dict) -> dict:
     keep = ("format", "date", "command", "code_version", "config", "data", "warnings", "times", "ensemble", "timing")
     return {**{k: ev[k] for k in keep if k in ev}, "sequences": seqs,
             "model": {k: v for k, v in ev["model"].items() if k != "metadata"}}
-
-
-def layered_fraction(phi: np.ndarray) -> float:
-    """How one-dimensional a field is: max over axes a of var(⟨φ⟩ over the other two axes) / var(φ).
-
-    1 for flat layers normal to one axis (a stationary state of a periodic box at φ̄ ≈ ½),
-    ≈ 0 for a bicontinuous 3D structure.
-    """
-    phi = np.asarray(phi, dtype=np.float64)
-    total = phi.var()
-    if total == 0:
-        return 1.0
-    others = ((1, 2), (0, 2), (0, 1))
-    return float(max(phi.mean(axis=ax).var() / total for ax in others))
-
-
-def change_up_to_translation(new: np.ndarray, old: np.ndarray) -> tuple[float, list[int]]:
-    """rms(new − old shifted periodically by d), minimised over integer shifts d (X, Y, Z), and d.
-
-    d maximises the periodic cross-correlation (FFT); rms 0 means ``new`` is ``old`` translated.
-    """
-    a, b = (np.asarray(x, dtype=np.float64) for x in (new, old))
-    corr = np.fft.ifftn(np.fft.fftn(a - a.mean()) * np.conj(np.fft.fftn(b - b.mean()))).real
-    d = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    shifted = np.roll(b, d, axis=(0, 1, 2))
-    return float(np.sqrt(np.mean((a - shifted) ** 2))), [int(k if k <= n // 2 else k - n) for k, n in zip(d, a.shape)]
 
 
 def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
@@ -209,7 +184,10 @@ def exp_long(ctx) -> dict:
     """A rollout 10³x the training sequence (50 000 network steps) vs the solver to the same time.
 
     Both start from one Perlin IC; F(t) is compared every 100 network steps, the final states
-    are tested for stationarity (rms change over the last 10 000 steps) and layering.
+    are tested for stationarity over the last 10 000 steps (:func:`surrogate.metrics.stationarity`:
+    rms change, plain and up to a periodic translation, interface velocity and layer drift in
+    length units per 10⁴ network steps, with the network's cells f·dx and the solver's dx) and
+    layering.
     """
     steps, every = 50_000, 100
     p = params_of(ctx.meta)
@@ -240,14 +218,18 @@ def exp_long(ctx) -> dict:
     t = np.arange(len(pred)) * every * runner.time_per_step
     F_pred = metrics.free_energy_series(metrics.upsample(pred, ctx.factor), p)
     F_true = metrics.free_energy_series(truth, p)
-    tail = len(pred) - 1 - 10_000 // every  # frame index 10 000 steps before the end
 
-    def final(frames):
+    def final(frames, dx):
         last = frames[-1].astype(np.float64)
-        moved, shift = change_up_to_translation(last, frames[tail])
-        return {"rms_change_last_10000_steps": float(np.sqrt(np.mean((last - frames[tail]) ** 2))),
-                "rms_change_last_10000_steps_up_to_translation": moved, "translation_last_10000_steps": shift,
-                "layered_fraction": layered_fraction(last),
+        st = metrics.stationarity(frames, every, tail_steps=10_000, dx=dx)
+        ax = st["layer_axis"]
+        return {"rms_change_last_10000_steps": st["rms_change"],
+                "rms_change_last_10000_steps_up_to_translation": st["rms_change_up_to_translation"],
+                "translation_last_10000_steps": st["translation"],
+                "layered_fraction": st["layered_fraction"], "layer_axis": ax,
+                # lengths in units of dx (not cells: the network's cells are f times the solver's)
+                "interface_velocity_last_10000_steps": st["interface_velocity"],
+                "layer_drift_per_1e4_steps": None if ax is None else st["layer_shift_per_1e4_steps"][ax] * dx,
                 "phi_min": float(last.min()), "phi_max": float(last.max())}
 
     lo = pred.reshape(len(pred), -1).min(axis=1)
@@ -258,7 +240,8 @@ def exp_long(ctx) -> dict:
            "seconds_network": t_net, "seconds_solver": t_sol,
            "F_network_final": F_pred[-1], "F_solver_final": F_true[-1],
            "F_rel_error_max": float(np.max(metrics.relative_error(F_pred, F_true))),
-           "mass_drift_network": metrics.mass_drift(pred), "network": final(pred), "solver": final(truth),
+           "mass_drift_network": metrics.mass_drift(pred),
+           "network": final(pred, p.dx * ctx.factor), "solver": final(truth, p.dx),
            "stationary_index_network": metrics.stationary_index(pred, 1e-3),
            "stationary_index_solver": metrics.stationary_index(truth, 1e-3)}
 
@@ -491,6 +474,11 @@ def summary_lines() -> list[str]:
                 f"{_f(s_.get('rms_change_last_10000_steps_up_to_translation'), '.2g')} |",
                 f"| layered fraction at the end (1 = flat layers) | {_f(n['layered_fraction'])} | "
                 f"{_f(s_['layered_fraction'])} |",
+                f"| interface velocity over the last 10⁴ steps (dx per 10⁴ steps) | "
+                f"{_f(n.get('interface_velocity_last_10000_steps'), '.2g')} | "
+                f"{_f(s_.get('interface_velocity_last_10000_steps'), '.2g')} |",
+                f"| layer drift along the layer normal (dx per 10⁴ steps) | "
+                f"{_f(n.get('layer_drift_per_1e4_steps'), '.2g')} | {_f(s_.get('layer_drift_per_1e4_steps'), '.2g')} |",
                 f"| φ range at the end | {_f(n['phi_min'])} … {_f(n['phi_max'])} | "
                 f"{_f(s_['phi_min'])} … {_f(s_['phi_max'])} |",
                 f"| max mass drift | {_f(long['mass_drift_network'], '.2g')} | |",
@@ -512,8 +500,7 @@ def summary_lines() -> list[str]:
                 f"{_f(r.get('spectral_seconds_per_frame'))} | {_f(r.get('speedup_vs_spectral'))}× |"
                 for r in cost["rows"]]
         if spec:
-            out.append(f"
-spectral solver: SBDF2, {spec['steps_per_frame']} step(s) of dt {_f(spec['dt'])} per frame "
+            out.append(f"\nspectral solver: SBDF2, {spec['steps_per_frame']} step(s) of dt {_f(spec['dt'])} per frame "
                        "(F within 0.2 % of the explicit kernel's at this accuracy, benchmarks/RESULTS.md)")
         out.append(f"\nlog-log slope of step time vs voxels: {_f(cost['loglog_slope'])}")
     return out

@@ -36,6 +36,21 @@ maxima as φ̂) and the power law F = A t^α fitted by least squares in log-log 
 initial condition, t = t0 + time (t0: the burn-in before frame 0; frame 0 at t = 0 is left out).
 Coarsening predicts α ≈ −1/3.
 
+Stationarity of the end of each sequence (:func:`surrogate.metrics.stationarity`, on the network
+grid for both, ψ and φ[::f, ::f, ::f], lengths in network cells, one network step per frame), over
+the tail of the last m = ⌊(T−1)/2⌋ network steps (at least 1), A = frame T−1−m, L = frame T−1::
+
+    rms_change_tail            = sqrt(mean_v (L − A)²)                   0 for a stationary state
+    rms_change_tail_translated = the same after the best periodic integer translation of A
+    layered_fraction_final     = max_axes var(⟨L⟩ over the other two axes) / var(L)   1 = flat layers
+    interface_velocity_tail    = mean over the m steps of δ(ψ_{k+1}, ψ_k) · 10⁴   network cells
+                                 per 10⁴ network steps (rms normal speed of the interfaces)
+    layer_shift_per_1e4_steps  = per axis, the summed sub-cell translation of the 1D profiles over
+                                 the tail (:func:`surrogate.metrics.layer_shift`) · 10⁴ / m
+
+per sequence as ``stationarity_pred`` / ``stationarity_true`` (the whole dict) and the scalars
+``*_pred`` / ``*_true`` of the first four (averaged over the ensemble).
+
 Ensemble over the S sequences: mean and sample standard deviation (ddof 1) of every per-frame
 curve (frames aligned by index, i.e. by time since frame 0) and of every per-sequence number; the
 exponent as mean ± sd of the per-sequence fits; and the relative error of the ensemble-mean free
@@ -77,7 +92,13 @@ CURVES = ("rmse_network", "rmse_full", "delta", "free_energy_pred", "free_energy
 SCALARS = ("rmse_network_final", "rmse_full_final", "rmse_full_mean", "delta_final", "delta_max",
            "free_energy_rel_error_final", "free_energy_rel_error_max", "free_energy_rel_error_network_final",
            "free_energy_rel_error_network_max", "mass_drift_pred_max", "mass_drift_true_max",
-           "alpha_pred", "alpha_true")
+           "alpha_pred", "alpha_true",
+           "rms_change_tail_pred", "rms_change_tail_true", "rms_change_tail_translated_pred",
+           "rms_change_tail_translated_true", "layered_fraction_final_pred", "layered_fraction_final_true",
+           "interface_velocity_tail_pred", "interface_velocity_tail_true")
+#: per-sequence scalars taken from :func:`metrics.stationarity` (key there -> prefix here)
+_STATIONARITY = {"rms_change": "rms_change_tail", "rms_change_up_to_translation": "rms_change_tail_translated",
+                 "layered_fraction": "layered_fraction_final", "interface_velocity": "interface_velocity_tail"}
 #: physics of the model's training data that should match the ground truth's (relative tolerance)
 _PHYSICS_RTOL = 1e-6
 
@@ -262,7 +283,9 @@ def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, ph
     t_ic : array (T,), time of each frame since the initial condition (power-law fit)
 
     Returns (record, pred_net): the per-frame curves (arrays (T,)) and numbers of :data:`CURVES` and
-    :data:`SCALARS` plus ``power_law_pred``/``power_law_true`` and the stationary indices; and the
+    :data:`SCALARS` plus ``power_law_pred``/``power_law_true``, the stationary indices and the
+    stationarity of the end, ``stationarity_pred``/``stationarity_true`` (dicts of
+    :func:`metrics.stationarity` on the network grid, last ⌊(T−1)/2⌋ steps); and the
     predicted frames at the network's resolution, (T, X/f, Y/f, Z/f) float32 (frame 0 = the input).
     """
     truth = np.asarray(truth, dtype=np.float32)
@@ -312,6 +335,11 @@ def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, ph
             power_law_pred=_fit(t_ic, rec["free_energy_pred"], fit_range),
             power_law_true=_fit(t_ic, F_true, fit_range),
         )
+    for who, frames in (("pred", pred_net), ("true", truth_net)):
+        st = metrics.stationarity(frames, 1)  # the last half of the sequence, network cells
+        rec[f"stationarity_{who}"] = st
+        for key, name in _STATIONARITY.items():
+            rec[f"{name}_{who}"] = st[key]
     rec["alpha_pred"] = rec["power_law_pred"]["alpha"] if rec["power_law_pred"] else np.nan
     rec["alpha_true"] = rec["power_law_true"]["alpha"] if rec["power_law_true"] else np.nan
     return rec, pred_net
@@ -428,9 +456,11 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
             if first is None:
                 first = (truth, metrics.upsample(pred_net, runner.factor))
             log.info("  sequence %*d (%d/%d, %s): rmse %.4g (network %.4g), delta %.3g, F rel. error max %.3g, "
-                     "mass drift %.2g", len(str(ds.n_sequences)), i, n + 1, chosen.size, rec["split"],
+                     "mass drift %.2g, end: layered %.2f, interface velocity %.3g cells/1e4 steps",
+                     len(str(ds.n_sequences)), i, n + 1, chosen.size, rec["split"],
                      rec["rmse_full_final"], rec["rmse_network_final"], rec["delta_final"],
-                     rec["free_energy_rel_error_max"], rec["mass_drift_pred_max"])
+                     rec["free_energy_rel_error_max"], rec["mass_drift_pred_max"],
+                     rec["layered_fraction_final_pred"], rec["interface_velocity_tail_pred"])
         data_info = {
             "path": str(Path(config.data).resolve()), "grid": list(ds.shape), "frames_stored": ds.n_frames,
             "frames": T, "n_sequences": ds.n_sequences, "physics": params.as_dict(),
@@ -481,10 +511,16 @@ def _pm(stats: dict, fmt: str = ".3g") -> str:
 
 def summary_table(result: dict) -> str:
     """A short text table of an evaluation's ensemble (the dict :func:`evaluate` returns): RMSE and δ at
-    the last frame, free-energy error, power-law exponents, mass drift, stationary states."""
+    the last frame, free-energy error, power-law exponents, mass drift, stationary states, and the
+    stationarity of the last ⌊(T−1)/2⌋ steps (network grid)."""
     e = result["ensemble"]
     s = e["scalars"]
     n, T = e["n_sequences"], result["data"]["frames"]
+    tail = max(1, (T - 1) // 2)
+
+    def both(name, fmt=".3g"):
+        return _pm(s.get(f"{name}_pred", {}), fmt), _pm(s.get(f"{name}_true", {}), fmt)
+
     f_max = s["free_energy_rel_error_max"]
     rows = [
         ("RMSE, last frame (full grid)", _pm(s["rmse_full_final"]), ""),
@@ -498,6 +534,10 @@ def summary_table(result: dict) -> str:
         ("max mass drift |Δm|/m", _num(s["mass_drift_pred_max"]["max"], ".2g"),
          _num(s["mass_drift_true_max"]["max"], ".2g")),
         ("sequences reaching a stationary state", str(e["stationary_pred"]), str(e["stationary_true"])),
+        (f"rms change over the last {tail} steps", *both("rms_change_tail", ".2g")),
+        ("  the same up to a periodic translation", *both("rms_change_tail_translated", ".2g")),
+        ("layered fraction, last frame (1 = layers)", *both("layered_fraction_final", ".2f")),
+        (f"interface velocity, cells/10⁴ steps (last {tail})", *both("interface_velocity_tail")),
     ]
     w = max(len(r[0]) for r in rows)
     lines = [f"evaluation: {n} sequence(s) x {T} frames ({T - 1} network steps); mean ± sd over sequences",

@@ -27,6 +27,7 @@ from ch_numba.dataset import DatasetConfig, generate
 from export import onnx_export
 from surrogate import CRNN, load_checkpoint, save_checkpoint
 from surrogate.cli import main
+from surrogate import metrics
 from surrogate.evaluate import EvalConfig, ensemble, evaluate_sequence, select_sequences
 
 REDUCTION = dict(rtol=1e-10, atol=1e-14)
@@ -98,7 +99,20 @@ def reference(ckpt, data_file, i, T):
     F_net_true = np.array([free_energy_numpy(p, dx=2.0) for p in truth[:, ::2, ::2, ::2]])
     m_pred = pred_net.reshape(T, -1).mean(axis=1)
     keep = t_ic > 0
+    stat = {}
+    for who, net in (("pred", pred_net), ("true", truth[:, ::2, ::2, ::2].astype(np.float64))):
+        m = (T - 1) // 2  # the tail: the last half of the sequence
+        last, first = net[-1], net[-1 - m]
+        prof = [last.mean(axis=ax).var() for ax in ((1, 2), (0, 2), (0, 1))]
+        speeds = []
+        for k in range(T - 1 - m, T - 1):
+            g2 = sum(((np.roll(net[k], -1, a) - np.roll(net[k], 1, a)) / 2.0) ** 2 for a in range(3))
+            speeds.append(np.sqrt(np.sum((net[k + 1] - net[k]) ** 2) / np.sum(g2)) * 1e4)
+        stat.update({f"rms_change_tail_{who}": np.sqrt(np.mean((last - first) ** 2)),
+                     f"layered_fraction_final_{who}": max(prof) / last.var(),
+                     f"interface_velocity_tail_{who}": np.mean(speeds)})
     return {
+        **stat,
         "split": split, "t_ic": t_ic,
         "rmse_full": np.sqrt(np.mean(diff**2, axis=(1, 2, 3))),
         "rmse_network": np.sqrt(np.mean((pred_net - truth[:, ::2, ::2, ::2]) ** 2, axis=(1, 2, 3))),
@@ -135,6 +149,15 @@ def check_against_reference(seq, ref, atol):
     assert seq["alpha_true"] == pytest.approx(ref["alpha_true"], rel=1e-9)
     assert seq["alpha_pred"] == pytest.approx(ref["alpha_pred"], rel=1e-9, abs=max(atol, 1e-12) * 100)
     assert seq["split"] == ref["split"]
+    for who in ("pred", "true"):  # stationarity of the end, network grid
+        tol = dict(rtol=1e-3, atol=atol) if atol and who == "pred" else REDUCTION
+        for key in ("rms_change_tail", "layered_fraction_final", "interface_velocity_tail"):
+            assert seq[f"{key}_{who}"] == pytest.approx(ref[f"{key}_{who}"], rel=tol["rtol"], abs=tol["atol"]), key
+        st = seq[f"stationarity_{who}"]
+        assert st["tail_steps"] == (len(seq["rmse_full"]) - 1) // 2 and st["steps_between"] == 1
+        assert st["rms_change"] == seq[f"rms_change_tail_{who}"] and len(st["layer_shift_per_1e4_steps"]) == 3
+        assert 0 <= seq[f"rms_change_tail_translated_{who}"] <= seq[f"rms_change_tail_{who}"] + 1e-12
+    assert ref["interface_velocity_tail_pred"] > 0 and ref["interface_velocity_tail_true"] > 0  # nonzero cases
 
 
 # -- evaluate ------------------------------------------------------------------------------------------
@@ -179,6 +202,9 @@ def test_checkpoint_evaluation_equals_numpy_reference(models, data_file, tmp_pat
     for name in PLOTS:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / name).stat().st_size > 5000
     assert "RMSE, last frame (full grid)" in caplog.text and "power-law exponent" in caplog.text
+    assert "interface velocity, cells/10⁴ steps (last 2)" in caplog.text and "layered fraction" in caplog.text
+    assert ens["scalars"]["interface_velocity_tail_pred"]["mean"] == pytest.approx(
+        np.mean([r["interface_velocity_tail_pred"] for r in refs]), rel=1e-9)
 
 
 def test_onnx_evaluation_equals_numpy_reference(models, data_file, tmp_path, capsys):
@@ -262,6 +288,8 @@ def test_a_perfect_model_scores_zero(data_file):
     np.testing.assert_allclose(rec["mass_drift_pred"], rec["mass_drift_true"], rtol=1e-9, atol=1e-15)
     assert rec["alpha_pred"] == pytest.approx(rec["alpha_true"], rel=1e-12)
     assert rec["stationary_index_pred"] == rec["stationary_index_true"]
+    assert metrics._json(rec["stationarity_pred"]) == metrics._json(rec["stationarity_true"])
+    assert rec["interface_velocity_tail_pred"] == rec["interface_velocity_tail_true"] > 0  # still coarsening
     ens = ensemble([rec, rec])
     np.testing.assert_array_equal(ens["curves"]["free_energy_true"]["sd"], 0.0)
     assert ens["scalars"]["alpha_true"]["n"] == 2 and ens["stationary_pred"] == ens["stationary_true"]
@@ -292,6 +320,74 @@ def test_rollout_cli_writes_crnn_rollout(models, tmp_path, capsys):
                          "--out", str(tmp_path / "onnx.h5"), "--threads", "1"]) == 0
     with ch_numba.open_dataset(tmp_path / "onnx.h5") as ds:
         np.testing.assert_allclose(ds.sequence(0), frames, rtol=0, atol=ORT_ATOL)
+
+
+# -- the stability probe (docs/probe_stability.py) --------------------------------------------------------
+def _probe_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_stability", ROOT / "docs" / "probe_stability.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _Translator:
+    """A fake runner (the shipped model's metadata) that moves the field rigidly by ``v`` cells per
+    step along ``axis`` (Fourier interpolation: every mode gets its phase, so layer_shift is exact)."""
+
+    factor = 2
+    metadata = {"epsilon": 1.5, "W": 1.0, "dx": 1.0, "downscale": 2, "train_grid": 32}
+
+    def __init__(self, v=0.0, axis=0):
+        self.v, self.axis = v, axis
+
+    def rollout(self, phi0, steps, every=1):
+        n = phi0.shape[self.axis]
+        k = np.fft.fftfreq(n, 1.0 / n).reshape([-1 if a == self.axis else 1 for a in range(3)])
+        spec = np.fft.fft(phi0.astype(np.float64), axis=self.axis)
+        for j in range(every, steps + 1, every):
+            yield np.fft.ifft(spec * np.exp(-2j * np.pi * k * self.v * j / n), axis=self.axis).real.astype(np.float32)
+
+
+def test_flat_layer_variants():
+    probe = _probe_module()
+    w = probe.interface_width(_Translator())
+    assert w == pytest.approx(2 * 1.5 / np.sqrt(2) / 2)  # w = 2 ε/√(2W) / f = 1.06 network cells
+    for axis in range(3):
+        phi = probe.flat_layer(32, axis, w, "mirror")
+        assert phi.dtype == np.float32 and phi.shape[axis] == 32 and phi.shape[(axis + 1) % 3] == 16
+        p = phi.mean(axis=tuple(a for a in range(3) if a != axis)).astype(np.float64)
+        np.testing.assert_allclose(p, p[(-np.arange(32)) % 32], atol=1e-7)  # mirror x -> −x (and n/2 ± u)
+        assert p[8] == pytest.approx(0.5, abs=1e-6) and p.mean() == pytest.approx(0.5, abs=1e-6)
+        assert metrics.layered_fraction(phi) == pytest.approx(1.0, abs=1e-6)
+    off = probe.flat_layer(32, 0, w, "offset")[:, 0, 0].astype(np.float64)
+    assert np.max(np.abs(off - off[(-np.arange(32)) % 32])) > 0.1  # no lattice mirror
+    assert metrics.layer_shift(probe.flat_layer(32, 0, w), probe.flat_layer(32, 0, w, "offset"), 0) == \
+        pytest.approx(0.3, abs=1e-3)
+    assert probe.flat_layer(32, 1, w, "unequal").mean() == pytest.approx(0.4, abs=1e-5)
+
+
+@pytest.mark.parametrize("axis", [0, 2])
+def test_layer_probe_measures_a_known_drift(axis):
+    probe = _probe_module()
+    r = probe.probe_layers(_Translator(v=0.01, axis=axis), axis, "offset", 2000)  # 20 cells: more than n/2
+    assert r["drift"] == pytest.approx(20.0, abs=1e-4) and r["drift_per_1e4_steps"] == pytest.approx(100.0, rel=1e-5)
+    np.testing.assert_allclose(r["drift_curve"], 2.5 * np.arange(1, 9), atol=1e-4)
+    assert r["layered_fraction"] == pytest.approx(1.0, abs=1e-5)
+    assert r["interface_velocity"] == pytest.approx(100.0, rel=0.15)  # 2.5 cells per 250 steps, w ≈ 1
+    rest = probe.probe_layers(_Translator(v=0.0), axis, "unequal", 500)
+    assert rest["drift"] == 0.0 and rest["interface_velocity"] == 0.0 and rest["rms_change_up_to_translation"] == 0
+
+
+def test_perlin_probe_reports_stationarity():
+    probe = _probe_module()
+    r = probe.probe(_Translator(v=0.0), 7, 500)
+    assert r["first_out_of_range"] is None and r["rms_change_last_2500"] == 0.0 and r["interface_velocity"] == 0.0
+    assert 0 <= r["layered_fraction"] < 0.5  # Perlin noise: a 3D field
+    r = probe.probe(_Translator(v=0.004, axis=1), 7, 500)  # 1 cell per 250 steps
+    assert r["rms_change_last_2500"] > 0.01 and r["rms_change_up_to_translation"] < 1e-5
+    assert r["translation"] == [0, 2, 0] and r["layer_shift_per_1e4_steps"][1] == pytest.approx(40.0, abs=1e-3)
 
 
 # -- refusals ----------------------------------------------------------------------------------------------

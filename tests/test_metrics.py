@@ -164,6 +164,165 @@ def test_up_and_downsample_are_inverse():
         metrics.upsample(a, 0)
 
 
+# -- stationarity -------------------------------------------------------------------------------------
+def periodic_slab(n, a, b, w, axis=0, other=4):
+    """½(tanh((x − a)/w) − tanh((x − b)/w)) summed over periodic images, along ``axis`` of an
+    (n along axis, ``other`` elsewhere) grid. float64."""
+    x = np.arange(n, dtype=np.float64)
+    p = sum(0.5 * (np.tanh((x - a + m * n) / w) - np.tanh((x - b + m * n) / w)) for m in range(-3, 4))
+    shape = [other] * 3
+    shape[axis] = n
+    view = [1, 1, 1]
+    view[axis] = n
+    return np.broadcast_to(p.reshape(view), shape).copy()
+
+
+def band_limited(n, x0, axis=0, other=3):
+    """A smooth profile of modes 1 and 3 only (band-limited on n ≥ 8 cells), translated to x0."""
+    x = np.arange(n, dtype=np.float64) - x0
+    p = 0.5 + 0.3 * np.cos(2 * np.pi * x / n) + 0.1 * np.sin(6 * np.pi * x / n + 0.4)
+    shape = [other] * 3
+    shape[axis] = n
+    view = [1, 1, 1]
+    view[axis] = n
+    return np.broadcast_to(p.reshape(view), shape).copy()
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize("s", [0.37, -1.25, 7.9])
+def test_layer_shift_of_a_band_limited_profile_is_exact(axis, s):
+    """A rigid sub-cell translation multiplies every Fourier mode by a phase: exact to round-off."""
+    old, new = band_limited(24, 5.0, axis), band_limited(24, 5.0 + s, axis)
+    assert metrics.layer_shift(old, new, axis) == pytest.approx(s, abs=1e-12)
+    assert metrics.layer_shift(new, old, axis) == pytest.approx(-s, abs=1e-12)
+    shifts = metrics.layer_shifts(old, new)
+    assert shifts[axis] == pytest.approx(s, abs=1e-12)
+    assert np.all(np.isnan(np.delete(shifts, axis)))  # flat profiles along the layers: undefined
+
+
+def test_layer_shift_of_tanh_layers():
+    """tanh interfaces are not band-limited: aliasing error ~ n/(2π) e^{−π² w} (docstring numbers)."""
+    for n, w, tol in ((32, 1.0, 5e-4), (32, 2.0, 1e-7), (64, WIDTH, 1e-13)):
+        old = periodic_slab(n, n / 4, 3 * n / 4, w)
+        for s in (0.37, -0.45, 1.3):
+            new = periodic_slab(n, n / 4 + s, 3 * n / 4 + s, w)
+            assert abs(metrics.layer_shift(old, new, 0) - s) < tol, (n, w, s)
+    # w = 1 really is not exact (the test of the tolerance can fail)
+    old, new = periodic_slab(32, 8, 24, 1.0), periodic_slab(32, 8.37, 24.37, 1.0)
+    assert abs(metrics.layer_shift(old, new, 0) - 0.37) > 1e-6
+
+
+def test_layer_shift_range_and_integer_rolls():
+    rng = np.random.default_rng(3)
+    a = rng.random((16, 12, 10))
+    for d in [(3, -2, 5), (-7, 6, -4), (8, 0, 1)]:  # any profile: an integer roll is exact
+        b = np.roll(a, d, axis=(0, 1, 2))
+        np.testing.assert_allclose(metrics.layer_shifts(a, b), d, atol=1e-12)
+    # the range is (−n/2, n/2]: n/2 stays n/2, just above wraps to the negative side
+    old = band_limited(20, 0.0)
+    assert metrics.layer_shift(old, band_limited(20, 10.0), 0) == pytest.approx(10.0, abs=1e-12)
+    assert metrics.layer_shift(old, band_limited(20, 10.5), 0) == pytest.approx(-9.5, abs=1e-12)
+    assert metrics.layer_shift(old, old, 0) == 0.0
+    with pytest.raises(ValueError, match="axis"):
+        metrics.layer_shift(old, old, 3)
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.layer_shift(old, old[:-1], 0)
+    assert np.isnan(metrics.layer_shift(np.full(old.shape, 0.5), old, 0))  # a uniform field has no layers
+
+
+def test_change_up_to_translation_finds_the_periodic_shift():
+    a = np.random.default_rng(0).random((16, 12, 10))
+    rms, d = metrics.change_up_to_translation(np.roll(a, (3, -2, 5), axis=(0, 1, 2)), a)
+    assert rms == pytest.approx(0.0, abs=1e-12) and d == [3, -2, 5]
+    assert metrics.change_up_to_translation(a, a) == (0.0, [0, 0, 0])
+    other = np.random.default_rng(1).random((16, 12, 10))
+    assert metrics.change_up_to_translation(other, a)[0] > 0.3  # independent U(0,1): rms ≈ 1/√6
+    # a sub-cell move of a layer leaves a remainder even after the best integer translation
+    rms, d = metrics.change_up_to_translation(periodic_slab(32, 8.5, 24.5, 1.0), periodic_slab(32, 8, 24, 1.0))
+    assert rms > 0.05 and d[1:] == [0, 0] and d[0] in (0, 1)
+
+
+def test_layered_fraction():
+    assert metrics.layered_fraction(periodic_slab(32, 8, 24, 1.0, axis=1, other=16)) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.layered_fraction(np.full((8, 8, 8), 0.3)) == 1.0
+    noise = np.random.default_rng(0).random((16, 16, 16))
+    assert metrics.layered_fraction(noise) < 0.02  # var of a 256-voxel mean: ~1/256 of var(φ)
+    x = 2 * np.pi * np.arange(16) / 16
+    cubic = np.cos(x)[:, None, None] * np.cos(x)[None, :, None] * np.cos(x)[None, None, :]
+    assert metrics.layered_fraction(cubic) == pytest.approx(0.0, abs=1e-12)  # 3D: every profile is flat
+    half = periodic_slab(16, 4, 12, 1.0, other=16) + 0.5 * cubic  # layers + a 3D part: in between
+    assert 0.3 < metrics.layered_fraction(half) < 0.99
+
+
+def test_interface_velocity_of_a_moving_layer():
+    old = periodic_slab(64, 16, 48, WIDTH)
+    for d, S in ((0.3, 200), (0.1, 50), (1.0, 2500)):
+        new = periodic_slab(64, 16 + d, 48 + d, WIDTH)
+        assert metrics.interface_velocity(old, new, S) == pytest.approx(d / S * 1e4, rel=DELTA_RTOL)
+        assert metrics.interface_velocity(old, new, S, dx=0.5) == pytest.approx(0.5 * d / S * 1e4, rel=DELTA_RTOL)
+    assert metrics.interface_velocity(old, old, 100) == 0.0
+    # the shipped model's network grid (w ≈ 1.06): central differences overestimate by ~11 %
+    narrow = [periodic_slab(64, 16 + d, 48 + d, 1.06) for d in (0.0, 0.2)]
+    assert 1.09 < metrics.interface_velocity(*narrow, 100) / (0.2 / 100 * 1e4) < 1.13
+    series = metrics.interface_velocity(np.stack([old, old]), np.stack([old, periodic_slab(64, 16.2, 48.2, WIDTH)]),
+                                        10)
+    assert series.shape == (2,) and series[0] == 0 and series[1] == pytest.approx(200, rel=DELTA_RTOL)
+    with pytest.raises(ValueError, match="steps"):
+        metrics.interface_velocity(old, old, 0)
+
+
+def moving_layers(T, v, n=32, w=1.0, axis=0):
+    """Frames (T, ...) of a 50 % slab moving by v cells per frame along ``axis``."""
+    return np.stack([periodic_slab(n, n / 4 + k * v, 3 * n / 4 + k * v, w, axis=axis, other=8) for k in range(T)])
+
+
+def test_stationarity_of_a_travelling_layer():
+    frames = moving_layers(41, 0.5, w=2.0, axis=2)  # 20 cells in 40 frames: more than n/2 = 16
+    st = metrics.stationarity(frames, 50, tail_steps=2000)
+    json.dumps(metrics._json(st), allow_nan=False)
+    assert st["tail_steps"] == 2000 and st["steps_between"] == 50 and st["layer_axis"] == 2
+    assert st["layer_shift"][2] == pytest.approx(20.0, abs=1e-5)  # summed pair by pair, not aliased
+    assert st["layer_shift_per_1e4_steps"][2] == pytest.approx(20.0 / 2000 * 1e4, rel=1e-6)
+    assert np.isnan(st["layer_shift"][0]) and np.isnan(st["layer_shift"][1])
+    assert st["layered_fraction"] == pytest.approx(1.0, abs=1e-12)
+    assert st["interface_velocity"] == pytest.approx(0.5 / 50 * 1e4, rel=0.04)  # w = 2: +3 %
+    # 20 cells = an integer translation: nothing left after undoing it
+    assert st["rms_change"] > 0.3 and st["rms_change_up_to_translation"] < 1e-6 and st["translation"] == [0, 0, -12]
+    # the default tail is the last half; the shift over it
+    half = metrics.stationarity(frames, 50)
+    assert half["tail_steps"] == 1000 and half["layer_shift"][2] == pytest.approx(10.0, abs=1e-5)
+
+
+def test_stationarity_of_a_resting_state_and_errors():
+    frames = np.stack([periodic_slab(32, 8, 24, 1.0, other=8)] * 5).astype(np.float32)
+    st = metrics.stationarity(frames, 250, tail_steps=500)
+    assert st["rms_change"] == 0.0 and st["rms_change_up_to_translation"] == 0.0 and st["translation"] == [0, 0, 0]
+    assert st["interface_velocity"] == 0.0 and st["layer_shift"][0] == 0.0 and st["layer_axis"] == 0
+    for bad in (0, 300, 1250, -250):
+        with pytest.raises(ValueError, match="tail_steps"):
+            metrics.stationarity(frames, 250, tail_steps=bad)
+    with pytest.raises(ValueError, match="steps_between"):
+        metrics.stationarity(frames, 0)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        metrics.stationarity(frames[:1], 250)
+    blown = frames.copy()
+    blown[-1, 0, 0, 0] = np.nan
+    st = metrics.stationarity(blown, 250)
+    assert np.isnan(st["rms_change"]) and np.isnan(st["interface_velocity"]) and st["layer_axis"] is None
+
+
+def test_reproduce_uses_the_library_definitions():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce_for_metrics", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.layered_fraction is metrics.layered_fraction
+    assert mod.change_up_to_translation is metrics.change_up_to_translation
+
+
 # -- the summary -------------------------------------------------------------------------------------
 def test_summary_is_json_and_consistent():
     p = ch_numba.CHParams()
@@ -189,6 +348,8 @@ def test_metrics_import_without_torch():
         "a = np.random.default_rng(0).random((2, 4, 4, 4))\n"
         "s = metrics.summary(a, a, ch_numba.CHParams(), np.arange(2.0))\n"
         "assert s['rmse'] == [0.0, 0.0]\n"
+        "st = metrics.stationarity(a, 1)\n"
+        "assert st['rms_change'] > 0 and 0 <= st['layered_fraction'] <= 1\n"
         "assert sys.modules['torch'] is None\n"
         "print('ok')\n"
     )
