@@ -5,6 +5,7 @@
     phi0 = ch_numba.initial.perlin((64, 64, 64), frequency=4, seed=7, mean=0.5)
     phi = ch_numba.evolve(phi0, steps=400, params=p, backend="cpu")
     F = ch_numba.free_energy(phi, p)
+    batch = ch_numba.evolve(np.stack([phi0, phi]), steps=400, params=p)   # (B, X, Y, Z): independent members
     ds = ch_numba.open_dataset("data.h5")
 
 `initial` and `open_dataset` are imported on first use (they pull in h5py and

@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--amplitude", type=float, default=0.1, help="Perlin amplitude A (default %(default)s)")
     g.add_argument("--shard", help="i/n: make only sequences i, i+n, i+2n, ... (then run merge)")
     g.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
+    g.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="sequences advanced together in one solver batch (default: 1 on cpu, 16 on cuda); the data "
+                        "do not depend on it")
     _add_run(g)
     _add_physics(g)
 
@@ -204,7 +207,7 @@ def cmd_generate(a, command: str) -> None:
                         seed=a.seed, frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
                         ic_mean_sd=a.ic_mean_sd, amplitude=a.amplitude, dtype=a.dtype, storage=a.storage)
     result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
-                      keep_parts=a.keep_parts)
+                      keep_parts=a.keep_parts, batch=a.batch)
     log.info("done: %s", result)
 
 

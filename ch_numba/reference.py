@@ -8,7 +8,8 @@ backend must reproduce :func:`step` to round-off.
     phi_next      = phi + dt M lap(mu)
 
 Arrays are (X, Y, Z), float32 or float64; the arithmetic is done in the array's
-dtype (as the kernels do).
+dtype (as the kernels do). laplacian, fprime, chemical_potential, step and evolve also take a
+batch (B, X, Y, Z): the stencil acts on the last three axes, each member on its own.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from .params import CHParams
 
 
 def laplacian(a: np.ndarray, dx: float = 1.0) -> np.ndarray:
-    """7-point periodic Laplacian of an (X, Y, Z) array, in a's dtype."""
+    """7-point periodic Laplacian over the last three axes of an (..., X, Y, Z) array, in a's dtype."""
     t = a.dtype.type
     out = -t(6) * a
-    for axis in range(3):
+    for axis in (-3, -2, -1):
         out += np.roll(a, 1, axis) + np.roll(a, -1, axis)
     return out * t(1.0 / dx**2)
 

@@ -1,16 +1,25 @@
-"""Time stepping front end: backends, input checks, blow-up detection.
+"""Time stepping front end: backends, input checks, blow-up detection, batches.
 
-:class:`Stepper` holds the state of one run on one backend (on the GPU for
-``cuda``: only :meth:`Stepper.get` copies it back), so a data-set generator can
+:class:`Stepper` holds the state of one run, or of a batch of independent runs, on one backend
+(on the GPU for ``cuda``: only :meth:`Stepper.get` copies it back), so a data-set generator can
 advance frame by frame without round trips. :func:`evolve` is the one-call API.
 
-Backends: ``numpy`` (reference.py, tests only), ``cpu`` (kernels_cpu, fused
-prange kernel), ``cuda`` (kernels_cuda), ``auto`` (cuda when a real GPU is
-usable, else cpu).
+Shapes (the solver's convention). A state is one field φ of shape (X, Y, Z), or a batch of B ≥ 1
+independent fields (B, X, Y, Z) on the same grid, with the same parameters and time step: the
+batch axis first, no channel axis. Every member evolves exactly as its own unbatched run would
+(bitwise on ``cpu`` and ``numpy``: the same kernel runs on each member in turn; on ``cuda`` one
+launch per step covers the whole batch, each voxel computed by the same expression). The network
+side (surrogate, export) uses (N, 1, X, Y, Z) at its own, coarser, resolution: a solver batch
+``phi`` (B, X, Y, Z) is the network batch ``downsample(phi)[:, None]``, and a network output
+``out`` (N, 1, x, y, z) goes back as ``out[:, 0]``.
+
+Backends: ``numpy`` (reference.py, tests only), ``cpu`` (kernels_cpu, fused prange kernel), ``cuda``
+(kernels_cuda), ``auto`` (cuda when a real GPU is usable, else cpu).
 
 Schemes (``CHParams.scheme``): ``explicit`` runs on every backend; ``spectral`` (the
 semi-implicit Fourier-spectral integrator of spectral.py: scipy.fft + Numba passes) on
-``cpu``, and ``auto`` picks ``cpu`` for it.
+``cpu``, and ``auto`` picks ``cpu`` for it; a spectral batch runs its members one after the
+other (one SpectralIntegrator each).
 """
 
 from __future__ import annotations
@@ -31,10 +40,15 @@ CHECK_EVERY = 500  # evolve() checks for blow-up at least this often (steps)
 
 
 class BlowUpError(RuntimeError):
-    """The explicit scheme diverged (NaN/Inf, or φ left BLOWUP_RANGE)."""
+    """The explicit scheme diverged (NaN/Inf, or φ left BLOWUP_RANGE).
 
-    def __init__(self, step: int, value: float, where: str = ""):
-        self.step, self.value, self.where = step, value, where
+    Attributes: ``step`` (steps since the state was set), ``value`` (the offending φ), ``where``
+    (the name given to the run, with ``member m`` for a batch), ``member`` (index in the batch, or
+    None for an unbatched run).
+    """
+
+    def __init__(self, step: int, value: float, where: str = "", member: int | None = None):
+        self.step, self.value, self.where, self.member = step, value, where, member
         lo, hi = BLOWUP_RANGE
         prefix = f"{where}: " if where else ""
         super().__init__(
@@ -66,16 +80,27 @@ def resolve_backend(backend: str, scheme: str = "explicit") -> str:
 
 
 def check_field(phi, name: str = "phi0") -> np.ndarray:
-    """Validate an (X, Y, Z) float32/float64 finite array; returns it as ndarray."""
+    """Validate a finite float32/float64 field (X, Y, Z) or batch (B, X, Y, Z), B ≥ 1; returns it as ndarray."""
     phi = np.asarray(phi)
-    if phi.ndim != 3:
-        raise ValueError(f"expected {name} of shape (X, Y, Z), got {phi.shape}")
-    if min(phi.shape) < 3:
-        raise ValueError(f"{name} needs at least 3 voxels along each axis, got {phi.shape}")
+    if phi.ndim not in (3, 4):
+        raise ValueError(f"expected {name} of shape (X, Y, Z) or (B, X, Y, Z), got {phi.shape}")
+    check_grid(phi.shape, name)
     check_dtype(phi.dtype)
     if not np.all(np.isfinite(phi)):
         raise ValueError(f"{name} contains NaN or Inf values")
     return phi
+
+
+def check_grid(shape, name: str = "phi0") -> tuple:
+    """Validate a state shape (X, Y, Z) or (B, X, Y, Z): B ≥ 1, each spatial axis ≥ 3; returns it as a tuple."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"expected {name} of shape (X, Y, Z) or (B, X, Y, Z), got {shape}")
+    if len(shape) == 4 and shape[0] < 1:
+        raise ValueError(f"{name} is a batch of {shape[0]} members; a batch needs at least 1")
+    if min(shape[-3:]) < 3:
+        raise ValueError(f"{name} needs at least 3 voxels along each axis, got {shape}")
+    return shape
 
 
 def blowup_value(phi: np.ndarray) -> float | None:
@@ -92,101 +117,143 @@ def blowup_value(phi: np.ndarray) -> float | None:
 
 
 class Stepper:
-    """One Cahn-Hilliard run: ``set(phi)``, ``advance(steps)``, ``get()``.
+    """One Cahn-Hilliard run, or a batch of independent runs: ``set(phi)``, ``advance(steps)``, ``get()``.
 
     Parameters
     ----------
-    shape : (X, Y, Z) grid.
+    shape : (X, Y, Z) grid, or (B, X, Y, Z) for a batch of B ≥ 1 runs on that grid.
     params : CHParams.
     backend : "numpy" | "cpu" | "cuda" | "auto".
     dtype : float32 (default) or float64: the state and arithmetic type.
+
+    Attributes: ``shape`` (as given), ``grid`` (X, Y, Z), ``batch`` (B; 1 for an unbatched run),
+    ``batched`` (whether ``shape`` has the batch axis), ``steps_done`` (steps since the last
+    ``set`` of the whole state), ``member_steps`` ((B,) int64: steps since each member was set).
     """
 
     def __init__(self, shape, params: CHParams, backend: str = "cpu", dtype=np.float32):
-        self.shape = tuple(int(n) for n in shape)
+        self.shape = check_grid(shape, "shape")
+        self.batched = len(self.shape) == 4
+        self.grid = self.shape[-3:]
+        self.batch = self.shape[0] if self.batched else 1
         self.params = params
         self.dtype = check_dtype(dtype)
         self.backend = resolve_backend(backend, params.scheme)
         self.coef = coefficients(params, self.dtype)
         self.steps_done = 0
+        self.member_steps = np.zeros(self.batch, np.int64)
+        full = (self.batch, *self.grid)  # the state is always stored with its batch axis
         self._spectral = None
         if params.scheme == "spectral":
             from .spectral import SpectralIntegrator
 
-            self._spectral = SpectralIntegrator(self.shape, params, self.dtype)
+            self._spectral = [SpectralIntegrator(self.grid, params, self.dtype) for _ in range(self.batch)]
         elif self.backend == "cpu":
-            from .kernels_cpu import kernels, ring_buffer
+            from .kernels_cpu import aligned_empty, kernels, ring_buffer
 
             _, _, self._steps = kernels(self.dtype)
-            self._scratch = ring_buffer(self.shape, self.dtype)
-            self._a = np.zeros(self.shape, self.dtype)
-            self._b = np.empty_like(self._a)
+            self._scratch = ring_buffer(self.grid, self.dtype)
+            self._a = aligned_empty(full, self.dtype)
+            self._a[...] = 0
+            self._b = aligned_empty(full, self.dtype)
         elif self.backend == "cuda":
-            from numba import cuda
+            from .kernels_cuda import BatchStepper
 
-            from .kernels_cuda import kernels, launch_config
-
-            self._mu_kernel, self._update_kernel = kernels(self.dtype)
-            self._grid, self._block = launch_config(self.shape)
-            self._a = cuda.device_array(self.shape, self.dtype)
-            self._b = cuda.device_array(self.shape, self.dtype)
-            self._mu = cuda.device_array(self.shape, self.dtype)
+            self._cuda = BatchStepper(full, self.dtype, self.coef)
         else:
-            self._a = np.zeros(self.shape, self.dtype)
+            self._a = np.zeros(full, self.dtype)
 
-    def set(self, phi) -> None:
-        """Load a state (X, Y, Z); converted to the stepper's dtype."""
+    def _members(self, member) -> list:
+        if member is None:
+            return list(range(self.batch))
+        if isinstance(member, bool) or not isinstance(member, (int, np.integer)) or not 0 <= member < self.batch:
+            raise ValueError(f"member must be an integer in [0, {self.batch}), got {member!r}")
+        return [int(member)]
+
+    def set(self, phi, member: int | None = None) -> None:
+        """Load the state (``shape``), or with ``member=m`` one member's field (X, Y, Z); converted to the
+        stepper's dtype. Resets the step counts of what was loaded."""
         phi = check_field(phi, "phi")
-        if phi.shape != self.shape:
-            raise ValueError(f"expected phi of shape {self.shape}, got {phi.shape}")
-        phi = np.ascontiguousarray(phi, dtype=self.dtype)
+        want = self.shape if member is None else self.grid
+        if phi.shape != want:
+            raise ValueError(f"expected phi of shape {want}, got {phi.shape}")
+        members = self._members(member)
+        phi = np.ascontiguousarray(phi, dtype=self.dtype).reshape((len(members), *self.grid))
         if self._spectral is not None:
-            self._spectral.set(phi)
+            for m, field in zip(members, phi):
+                self._spectral[m].set(field)
         elif self.backend == "cuda":
-            self._a.copy_to_device(phi)
+            self._cuda.set(phi, None if member is None else members[0])
         else:
-            self._a[...] = phi
-        self.steps_done = 0
+            self._a[members[0] : members[-1] + 1] = phi
+        self.member_steps[members] = 0
+        if member is None:
+            self.steps_done = 0
 
     def advance(self, steps: int) -> None:
-        """Run `steps` steps of the scheme (no blow-up check: see :meth:`get`)."""
+        """Run `steps` steps of the scheme on every member (no blow-up check: see :meth:`get`)."""
         if self._spectral is not None:
-            self._spectral.advance(steps)
+            for integrator in self._spectral:
+                integrator.advance(steps)
         elif self.backend == "cpu":
-            self._steps(self._a, self._b, self._scratch, steps, *self.coef)
+            for m in range(self.batch):  # each member by the unbatched kernel: bitwise its own run
+                self._steps(self._a[m], self._b[m], self._scratch, steps, *self.coef)
             if steps % 2:
                 self._a, self._b = self._b, self._a
         elif self.backend == "cuda":
-            two_w, eps2_dx2, dtm_dx2 = self.coef
-            g, b = self._grid, self._block
-            for _ in range(steps):
-                self._mu_kernel[g, b](self._a, self._mu, two_w, eps2_dx2)
-                self._update_kernel[g, b](self._a, self._mu, self._b, dtm_dx2)
-                self._a, self._b = self._b, self._a
+            self._cuda.advance(steps)
         else:
             for _ in range(steps):
                 self._a = reference.step(self._a, self.params)
         self.steps_done += steps
+        self.member_steps += steps
 
-    def get(self, where: str = "") -> np.ndarray:
-        """Copy of the current state (host ndarray); raises BlowUpError if it diverged."""
+    def _host(self, members: list) -> np.ndarray:
+        """Copy of members' states, (len(members), X, Y, Z)."""
         if self._spectral is not None:
-            phi = self._spectral.phi.copy()
-        else:
-            phi = self._a.copy_to_host() if self.backend == "cuda" else self._a.copy()
-        bad = blowup_value(phi)
-        if bad is not None:
-            raise BlowUpError(self.steps_done, bad, where)
-        return phi
+            return np.stack([self._spectral[m].phi for m in members])
+        if self.backend == "cuda":
+            return self._cuda.get(None if len(members) == self.batch else members[0])
+        return self._a[members[0] : members[-1] + 1].copy()
+
+    def get(self, where: str | list = "", member: int | None = None) -> np.ndarray:
+        """Copy of the current state (host ndarray of ``shape``), or with ``member=m`` of one member (X, Y, Z).
+
+        Raises BlowUpError if a returned member diverged; ``where`` names the run in its message (a
+        str, to which a batch adds ``member m``), or is a list of one name per member, used as is.
+        """
+        members = self._members(member)
+        phi = self._host(members)
+        for m, field in zip(members, phi):
+            bad = blowup_value(field)
+            if bad is not None:
+                if isinstance(where, (list, tuple)):
+                    name = where[m]
+                elif self.batched:
+                    name = f"{where}: member {m}" if where else f"member {m}"
+                else:
+                    name = where
+                raise BlowUpError(int(self.member_steps[m]), bad, name, m if self.batched else None)
+        return phi[0] if member is not None or not self.batched else phi
 
     def state(self) -> dict:
-        """Everything a bit-identical continuation needs (numpy arrays; for checkpoints):
-        ``steps_done``, ``phi`` and, for the spectral scheme, its Fourier state and history."""
+        """Everything a bit-identical continuation needs (numpy arrays; for checkpoints): ``steps_done``,
+        ``phi`` (``shape``), for a batch ``member_steps`` and, for the spectral scheme, its Fourier state and
+        history (per member, stacked along a first axis for a batch)."""
         out = {"steps_done": np.array(self.steps_done)}
-        if self._spectral is not None:
-            out.update(self._spectral.state())
+        if self.batched:
+            out["member_steps"] = self.member_steps.copy()
+        if self._spectral is None:
+            out["phi"] = self._host(list(range(self.batch))).reshape(self.shape)
+        elif not self.batched:
+            out.update(self._spectral[0].state())
         else:
-            out["phi"] = self._a.copy_to_host() if self.backend == "cuda" else self._a.copy()
+            states = [s.state() for s in self._spectral]
+            out["phi"] = np.stack([s["phi"] for s in states])
+            out["phi_hat"] = np.stack([s["phi_hat"] for s in states])
+            out["history"] = np.array([bool(s["history"]) for s in states])
+            for key in ("phi_hat_old", "g_hat_old"):
+                out[key] = np.stack([s.get(key, np.zeros_like(s["phi_hat"])) for s in states])
         return out
 
     def load_state(self, state: dict) -> None:
@@ -194,20 +261,27 @@ class Stepper:
         phi = np.asarray(state["phi"])
         if phi.shape != self.shape or phi.dtype != self.dtype:
             raise ValueError(f"saved state {phi.shape} {phi.dtype} does not fit this run ({self.shape} {self.dtype})")
-        if self._spectral is not None:
-            self._spectral.load_state(state)
-        else:
+        if self._spectral is None:
             self.set(phi)
+        elif not self.batched:
+            self._spectral[0].load_state(state)
+        else:
+            for m, integrator in enumerate(self._spectral):
+                integrator.load_state({key: np.asarray(state[key])[m] for key in
+                                       ("phi", "phi_hat", "history", "phi_hat_old", "g_hat_old")})
         self.steps_done = int(state["steps_done"])
+        self.member_steps[:] = np.asarray(state["member_steps"]) if self.batched else self.steps_done
 
 
 def evolve(
     phi0, steps: int, params: CHParams | None = None, backend: str = "cpu", check_every: int = CHECK_EVERY
 ) -> np.ndarray:
-    """Advance phi0 (X, Y, Z; float32 or float64) by `steps` steps; returns a new array of phi0's dtype.
+    """Advance phi0 by `steps` steps; returns a new array of phi0's shape and dtype.
 
-    Raises ValueError on bad input and BlowUpError (naming the step and value) if
-    the run diverges; blow-up is checked every `check_every` steps and at the end.
+    phi0 is one field (X, Y, Z) or a batch (B, X, Y, Z) of independent fields (module docstring),
+    float32 or float64. Raises ValueError on bad input and BlowUpError (naming the step, the value
+    and, for a batch, the member) if the run diverges; blow-up is checked every `check_every`
+    steps and at the end.
     """
     params = params or CHParams()
     phi0 = check_field(phi0)
@@ -225,12 +299,18 @@ def evolve(
     return phi
 
 
-def free_energy(phi, params: CHParams | None = None) -> float:
-    """Free energy per unit volume (float64): mean of W φ²(1−φ)² + (ε²/2)|∇φ|², forward differences."""
+def free_energy(phi, params: CHParams | None = None):
+    """Free energy per unit volume (float64): mean of W φ²(1−φ)² + (ε²/2) |∇φ|², forward differences.
+
+    phi (X, Y, Z) gives a float; a batch (B, X, Y, Z) gives an ndarray (B,) float64, member m's
+    entry equal to ``free_energy(phi[m])``.
+    """
     from .kernels_cpu import free_energy as _fe
 
     params = params or CHParams()
     phi = np.asarray(phi)
-    if phi.ndim != 3:
-        raise ValueError(f"expected phi of shape (X, Y, Z), got {phi.shape}")
+    if phi.ndim not in (3, 4):
+        raise ValueError(f"expected phi of shape (X, Y, Z) or (B, X, Y, Z), got {phi.shape}")
+    if phi.ndim == 4:
+        return np.array([_fe(np.ascontiguousarray(f), params.W, params.epsilon, params.dx) for f in phi])
     return _fe(np.ascontiguousarray(phi), params.W, params.epsilon, params.dx)

@@ -54,3 +54,20 @@ def test_launch_config_covers_grid():
     bz, by, bx = block
     assert grid[0] * bz >= 65 and grid[1] * by >= 7 and grid[2] * bx >= 33
     assert (grid[0] - 1) * bz < 65 and (grid[1] - 1) * by < 7 and (grid[2] - 1) * bx < 33
+    grid, block = cuda_mod.launch_config((3, 33, 7, 65))
+    assert grid[2] * bx >= 3 * 33 and (grid[2] - 1) * bx < 3 * 33
+
+
+def test_cuda_batch_members_match_their_own_runs():
+    p = CHParams()
+    phi0 = np.stack([field(SHAPE, np.float64, seed=s) for s in (3, 4)])
+    got = ch_numba.evolve(phi0, STEPS, p, backend="cuda")
+    assert got.shape == phi0.shape
+    for m in range(2):
+        np.testing.assert_allclose(got[m], ch_numba.evolve(phi0[m], STEPS, p, backend="cuda"), rtol=0, atol=0)
+        np.testing.assert_allclose(got[m], ch_numba.evolve(phi0[m], STEPS, p, backend="cpu"), rtol=0, atol=1e-12)
+    st = ch_numba.Stepper(phi0.shape, p, "cuda", np.float64)
+    st.set(phi0)
+    st.set(phi0[0], member=1)
+    np.testing.assert_array_equal(st.get(member=1), phi0[0])
+    np.testing.assert_array_equal(st.get()[0], phi0[0])

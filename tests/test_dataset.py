@@ -103,6 +103,32 @@ def test_shards_then_merge_equal_one_process(small, tmp_path):
     assert not parts_dir(out).exists()
 
 
+@pytest.mark.parametrize("batch, shards", [(3, None), (2, 2), (5, None)])
+def test_batches_give_the_data_of_single_runs(small, tmp_path, batch, shards):
+    """Members with different burn-ins (1, 2, 0 frames here) share a batch; members join when one finishes;
+    a batch larger than the sequences is cut down: the data equal the unbatched run's, bit for bit."""
+    out = tmp_path / f"batched{batch}.h5"
+    if shards is None:
+        generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", progress=False, batch=batch)
+    else:
+        for k in range(shards):
+            generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard=f"{k}/{shards}", progress=False,
+                     batch=batch)
+        merge(out)
+    assert_same_data(read_all(out), read_all(small))
+
+
+def test_batch_blowup_names_the_sequence_and_leaves_no_files(tmp_path):
+    out = tmp_path / "blow2.h5"
+    p = CHParams()
+    object.__setattr__(p, "dt", 1.2 * p.stable_dt())
+    with pytest.raises(ch_numba.BlowUpError, match=r"^sequence \d: simulation blew up at step \d+"):
+        generate(out, DatasetConfig(**{**SMALL, "amplitude": 0.5}), p, backend="cpu", progress=False, batch=3)
+    assert not list(parts_dir(out).glob("seq_*")) and not list(tmp_path.glob("*.tmp*"))
+    with pytest.raises(ValueError, match="--batch must be an integer >= 1, got 0"):
+        generate(tmp_path / "b0.h5", DatasetConfig(**SMALL), CHParams(), backend="cpu", progress=False, batch=0)
+
+
 def test_merge_refuses_missing_sequences(tmp_path):
     out = tmp_path / "half.h5"
     generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/2", progress=False)
@@ -140,12 +166,22 @@ def _generate_cmd(out, **over):
             "--backend", "cpu"]
 
 
-def test_resume_after_sigkill_gives_identical_data(tmp_path):
+@pytest.fixture(scope="module")
+def killed_ref(tmp_path_factory):
+    """The uninterrupted run (batch 1) the SIGKILL tests compare with."""
+    ref = tmp_path_factory.mktemp("kill") / "ref.h5"
+    subprocess.run(_generate_cmd(ref), check=True, env={**os.environ, "NUMBA_NUM_THREADS": "2"}, capture_output=True)
+    return ref
+
+
+@pytest.mark.parametrize("batch", [None, "3"])
+def test_resume_after_sigkill_gives_identical_data(tmp_path, killed_ref, batch):
+    """Killed mid-run, then resumed: the same data as one uninterrupted run; with --batch 3 the members
+    have different burn-ins (1, 2, 0, 2, 1, 2 frames) and the resumed run uses another batch (2)."""
     env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
-    ref = tmp_path / "ref.h5"
-    subprocess.run(_generate_cmd(ref), check=True, env=env, capture_output=True)
     out = tmp_path / "killed.h5"
-    proc = subprocess.Popen(_generate_cmd(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    extra = [] if batch is None else ["--batch", batch]
+    proc = subprocess.Popen(_generate_cmd(out) + extra, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = parts_dir(out)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(parts.glob("seq_*.h5"))) < 2:
@@ -155,10 +191,11 @@ def test_resume_after_sigkill_gives_identical_data(tmp_path):
     done = sorted(parts.glob("seq_*.h5"))
     assert 2 <= len(done) < 6, "kill should land in the middle of the run"
     assert not out.exists()
-    res = subprocess.run(_generate_cmd(out), env=env, capture_output=True, text=True)
+    extra = [] if batch is None else ["--batch", "2"]
+    res = subprocess.run(_generate_cmd(out) + extra, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert f"resuming: {len(done)} of 6" in res.stderr
-    assert_same_data(read_all(out), read_all(ref))
+    assert_same_data(read_all(out), read_all(killed_ref))
 
 
 def test_blowup_names_sequence_and_writes_nothing(tmp_path):

@@ -167,7 +167,10 @@ def test_cpu_deterministic_bitwise():
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (np.zeros((8, 8)), r"expected phi0 of shape \(X, Y, Z\), got \(8, 8\)"),
+        (np.zeros((8, 8)), r"expected phi0 of shape \(X, Y, Z\) or \(B, X, Y, Z\), got \(8, 8\)"),
+        (np.zeros((2, 3, 8, 8, 8)), r"expected phi0 of shape \(X, Y, Z\) or \(B, X, Y, Z\), got \(2, 3, 8, 8, 8\)"),
+        (np.zeros((0, 8, 8, 8), dtype=np.float32), "batch of 0 members"),
+        (np.zeros((4, 2, 8, 8), dtype=np.float32), "at least 3 voxels"),
         (np.zeros((8, 8, 8), dtype=np.int64), "float32 or float64"),
         (np.full((4, 4, 4), np.nan, dtype=np.float32), "NaN"),
         (np.zeros((2, 8, 8), dtype=np.float32), "at least 3 voxels"),
@@ -195,3 +198,90 @@ def test_auto_backend_never_picks_the_simulator():
     assert resolve_backend("auto") == ("cuda" if gpu_available() else "cpu")
     if is_simulator():
         assert resolve_backend("auto") == "cpu"
+
+
+# -- batches (B, X, Y, Z) ---------------------------------------------------------------------------
+
+
+def batch_field(b, grid, dtype=np.float64):
+    return np.stack([smooth_field(grid, seed=s, dtype=dtype) for s in range(b)])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("b", [1, 3])
+def test_batch_members_equal_their_own_runs_bitwise(backend, dtype, b):
+    phi0 = batch_field(b, (7, 5, 6), dtype)
+    out = ch_numba.evolve(phi0, 23, CHParams(), backend=backend, check_every=10)
+    assert out.shape == phi0.shape and out.dtype == dtype
+    for m in range(b):
+        np.testing.assert_array_equal(out[m], ch_numba.evolve(phi0[m], 23, CHParams(), backend=backend))
+    assert np.abs(out - phi0).max() > 1e-4
+
+
+def test_batched_stepper_set_member_get_member_state_and_free_energy():
+    p = CHParams()
+    phi0 = batch_field(3, (6, 8, 5))
+    st = Stepper(phi0.shape, p, "cpu", np.float64)
+    assert (st.batch, st.grid, st.batched) == (3, (6, 8, 5), True)
+    st.set(phi0)
+    st.advance(7)
+    saved = st.state()
+    assert saved["phi"].shape == (3, 6, 8, 5)
+    st.set(phi0[0], member=1)  # member 1 restarts from member 0's IC
+    st.advance(4)
+    assert list(st.member_steps) == [11, 4, 11] and st.steps_done == 11
+    np.testing.assert_array_equal(st.get(member=1), ch_numba.evolve(phi0[0], 4, p))
+    np.testing.assert_array_equal(st.get()[2], ch_numba.evolve(phi0[2], 11, p))
+    again = Stepper(phi0.shape, p, "cpu", np.float64)
+    again.load_state(saved)
+    again.advance(4)
+    np.testing.assert_array_equal(again.get()[0], ch_numba.evolve(phi0[0], 11, p))
+    assert list(again.member_steps) == [11, 11, 11]
+    F = ch_numba.free_energy(st.get(), p)
+    assert F.shape == (3,) and F.dtype == np.float64
+    assert [F[m] for m in range(3)] == [ch_numba.free_energy(f, p) for f in st.get()]
+    with pytest.raises(ValueError, match=r"member must be an integer in \[0, 3\), got 3"):
+        st.get(member=3)
+    with pytest.raises(ValueError, match=r"expected phi of shape \(6, 8, 5\)"):
+        st.set(phi0, member=0)
+
+
+def test_batch_blowup_names_the_member():
+    p = unchecked_params(dt=1.3 * CHParams().stable_dt())
+    idx = np.indices((6, 6, 6)).sum(axis=0)
+    calm = np.full((6, 6, 6), 0.5)
+    checker = 0.5 + 1e-3 * (-1.0) ** idx
+    phi0 = np.stack([calm, calm, calm, checker])
+    with pytest.raises(BlowUpError, match=r"^member 3: simulation blew up at step \d+") as e:
+        ch_numba.evolve(phi0, 2000, p, backend="cpu", check_every=50)
+    assert e.value.member == 3
+    st = Stepper(phi0.shape, p, "cpu", np.float64)
+    st.set(phi0)
+    st.advance(2000)
+    with pytest.raises(BlowUpError, match=r"^run 7: member 3: "):
+        st.get("run 7")
+    with pytest.raises(BlowUpError, match=r"^sequence 12: simulation"):
+        st.get(["a", "b", "c", "sequence 12"])
+    assert np.array_equal(st.get(member=0), calm)  # the other members are fine
+
+
+def test_spectral_batch_members_equal_their_own_runs():
+    p = CHParams(scheme="spectral", dt=0.5)
+    phi0 = batch_field(2, (8, 6, 4))
+    out = ch_numba.evolve(phi0, 6, p)
+    for m in range(2):
+        np.testing.assert_array_equal(out[m], ch_numba.evolve(phi0[m], 6, p))
+    st = Stepper(phi0.shape, p, "cpu", np.float64)
+    st.set(phi0)
+    st.advance(3)
+    st.set(phi0[1], member=0)  # member 0 restarts (its SBDF2 history too), member 1 keeps its history
+    saved = st.state()
+    assert list(saved["history"]) == [False, True]
+    st.advance(3)
+    again = Stepper(phi0.shape, p, "cpu", np.float64)
+    again.load_state(saved)
+    again.advance(3)
+    np.testing.assert_array_equal(again.get(), st.get())
+    np.testing.assert_array_equal(st.get(member=0), ch_numba.evolve(phi0[1], 3, p))
+    np.testing.assert_array_equal(st.get(member=1), out[1])
