@@ -21,6 +21,8 @@ EXAMPLES = """examples:
   python -m ch_numba simulate run.h5 --ic perlin --size 64 --frames 50 --steps-per-frame 400 --seed 7
   python -m ch_numba simulate eq.h5 --size 64 --scheme spectral --dt 1 --steps-per-frame 400 --frames 100
   python -m ch_numba generate data.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 --seed 1
+  python -m ch_numba generate data.h5 --sequences 20 --size 64 --backend cuda --batch 16
+  python -m ch_numba generate data.h5 --sequences 20 --size 64 --threads 1 --shard 0/2   # and 1/2 beside it
   python -m ch_numba generate data.h5 --sequences 20 --size 64 --shard 0/4   # ... 1/4, 2/4, 3/4, then:
   python -m ch_numba merge data.h5
   python -m ch_numba info data.h5
@@ -60,6 +62,9 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", choices=("none", "lzf", "gzip", "scaleoffset", "float16"), default="lzf",
                    help="how phi is stored: none/lzf/gzip are lossless (lzf default, ~80%% of raw size), "
                         "scaleoffset (4 decimals) and float16 are lossy (~35%%)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads of the Numba kernels (default: all, NUMBA_NUM_THREADS); on a busy machine fewer "
+                        "threads than cores avoid oversubscription, which slows the kernel several-fold")
 
 
 def physics_args(params: CHParams) -> list[str]:
@@ -80,6 +85,22 @@ def _params(a) -> CHParams:
         return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt)
     return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt, scheme="spectral",
                     stabilization=a.stabilization, symbol=a.symbol, order=a.order)
+
+
+def set_threads(n: int | None) -> None:
+    """``numba.set_num_threads(n)`` for the kernels of this process; None keeps Numba's default (all threads).
+
+    n must be in 1 .. NUMBA_NUM_THREADS (Numba's pool, fixed at start: the cores, or the environment
+    variable); ValueError (one line) otherwise. The result does not depend on n (bitwise).
+    """
+    if n is None:
+        return
+    import numba
+
+    top = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= top:
+        raise ValueError(f"--threads must be in 1..{top} (NUMBA_NUM_THREADS), got {n}")
+    numba.set_num_threads(n)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +268,8 @@ def _main(argv=None) -> int:
     a = parser.parse_args(argv)
     cli_common.setup_logging(a.verbose)
     command = cli_common.command_line("python -m ch_numba", argv)
+    if a.command in ("simulate", "generate"):
+        set_threads(a.threads)
     if a.command == "simulate":
         cmd_simulate(a, command)
     elif a.command == "generate":

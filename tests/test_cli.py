@@ -69,6 +69,9 @@ def test_simulate_from_npy_ic(tmp_path):
         (["generate", "{tmp}/g.h5", "--sequences", "2", "--frequencies", "a,b"], "comma-separated integers"),
         (["generate", "{tmp}/nodir/g.h5", "--sequences", "2"], "does not exist"),
         (["merge", "{tmp}/nothing.h5"], "no parts to merge"),
+        (["simulate", "{tmp}/a.h5", "--threads", "0"], r"--threads must be in 1\.\.\d+ \(NUMBA_NUM_THREADS\), got 0"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--threads", "100000"], r"--threads must be in 1\.\.\d+"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--batch", "0"], "--batch must be an integer >= 1, got 0"),
         (["info", "{tmp}/bad.h5"], "not a readable HDF5 file"),
         (["info", "{tmp}/foreign.h5"], "not a ch3d data set"),
         (["render", "{tmp}/missing.h5", "--out", "{tmp}/p"], "no such file"),
@@ -95,3 +98,19 @@ def test_help(sub, capsys):
         main([sub, "--help"])
     assert e.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_threads_and_batch_options_set_numba_threads_and_keep_the_data(tmp_path, monkeypatch):
+    import numba
+
+    calls = []
+    monkeypatch.setattr(numba, "set_num_threads", calls.append)
+    out = tmp_path / "t.h5"
+    assert main(["generate", str(out), "--sequences", "2", "--frames", "2", "--steps-per-frame", "5", "--size", "8",
+                 "--backend", "cpu", "--threads", "1", "--batch", "2"]) == 0
+    assert calls == [1]
+    ref = tmp_path / "ref.h5"
+    assert main(["generate", str(ref), "--sequences", "2", "--frames", "2", "--steps-per-frame", "5", "--size", "8",
+                 "--backend", "cpu"]) == 0
+    with open_dataset(out) as a, open_dataset(ref) as b:
+        np.testing.assert_array_equal(a.phi[:], b.phi[:])
