@@ -1,8 +1,9 @@
-"""``python -m export CHECKPOINT OUT.onnx [--opset N] [--pad-mode slice|wrap] [--verify]``.
+"""``python -m export CHECKPOINT OUT.onnx [--opset N] [--pad-mode slice|wrap] [--verify [--verify-providers P]]``.
 
 Writes one recurrent step of the checkpoint's CRNN as ONNX (export/onnx_export.py). With
-``--verify``: onnx.checker, then onnxruntime against PyTorch for one step and a long rollout at
-two grid sizes; prints the max differences and exits with status 1 when one is above tolerance.
+``--verify``: onnx.checker, then onnxruntime (on ``--verify-providers``, default cpu; the provider
+actually used is printed) against PyTorch for one step and a long rollout at two grid sizes;
+prints the max differences and exits with status 1 when one is above tolerance.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "Pad(mode=wrap) (opset >= 19; onnxruntime's CUDA provider runs it only in recent versions)")
     p.add_argument("--verify", action="store_true", help="check the file: onnx.checker, then onnxruntime vs "
                                                          "PyTorch (1 step and a rollout at two grid sizes)")
+    p.add_argument("--verify-providers", choices=("cpu", "auto", "cuda"), default="cpu",
+                   help="onnxruntime provider of --verify (default %(default)s; cuda: fails unless the CUDA provider "
+                        "starts; the provider actually used is printed)")
+    p.add_argument("--verify-tf32", action="store_true", help="allow TF32 in the CUDA provider during --verify "
+                                                              "(default off)")
     p.add_argument("--verify-steps", type=int, default=VERIFY_STEPS, help="rollout length of --verify "
                                                                           "(default %(default)s)")
     p.add_argument("--verify-grids", type=_grid, nargs="+", default=list(VERIFY_GRIDS), metavar="XxYxZ",
@@ -80,8 +86,9 @@ def _main(argv=None) -> int:
     if not a.verify:
         return 0
     report = verify(a.out, ckpt["model"], grids=a.verify_grids, steps=a.verify_steps, step_atol=a.step_atol,
-                    rollout_atol=a.rollout_atol)
+                    rollout_atol=a.rollout_atol, providers=a.verify_providers, tf32=a.verify_tf32)
     log.info("onnx.checker: ok")
+    log.info("onnxruntime provider used: %s", report[0]["provider"] if report else "none (no grids)")
     log.info("%-12s %5s %6s %16s %20s  %s", "grid", "batch", "steps", "max|diff| 1 step", "max|diff| rollout", "")
     for r in report:
         log.info("%-12s %5d %6d %16.3g %20.3g  %s", "x".join(map(str, r["grid"])), r["batch"], r["steps"],

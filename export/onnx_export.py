@@ -406,7 +406,7 @@ def _check_grids(grids):
 
 def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERIFY_STEPS, batch: int = 2,
            seed: int = 1, threads: int | None = None, step_atol: float = STEP_ATOL,
-           rollout_atol: float = ROLLOUT_ATOL) -> list[dict]:
+           rollout_atol: float = ROLLOUT_ATOL, providers="cpu", tf32: bool = False) -> list[dict]:
     """Check an exported step against the PyTorch ``model`` it came from.
 
     1. ``onnx.checker.check_model(full_check=True)``.
@@ -416,8 +416,11 @@ def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERI
        :class:`export.runtime.Rollout` (max |ORT − PyTorch| over all frames ≤ ``rollout_atol``).
        Batch ``batch`` (≥ 2 checks that the batch axis is dynamic).
 
-    Returns one dict per grid: grid, step_max_diff, rollout_max_diff, ok. Raises ValueError for
-    bad arguments; does not raise for a failed comparison (see ``ok``).
+    onnxruntime runs on ``providers`` (``Rollout``'s: "cpu" default, "auto", "cuda" or a list;
+    ``tf32`` as there). Returns one dict per grid: grid, batch, steps, provider (the execution
+    provider the session actually used, e.g. "CUDAExecutionProvider"), step_max_diff,
+    rollout_max_diff, ok. Raises ValueError for bad arguments or a provider that cannot start;
+    does not raise for a failed comparison (see ``ok``).
     """
     import onnx
 
@@ -427,7 +430,7 @@ def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERI
 
     grids = _check_grids(grids)
     onnx.checker.check_model(str(onnx_path), full_check=True)
-    runner = Rollout(onnx_path, providers="cpu", threads=threads)
+    runner = Rollout(onnx_path, providers=providers, threads=threads, tf32=tf32)
     model = copy.deepcopy(model).float().eval()
     hidden = int(model.hidden)
     rng = np.random.default_rng(seed)
@@ -437,7 +440,7 @@ def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERI
         h1 = rng.uniform(-1, 1, (batch, hidden, *grid)).astype(np.float32)
         h2 = rng.uniform(-1, 1, (batch, hidden, *grid)).astype(np.float32)
         feed = dict(zip(spec.INPUTS, (phi, h1, h2)))
-        got = runner.session.run(list(spec.OUTPUTS), feed)
+        got = runner.session.run(list(spec.OUTPUTS), feed)  # plain run: inputs from the host, on the session's device
         with torch.no_grad():
             want = model.step(*(torch.from_numpy(a) for a in (phi, h1, h2)))
         step_diff = max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want))
@@ -448,6 +451,6 @@ def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERI
             ref = model.rollout(torch.from_numpy(phi0), steps).numpy()
         roll_diff = float(np.max(np.abs(frames - ref))) if steps else 0.0
         ok = step_diff <= step_atol and roll_diff <= rollout_atol and math.isfinite(step_diff + roll_diff)
-        report.append({"grid": grid, "batch": batch, "steps": steps, "step_max_diff": step_diff,
-                       "rollout_max_diff": roll_diff, "ok": ok})
+        report.append({"grid": grid, "batch": batch, "steps": steps, "provider": runner.providers[0],
+                       "step_max_diff": step_diff, "rollout_max_diff": roll_diff, "ok": ok})
     return report

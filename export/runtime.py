@@ -18,9 +18,22 @@ CUDA nothing crosses the PCIe bus during a free-running rollout except the frame
 
 Providers: ``"auto"`` uses CUDA when this onnxruntime has the provider and it starts (the session
 is asked with ``session.get_providers()``, not ``get_available_providers()``, which only lists
-what the wheel was built with), else the CPU, saying so in one log line; onnxruntime's own noise
-about missing CUDA libraries is silenced while the session is created. ``"cpu"`` / ``"cuda"``
-force one (``"cuda"`` raises if CUDA cannot be used).
+what the wheel was built with), else the CPU, saying so in one log line. ``"cpu"`` / ``"cuda"``
+force one (``"cuda"`` raises if CUDA cannot be used). A list is passed to onnxruntime as is,
+``(name, options)`` pairs included, except for the CUDA options below.
+
+CUDA options (:func:`cuda_provider_options`). TF32 is off (``use_tf32=0``): the CUDA execution
+provider allows it by default, and on Ampere/Hopper GPUs its convolutions then round their inputs
+to a 10-bit mantissa (~1e-3 relative), far above the float32 round-off the exported model is
+verified to; ``Rollout(..., tf32=True)`` allows it (faster, less accurate), and a ``use_tf32`` the
+caller put in a provider list is kept. The state buffers of IOBinding are allocated on the device
+the session runs on: the ``device_id`` of the CUDA provider options (read back from the session),
+not device 0.
+
+Logging: the sessions log warnings and above only, through their own ``SessionOptions.
+log_severity_level``; onnxruntime's global (default-logger) severity belongs to the host application
+and is never changed (so a build without usable CUDA libraries may print its own messages about
+them once, besides our one line).
 
 CPU tuning (measured in benchmarks/runtime.py): graph optimisation ORT_ENABLE_ALL (Conv + Tanh
 fused), intra-op threads = the cores this process may use, one inter-op thread, sequential.
@@ -46,7 +59,7 @@ from .runner_base import RunnerBase, check_threads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Rollout", "PROVIDERS", "cpu_cores", "session_options", "read_metadata"]
+__all__ = ["Rollout", "PROVIDERS", "cpu_cores", "cuda_provider_options", "session_options", "read_metadata"]
 
 PROVIDERS = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
@@ -80,14 +93,28 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
-def _requested_providers(providers):
-    """(provider list for onnxruntime, whether CUDA is required, whether CUDA is tried)."""
+def cuda_provider_options(device_id: int = 0, tf32: bool = False) -> dict:
+    """Options of the CUDA execution provider for our sessions: ``device_id``, ``use_tf32`` (0 unless ``tf32``)."""
+    return {"device_id": int(device_id), "use_tf32": int(bool(tf32))}
+
+
+def _requested_providers(providers, tf32: bool = False):
+    """(provider list for onnxruntime, whether CUDA is required, whether CUDA is tried).
+
+    Every CUDA entry gets ``use_tf32`` (from ``tf32``) unless its options already set it.
+    """
     if isinstance(providers, (list, tuple)):
         names = [p[0] if isinstance(p, tuple) else p for p in providers]
         if not names or not all(isinstance(n, str) for n in names):
             raise ValueError(f"providers must be one of {PROVIDERS} or a list of onnxruntime provider names, "
                              f"got {providers!r}")
-        return list(providers), False, _CUDA in names
+        requested = []
+        for p in providers:
+            name, options = (p[0], dict(p[1]) if len(p) > 1 and p[1] else {}) if isinstance(p, tuple) else (p, {})
+            if name == _CUDA:
+                options.setdefault("use_tf32", int(bool(tf32)))
+            requested.append((name, options) if options else name)
+        return requested, False, _CUDA in names
     if providers not in PROVIDERS:
         raise ValueError(f"providers must be one of {', '.join(PROVIDERS)}, got {providers!r}")
     available = ort.get_available_providers()
@@ -97,28 +124,26 @@ def _requested_providers(providers):
         raise ValueError(f"providers='cuda' but this onnxruntime has no CUDA provider (it has {', '.join(available)});"
                          f" install onnxruntime-gpu, or use 'auto' or 'cpu'")
     if _CUDA in available:
-        return [(_CUDA, {"device_id": 0}), _CPU], providers == "cuda", True
+        return [(_CUDA, cuda_provider_options(0, tf32)), _CPU], providers == "cuda", True
     return [_CPU], False, False
 
 
-def _create_session(path: Path, providers, threads):
-    requested, need_cuda, try_cuda = _requested_providers(providers)
+def _create_session(path: Path, providers, threads, tf32: bool = False):
+    """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
+    requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
     options = session_options(threads)
-    if try_cuda:  # onnxruntime-gpu without usable CUDA logs library-load errors: one line of ours instead
-        ort.set_default_logger_severity(3)
     try:
-        try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
-        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
-            if not try_cuda or need_cuda:
-                raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc)})") from None
-            try:
-                session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
-            except Exception as exc2:
-                raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
-    finally:
-        if try_cuda:
-            ort.set_default_logger_severity(2)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
+    except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+        if not try_cuda:
+            raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc)})") from None
+        try:  # on the CPU alone: tells a CUDA failure from an unreadable file
+            session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
+        except Exception as exc2:
+            raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
+        if need_cuda:
+            raise ValueError(f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}); use "
+                             f"providers='cpu' or 'auto'") from None
     used = session.get_providers()
     if not try_cuda and providers == "auto":
         log.debug("onnxruntime: this build has no CUDA provider; running on CPU")
@@ -128,6 +153,15 @@ def _create_session(path: Path, providers, threads):
                              "missing); use providers='cpu' or 'auto'")
         log.info("onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing); running on CPU")
     return session
+
+
+def session_device(session) -> tuple[str, int]:
+    """(device, device id) where a session's first provider keeps its tensors: ("cuda", the CUDA provider's
+    ``device_id``) or ("cpu", 0)."""
+    if session.get_providers()[0] != _CUDA:
+        return "cpu", 0
+    options = session.get_provider_options().get(_CUDA, {})
+    return "cuda", int(options.get("device_id", 0))
 
 
 def read_metadata(session, path="model") -> dict:
@@ -175,6 +209,8 @@ class Rollout(RunnerBase):
         Execution provider (module docstring); a list is passed to onnxruntime as is.
     threads : int, optional
         Intra-op threads on CPU (default: all cores this process may use).
+    tf32 : bool
+        Allow TF32 in the CUDA provider (default False: full float32; module docstring).
 
     Attributes
     ----------
@@ -182,21 +218,23 @@ class Rollout(RunnerBase):
         The model's ``ch3d`` metadata (schema in :mod:`export.spec`).
     session : onnxruntime.InferenceSession
     device : "cuda" or "cpu", where the state lives.
+    device_id : int
+        The device the state lives on (the CUDA provider's ``device_id``; 0 on the CPU).
     steps_done : int
         Steps since the last reset; ``steps_done * time_per_step`` is the physical time.
     """
 
-    def __init__(self, path, providers="auto", threads: int | None = None):
+    def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False):
         self.path = Path(path)
         if not self.path.is_file():
             raise ValueError(f"{self.path}: no such model file")
-        self.session = _create_session(self.path, providers, threads)
+        self.session = _create_session(self.path, providers, threads, tf32)
         self._check_signature()
         self.metadata = read_metadata(self.session, self.path)
         if self.metadata["hidden"] != self.hidden_channels:
             raise ValueError(f"{self.path}: metadata says hidden={self.metadata['hidden']} but the graph's h1 has "
                              f"{self.hidden_channels} channels")
-        self.device = "cuda" if self.session.get_providers()[0] == _CUDA else "cpu"
+        self.device, self.device_id = session_device(self.session)
         self._binding = self.session.io_binding()
         self._shape = None  # (N, 1, X, Y, Z) of the running state, None after reset
         self._bufs = None  # [phi, h1, h2] inputs of the next step; self._next: outputs
@@ -244,7 +282,7 @@ class Rollout(RunnerBase):
         self.steps_done = 0
 
     def _new_value(self, shape) -> ort.OrtValue:
-        return ort.OrtValue.ortvalue_from_shape_and_type(shape, self.dtype, self.device, 0)
+        return ort.OrtValue.ortvalue_from_shape_and_type(shape, self.dtype, self.device, self.device_id)
 
     def _start(self, x: np.ndarray) -> None:
         """Allocate the device buffers for x's shape, zero hidden states, load φ = x."""

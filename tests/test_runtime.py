@@ -214,6 +214,103 @@ def test_provider_choice(model_path):
         assert Rollout(model_path, providers="auto", threads=1).device == "cpu"
 
 
+# -- providers: CUDA options, fallback, logging (onnxruntime here has the CPU provider only: CUDA is faked) ------
+_CUDA, _CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+@pytest.fixture()
+def fake_cuda(monkeypatch):
+    """onnxruntime with a fake CUDA provider: ``mode`` "starts" (the session reports CUDA first and the
+    provider options it was given; it computes on the CPU), "dropped" (CUDA silently not used) or "fails"
+    (session creation raises when CUDA is asked). Records the providers and options of each session and
+    the devices OrtValues are allocated on (they are made on the CPU); the global logger must stay untouched."""
+    import onnxruntime as ort
+
+    real_session, real_value = ort.InferenceSession, ort.OrtValue.ortvalue_from_shape_and_type
+    state = {"mode": "starts", "sessions": [], "devices": []}
+
+    class FakeSession:
+        def __init__(self, path, sess_options=None, providers=None):
+            state["sessions"].append((providers, sess_options))
+            names = [p[0] if isinstance(p, tuple) else p for p in providers]
+            if _CUDA in names and state["mode"] == "fails":
+                raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
+            self._real = real_session(path, sess_options=sess_options, providers=[_CPU])
+            self._cuda = _CUDA in names and state["mode"] == "starts"
+            self._options = {n: {str(k): str(v) for k, v in (p[1].items() if isinstance(p, tuple) else [])}
+                             for n, p in zip(names, providers)}
+
+        def get_providers(self):
+            return [_CUDA, _CPU] if self._cuda else [_CPU]
+
+        def get_provider_options(self):
+            return {k: v for k, v in self._options.items() if k != _CUDA or self._cuda}
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+    def value(shape, dtype, device="cpu", device_id=0, *args):
+        state["devices"].append((device, device_id))
+        return real_value(shape, dtype, "cpu", 0)
+
+    def no_global_logger(*args):
+        raise AssertionError("the runtime must not change onnxruntime's global logger severity")
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [_CUDA, _CPU])
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    monkeypatch.setattr(ort.OrtValue, "ortvalue_from_shape_and_type", staticmethod(value))
+    monkeypatch.setattr(ort, "set_default_logger_severity", no_global_logger)
+    return state
+
+
+def test_cuda_provider_gets_tf32_off_and_its_device_id_is_used_by_iobinding(model_path, fake_cuda):
+    r = Rollout(model_path, providers="cuda", threads=1)
+    providers, options = fake_cuda["sessions"][-1]
+    assert providers == [(_CUDA, {"device_id": 0, "use_tf32": 0}), _CPU]
+    assert options.log_severity_level == 3  # the session's own logger, warnings and worse
+    assert (r.device, r.device_id) == ("cuda", 0) and r.backend == "onnxruntime-cuda"
+    Rollout(model_path, providers="auto", threads=1, tf32=True)
+    assert fake_cuda["sessions"][-1][0][0] == (_CUDA, {"device_id": 0, "use_tf32": 1})
+    fake_cuda["devices"].clear()
+    r = Rollout(model_path, providers=[(_CUDA, {"device_id": 1}), _CPU], threads=1)
+    assert fake_cuda["sessions"][-1][0] == [(_CUDA, {"device_id": 1, "use_tf32": 0}), _CPU]
+    assert (r.device, r.device_id) == ("cuda", 1)
+    out = list(r.rollout(field(batch=2), 2))
+    assert len(out) == 2 and out[-1].shape == (2, 1, 8, 8, 8)
+    assert fake_cuda["devices"] and set(fake_cuda["devices"]) == {("cuda", 1)}  # all six state buffers
+    Rollout(model_path, providers=[(_CUDA, {"device_id": 2, "use_tf32": 1}), _CPU], threads=1)
+    assert fake_cuda["sessions"][-1][0][0] == (_CUDA, {"device_id": 2, "use_tf32": 1})  # the caller's choice kept
+    Rollout(model_path, providers=[_CUDA, _CPU], threads=1)
+    assert fake_cuda["sessions"][-1][0][0] == (_CUDA, {"use_tf32": 0})
+
+
+@pytest.mark.parametrize("mode", ["fails", "dropped"])
+def test_auto_falls_back_to_cpu_in_one_line_and_cuda_refuses(model_path, fake_cuda, mode, caplog):
+    fake_cuda["mode"] = mode
+    caplog.set_level(logging.INFO, logger="export.runtime")
+    r = Rollout(model_path, providers="auto", threads=1)
+    assert (r.device, r.device_id) == ("cpu", 0) and r.providers == [_CPU]
+    assert caplog.text.count("CUDA provider not usable here") == 1
+    with pytest.raises(ValueError, match="providers='cuda' but the CUDA provider did not start" +
+                       (r" \(CUDA failure 100" if mode == "fails" else "")):
+        Rollout(model_path, providers="cuda", threads=1)
+    np.testing.assert_allclose(r.step(field()), Rollout(model_path, providers="cpu", threads=1).step(field()), **EXACT)
+
+
+def test_verify_names_the_provider_used(exported_model, fake_cuda):
+    from surrogate import load_checkpoint
+
+    from export import onnx_export
+
+    model = load_checkpoint(exported_model[0])["model"]
+    report = onnx_export.verify(exported_model[1], model, grids=[(6, 6, 6)], steps=2, threads=1, providers="cuda")
+    assert report[0]["provider"] == _CUDA and report[0]["ok"]
+    assert fake_cuda["sessions"][-1][0][0] == (_CUDA, {"device_id": 0, "use_tf32": 0})
+    fake_cuda["mode"] = "dropped"
+    report = onnx_export.verify(exported_model[1], model, grids=[(6, 6, 6)], steps=2, threads=1, providers="auto")
+    assert report[0]["provider"] == _CPU
+
+
 # -- the rollout CLI -------------------------------------------------------------------------------------
 def test_cli_writes_a_data_set_that_ch_numba_reads(model_path, tmp_path, caplog):
     caplog.set_level(logging.INFO)
