@@ -22,13 +22,22 @@ triad: 24 bytes per element; the larger of the two is used).
 Paper data set: 64³, 50 frames × 400 steps = 20000 steps per sequence, plus the float64 free
 energy and the blow-up check of every frame, timed through Stepper (advance, get, free_energy).
 
+CUDA (on a GPU only; ``--cuda-only`` skips everything else): the fused kernel (one launch per step
+for a whole batch) at each size with B = 1, and at ``--cuda-batch-size`` (64) with B =
+``--cuda-batch`` (16) members, float32 and float64. The bandwidth fraction divides the minimum
+traffic, 2 × itemsize bytes per voxel and step, by the device's own device-to-device copy rate
+(bytes read + written per second, 1 GiB buffers). The paper data set is timed per frame of a batch:
+400 steps, the copy back of the B states, their blow-up checks and free energies (on the host);
+also the steps alone (the GPU's share).
+
 Timing: every entry is the best of --repeats rounds, the rounds interleaved over all entries
 (a slow spell of a shared host then spoils one round of each, not all rounds of one);
 --wait-idle waits for other processes to leave the CPUs before each round, and the run
 reports the CPU share other processes used meanwhile.
 
 Usage:  python benchmarks/solver.py [--sizes 64 128 256] [--repeats 5] [--quick] [--no-pypde]
-        [--wait-idle SECONDS]           (``python -m benchmarks.solver ...`` works as well)
+        [--wait-idle SECONDS] [--cuda-only] [--cuda-batch 16] [--cuda-batch-size 64]
+        (``python -m benchmarks.solver ...`` works as well)
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ PAPER = dict(size=64, frames=50, steps_per_frame=400)
 GOALS = dict(cpu_over_numpy=80.0, cpu_over_pypde=1.0, bandwidth_fraction=0.60, bandwidth_size=256)
 G = 1e9
 ROUND_SECONDS = 0.25  # a timing round lasts at least this long (unless a timing says otherwise)
+CUDA_WORK = 2e9  # voxel updates per timed call on cuda (~10 ms on a big GPU: launch latency hidden)
 
 
 def smooth_ic(n: int, dtype=np.float32, seed: int = 0) -> np.ndarray:
@@ -152,23 +162,31 @@ def pypde_timing(n: int) -> Timing | None:
     return Timing(run, n**3 * steps, ROUND_SECONDS)
 
 
-def paper_frame_seconds(backend: str, repeats: int) -> float:
+def paper_frame_seconds(backend: str, repeats: int, batch: int | None = None, steps_only: bool = False) -> float:
     """Seconds per saved frame of the paper's data set: 400 steps, copy back + blow-up check, free energy.
 
-    Best over `repeats` rounds of ≥ 1 s of consecutive frames.
+    With ``batch`` B the state is a batch (B, 64, 64, 64) and the time is per frame of all B members;
+    ``steps_only``: the 400 steps alone (synchronised on cuda). Best over `repeats` rounds of ≥ 1 s.
     """
     n, p = PAPER["size"], CHParams()
-    st = Stepper((n,) * 3, p, backend, np.float32)
-    st.set(smooth_ic(n))
+    shape = (n,) * 3 if batch is None else (batch, n, n, n)
+    st = Stepper(shape, p, backend, np.float32)
+    st.set(np.broadcast_to(smooth_ic(n), shape))
 
     def frame():
         st.advance(PAPER["steps_per_frame"])
+        if steps_only:
+            if backend == "cuda":
+                from numba import cuda
+
+                cuda.synchronize()
+            return
         free_energy(st.get(), p)
 
     return best_time(frame, repeats, min_seconds=1.0)
 
 
-def cuda_results(sizes, repeats: int, cpu_rates: dict) -> list[str]:
+def cuda_results(sizes, repeats: int, cpu_rates: dict, batch: int = 16, batch_size: int = 64) -> list[str]:
     """Lines on the cuda backend; "cuda: no GPU" without a usable device (never under the simulator)."""
     try:
         from ch_numba.kernels_cuda import gpu_available
@@ -178,7 +196,9 @@ def cuda_results(sizes, repeats: int, cpu_rates: dict) -> list[str]:
         return ["cuda: no GPU"]
     from numba import cuda
 
-    a = cuda.device_array(256 * 2**20 // 4, np.float32)
+    from ch_numba.kernels_cuda import launch_plan
+
+    a = cuda.device_array(2**30 // 4, np.float32)
     b = cuda.device_array_like(a)
 
     def copy():
@@ -186,23 +206,42 @@ def cuda_results(sizes, repeats: int, cpu_rates: dict) -> list[str]:
         cuda.synchronize()
 
     bw = 2 * a.nbytes / best_time(copy, repeats, ROUND_SECONDS)
-    lines = [f"cuda device: {cuda.get_current_device().name.decode()}, device-to-device copy {bw / G:.0f} GB/s", ""]
-    lines += ["| grid | cuda f32 (G/s) | BW fraction (2×itemsize) | BW fraction (two-pass, 5×itemsize) | cuda/cpu |"]
-    lines += ["|---|---|---|---|---|"]
-    for n in sizes:
-        st = Stepper((n,) * 3, CHParams(), "cuda", np.float32)
-        st.set(smooth_ic(n))
-        steps = max(10, int(2e8 // n**3))
+    del a, b
+    dev = cuda.get_current_device()
+    name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
+    lines = [f"cuda device: {name}, {dev.MULTIPROCESSOR_COUNT} SMs; device-to-device copy {bw / G:.0f} GB/s "
+             f"(read + write, 1 GiB buffers) = the reference bandwidth", ""]
+    lines += ["| grid | batch | cuda f32 (G vox/s) | f32 BW fraction (8 B/vox) | cuda f64 (G vox/s) | "
+              "f64 BW fraction (16 B/vox) | blocks × chunk | cuda f32 / cpu f32 |"]
+    lines += ["|---|---|---|---|---|---|---|---|"]
+    entries = [(batch_size, batch)] + [(n, 1) for n in sizes]
+    for n, nb in entries:
+        shape = (nb, n, n, n)
+        rates = {}
+        for dtype in (np.float32, np.float64):
+            st = Stepper(shape, CHParams(), "cuda", dtype)
+            st.set(np.broadcast_to(smooth_ic(n, dtype), shape))
+            steps = max(10, int(CUDA_WORK // (nb * n**3)))
 
-        def run(st=st, steps=steps):
-            st.advance(steps)
-            cuda.synchronize()
+            def run(st=st, steps=steps):
+                st.advance(steps)
+                cuda.synchronize()
 
-        r = n**3 * steps / best_time(run, repeats, ROUND_SECONDS)
-        vs_cpu = f"{r / cpu_rates[n]:.1f}×" if n in cpu_rates else "n/a"
-        lines.append(f"| {n}³ | {r / G:.2f} | {8 * r / bw:.0%} | {20 * r / bw:.0%} | {vs_cpu} |")
-    seconds = paper_frame_seconds("cuda", repeats) * PAPER["frames"]
-    lines += ["", f"paper data set on cuda: {3600 / seconds:.0f} sequences/hour ({seconds:.2f} s per sequence)"]
+            rates[dtype] = nb * n**3 * steps / best_time(run, repeats, ROUND_SECONDS)
+            del st
+        grid, _, chunk = launch_plan(shape)
+        r32, r64 = rates[np.float32], rates[np.float64]
+        vs_cpu = f"{r32 / cpu_rates[n]:.1f}×" if n in cpu_rates and nb == 1 else "n/a"
+        lines.append(f"| {n}³ | {nb} | {r32 / G:.2f} | {8 * r32 / bw:.0%} | {r64 / G:.2f} | {16 * r64 / bw:.0%} "
+                     f"| {grid[0] * grid[1] * grid[2]} × {chunk} | {vs_cpu} |")
+    frames = PAPER["frames"] * 1850
+    for nb in (1, batch):
+        full = paper_frame_seconds("cuda", repeats, nb)
+        steps = paper_frame_seconds("cuda", repeats, nb, steps_only=True)
+        lines += ["", f"paper data set on cuda, batch {nb} (64³ float32, 400 steps + copy back + blow-up check + F per "
+                      f"frame): {full / nb * 1e3:.2f} ms per sequence-frame ({steps / nb * 1e3:.2f} ms of it the steps); "
+                      f"the paper's 1850 × 50 frames: {frames * full / nb / 60:.1f} min "
+                      f"({frames * steps / nb / 60:.1f} min of steps)"]
     return lines
 
 
@@ -221,12 +260,19 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: sizes 16 32, 2 repeats, small bandwidth arrays")
     ap.add_argument("--no-pypde", action="store_true", help="skip py-pde (it compiles for ~20 s per grid size)")
+    ap.add_argument("--cuda-only", action="store_true", help="only the cuda section (for a GPU machine)")
+    ap.add_argument("--cuda-batch", type=int, default=16, help="members of the batched cuda entry (default 16)")
+    ap.add_argument("--cuda-batch-size", type=int, default=64, help="grid edge of the batched cuda entry (default 64)")
     add_wait_idle_option(ap)
     a = ap.parse_args(argv)
     SHARE.restart(a.wait_idle)
     sizes, repeats = ([16, 32], 2) if a.quick else (a.sizes, a.repeats)
-    if min(sizes) < 3 or repeats < 1:
-        ap.error("sizes must be >= 3 and repeats >= 1")
+    if min(sizes) < 3 or repeats < 1 or a.cuda_batch < 1 or a.cuda_batch_size < 3:
+        ap.error("sizes must be >= 3, repeats >= 1, --cuda-batch >= 1, --cuda-batch-size >= 3")
+    if a.cuda_only:
+        print(f"# ch_numba solver benchmark, cuda only, {time.strftime('%Y-%m-%d')}; numba {numba.__version__}")
+        print("\n".join(cuda_results(sizes, repeats, {}, a.cuda_batch, a.cuda_batch_size)))
+        return 0
 
     bw = memory_bandwidth((64 if a.quick else 256) * 2**20, repeats)
     try:
@@ -306,8 +352,8 @@ def main(argv=None) -> int:
         f"{steps} steps per sequence, free energy per frame): cpu {3600 / seconds:.0f} sequences/hour "
         f"({seconds:.1f} s per sequence; the paper's 1850 sequences: {1850 * seconds / 3600:.1f} h)\n"
     )
-    cuda_sizes = [n for n in sizes if n >= 128] or sizes[-1:]
-    print("\n".join(cuda_results(cuda_sizes, repeats, {n: r["cpu32"] for n, r in rows.items()})))
+    print("\n".join(cuda_results(sizes, repeats, {n: r["cpu32"] for n, r in rows.items()}, a.cuda_batch,
+                                  a.cuda_batch_size)))
     print(f"\n{SHARE.report()}")
     return 0
 

@@ -70,12 +70,19 @@ def resolve_backend(backend: str, scheme: str = "explicit") -> str:
         if backend not in SPECTRAL_BACKENDS:
             raise ValueError(f"the spectral scheme runs on the {'/'.join(SPECTRAL_BACKENDS)} backend, not {backend!r}")
         return backend
-    if backend != "auto":
+    if backend not in ("auto", "cuda"):
         return backend
     try:
-        from .kernels_cuda import gpu_available
+        from .kernels_cuda import gpu_available, is_simulator
     except ImportError:  # numba-cuda not installed
+        if backend == "cuda":
+            raise ValueError("backend 'cuda' needs the numba-cuda package (pip install numba-cuda); "
+                             "use backend cpu or auto") from None
         return "cpu"
+    if backend == "cuda":
+        if not (is_simulator() or gpu_available()):
+            raise ValueError("backend 'cuda' needs a usable CUDA GPU and driver (none found); use backend cpu or auto")
+        return "cuda"
     return "cuda" if gpu_available() else "cpu"
 
 

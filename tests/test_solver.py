@@ -198,6 +198,18 @@ def test_auto_backend_never_picks_the_simulator():
     assert resolve_backend("auto") == ("cuda" if gpu_available() else "cpu")
     if is_simulator():
         assert resolve_backend("auto") == "cpu"
+        assert resolve_backend("cuda") == "cuda"  # asked for explicitly: the simulator runs it
+
+
+def test_cuda_backend_without_a_gpu_is_one_line_error(monkeypatch):
+    from ch_numba import kernels_cuda
+    from ch_numba.solver import resolve_backend
+
+    monkeypatch.setattr(kernels_cuda, "is_simulator", lambda: False)
+    monkeypatch.setattr(kernels_cuda, "gpu_available", lambda: False)
+    with pytest.raises(ValueError, match="backend 'cuda' needs a usable CUDA GPU and driver"):
+        resolve_backend("cuda")
+    assert resolve_backend("auto") == "cpu"
 
 
 # -- batches (B, X, Y, Z) ---------------------------------------------------------------------------
