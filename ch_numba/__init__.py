@@ -1,5 +1,6 @@
 """ch_numba: 3D Cahn-Hilliard ground truth (NumPy reference, Numba CPU and CUDA kernels).
 
+    import numpy as np
     import ch_numba
     p = ch_numba.CHParams(epsilon=3.0, mobility=1.0, W=1.0, dx=1.0, dt=1e-3)
     phi0 = ch_numba.initial.perlin((64, 64, 64), frequency=4, seed=7, mean=0.5)

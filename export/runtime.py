@@ -8,7 +8,8 @@ saved frame of the ground truth, i.e. ``time_per_step = steps_per_frame · dt`` 
 Arrays are at the network's resolution: the ground-truth grid sampled every ``downscale``-th
 voxel (:meth:`Rollout.downscale`, nearest); :meth:`Rollout.upscale` repeats voxels back to the
 full grid. Shapes in and out are (X, Y, Z) or (N, 1, X, Y, Z); the batch shares nothing but the
-weights.
+weights. A solver batch (B, X, Y, Z) (ch_numba.solver: batch axis first, no channel axis) enters
+as ``downscale(phi)[:, None]`` and an output goes back as ``out[:, 0]``.
 
 State on the device: the six state tensors (φ, h1, h2 and their successors) are onnxruntime
 ``OrtValue`` buffers on the provider's device, bound with ``session.io_binding()``; each step
