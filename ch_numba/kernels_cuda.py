@@ -101,6 +101,17 @@ def fused_kernel(dtype, tile=TILE):
     signature = f"void({name}[:, :, :, ::1], {name}[:, :, :, ::1], {name}, {name}, {name}, int64)"
 
     @cuda.jit(device=True)
+    def wrap(i, n):
+        """i − n·⌊i/n⌋ for −n ≤ i < 2n (a comparison, no integer division); larger i, which only tiles wider
+        than the grid reach beyond their halo, give 0: their values feed no stored voxel."""
+        if i < 0:
+            return i + n
+        if i >= n:
+            i -= n
+            return i if i < n else 0
+        return i
+
+    @cuda.jit(device=True)
     def load_plane(P, slot, phi, b, x, y0, z0, tid):
         """P[slot] = φ of member b on plane x (periodic), rows y0−2 .. y0+TY+1, columns z0−2 .. z0+TZ+1."""
         nx, ny, nz = phi.shape[1], phi.shape[2], phi.shape[3]
@@ -109,7 +120,7 @@ def fused_kernel(dtype, tile=TILE):
         while i < py * pz:
             jy = i // pz
             jz = i - jy * pz
-            P[slot, jy, jz] = phi[b, xx, (y0 - 2 + jy) % ny, (z0 - 2 + jz) % nz]
+            P[slot, jy, jz] = phi[b, xx, wrap(y0 - 2 + jy, ny), wrap(z0 - 2 + jz, nz)]
             i += nthreads
 
     @cuda.jit(device=True)

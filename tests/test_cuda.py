@@ -60,7 +60,7 @@ def test_launch_plan_covers_the_batch():
     assert chunk == 64 and grid == (2, 8, 64)
 
 
-@pytest.mark.parametrize("tile, chunk", [((2, 2), 1), ((4, 2), 4), ((3, 4), None), ((8, 8), 5)])
+@pytest.mark.parametrize("tile, chunk", [((2, 2), 1), ((4, 2), 4), ((3, 4), None), ((8, 8), 5), ((16, 12), 2)])
 def test_fused_kernel_partial_tiles_and_chunks_match_cpu(tile, chunk):
     """Tiles that do not divide the plane, chunks that do not divide X, halos wider than the tile."""
     from ch_numba.physics import coefficients
