@@ -118,6 +118,13 @@ def test_batches_give_the_data_of_single_runs(small, tmp_path, batch, shards):
     assert_same_data(read_all(out), read_all(small))
 
 
+def test_spectral_batches_give_the_data_of_single_runs(tmp_path):
+    cfg, p = DatasetConfig(**{**SMALL, "steps_per_frame": 3}), CHParams(scheme="spectral", dt=0.5)
+    generate(tmp_path / "one.h5", cfg, p, backend="cpu", progress=False)
+    generate(tmp_path / "two.h5", cfg, p, backend="cpu", progress=False, batch=2)
+    assert_same_data(read_all(tmp_path / "two.h5"), read_all(tmp_path / "one.h5"))
+
+
 def test_batch_blowup_names_the_sequence_and_leaves_no_files(tmp_path):
     out = tmp_path / "blow2.h5"
     p = CHParams()
