@@ -185,7 +185,7 @@ def _int_list(text: str, what: str) -> list[int]:
 
 def cmd_simulate(a, command: str) -> None:
     from . import initial
-    from .dataset import prepare_resume_dir, resume_dir_of, write_sequence_file
+    from .dataset import prepare_resume_dir, resume_dir_of, run_params, write_sequence_file
 
     params = _params(a)
     if a.frames < 1 or a.steps_per_frame < 1:
@@ -207,7 +207,7 @@ def cmd_simulate(a, command: str) -> None:
 
     backend = resolve_backend(a.backend, params.scheme)
     folder = resume_dir_of(a.out)
-    recipe = {"params": params.as_dict(), "frames": a.frames, "steps_per_frame": a.steps_per_frame,
+    recipe = {"params": run_params(params), "frames": a.frames, "steps_per_frame": a.steps_per_frame,
               "backend": backend, "dtype": a.dtype, "storage": a.storage, "shape": list(phi0.shape), "ic": ic}
     if prepare_resume_dir(folder, recipe):
         log.info("continuing the run checkpointed in %s", folder)

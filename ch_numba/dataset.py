@@ -5,7 +5,8 @@ Layout (one file, readable by plain h5py/xarray; S sequences, F frames, grid X×
     /                 attrs: format="ch3d-dataset", format_version, epsilon, mobility, W,
                              dx, dt, scheme ("explicit"/"spectral"; absent in files written before
                              the option: explicit), for spectral runs also stabilization, symbol,
-                             order (CHParams.as_dict), steps_per_frame, frames, shape, dtype
+                             order (CHParams.as_dict) and fft (the FFT library and version),
+                             steps_per_frame, frames, shape, dtype
                              (state type of the run), storage, backend, package_version, command,
                              config (JSON)
     phi               (S, F, X, Y, Z) float32 (or float16 with storage="float16"),
@@ -189,6 +190,17 @@ def run_sequence(phi0, params: CHParams, frames: int, steps_per_frame: int, burn
             on_frame()
 
 
+def run_params(params: CHParams) -> dict:
+    """What a resumed run or a shard must share with the run it continues: ``params.as_dict()`` and,
+    for the spectral scheme, the FFT library (pyfftw and scipy agree to round-off, not bitwise)."""
+    d = params.as_dict()
+    if params.scheme == "spectral":
+        from .spectral import fft_library
+
+        d["fft"] = fft_library()
+    return d
+
+
 def root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtype: str, storage: str,
                backend: str, command: str, config_json: str) -> dict:
     """The root attributes of the layout (module docstring); also used by the surrogate's rollout files."""
@@ -200,6 +212,16 @@ def root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtype
         "shape": np.asarray(shape, dtype=np.int64), "dtype": dtype, "storage": storage,
         "backend": backend, "package_version": __version__, "command": command, "config": config_json,
     }
+
+
+def solver_attrs(params: CHParams, *args) -> dict:
+    """:func:`root_attrs` of a solver run (``*args`` as there), plus ``fft`` for the spectral scheme."""
+    attrs = root_attrs(params, *args)
+    if params.scheme == "spectral":
+        from .spectral import fft_library, fft_version
+
+        attrs["fft"] = fft_version(fft_library())
+    return attrs
 
 
 def _create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, attrs: dict):
@@ -242,7 +264,7 @@ class SequenceFile:
         self.tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
         self.params = params
         self._masses, self._energies = np.empty(frames), np.empty(frames)
-        attrs = root_attrs(params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command,
+        attrs = solver_attrs(params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command,
                            config_json)
         self._file = h5py.File(self.tmp, "w")
         try:
@@ -416,7 +438,7 @@ def part_path(parts: Path, i: int) -> Path:
 def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> Path:
     """Create OUT.h5.parts/config.json, or check that an existing one matches."""
     parts = parts_dir(out)
-    recipe = {"config": json.loads(config.to_json()), "params": params.as_dict()}
+    recipe = {"config": json.loads(config.to_json()), "params": run_params(params)}
     cfg_file = parts / "config.json"
     if cfg_file.exists():
         try:

@@ -38,10 +38,15 @@ For order 2 (SBDF2) no unconditional energy law of F_h is claimed: it is energy 
 tests at the step sizes used, and its accuracy is why it is the default (error of F(t) ~ dt²
 against ~dt for order 1; benchmarks/RESULTS.md).
 
-Cost per step: one real FFT of f'(φ) and one inverse real FFT (``scipy.fft``, ``workers`` =
-Numba's thread count), plus two fused Numba passes (f' in real space, the update in Fourier
-space). float32 states use single-precision FFTs (half the cost; the error of F stays far below
-the scheme's at the step sizes of interest).
+Cost per step: one real FFT of f'(φ) and one inverse real FFT, plus two fused Numba passes (f'
+in real space, the update in Fourier space). float32 states use single-precision FFTs (half the
+cost; the error of F stays far below the scheme's at the step sizes of interest). The FFTs come
+from pyFFTW (FFTW 3) when it is installed (``pip install ch3d[fftw]``; measured 1.6–3.7× faster
+than ``scipy.fft`` for the transform pair at 64³–128³ here, benchmarks/RESULTS.md), else from
+``scipy.fft``; both use Numba's thread count. FFTW plans with ``FFTW_ESTIMATE`` (no timing runs),
+so a run is reproducible bit for bit on one machine and thread count; the two libraries agree to
+round-off, not bitwise, so a resumed run or a shard must use the library it started with (the
+data set's ``fft`` attribute records it).
 """
 
 from __future__ import annotations
@@ -55,7 +60,9 @@ from numba import njit, prange
 from .params import CHParams
 from .physics import check_dtype
 
-__all__ = ["laplacian_symbol", "SpectralIntegrator"]
+__all__ = ["laplacian_symbol", "SpectralIntegrator", "fft_library", "FFT_LIBRARIES"]
+
+FFT_LIBRARIES = ("auto", "pyfftw", "scipy")
 
 
 def laplacian_symbol(shape, dx: float = 1.0, kind: str = "stencil") -> np.ndarray:
@@ -140,6 +147,76 @@ def _kernels(dtype):
     return fprime, update1, update2
 
 
+def fft_library(name: str = "auto") -> str:
+    """Resolve ``"auto"`` to ``"pyfftw"`` when it imports, else ``"scipy"``; check the name."""
+    if name not in FFT_LIBRARIES:
+        raise ValueError(f"unknown FFT library {name!r}; choose one of {', '.join(FFT_LIBRARIES)}")
+    if name != "auto":
+        return name
+    try:
+        import pyfftw  # noqa: F401
+    except ImportError:
+        return "scipy"
+    return "pyfftw"
+
+
+def fft_version(name: str) -> str:
+    """``"scipy X"`` or ``"pyfftw X"``: what made a run's transforms (recorded in data sets)."""
+    if name == "pyfftw":
+        import pyfftw
+
+        return f"pyfftw {pyfftw.__version__}"
+    import scipy
+
+    return f"scipy {scipy.__version__}"
+
+
+class _ScipyFFT:
+    """Real 3D FFT pair with ``scipy.fft`` (pocketfft): new arrays each call."""
+
+    def __init__(self, shape, dtype, threads: int):
+        import scipy.fft
+
+        self._fft, self.shape, self.threads = scipy.fft, tuple(shape), threads
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return self._fft.rfftn(a, workers=self.threads)
+
+    def inverse(self, ah: np.ndarray) -> np.ndarray:
+        return self._fft.irfftn(ah, s=self.shape, workers=self.threads)
+
+
+class _FFTW:
+    """Real 3D FFT pair with pyFFTW on aligned buffers, planned once (``FFTW_ESTIMATE``).
+
+    ``forward`` returns the plan's complex output buffer and ``inverse`` its real output buffer:
+    both are valid until the next call (the caller copies what it keeps). FFTW's c2r transform
+    overwrites its input, hence the copy into the plan's complex buffer.
+    """
+
+    def __init__(self, shape, dtype, threads: int):
+        import pyfftw
+
+        cdtype = np.result_type(dtype, np.complex64)
+        rshape = (*tuple(shape)[:-1], shape[-1] // 2 + 1)
+        self._r = pyfftw.empty_aligned(tuple(shape), dtype=dtype)
+        self._c = pyfftw.empty_aligned(rshape, dtype=cdtype)
+        kw = dict(axes=(0, 1, 2), threads=threads, flags=("FFTW_ESTIMATE",))
+        self._fwd = pyfftw.FFTW(self._r, self._c, **kw)
+        self._bwd = pyfftw.FFTW(self._c, self._r, direction="FFTW_BACKWARD", **kw)
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        if a is not self._r:
+            self._r[...] = a
+        self._fwd()
+        return self._c
+
+    def inverse(self, ah: np.ndarray) -> np.ndarray:
+        self._c[...] = ah
+        self._bwd()  # normalised by 1/N (pyfftw's default for the inverse)
+        return self._r
+
+
 class SpectralIntegrator:
     """State and steps of the semi-implicit spectral scheme on one (X, Y, Z) periodic grid.
 
@@ -149,9 +226,7 @@ class SpectralIntegrator:
     continuation needs (for checkpoints). float32 states use single-precision FFTs.
     """
 
-    def __init__(self, shape, params: CHParams, dtype=np.float32, workers: int | None = None):
-        import scipy.fft  # noqa: F401  (fail early, naming the package, when scipy is missing)
-
+    def __init__(self, shape, params: CHParams, dtype=np.float32, workers: int | None = None, fft: str = "auto"):
         if params.scheme != "spectral":
             raise ValueError(f"SpectralIntegrator needs CHParams(scheme='spectral'), got scheme={params.scheme!r}")
         self.shape = tuple(int(n) for n in shape)
@@ -161,6 +236,9 @@ class SpectralIntegrator:
         self.dtype = check_dtype(dtype)
         self.cdtype = np.result_type(self.dtype, np.complex64)
         self.workers = workers
+        self.fft = fft_library(fft)
+        threads = workers if workers else numba.get_num_threads()
+        self._ffts = (_FFTW if self.fft == "pyfftw" else _ScipyFFT)(self.shape, self.dtype, threads)
         lam = laplacian_symbol(self.shape, params.dx, params.symbol)
         t = self.dtype.type
         self._c1 = tuple(np.ascontiguousarray(x, self.dtype) for x in update_coefficients(lam, params, 1))
@@ -169,28 +247,23 @@ class SpectralIntegrator:
         self._fprime, self._update1, self._update2 = _kernels(self.dtype)
         self.phi = np.zeros(self.shape, self.dtype)
         self._g = np.empty(self.shape, self.dtype)
-        self._ph = self._fft(self.phi)
+        self._ph = self._fft(self.phi).copy()
         self._ph_old = np.zeros_like(self._ph)
         self._g_old = np.zeros_like(self._ph)
         self._history = False
 
-    def _threads(self) -> int:
-        return self.workers if self.workers else numba.get_num_threads()
-
     def _fft(self, a: np.ndarray) -> np.ndarray:
-        import scipy.fft
-
-        return scipy.fft.rfftn(a, workers=self._threads())
+        """rfftn of a real (X, Y, Z) field; the result may be a buffer reused by the next call."""
+        return self._ffts.forward(a)
 
     def _ifft(self, ah: np.ndarray) -> np.ndarray:
-        import scipy.fft
-
-        return scipy.fft.irfftn(ah, s=self.shape, workers=self._threads())
+        """irfftn back to (X, Y, Z); the result may be a buffer reused by the next call."""
+        return self._ffts.inverse(ah)
 
     def set(self, phi: np.ndarray) -> None:
         """Load φ (X, Y, Z); the next step starts a new SBDF2 history (order 1 first)."""
         self.phi = np.ascontiguousarray(phi, dtype=self.dtype).copy()
-        self._ph = self._fft(self.phi)
+        self._ph = self._fft(self.phi).copy()
         self._history = False
 
     def advance(self, steps: int) -> None:
@@ -207,7 +280,7 @@ class SpectralIntegrator:
                 self._history = True
             else:
                 self._update2(self._ph, self._ph_old, gh, self._g_old, *self._c2)
-            self.phi = np.ascontiguousarray(self._ifft(self._ph), dtype=self.dtype)
+            np.copyto(self.phi, self._ifft(self._ph))
 
     def state(self) -> dict:
         """Copies of the arrays that define the continuation: φ, φ̂ (and the SBDF2 history)."""

@@ -57,6 +57,25 @@ class RunnerBase:
         """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
         return metrics.upsample(pred, self.factor)
 
+    def to_network(self, phi) -> np.ndarray:
+        """Solver field(s) -> network input: (X, Y, Z) or a solver batch (B, X, Y, Z) at the ground-truth
+        resolution -> (B, 1, X/f, Y/f, Z/f) (B = 1 for a single field), every f-th voxel.
+
+        The solver (ch_numba) batches as (B, X, Y, Z); the network as (N, 1, X, Y, Z) (one channel).
+        """
+        a = np.asarray(phi)
+        if a.ndim not in (3, 4):
+            raise ValueError(f"expected a solver field (X, Y, Z) or batch (B, X, Y, Z), got shape {a.shape}")
+        a = a[None] if a.ndim == 3 else a
+        return np.ascontiguousarray(self.downscale(a)[:, None])
+
+    def from_network(self, pred) -> np.ndarray:
+        """Network output (N, 1, X, Y, Z) -> solver batch (N, f·X, f·Y, f·Z), each voxel repeated f³ times."""
+        a = np.asarray(pred)
+        if a.ndim != 5 or a.shape[1] != 1:
+            raise ValueError(f"expected a network field (N, 1, X, Y, Z), got shape {a.shape}")
+        return self.upscale(a[:, 0])
+
     # -- checks ----------------------------------------------------------------------------
     def check_grid(self, grid) -> None:
         """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""

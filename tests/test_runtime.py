@@ -125,6 +125,28 @@ def test_downscale_and_upscale_use_the_model_factor(runner):
         runner.downscale(np.zeros((15, 16, 16)))
 
 
+def test_solver_batches_go_to_the_network_and_back(runner):
+    """Solver (B, X, Y, Z) <-> network (N, 1, x, y, z): each member is its own downsampled field, and a
+    rollout of the batch equals the members' own rollouts."""
+    rng = np.random.default_rng(4)
+    batch = (0.5 + 0.1 * rng.standard_normal((3, 16, 16, 16))).astype(np.float32)
+    net = runner.to_network(batch)
+    assert net.shape == (3, 1, 8, 8, 8)
+    for b in range(3):
+        np.testing.assert_array_equal(net[b, 0], batch[b, ::2, ::2, ::2])
+    np.testing.assert_array_equal(runner.to_network(batch[1]), net[1:2])
+    out = list(runner.rollout(net, 2))[-1]
+    back = runner.from_network(out)
+    assert back.shape == (3, 16, 16, 16)
+    np.testing.assert_array_equal(back[:, ::2, ::2, ::2], out[:, 0])
+    own = list(runner.rollout(net[2:3], 2))[-1]
+    np.testing.assert_allclose(out[2:3], own, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="solver field"):
+        runner.to_network(np.zeros((1, 1, 16, 16, 16)))
+    with pytest.raises(ValueError, match="network field"):
+        runner.from_network(np.zeros((2, 8, 8, 8)))
+
+
 def test_metadata_and_description(runner):
     assert runner.metadata["hidden"] == 10 and runner.metadata["train_grid"] == 16
     assert runner.time_per_step == pytest.approx(0.4)

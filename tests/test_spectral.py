@@ -55,6 +55,25 @@ def test_cpu_equals_independent_numpy_reference(order, symbol):
     assert got32.dtype == np.float32 and np.abs(got32 - want).max() < 2e-5
 
 
+@pytest.mark.parametrize("fft", ["scipy", "pyfftw"])
+def test_both_fft_libraries_equal_the_reference(fft):
+    from ch_numba.spectral import SpectralIntegrator
+
+    if fft == "pyfftw":
+        pytest.importorskip("pyfftw")
+    phi0 = perlin64((16, 12, 10))
+    p = spectral(order=2)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        si = SpectralIntegrator(phi0.shape, p, dtype, fft=fft)
+        assert si.fft == fft
+        si.set(phi0)
+        si.advance(20)
+        assert si.phi.dtype == dtype
+        np.testing.assert_allclose(si.phi, reference.spectral_evolve(phi0, 20, p), atol=tol, rtol=0)
+    with pytest.raises(ValueError, match="unknown FFT library 'fftw3'"):
+        SpectralIntegrator(phi0.shape, p, fft="fftw3")
+
+
 def test_converges_to_the_explicit_kernel_with_the_measured_order():
     """Stencil symbol: the same semi-discrete system as the explicit kernel, so the difference at a
     fixed time is the time-discretisation error only; order 1 and 2 measured on three step sizes."""
@@ -219,8 +238,11 @@ def test_generated_data_set_carries_the_scheme(tmp_path):
                               amplitude=ic["amplitude"])
         want = ch_numba.evolve(phi0, 4 * (spec["burn_in"] + 2), p)
         np.testing.assert_array_equal(ds.phi[i, 2], want)
-    with h5py.File(out) as f:  # the settings are plain attributes
+    from ch_numba.spectral import fft_library
+
+    with h5py.File(out) as f:  # the settings are plain attributes, and the FFT library is recorded
         assert f.attrs["order"] == 1
+        assert f.attrs["fft"].startswith(fft_library() + " ")
 
 
 def _cli(*args):
