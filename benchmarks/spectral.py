@@ -20,7 +20,9 @@ the variance of φ is a 1D profile along each axis: 1 = flat layers). Measured s
 ε = 1.5 (the shipped model's configuration: explicit dt = 4e-3, 0.7× its bound); at 64³, ε = 3 the
 spectral run is measured and the explicit time is extrapolated from its measured cost per step.
 
-Usage:  python benchmarks/spectral.py [--sizes 64 128] [--ics 3] [--t-end 160] [--long] [--quick]
+``--fft``: the time per spectral step with each installed FFT library (scipy.fft, pyFFTW).
+
+Usage:  python benchmarks/spectral.py [--sizes 64 128] [--ics 3] [--t-end 160] [--long] [--fft] [--quick]
 """
 
 from __future__ import annotations
@@ -185,6 +187,36 @@ def long_runs(quick: bool) -> list[str]:
     return lines
 
 
+def fft_libraries(sizes, repeats: int = 5) -> list[str]:
+    """Time per spectral step (float32, SBDF2) with each installed FFT library, rounds interleaved."""
+    from ch_numba.spectral import SpectralIntegrator, fft_library
+
+    libs = ["scipy"] + (["pyfftw"] if fft_library() == "pyfftw" else [])
+    lines = [f"\n### FFT library: time per spectral step (float32, SBDF2, {numba.get_num_threads()} threads)\n",
+             "| grid | " + " | ".join(f"{lib} ms/step" for lib in libs) + " | scipy / pyfftw |",
+             "|---|" + "---|" * len(libs) + "---|"]
+    for n in sizes:
+        phi0 = initial.perlin((n,) * 3, frequency=4, seed=11, mean=0.5, amplitude=0.1)
+        p = CHParams(epsilon=EPSILON, dt=1.0, scheme="spectral")
+        runners = {}
+        for lib in libs:
+            si = SpectralIntegrator(phi0.shape, p, np.float32, fft=lib)
+            si.set(phi0)
+            si.advance(3)
+            runners[lib] = si
+        steps = max(3, int(2e7 / n**3))
+        best = dict.fromkeys(libs, float("inf"))
+        for _ in range(repeats):
+            for lib, si in runners.items():
+                SHARE.wait_idle()
+                t0 = time.perf_counter()
+                si.advance(steps)
+                best[lib] = min(best[lib], (time.perf_counter() - t0) / steps)
+        ratio = f"{best['scipy'] / best['pyfftw']:.2f}×" if "pyfftw" in best else "n/a"
+        lines.append(f"| {n}³ | " + " | ".join(f"{1e3 * best[lib]:.3f}" for lib in libs) + f" | {ratio} |")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python benchmarks/spectral.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,7 +228,8 @@ def main(argv=None) -> int:
                     help="spectral step sizes (default 0.25 0.5 1 2 4)")
     ap.add_argument("--orders", type=int, nargs="+", default=[1, 2], help="spectral orders (default 1 2)")
     ap.add_argument("--long", action="store_true", help="also the runs to the stationary state")
-    ap.add_argument("--no-accuracy", action="store_true", help="only the long runs")
+    ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy runs")
+    ap.add_argument("--fft", action="store_true", help="also time a spectral step with each installed FFT library")
     ap.add_argument("--quick", action="store_true", help="smoke run: 16³, 1 IC, t = 8")
     add_wait_idle_option(ap)
     a = ap.parse_args(argv)
@@ -212,6 +245,8 @@ def main(argv=None) -> int:
         lines += accuracy(a.sizes, a.ics, a.t_end, a.sample, a.dts, a.orders)
     if a.long:
         lines += long_runs(a.quick)
+    if a.fft:
+        lines += fft_libraries([16, 32] if a.quick else [32, 64, 128])
     print("\n".join(lines))
     print(f"\n{SHARE.report()}")
     return 0
