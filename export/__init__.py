@@ -9,8 +9,16 @@
 
 Modules: :mod:`export.spec` (the step's signature and metadata schema), :mod:`export.onnx_export`
 (torch), :mod:`export.runtime` (no torch), :mod:`export.rollout` (CLI, no torch),
-:mod:`export.runner_base` (numpy only: what ``Rollout`` and ``surrogate.runner.TorchRollout`` share).
+:mod:`export.runner_base` (numpy only: what ``Rollout`` and ``surrogate.runner.TorchRollout`` share),
+:mod:`export.resample` (numpy only: the nearest down/upsampling, which ``surrogate.metrics`` re-exports).
 This file must never import torch: the names below are imported on first use.
+
+Embedding: ``export.runtime`` (with ``export.spec``, ``export.runner_base``, ``export.resample``)
+imports numpy and onnxruntime and nothing else of this project or its dependencies: not
+``surrogate``, torch, nor the solver's numba, scipy, h5py, matplotlib (tests/test_runtime.py checks
+it). The package's base install still brings the solver's dependencies; a host code that only runs
+exported models can install ``pip install numpy onnxruntime`` and then ``pip install --no-deps ch3d``
+(``export.rollout``, the CLI that writes data-set files, needs the base install).
 """
 
 import importlib

@@ -5,15 +5,15 @@
 :class:`RunnerBase`; the rollout writer (:mod:`export.rollout`) and the evaluation
 (:mod:`surrogate.evaluate`) use either through this interface.
 
-This module imports numpy and :mod:`surrogate.metrics` only (no torch, no onnxruntime), so the
-torch-free runtime can use it and the torch runner can import it from here.
+This module imports numpy and :mod:`export.resample` only (no torch, no onnxruntime, nothing of
+:mod:`surrogate`), so the torch-free runtime can use it and the torch runner can import it from here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from surrogate import metrics
+from .resample import downsample, upsample
 
 __all__ = ["RunnerBase", "check_threads"]
 
@@ -51,11 +51,11 @@ class RunnerBase:
     # -- resolution helpers ----------------------------------------------------------------
     def downscale(self, field) -> np.ndarray:
         """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel."""
-        return metrics.downsample(field, self.factor)
+        return downsample(field, self.factor)
 
     def upscale(self, pred) -> np.ndarray:
         """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
-        return metrics.upsample(pred, self.factor)
+        return upsample(pred, self.factor)
 
     def to_network(self, phi) -> np.ndarray:
         """Solver field(s) -> network input: (X, Y, Z) or a solver batch (B, X, Y, Z) at the ground-truth

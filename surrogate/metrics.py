@@ -1,9 +1,10 @@
 r"""Evaluation metrics of rollouts against ground truth (numpy only; never imports torch).
 
-Shared by ``python -m surrogate evaluate`` and the ONNX runtime tools. Frames are numpy arrays
-of shape (T, X, Y, Z) (a time series) or (X, Y, Z) (one frame, where it makes sense); per-frame
-metrics return float64 arrays of shape (T,) for a series and a float for one frame.
-Reductions are done in float64.
+Used by ``python -m surrogate evaluate`` and the docs/ scripts; :func:`upsample` and :func:`downsample`
+are :mod:`export.resample`'s (one definition, which the torch-free runtime imports without this
+package). Frames are numpy arrays of shape (T, X, Y, Z) (a time series) or (X, Y, Z) (one frame,
+where it makes sense); per-frame metrics return float64 arrays of shape (T,) for a series and a
+float for one frame. Reductions are done in float64.
 
 Interface displacement (paper, appendix C)
 ------------------------------------------
@@ -54,6 +55,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from export.resample import downsample, upsample  # one definition (numpy only), used by the runtime too
 
 __all__ = [
     "rmse",
@@ -106,12 +109,6 @@ def _pair(pred, true) -> tuple[np.ndarray, np.ndarray]:
 
 def _per_frame(values: np.ndarray, one_frame: bool):
     return float(values[0]) if one_frame else values
-
-
-def _factor(factor) -> int:
-    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
-    return int(factor)
 
 
 # -- per-frame errors ---------------------------------------------------------------------------
@@ -263,37 +260,6 @@ def ensemble_stats(curves) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected curves of shape (R, T), got {c.shape}")
     sd = c.std(axis=0, ddof=1) if c.shape[0] > 1 else np.zeros(c.shape[1])
     return c.mean(axis=0), sd
-
-
-# -- resolution ---------------------------------------------------------------------------------
-def upsample(frames, factor: int = 2) -> np.ndarray:
-    """Nearest-neighbour upsampling of the last three (spatial) axes: each voxel -> factor³ voxels.
-
-    frames : array (..., X, Y, Z). Returns (..., factor·X, factor·Y, factor·Z), same dtype.
-    ``downsample(upsample(a, f), f)`` equals ``a`` exactly.
-    """
-    f = _factor(factor)
-    a = np.asarray(frames)
-    if a.ndim < 3:
-        raise ValueError(f"expected frames of shape (..., X, Y, Z), got {a.shape}")
-    for axis in (-3, -2, -1):
-        a = np.repeat(a, f, axis=axis)
-    return a
-
-
-def downsample(frames, factor: int = 2) -> np.ndarray:
-    """Nearest sampling of the last three (spatial) axes: every factor-th voxel, from voxel 0.
-
-    ``a[..., ::f, ::f, ::f]`` (64³ -> 32³ for f = 2, as the network's input). Spatial sizes
-    must be multiples of ``factor``. Returns a contiguous copy, same dtype.
-    """
-    f = _factor(factor)
-    a = np.asarray(frames)
-    if a.ndim < 3:
-        raise ValueError(f"expected frames of shape (..., X, Y, Z), got {a.shape}")
-    if any(n % f for n in a.shape[-3:]):
-        raise ValueError(f"spatial shape {a.shape[-3:]} is not divisible by the factor {f}")
-    return np.ascontiguousarray(a[..., ::f, ::f, ::f])
 
 
 # -- stationarity -------------------------------------------------------------------------------

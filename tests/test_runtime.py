@@ -455,6 +455,30 @@ def test_runtime_cli_and_example_run_without_torch(model_path, tmp_path):
         assert ds.n_frames == 3
 
 
+LIGHT_CHILD = r"""
+import sys
+import numpy as np
+from export.runtime import Rollout
+
+r = Rollout(sys.argv[1], providers="cpu", threads=1)
+phi0 = np.full((16, 16, 16), 0.5, np.float32) + 0.05 * np.random.default_rng(0).random((16, 16, 16), np.float32)
+last = list(r.rollout(r.to_network(phi0), 3))[-1]
+assert r.from_network(last).shape == (1, 16, 16, 16) and r.upscale(r.downscale(phi0)).shape == (16, 16, 16)
+print("loaded:", ",".join(m for m in sys.argv[2:] if m in sys.modules) or "none")
+"""
+
+
+def test_a_runtime_rollout_loads_neither_surrogate_nor_torch(model_path, tmp_path):
+    """The embedding path (export.runtime) needs numpy and onnxruntime only: not ``surrogate`` (whose
+    metrics held the resampling), torch, nor the solver's numba, h5py, scipy, matplotlib."""
+    heavy = ["surrogate", "surrogate.metrics", "torch", "ch_numba", "numba", "h5py", "scipy", "matplotlib"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", LIGHT_CHILD, str(model_path), *heavy], capture_output=True,
+                            text=True, env=env, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "loaded: none"
+
+
 @pytest.mark.gpu
 def test_cuda_rollout_with_device_state_matches_cpu(model_path):
     import onnxruntime as ort
