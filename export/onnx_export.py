@@ -76,7 +76,12 @@ EXAMPLE_GRID = (6, 7, 8)
 
 # float32 ORT vs PyTorch: the two sum the convolutions in different orders (relative ~1e-7 per op).
 STEP_ATOL = 1e-5  # one step, |φ| and |h| of order 1
-ROLLOUT_ATOL = 1e-3  # a long free-running rollout, where round-off differences are carried along
+# a free-running rollout, where round-off differences are carried along. Measured (torch 2.13, onnxruntime
+# 1.32, CPU) with the default grids: the shipped models over 100 steps max|diff| 3.1e-6 (crnn) and 2.1e-5
+# (crnn_ablation), over 500 steps at 16³ 1.0e-5 and 1.9e-5; 1e-4 leaves a factor 5. An untrained model can
+# be chaotic (random weights drive |φ| to ~9 in 100 steps, the difference growing ~3x every 25 steps to
+# ~1.5e-4): verify it over fewer steps (--verify-steps) or with its own --rollout-atol.
+ROLLOUT_ATOL = 1e-4
 VERIFY_GRIDS = ((16, 16, 16), (12, 8, 10))
 VERIFY_STEPS = 100
 

@@ -5,7 +5,11 @@ once per test session (conftest.py's ``exported_model`` fixture; the file is sha
 test_runtime.py through pytest's base temp dir).
 
 Named tolerances (float32; onnxruntime and PyTorch sum the convolutions in different orders):
-STEP_ATOL for one step, ROLLOUT_ATOL for 100 free-running steps.
+STEP_ATOL for one step, ROLLOUT_ATOL for a free-running rollout (the exporter's --verify defaults).
+The random-weight model is chaotic: it drives |φ| to ~9 in 100 steps, and the round-off difference
+grows ~3x every 25 steps after step 50 (measured over 10 ICs: <= 5.7e-6 at step 50, up to 5.4e-5 at
+step 100), so its rollouts are compared over 50 steps, where ROLLOUT_ATOL leaves a factor > 15 (the
+trained models stay below 2.1e-5 over 100 steps: export/onnx_export.py).
 """
 
 import json
@@ -21,8 +25,9 @@ from export import onnx_export, spec
 from export.runtime import Rollout
 from surrogate import CRNN, load_checkpoint
 
-STEP_ATOL = 1e-5
-ROLLOUT_ATOL = 1e-3
+STEP_ATOL = 1e-5  # one step measured at <= 7e-7
+ROLLOUT_ATOL = 1e-4
+ROLLOUT_STEPS = 50
 GRIDS = [(8, 8, 8), (12, 8, 10)]
 BATCH = 2
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -76,13 +81,13 @@ def test_one_step_matches_pytorch(exported_model, model, runner, grid):
 
 
 @pytest.mark.parametrize("grid", GRIDS, ids=lambda g: "x".join(map(str, g)))
-def test_100_step_rollout_matches_pytorch(model, runner, grid):
+def test_rollout_matches_pytorch(model, runner, grid):
     rng = np.random.default_rng(5)
     phi0 = (0.5 + 0.1 * rng.uniform(-1, 1, (BATCH, 1, *grid))).astype(np.float32)
-    frames = np.stack(list(runner.rollout(phi0, 100)), axis=1)  # (N, 100, 1, X, Y, Z)
+    frames = np.stack(list(runner.rollout(phi0, ROLLOUT_STEPS)), axis=1)  # (N, steps, 1, X, Y, Z)
     with torch.no_grad():
-        ref = model.rollout(torch.from_numpy(phi0), 100).numpy()
-    assert frames.shape == ref.shape == (BATCH, 100, 1, *grid)
+        ref = model.rollout(torch.from_numpy(phi0), ROLLOUT_STEPS).numpy()
+    assert frames.shape == ref.shape == (BATCH, ROLLOUT_STEPS, 1, *grid)
     np.testing.assert_allclose(frames, ref, rtol=0, atol=ROLLOUT_ATOL)
     assert np.max(np.abs(frames[:, -1] - phi0)) > 10 * ROLLOUT_ATOL  # the field did evolve
 
@@ -164,6 +169,10 @@ def test_bad_export_options_are_refused(tmp_path, model, kwargs, match):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_the_verify_defaults_are_the_measured_tolerances():
+    assert (onnx_export.STEP_ATOL, onnx_export.ROLLOUT_ATOL) == (STEP_ATOL, ROLLOUT_ATOL)
+
+
 def test_verify_reports_a_mismatch(exported_model):
     torch.manual_seed(99)
     other = CRNN().eval()  # not the exported weights
@@ -178,7 +187,7 @@ def test_cli_exports_wrap_padding_and_verifies(exported_model, tmp_path, caplog)
     caplog.set_level(logging.INFO)
     out = tmp_path / "wrap.onnx"
     rc = main([str(exported_model[0]), str(out), "--pad-mode", "wrap", "--opset", "20", "--verify", "--verify-grids",
-               "8x8x8", "12x8x10"])
+               "8x8x8", "12x8x10", "--verify-steps", str(ROLLOUT_STEPS)])  # the random model: module docstring
     err = caplog.text
     assert rc == 0, err
     assert "onnx.checker: ok" in err and "verified" in err and err.count(" ok\n") >= 2
