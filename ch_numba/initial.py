@@ -37,7 +37,6 @@ w ≈ 4.24 voxels for the paper's ε = 3):
 
 from __future__ import annotations
 
-import builtins
 import logging
 import operator
 from pathlib import Path
@@ -254,8 +253,9 @@ def perlin(shape, frequency=4, seed: int = 7, mean: float = 0.5, amplitude: floa
     return _scaled(perlin_noise(shape, frequency, seed), mean, amplitude)
 
 
-def random(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1) -> np.ndarray:
-    """White noise φ0 = mean + amplitude · U(−1, 1), independent per voxel, clipped to [0, 1].
+def white_noise(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1) -> np.ndarray:
+    """The "random" kind (public name ``initial.random``): white noise φ0 = mean + amplitude · U(−1, 1),
+    independent per voxel, clipped to [0, 1].
 
     No correlation length: its energy sits at the grid scale, which the Cahn-Hilliard flow
     damps within a few steps (the reason the data sets use Perlin noise).
@@ -277,8 +277,10 @@ def random(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1) -> n
     return np.clip(mean + amplitude * rng.uniform(-1.0, 1.0, shape), 0.0, 1.0).astype(np.float32)
 
 
-def slice(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis: int = 0, frequency=4) -> np.ndarray:
-    """φ0 = mean everywhere except the central plane, which carries Perlin fluctuations.
+def perturbed_plane(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis: int = 0,
+                    frequency=4) -> np.ndarray:
+    """The "slice" kind (public name ``initial.slice``): φ0 = mean everywhere except the central plane,
+    which carries Perlin fluctuations.
 
     The paper's long-time test: only the plane at index N//2 along `axis` is perturbed, with
     the values of :func:`perlin_noise` on that plane scaled so that max|φ0 − mean| = amplitude
@@ -307,8 +309,8 @@ def slice(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis:
     index[axis] = np.array([shape[axis] // 2])
     plane = _scaled(_noise_at(shape, freqs, seed, *index), mean, amplitude)
     phi = np.full(shape, mean, dtype=np.float32)
-    where = [builtins.slice(None)] * 3
-    where[axis] = builtins.slice(shape[axis] // 2, shape[axis] // 2 + 1)
+    where = [slice(None)] * 3
+    where[axis] = slice(shape[axis] // 2, shape[axis] // 2 + 1)
     phi[tuple(where)] = plane
     return phi
 
@@ -667,9 +669,24 @@ def make(kind: str, shape, seed: int = 7, **options) -> np.ndarray:
     if kind == "perlin":
         return perlin(shape, seed=seed, **kw)
     if kind == "random":
-        return random(shape, seed=seed, **kw)
+        return white_noise(shape, seed=seed, **kw)
     if kind == "slice":
-        return slice(shape, seed=seed, **kw)
+        return perturbed_plane(shape, seed=seed, **kw)
     if kind == "sphere":
         return sphere(shape, **kw)
     return layers(shape, **kw)
+
+#: the kinds "random" and "slice" as functions: ``initial.random`` and ``initial.slice`` are served by the
+#: module's ``__getattr__`` (PEP 562), so that inside this module ``slice`` stays the builtin (and ``random``
+#: the standard library's name)
+_KIND_FUNCTIONS = {"random": "white_noise", "slice": "perturbed_plane"}
+
+
+def __getattr__(name):
+    if name in _KIND_FUNCTIONS:
+        return globals()[_KIND_FUNCTIONS[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_KIND_FUNCTIONS))

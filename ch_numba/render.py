@@ -3,6 +3,9 @@
 The .vti writer is self-contained (XML header + raw appended little-endian data,
 no VTK dependency). Arrays are (X, Y, Z); VTK stores x fastest, so the data are
 written in Fortran order and ParaView shows the same orientation as numpy's indices.
+
+Plots are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas (:func:`new_figure`),
+never through pyplot or ``matplotlib.use``: the caller's backend (a notebook's, say) is left alone.
 """
 
 from __future__ import annotations
@@ -70,16 +73,26 @@ def read_vti(path) -> dict:
     return out
 
 
+def new_figure(**kwargs):
+    """A :class:`matplotlib.figure.Figure` (``kwargs`` as there) drawn by the Agg canvas, for PNG files.
+
+    Not pyplot's: no global figure registry to close, and no backend chosen or switched for the process
+    (``matplotlib.use`` inside a library call would change a notebook user's backend).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0) -> Path:
     """PNG of the three central slices (x = X/2, y = Y/2, z = Z/2) of an (X, Y, Z) field."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     phi = np.asarray(phi)
     nx, ny, nz = phi.shape
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), constrained_layout=True)
+    fig = new_figure(figsize=(10, 3.6), layout="constrained")
+    axes = fig.subplots(1, 3)
     for ax, (img, lab) in zip(axes, [(phi[nx // 2], "x = X/2 (y, z)"), (phi[:, ny // 2], "y = Y/2 (x, z)"),
                                      (phi[:, :, nz // 2], "z = Z/2 (x, y)")]):
         im = ax.imshow(img.T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -91,19 +104,14 @@ def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0
         fig.suptitle(title, fontsize=10)
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_frames(frames, times, path, title: str = "") -> Path:
     """PNG strip of the central z-slice of several frames: frames (K, X, Y, Z), times (K,)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     k = len(frames)
-    fig, axes = plt.subplots(1, k, figsize=(2.2 * k + 0.8, 2.6), constrained_layout=True, squeeze=False)
+    fig = new_figure(figsize=(2.2 * k + 0.8, 2.6), layout="constrained")
+    axes = fig.subplots(1, k, squeeze=False)
     for ax, phi, t in zip(axes[0], frames, times):
         im = ax.imshow(np.asarray(phi)[:, :, phi.shape[2] // 2].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1,
                        interpolation="nearest")
@@ -115,19 +123,14 @@ def plot_frames(frames, times, path, title: str = "") -> Path:
         fig.suptitle(title, fontsize=10)
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_energy(times, energies, path, labels=None, title: str = "Free energy") -> Path:
     """PNG of F(t) per volume on log-log axes: times (F,), energies (K, F) or (F,)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     energies = np.atleast_2d(energies)
-    fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)
+    fig = new_figure(figsize=(5, 3.6), layout="constrained")
+    ax = fig.subplots()
     t = np.asarray(times, dtype=float)
     for j, e in enumerate(energies):
         ax.plot(t[t > 0], e[t > 0], label=None if labels is None else labels[j])
@@ -140,5 +143,4 @@ def plot_energy(times, energies, path, labels=None, title: str = "Free energy") 
         ax.legend(fontsize=8)
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 import ch_numba  # noqa: E402
 from ch_numba import initial  # noqa: E402
 from ch_numba.cli import physics_args as cli_physics_args  # noqa: E402
+from ch_numba.render import new_figure  # noqa: E402  (a Figure on the Agg canvas, no pyplot)
 from export.rollout import PHYSICAL_RANGE  # noqa: E402
 from surrogate import metrics  # noqa: E402
 from surrogate.metrics import change_up_to_translation, layered_fraction  # noqa: E402,F401  (one definition)
-from surrogate.plots import _pyplot  # noqa: E402  (matplotlib with the Agg backend)
 
 FIGURES = ROOT / "docs" / "figures"
 RESULTS = ROOT / "docs" / "results"
@@ -85,8 +85,8 @@ def condense(ev: dict) -> dict:
 
 def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
     """One row of central z-slices (each panel: title, field (X, Y, Z))."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), squeeze=False)
+    fig = new_figure(figsize=(2.6 * len(panels), 2.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (title, field) in zip(axes[0], panels):
         ax.imshow(field[:, :, field.shape[2] // 2].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
@@ -94,7 +94,6 @@ def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
         ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # -- experiments -----------------------------------------------------------------------------------
@@ -161,8 +160,8 @@ def exp_ensemble(ctx) -> dict:
     t = np.asarray(ev["times"], dtype=np.float64)
     c = ev["ensemble"]["curves"]
     fits = {}
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = new_figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     for key, label, color in (("free_energy_net_true", "solver", "k"), ("free_energy_net_pred", "CRNN", "tab:red")):
         mean = np.array(c[key]["mean"], dtype=np.float64)
         sd = np.array(c[key]["sd"], dtype=np.float64)
@@ -176,7 +175,6 @@ def exp_ensemble(ctx) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(FIGURES / "ensemble_free_energy_network.png", dpi=110)
-    plt.close(fig)
     return {"model": ev, "fit_window": [t_min, t_max], "power_law_of_mean_network_grid": fits}
 
 
@@ -245,8 +243,8 @@ def exp_long(ctx) -> dict:
            "stationary_index_network": metrics.stationary_index(pred, 1e-3),
            "stationary_index_solver": metrics.stationary_index(truth, 1e-3)}
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = new_figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     ax.loglog(t[1:], F_true[1:], label="solver (32³)")
     ax.loglog(t[1:], F_pred[1:], "--", label="CRNN (16³, upsampled)")
     ax.set_xlabel("time")
@@ -256,7 +254,6 @@ def exp_long(ctx) -> dict:
     fig.tight_layout()
     FIGURES.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURES / "long_free_energy.png", dpi=110)
-    plt.close(fig)
     k = [0, len(pred) // 100, len(pred) // 10, len(pred) - 1]
     plot_slices([(f"solver t={t[i]:.0f}", truth[i]) for i in k] +
                 [(f"CRNN t={t[i]:.0f}", metrics.upsample(pred[i], ctx.factor)) for i in k],
@@ -284,8 +281,8 @@ def exp_ablation(ctx) -> dict:
             series.append(rel)
         out[label] = {"mass_drift_max": max(drifts), "mass_drift_per_ic": drifts}
         curves[label] = np.mean(series, axis=0)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = new_figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     n = np.arange(len(curves["conservative"])) * every
     for label, c in curves.items():
         ax.semilogy(n[1:], np.maximum(c[1:], 1e-12), label=label.replace("_", "-"))
@@ -294,7 +291,6 @@ def exp_ablation(ctx) -> dict:
     ax.legend()
     fig.tight_layout()
     fig.savefig(FIGURES / "ablation_mass.png", dpi=110)
-    plt.close(fig)
     return {"steps": steps, **out}
 
 
@@ -346,8 +342,8 @@ def exp_cost(ctx) -> dict:
     vox = np.array([r["voxels"] for r in rows], float)
     sec = np.array([r["seconds_per_step"] for r in rows])
     slope = float(np.polyfit(np.log(vox), np.log(sec), 1)[0])
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = new_figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     ax.loglog(vox, sec, "o-", label=f"CRNN step (onnxruntime CPU), slope {slope:.2f}")
     solver = [r["solver_seconds_per_frame"] for r in rows]
     ax.loglog(vox, solver, "s-", label=f"explicit solver, {spf} steps at {ctx.factor}x the grid")
@@ -358,7 +354,6 @@ def exp_cost(ctx) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(FIGURES / "cost_per_step.png", dpi=110)
-    plt.close(fig)
     return {"rows": rows, "loglog_slope": slope, "threads": runner_threads or "all cores",
             "spectral": {"dt": q.dt, "steps_per_frame": q_steps, "order": q.order}}
 

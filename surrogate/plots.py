@@ -1,4 +1,4 @@
-"""PNG plots of an evaluation (matplotlib, Agg backend; numpy only, no torch).
+"""PNG plots of an evaluation (matplotlib Figures on the Agg canvas, no pyplot; numpy only, no torch).
 
 Input is the dict of :func:`surrogate.evaluate.evaluate` (per-frame arrays (T,) per sequence and
 ensemble mean/sd curves); t on the x axes is the time since frame 0 (frames aligned by index),
@@ -19,19 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_all", "slice_frames"]
+__all__ = ["plot_all", "slice_frames", "PLOT_NAMES"]
+
+#: the files :func:`plot_all` writes, in its order
+PLOT_NAMES = ("rmse.png", "delta.png", "free_energy.png", "free_energy_error.png", "mass.png", "slices.png")
 
 TRUTH, MODEL = "black", "tab:red"
 DPI = 110
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize):
+    """A Figure on the Agg canvas with constrained layout (:func:`ch_numba.render.new_figure`: no pyplot,
+    the caller's matplotlib backend untouched)."""
+    from ch_numba.render import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return new_figure(figsize=figsize, layout="constrained")
 
 
 def _arr(x) -> np.ndarray:
@@ -46,7 +48,6 @@ def _band(ax, t, curve: dict, color: str, label: str, scale: float = 1.0) -> Non
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
-    _pyplot().close(fig)
     return path
 
 
@@ -56,9 +57,9 @@ def _title(result: dict, what: str) -> str:
 
 
 def plot_rmse(result: dict, path: Path) -> Path:
-    plt = _pyplot()
     t, c = _arr(result["times"]), result["ensemble"]["curves"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    fig = _figure((5.5, 3.8))
+    ax = fig.subplots()
     _band(ax, t, c["rmse_full"], MODEL, "full grid (upsampled prediction)")
     _band(ax, t, c["rmse_network"], "tab:blue", "network grid (downsampled truth)")
     ax.set_xlabel("t since frame 0")
@@ -69,9 +70,9 @@ def plot_rmse(result: dict, path: Path) -> Path:
 
 
 def plot_delta(result: dict, path: Path) -> Path:
-    plt = _pyplot()
     t, c = _arr(result["times"]), result["ensemble"]["curves"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    fig = _figure((5.5, 3.8))
+    ax = fig.subplots()
     _band(ax, t, c["delta"], MODEL, "δ = sqrt(Σ(φ̂ − φ)² / Σ|∇φ|²)")
     ax.set_xlabel("t since frame 0")
     ax.set_ylabel(f"interface displacement δ (dx = {result['data']['physics']['dx']:g})")
@@ -87,10 +88,10 @@ def _alpha_text(stats: dict) -> str:
 
 
 def plot_free_energy(result: dict, path: Path) -> Path:
-    plt = _pyplot()
     t, e = _arr(result["times"]), result["ensemble"]
     c, s = e["curves"], e["scalars"]
-    fig, (ax, lg) = plt.subplots(1, 2, figsize=(10, 3.9), constrained_layout=True)
+    fig = _figure((10, 3.9))
+    ax, lg = fig.subplots(1, 2)
     _band(ax, t, c["free_energy_true"], TRUTH, "ground truth")
     _band(ax, t, c["free_energy_pred"], MODEL, "model")
     ax.set_xlabel("t since frame 0")
@@ -126,9 +127,9 @@ def plot_free_energy(result: dict, path: Path) -> Path:
 
 
 def plot_free_energy_error(result: dict, path: Path) -> Path:
-    plt = _pyplot()
     t, e = _arr(result["times"]), result["ensemble"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    fig = _figure((5.5, 3.8))
+    ax = fig.subplots()
     for rec in result["sequences"]:
         ax.plot(t, 100 * _arr(rec["free_energy_rel_error"]), color="tab:gray", lw=0.5, alpha=0.4)
     _band(ax, t, e["curves"]["free_energy_rel_error"], MODEL, "per sequence, mean ± sd", scale=100)
@@ -144,10 +145,10 @@ def plot_free_energy_error(result: dict, path: Path) -> Path:
 
 
 def plot_mass(result: dict, path: Path) -> Path:
-    plt = _pyplot()
     t, c = _arr(result["times"]), result["ensemble"]["curves"]
     floor = 1e-12  # exact conservation: drawn at the floor of the log axis
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    fig = _figure((5.5, 3.8))
+    ax = fig.subplots()
     for name, color, label in (("mass_drift_pred", MODEL, "model"), ("mass_drift_true", TRUTH, "ground truth")):
         per_seq = np.array([_arr(r[name]) for r in result["sequences"]])
         ax.plot(t[1:], np.maximum(_arr(c[name]["mean"])[1:], floor), color=color, label=f"{label}, mean")
@@ -168,14 +169,14 @@ def slice_frames(n_frames: int, count: int = 4) -> list[int]:
 def plot_slices(truth, pred, times, path: Path, title: str = "") -> Path:
     """Central z-slices of truth and prediction (both (T, X, Y, Z), same grid) and their difference
     at ~4 frames spread over the sequence."""
-    plt = _pyplot()
     truth, pred, times = np.asarray(truth), np.asarray(pred), np.asarray(times)
     ks = slice_frames(truth.shape[0])
     z = truth.shape[3] // 2
     diff = pred[ks, :, :, z].astype(np.float64) - truth[ks, :, :, z]
     lim = float(np.nanmax(np.abs(diff))) if np.any(np.isfinite(diff)) else 1.0
     lim = lim if lim > 0 else 1.0
-    fig, axes = plt.subplots(3, len(ks), figsize=(2.3 * len(ks) + 1.0, 7.0), constrained_layout=True, squeeze=False)
+    fig = _figure((2.3 * len(ks) + 1.0, 7.0))
+    axes = fig.subplots(3, len(ks), squeeze=False)
     for j, k in enumerate(ks):
         rows = ((truth[k, :, :, z], "RdBu_r", 0.0, 1.0), (pred[k, :, :, z], "RdBu_r", 0.0, 1.0),
                 (diff[j], "PuOr", -lim, lim))
@@ -201,11 +202,12 @@ def plot_all(result: dict, out, truth, pred) -> list[Path]:
     first = result["sequences"][0]
     title = (f"sequence {first['index']} ({first['split']}): central z-slice, model upsampled "
              f"×{result['model']['downscale']}")
+    rmse, delta, energy, energy_error, mass, slices = (out / name for name in PLOT_NAMES)
     return [
-        plot_rmse(result, out / "rmse.png"),
-        plot_delta(result, out / "delta.png"),
-        plot_free_energy(result, out / "free_energy.png"),
-        plot_free_energy_error(result, out / "free_energy_error.png"),
-        plot_mass(result, out / "mass.png"),
-        plot_slices(truth, pred, result["times"], out / "slices.png", title=title),
+        plot_rmse(result, rmse),
+        plot_delta(result, delta),
+        plot_free_energy(result, energy),
+        plot_free_energy_error(result, energy_error),
+        plot_mass(result, mass),
+        plot_slices(truth, pred, result["times"], slices, title=title),
     ]

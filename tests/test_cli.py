@@ -114,3 +114,24 @@ def test_threads_and_batch_options_set_numba_threads_and_keep_the_data(tmp_path,
                  "--backend", "cpu"]) == 0
     with open_dataset(out) as a, open_dataset(ref) as b:
         np.testing.assert_array_equal(a.phi[:], b.phi[:])
+
+
+def test_pictures_leave_the_matplotlib_backend_alone(tmp_path, monkeypatch):
+    """render draws on Figure + FigureCanvasAgg: no matplotlib.use (it would switch a notebook's backend), no
+    pyplot."""
+    import matplotlib
+
+    from ch_numba import render
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("matplotlib.use called by a library function")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # any `import matplotlib.pyplot` fails
+    phi = initial.perlin((8, 8, 8), frequency=2, seed=1)
+    render.plot_slices(phi, tmp_path / "s.png")
+    render.plot_frames([phi, phi], [0.0, 1.0], tmp_path / "f.png")
+    render.plot_energy([0.0, 1.0, 2.0], [3.0, 2.0, 1.5], tmp_path / "e.png")
+    for name in ("s.png", "f.png", "e.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+

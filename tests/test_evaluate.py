@@ -432,6 +432,23 @@ def test_bad_inputs_give_one_error_line(models, data_file, bad_files, tmp_path, 
     assert not (tmp_path / "out.h5").exists() and not (tmp_path / "out" / "evaluation.json").exists()
 
 
+def test_evaluation_plots_leave_the_matplotlib_backend_alone(models, data_file, tmp_path, capsys, monkeypatch):
+    """The plots are drawn on Figure + FigureCanvasAgg: no matplotlib.use (it would switch a notebook's
+    backend), no pyplot."""
+    import matplotlib
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("matplotlib.use called by a library function")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # any `import matplotlib.pyplot` fails
+    out = tmp_path / "eval"
+    run_evaluate(capsys, models[1], data_file, "--out", out, "--sequences", "1", "--frames", "4")
+    assert load(out)["plots"] == list(PLOTS)
+    for name in PLOTS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_rollout_refuses_an_existing_output(models, tmp_path, capsys):
     (tmp_path / "run.h5").write_bytes(b"keep")
     assert main(["rollout", str(models[0]), "--out", str(tmp_path / "run.h5")]) == 2

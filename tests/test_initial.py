@@ -250,6 +250,20 @@ def test_npy(tmp_path):
         initial.from_npy(tmp_path / "none.npy")
 
 
+def test_the_random_and_slice_kinds_leave_the_builtins_alone():
+    """``initial.random`` and ``initial.slice`` are public names of IC kinds, served without module globals of
+    those names (inside ch_numba/initial.py, ``slice`` is the builtin)."""
+    assert "slice" not in vars(initial) and "random" not in vars(initial)
+    assert initial.slice is initial.perturbed_plane and initial.random is initial.white_noise
+    from ch_numba.initial import random as kind_random
+    from ch_numba.initial import slice as kind_slice
+
+    shape = (6, 7, 8)
+    np.testing.assert_array_equal(kind_slice(shape, seed=2, axis=1), initial.make("slice", shape, seed=2, axis=1))
+    np.testing.assert_array_equal(kind_random(shape, seed=2), initial.make("random", shape, seed=2))
+    assert {"random", "slice"} <= set(dir(initial))
+
+
 def test_from_dataset(tmp_path):
     phi = np.random.default_rng(1).random((2, 3, 4, 5, 6)).astype(np.float32)
     with h5py.File(tmp_path / "d.h5", "w") as f:
