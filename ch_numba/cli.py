@@ -65,6 +65,11 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads of the Numba kernels (default: all, NUMBA_NUM_THREADS); on a busy machine fewer "
                         "threads than cores avoid oversubscription, which slows the kernel several-fold")
+    _add_overwrite(p)
+
+
+def _add_overwrite(p: argparse.ArgumentParser, what: str = "the output file") -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists (default: refuse)")
 
 
 def physics_args(params: CHParams) -> list[str]:
@@ -114,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="one run from any initial condition to an HDF5 data set (1 sequence)",
                        description="Simulate one evolution and write it in the data-set layout.")
-    s.add_argument("out", type=Path, help="output .h5 file")
+    s.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
     s.add_argument("--ic", choices=initial.KINDS, default="perlin", help="initial condition (default %(default)s)")
     s.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (data set)")
     s.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from")
@@ -132,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate a training data set. Each finished sequence is saved in OUT.h5.parts/"
                                    " at once; rerun the same command after a crash to resume. With --shard i/n only "
                                    "every n-th sequence is made; run `merge` after all shards.")
-    g.add_argument("out", type=Path, help="output .h5 file")
+    g.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
     g.add_argument("--sequences", type=int, required=True, help="number of sequences")
     g.add_argument("--size", type=int, default=64, help="grid edge L (default %(default)s)")
     g.add_argument("--burn-in-frames", type=int, default=0, help="each sequence first runs 0..K frames that are "
@@ -145,8 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="master seed (default %(default)s)")
     g.add_argument("--frequencies", default="2,3,4", help="Perlin frequencies drawn per sequence (default "
                                                           "%(default)s)")
-    g.add_argument("--ic-mean", type=float, default=0.5, help="mean of the normal law of φ̄ (default %(default)s)")
-    g.add_argument("--ic-mean-sd", type=float, default=0.05, help="sd of the normal law of φ̄ (default %(default)s)")
+    g.add_argument("--ic-mean", type=float, default=0.5, help="mean of the normal law of φ̄, in (0, 1) (default "
+                                                              "%(default)s); each draw is clipped to [0.3, 0.7], the "
+                                                              "spinodal region (a warning says how many are)")
+    g.add_argument("--ic-mean-sd", type=float, default=0.05, help="sd of the normal law of φ̄, >= 0 (default "
+                                                                  "%(default)s)")
     g.add_argument("--amplitude", type=float, default=0.1, help="Perlin amplitude A (default %(default)s)")
     g.add_argument("--shard", help="i/n: make only sequences i, i+n, i+2n, ... (then run merge)")
     g.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
@@ -160,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Assemble OUT.h5 from OUT.h5.parts/ once every shard has finished.")
     m.add_argument("out", type=Path, help="the data set to assemble (same name given to generate)")
     m.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
+    _add_overwrite(m)
 
     i = sub.add_parser("info", help="summary of a data set", description="Print a summary of a data set.")
     i.add_argument("file", type=Path)
@@ -173,25 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--frames", default="0,-1", help="comma-separated frame indices, negative from the end, or "
                                                     "'all' (default %(default)s)")
     r.add_argument("--no-vti", action="store_true", help="PNG only")
+    _add_overwrite(r, "pictures and .vti files of the same names")
     return parser
 
 
 def _int_list(text: str, what: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{what} lists no value, got {text!r}")
+    return values
 
 
 def cmd_simulate(a, command: str) -> None:
     from . import initial
     from .dataset import prepare_resume_dir, resume_dir_of, run_params, write_sequence_file
+    from .solver import BlowUpError, blowup_value, memory_needed
 
     params = _params(a)
     if a.frames < 1 or a.steps_per_frame < 1:
         raise ValueError(f"--frames and --steps-per-frame must be >= 1, got {a.frames} and {a.steps_per_frame}")
-    if a.out.exists():
-        raise ValueError(f"{a.out} already exists; remove it or choose another name")
+    cli_common.check_output(a.out, a.overwrite)
     options = {"mean": a.mean, "amplitude": a.amplitude, "frequency": a.frequency}
     if a.ic in ("mesh", "npy", "h5"):
         if a.ic_file is None:
@@ -199,7 +212,14 @@ def cmd_simulate(a, command: str) -> None:
         options = {"path": str(a.ic_file)}
         if a.ic == "h5":
             options.update(sequence=a.ic_sequence, frame=a.ic_frame)
+    if a.ic not in ("npy", "h5"):  # the grid is --size (a file IC brings its own, already in memory)
+        if a.size < 3:
+            raise ValueError(f"--size must be >= 3, got {a.size}")
+        cli_common.check_memory(memory_needed((a.size,) * 3, a.dtype), f"a {a.size}^3 run")
     phi0 = initial.make(a.ic, (a.size,) * 3, seed=a.seed, **options)
+    bad = blowup_value(phi0)
+    if bad is not None:  # before anything is written (the resume folder below)
+        raise BlowUpError(0, bad, str(a.ic_file or f"--ic {a.ic}"))
     ic = {"kind": a.ic, "seed": a.seed, **{k: v for k, v in options.items()}}
     from tqdm import tqdm
 
@@ -228,7 +248,7 @@ def cmd_generate(a, command: str) -> None:
                         seed=a.seed, frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
                         ic_mean_sd=a.ic_mean_sd, amplitude=a.amplitude, dtype=a.dtype, storage=a.storage)
     result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
-                      keep_parts=a.keep_parts, batch=a.batch)
+                      keep_parts=a.keep_parts, batch=a.batch, overwrite=a.overwrite)
     log.info("done: %s", result)
 
 
@@ -244,7 +264,19 @@ def cmd_render(a) -> None:
         for f in frames:
             if not -n <= f < n:
                 raise ValueError(f"frame {f} out of range (sequence has {n} frames)")
+        seen = {}
+        for f in frames:
+            if f % n in seen:
+                raise ValueError(f"--frames lists frame {f % n} twice ({seen[f % n]} and {f})")
+            seen[f % n] = f
         frames = [f % n for f in frames]
+        stems = [a.out / f"seq{a.sequence:04d}_frame{f:04d}" for f in frames]
+        outputs = [s.with_suffix(".png") for s in stems] + ([] if a.no_vti else [s.with_suffix(".vti") for s in stems])
+        outputs += [a.out / f"seq{a.sequence:04d}_strip.png", a.out / f"seq{a.sequence:04d}_energy.png"]
+        if a.out.exists() and not a.out.is_dir():
+            raise ValueError(f"--out {a.out} exists and is not a folder")
+        for path in outputs:
+            cli_common.check_output(path, a.overwrite)
         a.out.mkdir(parents=True, exist_ok=True)
         times = ds.time[frames] + ds.t0[a.sequence]
         stack = []
@@ -277,7 +309,7 @@ def _main(argv=None) -> int:
     elif a.command == "merge":
         from .dataset import merge
 
-        merge(a.out, keep_parts=a.keep_parts)
+        merge(a.out, keep_parts=a.keep_parts, overwrite=a.overwrite)
     elif a.command == "info":
         from .dataset import open_dataset
 

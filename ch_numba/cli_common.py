@@ -2,13 +2,18 @@
 
 Every ``main(argv=None)`` in the project is wrapped by :func:`run`: expected
 failures (bad input, diverged run, unreadable file) end the program with a
-single ``error: ...`` line on stderr and exit status 2, without a traceback.
+single ``error: ...`` line on stderr and exit status 2, without a traceback. A reader
+that closes the pipe early (``python -m ch_numba info f.h5 | head -1``) ends it quietly.
+
+Outputs follow one rule in every command: an existing output is refused unless ``--overwrite``
+(:func:`check_output`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import shlex
 import subprocess
 import sys
@@ -58,10 +63,83 @@ def code_version() -> str:
     return f"{__version__}+git.{describe}" if describe else __version__
 
 
-def run(main_body, argv=None) -> int:
-    """Call ``main_body(argv)``; turn expected exceptions into one line and exit code 2."""
+def check_output(path, overwrite: bool = False) -> Path:
+    """Refuse (ValueError, one line) an output ``path`` that exists, unless ``overwrite``; a folder where
+    a file is to be written is refused either way. Returns ``path`` as a Path."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the name of the file to write")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} already exists; remove it, choose another name or pass --overwrite")
+    return path
+
+
+def check_input_file(path, what: str = "file") -> Path:
+    """``path`` as a Path if it is a file; ValueError naming ``what`` (e.g. "IC file") if it is missing
+    ("WHAT PATH not found") or a folder ("WHAT PATH is a folder, not a file")."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} not found")
+    return path
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use: the smaller of /proc/meminfo's MemAvailable and the
+    cgroup (v2) limit where they exist, else the physical memory, else None (unknown)."""
+    found = []
     try:
-        return main_body(argv) or 0
+        with open("/proc/meminfo") as fh:
+            found += [int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            found.append(int(limit))
+    except OSError:
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            return None
+    return min(found)
+
+
+def check_memory(needed: int, what: str) -> None:
+    """ValueError (one line) naming the memory ``what`` needs if ``needed`` bytes exceed
+    :func:`available_memory` (checked before allocating; nothing happens when it is unknown)."""
+    have = available_memory()
+    if have is not None and needed > have:
+        raise ValueError(f"{what} needs at least {needed / 2**30:,.1f} GiB of memory, but {have / 2**30:,.1f} GiB "
+                         f"are available; use a smaller grid")
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the reader is gone, and the interpreter's final flush must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run(main_body, argv=None) -> int:
+    """Call ``main_body(argv)``; turn expected exceptions into one line and exit code 2.
+
+    A closed pipe on stdout (the reader stopped, e.g. ``| head -1``) ends quietly with status 141
+    (128 + SIGPIPE, what a shell reports for a program killed by it), without a message.
+    """
+    try:
+        code = main_body(argv) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

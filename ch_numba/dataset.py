@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -88,6 +89,9 @@ def storage_options(storage: str, scaleoffset_digits: int = 4) -> dict:
 
 
 BURN_IN_LAWS = ("uniform", "log")
+#: the window each sequence's drawn mean φ̄ is clipped to (inside the spinodal region); changing it would
+#: change the data of existing configurations
+IC_MEAN_CLIP = (0.3, 0.7)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +99,10 @@ class DatasetConfig:
     """Everything that determines a generated data set's contents.
 
     Sequence i uses the IC seed and parameters drawn from
-    ``np.random.default_rng([seed, i])``: φ̄ ~ N(ic_mean, ic_mean_sd) (clipped to
-    [0.3, 0.7], inside the spinodal region), the Perlin frequency uniformly from
+    ``np.random.default_rng([seed, i])``: φ̄ ~ N(ic_mean, ic_mean_sd) with ic_mean in (0, 1) and
+    ic_mean_sd ≥ 0, each draw clipped to :data:`IC_MEAN_CLIP` = [0.3, 0.7] (inside the spinodal
+    region, where a Perlin IC decomposes; :meth:`clipped_share` is the expected share of clipped
+    draws, which ``generate`` reports), the Perlin frequency uniformly from
     `frequencies` (correlation length size/f), a burn-in of 0..burn_in_frames frames: uniform
     (``burn_in_law="uniform"``) or log-uniform (``"log"``: b = ⌊(K + 1)^u⌋ − 1, u ~ U[0, 1), so
     every decade of coarsening time, early and late, gets the same share of sequences).
@@ -134,6 +140,8 @@ class DatasetConfig:
         need(len(self.frequencies) > 0 and all(int(f) >= 1 for f in self.frequencies),
              f"frequencies must be positive integers, got {self.frequencies}")
         need(0.0 < self.amplitude <= 0.5, f"--amplitude must be in (0, 0.5], got {self.amplitude}")
+        need(0.0 < self.ic_mean < 1.0, f"--ic-mean must be in (0, 1) (phi is in [0, 1]), got {self.ic_mean}")
+        need(0.0 <= self.ic_mean_sd < math.inf, f"--ic-mean-sd must be a number >= 0, got {self.ic_mean_sd}")
         need(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         storage_options(self.storage)
 
@@ -147,11 +155,22 @@ class DatasetConfig:
         perm = np.random.default_rng([self.seed, 2**31]).permutation(self.sequences)
         return np.sort(perm[:n_val])
 
+    def clipped_share(self) -> float:
+        """Expected share of the sequences whose drawn φ̄ is clipped to :data:`IC_MEAN_CLIP` (0 to 1)."""
+        lo, hi = IC_MEAN_CLIP
+        if self.ic_mean_sd == 0:
+            return 0.0 if lo <= self.ic_mean <= hi else 1.0
+
+        def below(x):  # P(N(ic_mean, ic_mean_sd) < x)
+            return 0.5 * (1.0 + math.erf((x - self.ic_mean) / (self.ic_mean_sd * math.sqrt(2.0))))
+
+        return below(lo) + 1.0 - below(hi)
+
     def sequence_spec(self, i: int) -> dict:
         """IC parameters and burn-in of sequence i (depends only on (seed, i))."""
         rng = np.random.default_rng([self.seed, i])
         ic_seed = int(rng.integers(1, 2**31 - 1))
-        mean = float(np.clip(rng.normal(self.ic_mean, self.ic_mean_sd), 0.3, 0.7))
+        mean = float(np.clip(rng.normal(self.ic_mean, self.ic_mean_sd), *IC_MEAN_CLIP))
         frequency = int(self.frequencies[int(rng.integers(len(self.frequencies)))])
         if self.burn_in_law == "log":
             burn_in = min(int((self.burn_in_frames + 1) ** rng.random()) - 1, self.burn_in_frames)
@@ -435,6 +454,23 @@ def part_path(parts: Path, i: int) -> Path:
     return parts / f"seq_{i:06d}.h5"
 
 
+def part_problem(path, frames: int | None = None) -> str | None:
+    """Why the finished part ``path`` cannot be merged (one line: not HDF5, truncated, incomplete, not
+    one sequence of ``frames`` frames), or None if it opens as a complete 1-sequence data set."""
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [name for name in REQUIRED if name not in f]
+            if missing:
+                return f"incomplete: no {', '.join(missing)}"
+            phi = f["phi"]
+            if phi.ndim != 5 or phi.shape[0] != 1 or (frames is not None and phi.shape[1] != frames):
+                return f"phi has shape {phi.shape}, expected (1, {frames if frames is not None else 'F'}, X, Y, Z)"
+    except (OSError, KeyError, ValueError) as e:
+        text = str(e).strip()
+        return text.splitlines()[0][:200] if text else type(e).__name__
+    return None
+
+
 def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> Path:
     """Create OUT.h5.parts/config.json, or check that an existing one matches."""
     parts = parts_dir(out)
@@ -561,36 +597,53 @@ def _run_batched(todo, config: DatasetConfig, params: CHParams, backend: str, ba
 
 def generate(out, config: DatasetConfig, params: CHParams | None = None, backend: str = "auto",
              shard: str | None = None, command: str = "", keep_parts: bool = False, progress: bool | None = None,
-             batch: int | None = None):
+             batch: int | None = None, overwrite: bool = False):
     """Generate the data set `out` (or one shard of its parts).
 
-    Without `shard`, all sequences are generated and merged into `out`; with
-    `shard="i/n"` only sequences i, i+n, ... are written to OUT.h5.parts/ and the
-    caller runs :func:`merge` when all shards are done. `batch` sequences are advanced
-    together (:func:`_run_batched`; default :func:`default_batch` of the backend); the data
-    do not depend on it. Returns `out` when merged, else the parts folder.
+    Without `shard`, all sequences are generated and merged into `out` (an existing `out` is
+    refused unless `overwrite`); with `shard="i/n"` only sequences i, i+n, ... are written to
+    OUT.h5.parts/ and the caller runs :func:`merge` when all shards are done. A finished part that
+    cannot be read (truncated, corrupt: :func:`part_problem`) is named in a warning, deleted and
+    made again. `batch` sequences are advanced together (:func:`_run_batched`; default
+    :func:`default_batch` of the backend); the data do not depend on it. Returns `out` when merged,
+    else the parts folder.
     """
     from tqdm import tqdm
 
-    from .solver import resolve_backend
+    from .cli_common import check_memory, check_output
+    from .solver import memory_needed, resolve_backend
 
     params = params or CHParams()
     out = Path(out)
     k, n = parse_shard(shard)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1):
         raise ValueError(f"--batch must be an integer >= 1, got {batch!r}")
-    if out.exists() and shard is None:
-        raise ValueError(f"{out} already exists; remove it or choose another name")
+    if shard is None:
+        check_output(out, overwrite)
     if not out.parent.exists():
         raise ValueError(f"folder {out.parent} does not exist")
     backend = resolve_backend(backend, params.scheme)
     batch = int(batch) if batch is not None else default_batch(backend)
+    members = max(1, min(batch, len(range(k, config.sequences, n))))
+    check_memory(memory_needed((members, *config.shape), config.dtype),
+                 f"a batch of {members} sequence(s) at {config.size}^3")
     log.info("generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s, batch %d%s", out,
              config.sequences, config.frames, config.steps_per_frame, config.size, backend, batch,
              f", shard {k}/{n}" if shard else "")
+    clipped = config.clipped_share()
+    if clipped > 0.01:
+        log.warning("warning: about %.0f%% of the sequences draw a mean phi outside [%g, %g] (--ic-mean %g, "
+                    "--ic-mean-sd %g), which is clipped to that window", 100 * clipped, *IC_MEAN_CLIP,
+                    config.ic_mean, config.ic_mean_sd)
     parts = _prepare_parts(out, config, params)
     val = set(config.val_indices().tolist())
     mine = [i for i in range(k, config.sequences, n)]
+    for i in mine:
+        path = part_path(parts, i)
+        problem = part_problem(path, config.frames) if path.exists() else None
+        if problem is not None:
+            log.warning("warning: %s is unreadable (%s); making sequence %d again", path, problem, i)
+            path.unlink()
     todo = [i for i in mine if not part_path(parts, i).exists()]
     if len(todo) < len(mine):
         log.info("resuming: %d of %d sequences already done", len(mine) - len(todo), len(mine))
@@ -618,25 +671,27 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
         log.info("shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards finished",
                  k, n, len(mine), parts, out)
         return parts
-    return merge(out, keep_parts=keep_parts)
+    return merge(out, keep_parts=keep_parts, overwrite=overwrite)
 
 
 # --------------------------------------------------------------------------- merging
 
 
-def merge(out, keep_parts: bool = False) -> Path:
-    """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing.
+def merge(out, keep_parts: bool = False, overwrite: bool = False) -> Path:
+    """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing or a part is
+    unreadable (naming it), and an existing OUT.h5 unless `overwrite`.
 
     Frames are copied as raw compressed chunks, so the merged data are
     bit-identical to the parts whatever the storage.
     """
+    from .cli_common import check_output
+
     out = Path(out)
     parts = parts_dir(out)
     cfg_file = parts / "config.json"
     if not cfg_file.exists():
         raise ValueError(f"no parts to merge: {cfg_file} not found (run `generate` first)")
-    if out.exists():
-        raise ValueError(f"{out} already exists; remove it or choose another name")
+    check_output(out, overwrite)
     recipe = json.loads(cfg_file.read_text())
     n_seq = int(recipe["config"]["sequences"])
     missing = [i for i in range(n_seq) if not part_path(parts, i).exists()]
@@ -644,6 +699,11 @@ def merge(out, keep_parts: bool = False) -> Path:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
         raise ValueError(f"cannot merge {out}: {len(missing)} of {n_seq} sequences missing ({shown}); "
                          f"finish the shards that write them")
+    redo = "; rerun `generate` with the same arguments to make it again"
+    for i in range(n_seq):
+        problem = part_problem(part_path(parts, i), int(recipe["config"]["frames"]))
+        if problem is not None:
+            raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({problem}){redo}")
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     try:
         with h5py.File(part_path(parts, 0), "r") as first, h5py.File(tmp, "w") as f:
@@ -652,14 +712,19 @@ def merge(out, keep_parts: bool = False) -> Path:
             backends = set()
             _create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
             for i in range(n_seq):
-                with h5py.File(part_path(parts, i), "r") as src:
-                    for name in ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy"):
-                        f[name][i] = src[name][0]
-                    backends.add(src["backend"][0].decode() if isinstance(src["backend"][0], bytes)
-                                 else src["backend"][0])
-                    for k in range(frames):
-                        mask, chunk = src["phi"].id.read_direct_chunk((0, k, 0, 0, 0))
-                        f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
+                try:
+                    with h5py.File(part_path(parts, i), "r") as src:
+                        for name in ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy"):
+                            f[name][i] = src[name][0]
+                        backends.add(src["backend"][0].decode() if isinstance(src["backend"][0], bytes)
+                                     else src["backend"][0])
+                        for k in range(frames):
+                            mask, chunk = src["phi"].id.read_direct_chunk((0, k, 0, 0, 0))
+                            f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
+                except (OSError, KeyError, ValueError) as e:  # a part damaged inside (its chunks)
+                    text = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                    raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({text}){redo}"
+                                     ) from None
             f.attrs["backend"] = ",".join(sorted(backends))
         _fsync_and_replace(tmp, out)
     finally:
@@ -706,6 +771,8 @@ class Dataset:
         self.path = Path(path)
         if not self.path.exists():
             raise ValueError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder, not a data set file")
         try:
             self._file = h5py.File(self.path, "r")
         except OSError:

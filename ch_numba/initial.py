@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import logging
 import operator
-from pathlib import Path
 
 import numpy as np
+
+from .cli_common import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -512,9 +513,7 @@ def mesh(path, shape, padding: float = 0.1, inside: float = 1.0, outside: float 
     padding = float(padding)
     if not 0.0 <= padding < 0.5:
         raise ValueError(f"padding must be in [0, 0.5), got {padding}")
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"mesh file {path} not found")
+    path = check_input_file(path, "mesh file")
     import trimesh
 
     try:
@@ -562,9 +561,11 @@ def from_npy(path) -> np.ndarray:
     -------
     phi0 : float32 array (X, Y, Z)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"IC file {path} not found")
+    path = check_input_file(path, "IC file")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY" and magic[:2] != b"PK":  # neither .npy nor a .npz archive (refused below)
+        raise ValueError(f"cannot read {path} as a .npy array: it has no NumPy header (write it with numpy.save)")
     try:
         a = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -590,9 +591,7 @@ def from_dataset(path, sequence: int = 0, frame: int = 0) -> np.ndarray:
     """
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"data set {path} not found")
+    path = check_input_file(path, "data set")
     for name, value in (("sequence", sequence), ("frame", frame)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -675,6 +674,7 @@ def make(kind: str, shape, seed: int = 7, **options) -> np.ndarray:
     if kind == "sphere":
         return sphere(shape, **kw)
     return layers(shape, **kw)
+
 
 #: the kinds "random" and "slice" as functions: ``initial.random`` and ``initial.slice`` are served by the
 #: module's ``__getattr__`` (PEP 562), so that inside this module ``slice`` stays the builtin (and ``random``

@@ -40,7 +40,9 @@ CHECK_EVERY = 500  # evolve() checks for blow-up at least this often (steps)
 
 
 class BlowUpError(RuntimeError):
-    """The explicit scheme diverged (NaN/Inf, or φ left BLOWUP_RANGE).
+    """The explicit scheme diverged (NaN/Inf, or φ left BLOWUP_RANGE), or, at step 0, the state it was
+    given is outside that range (an initial condition outside the physical φ ∈ [0, 1]: not a blow-up,
+    and said so).
 
     Attributes: ``step`` (steps since the state was set), ``value`` (the offending φ), ``where``
     (the name given to the run, with ``member m`` for a batch), ``member`` (index in the batch, or
@@ -51,10 +53,13 @@ class BlowUpError(RuntimeError):
         self.step, self.value, self.where, self.member = step, value, where, member
         lo, hi = BLOWUP_RANGE
         prefix = f"{where}: " if where else ""
-        super().__init__(
-            f"{prefix}simulation blew up at step {step}: phi reached {value:g} "
-            f"(allowed [{lo}, {hi}], finite); reduce dt or check the initial condition"
-        )
+        if step == 0:
+            text = (f"{prefix}the initial condition is outside the physical range: it has phi = {value:g} "
+                    f"(phi is in [0, 1]; the solver accepts [{lo}, {hi}])")
+        else:
+            text = (f"{prefix}simulation blew up at step {step}: phi reached {value:g} "
+                    f"(allowed [{lo}, {hi}], finite); reduce dt or check the initial condition")
+        super().__init__(text)
 
 
 SPECTRAL_BACKENDS = ("cpu",)
@@ -108,6 +113,16 @@ def check_grid(shape, name: str = "phi0") -> tuple:
     if min(shape[-3:]) < 3:
         raise ValueError(f"{name} needs at least 3 voxels along each axis, got {shape}")
     return shape
+
+
+def memory_needed(shape, dtype=np.float32) -> int:
+    """A lower bound of the host memory (bytes) a run on ``shape`` ((X, Y, Z) or (B, X, Y, Z)) needs: the two
+    states of the explicit scheme (the spectral scheme holds more) and one initial condition being made (its
+    float64 noise and float32 field). Commands check it before allocating (``cli_common.check_memory``)."""
+    shape = tuple(int(n) for n in shape)
+    voxels = int(np.prod(shape[-3:], dtype=np.float64))
+    batch = shape[0] if len(shape) == 4 else 1
+    return 2 * batch * voxels * np.dtype(dtype).itemsize + voxels * (8 + 4)
 
 
 def blowup_value(phi: np.ndarray) -> float | None:

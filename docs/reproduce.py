@@ -67,7 +67,7 @@ def save_json(name: str, data: dict) -> None:
 def evaluate(model: Path, truth: Path, name: str, work: Path, *extra: str) -> dict:
     """``python -m surrogate evaluate``; its plots are copied to docs/figures/<name>_*.png."""
     out = work / f"eval_{name}"
-    sh("-m", "surrogate", "evaluate", model, truth, "--out", out, *extra)
+    sh("-m", "surrogate", "evaluate", model, truth, "--out", out, "--overwrite", *extra)  # a rerun replaces it
     FIGURES.mkdir(parents=True, exist_ok=True)
     for png in sorted(out.glob("*.png")):
         shutil.copyfile(png, FIGURES / f"{name}_{png.name}")

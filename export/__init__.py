@@ -17,8 +17,8 @@ Embedding: ``export.runtime`` (with ``export.spec``, ``export.runner_base``, ``e
 imports numpy and onnxruntime and nothing else of this project or its dependencies: not
 ``surrogate``, torch, nor the solver's numba, scipy, h5py, matplotlib (tests/test_runtime.py checks
 it). The package's base install still brings the solver's dependencies; a host code that only runs
-exported models can install ``pip install numpy onnxruntime`` and then ``pip install --no-deps ch3d``
-(``export.rollout``, the CLI that writes data-set files, needs the base install).
+exported models can install ``pip install numpy onnxruntime`` and then ``pip install --no-deps .``
+in a checkout (``export.rollout``, the CLI that writes data-set files, needs the base install).
 """
 
 import importlib

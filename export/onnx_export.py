@@ -288,17 +288,33 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
 
 
 # ------------------------------------------------------------------------------ export
+def max_opset() -> int | None:
+    """The newest opset this installation writes: the installed onnx package's (``onnx.defs.onnx_opset_version()``),
+    or None without onnx. Above it the exporter silently writes opset 18 instead (measured: torch 2.13 with
+    onnx 1.23, whose newest is 28, wrote ``--opset 29`` as 18), so :func:`_check_options` refuses it."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    return int(onnx.defs.onnx_opset_version())
+
+
 def _check_options(opset, pad_mode):
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < DEFAULT_OPSET:
-        raise ValueError(f"opset must be an integer >= {DEFAULT_OPSET} (the dynamo exporter's lowest), got {opset!r}")
+    top = max_opset()
+    if (isinstance(opset, bool) or not isinstance(opset, int) or opset < DEFAULT_OPSET
+            or (top is not None and opset > top)):
+        raise ValueError(f"opset must be an integer in {DEFAULT_OPSET}..{top if top is not None else ''} (the dynamo "
+                         f"exporter's lowest .. the installed onnx package's newest), got {opset!r}")
     if pad_mode == "wrap" and opset < MIN_WRAP_OPSET:
         raise ValueError(f"pad_mode 'wrap' writes Pad(mode='wrap'), which needs opset >= {MIN_WRAP_OPSET}, "
                          f"got {opset}")
 
 
-def _atomic_save(model_proto, out: Path) -> None:
+def _atomic_save(model_proto, out: Path, check=None) -> None:
+    """Save to a temporary file next to ``out``, fsync, call ``check(temporary path)`` (if given), then
+    rename over ``out``; an exception (from ``check`` too) leaves ``out`` as it was."""
     import onnx
 
     folder = out.parent if str(out.parent) else Path(".")
@@ -309,6 +325,8 @@ def _atomic_save(model_proto, out: Path) -> None:
         onnx.save(model_proto, tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -316,11 +334,13 @@ def _atomic_save(model_proto, out: Path) -> None:
 
 
 def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_OPSET,
-                 pad_mode: str = "slice") -> Path:
+                 pad_mode: str = "slice", check=None) -> Path:
     """Write one step of ``model`` (a CRNN) to ``out`` as ONNX with ``metadata`` under key ``ch3d``.
 
     An equivariant model is written as its :meth:`~surrogate.CRNN.to_plain` twin (same step).
-    The file is written atomically. Raises ValueError for bad options, ImportError if onnx or
+    The file is written atomically: to a temporary file in ``out``'s folder, on which ``check(path)``
+    (e.g. :func:`verify`, raising on a mismatch) is called before it replaces ``out``; a failure
+    leaves a previous ``out`` in place. Raises ValueError for bad options, ImportError if onnx or
     onnxscript is missing, RuntimeError if the exported graph lacks the expected signature.
     """
     _check_options(opset, pad_mode)
@@ -368,6 +388,9 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
     if inputs != list(spec.INPUTS) or outputs != list(spec.OUTPUTS):
         raise RuntimeError(f"exported graph has inputs {inputs} and outputs {outputs}, expected "
                            f"{list(spec.INPUTS)} and {list(spec.OUTPUTS)}")
+    written = {o.domain: o.version for o in proto.opset_import}.get("", 0)
+    if written != opset:
+        raise RuntimeError(f"the exporter wrote opset {written}, not the requested {opset}; choose another --opset")
     pads = [nd for nd in proto.graph.node if nd.op_type == "Pad"]
     if pad_mode == "slice" and pads:
         raise RuntimeError(f"exported graph still has {len(pads)} Pad nodes despite pad_mode='slice'")
@@ -381,7 +404,7 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = spec.METADATA_KEY, json.dumps(metadata, sort_keys=True)
-    _atomic_save(proto, out)
+    _atomic_save(proto, out, check)
     log.info("wrote %s (%d nodes, opset %d, %s circular padding, %d parameters)", out, len(proto.graph.node),
              opset, "Slice+Concat" if pad_mode == "slice" else "Pad(wrap)", metadata.get("param_count", -1))
     return out

@@ -21,7 +21,8 @@ format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m 
   This module imports onnxruntime only to build an ONNX runner.
 * ``free_energy`` (per volume, float64, with dx_stored) and ``phi_mean`` are stored per frame and
   logged every tenth of the run; the file is written under a temporary name and renamed when the
-  run finished (nothing is left at OUT after a failure). A non-finite field stops the run.
+  run finished (nothing is left at OUT after a failure). A non-finite field stops the run. An
+  existing OUT is refused unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -112,14 +113,14 @@ def _physics(meta: dict, dx: float):
 
 
 def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, seed: int = 0, command: str = "",
-                  progress: bool | None = None) -> Path:
+                  progress: bool | None = None, overwrite: bool = False) -> Path:
     """Roll the surrogate out from φ0 (ground-truth resolution) and write the data-set file ``out``.
 
     Parameters
     ----------
     runner : Rollout, or an object with its interface (module docstring)
     phi0_full : array (X, Y, Z), the IC at the ground-truth resolution (divisible by the factor).
-    out : path of the .h5 file (must not exist; its folder must).
+    out : path of the .h5 file (its folder must exist; an existing file is refused unless ``overwrite``).
     config : RolloutConfig
     seed : stored as the sequence's seed; command: stored for provenance.
     progress : tqdm bar (None: only on a terminal).
@@ -132,9 +133,7 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     import ch_numba
     from ch_numba import dataset
 
-    out = Path(out)
-    if out.exists():
-        raise ValueError(f"{out} already exists; remove it or choose another name")
+    out = cli_common.check_output(out, overwrite)
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise ValueError(f"folder {out.parent} does not exist")
     phi0_full = np.asarray(phi0_full)
@@ -234,7 +233,9 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
     from ch_numba.initial import KINDS
 
     p.add_argument("model", type=Path, help=model_help)
-    p.add_argument("--out", type=Path, required=True, help="output .h5 file (must not exist)")
+    p.add_argument("--out", type=Path, required=True, help="output .h5 file (refused if it exists, unless "
+                                                            "--overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     p.add_argument("--steps", type=int, default=100, help="network steps, each one saved frame of the training data "
                                                           "(default %(default)s)")
     p.add_argument("--every", type=int, default=1, help="store a frame every this many steps (default %(default)s)")
@@ -257,8 +258,9 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
 
 def config_from_args(a: argparse.Namespace) -> RolloutConfig:
     """Check the output path and the numbers (before any model is loaded); the IC is filled in later."""
-    if a.out.exists():
-        raise ValueError(f"{a.out} already exists; remove it or choose another name")
+    cli_common.check_output(a.out, a.overwrite)
+    if a.threads is not None and a.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {a.threads}")
     return RolloutConfig(model=str(a.model), ic={}, steps=a.steps, every=a.every,
                          full_resolution=a.full_resolution, storage=a.storage)
 
@@ -269,11 +271,15 @@ def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command:
     if size is None:
         grid = runner.metadata.get("train_grid")
         size = grid if isinstance(grid, int) else 64
-    if a.ic not in ("npy", "h5") and size % runner.factor:
-        raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
+    if a.ic not in ("npy", "h5"):
+        if size % runner.factor:
+            raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
+        # the IC (float64 noise, float32 field) and, with --full-resolution, a float32 frame at the full grid
+        cli_common.check_memory(size**3 * (8 + 4 + 4), f"a rollout from a {size}^3 initial condition")
     phi0, ic = initial_condition(a.ic, size, seed=a.seed, frequency=a.frequency, mean=a.mean, amplitude=a.amplitude,
                                  ic_file=a.ic_file, ic_sequence=a.ic_sequence, ic_frame=a.ic_frame)
-    return write_rollout(runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command)
+    return write_rollout(runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command,
+                         overwrite=a.overwrite)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -227,6 +227,8 @@ class Rollout(RunnerBase):
 
     def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder, not a model file")
         if not self.path.is_file():
             raise ValueError(f"{self.path}: no such model file")
         self.session = _create_session(self.path, providers, threads, tf32)

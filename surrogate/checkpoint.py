@@ -81,6 +81,15 @@ def _numpy_safe_globals() -> list:
     return found
 
 
+def _refusal(exc: BaseException) -> str:
+    """One line on why ``torch.load`` refused a file. Never PyTorch's own advice to retry with
+    ``weights_only=False``, which would run whatever code the file's pickle holds."""
+    text = str(exc).strip()
+    if "weights_only" in text or "Weights only load failed" in text:
+        return "it holds Python objects other than tensors and plain data, which are not loaded"
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -91,17 +100,22 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         ``model``: a CRNN built from ``config`` with the weights loaded, in eval mode, and
         ``epoch``: the stored epoch or -1.
 
-    Raises ValueError (one line) for a missing file or a file that is not such a checkpoint.
+    Raises ValueError (one line) for a missing file, a folder or a file that is not such a checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip file (a pickle in the legacy format)
+        raise ValueError(f"not a ch3d checkpoint: {path} (not a file written by torch.save)")
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # the unpickler raises many kinds on foreign bytes
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"not a ch3d checkpoint: {path} ({first[:200]})") from None
+        raise ValueError(f"not a ch3d checkpoint: {path} ({_refusal(exc)})") from None
     if not isinstance(data, dict) or "model_state" not in data or "config" not in data:
         raise ValueError(f"not a ch3d checkpoint: {path} (no model_state/config)")
     if data.get("format", FORMAT) != FORMAT:

@@ -123,8 +123,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=d.threads,
-        help="torch CPU threads (default: torch's choice; on a loaded machine 1 can be several times faster)",
+        default=None,
+        help="torch CPU threads, >= 1 (default: torch's choice; on a loaded machine 1 can be several times faster)",
     )
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt up to --epochs")
     p.add_argument("--init-from", metavar="CKPT", default=None,
@@ -141,8 +141,34 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_threads(threads) -> None:
+    """``--threads``: None (the runtime's choice) or >= 1 (one line otherwise, before anything is loaded)."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+
+
+def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
+    """The network's grid (the data set's grid / --downscale) must be at least the kernel along each axis."""
+    from ch_numba import open_dataset
+
+    if downscale < 1:
+        return  # TrainConfig says so
+    with open_dataset(data) as ds:
+        shape = ds.shape
+    grid = tuple(n // downscale for n in shape)
+    if min(grid) < kernel:
+        raise ValueError(f"--downscale {downscale} turns the grid {'x'.join(map(str, shape))} of {data} into "
+                         f"{'x'.join(map(str, grid))}, smaller than the kernel {kernel} along an axis; use "
+                         f"--downscale <= {min(shape) // kernel}")
+
+
 def run_train(a: argparse.Namespace, command: str) -> int:
-    from .train import TrainConfig, train
+    _check_threads(a.threads)
+    try:
+        from .train import TrainConfig, train
+    except ImportError as exc:
+        raise ValueError(f"`surrogate train` needs PyTorch ({exc}); pip install 'ch3d[train]'") from None
+    _check_train_grid(a.data, a.downscale, a.kernel)
 
     min_len, max_len = a.seq_len
     config = TrainConfig(
@@ -166,7 +192,7 @@ def run_train(a: argparse.Namespace, command: str) -> int:
         amp=a.amp,
         seed=a.seed,
         workers=a.workers,
-        threads=a.threads,
+        threads=a.threads or 0,  # TrainConfig: 0 = torch's choice
         resume=a.resume,
         best_from=a.best_from,
         init_from=a.init_from,
@@ -212,7 +238,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     d = EvalConfig(model="", data="", out="")
     p.add_argument("model", type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)")
     p.add_argument("data", type=Path, help="ground truth: a ch3d data set (.h5)")
-    p.add_argument("--out", type=Path, required=True, help="output folder: evaluation.json and PNG plots")
+    p.add_argument("--out", type=Path, required=True, help="output folder: evaluation.json and PNG plots (refused "
+                                                            "if it holds them, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace evaluation.json and the plots in --out (all "
+                                                            "of them: none of an earlier run is left)")
     p.add_argument("--split", choices=SPLITS, default=d.split, help="sequences to evaluate (default %(default)s)")
     p.add_argument("--sequences", type=parse_indices, metavar="I,J,..",
                    help="evaluate these sequence indices (any split; overrides --split), e.g. 0,3,5 or 0-9")
@@ -240,7 +269,7 @@ def run_evaluate(a: argparse.Namespace, command: str) -> int:
     config = EvalConfig(
         model=a.model, data=a.data, out=a.out, split=a.split, sequences=a.sequences, max_sequences=a.max_sequences,
         frames=a.frames, device=a.device, providers=a.providers, threads=a.threads, fit_range=a.fit_range,
-        stationary_tol=a.stationary_tol, seed=a.seed, plots=a.plots,
+        stationary_tol=a.stationary_tol, seed=a.seed, plots=a.plots, overwrite=a.overwrite,
     )
     evaluate(config, command=command)
     return 0
@@ -254,13 +283,13 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
 
     shared(p, "checkpoint (.pt) written by `python -m surrogate train`")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N (default %(default)s)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="torch CPU threads, >= 1 (default: torch's choice)")
 
 
 def run_rollout(a: argparse.Namespace, command: str) -> int:
     from export.rollout import config_from_args, run_from_args
 
-    config = config_from_args(a)  # checks the output path and the numbers first
+    config = config_from_args(a)  # checks the output path and the numbers (--threads too) first
     try:
         from .runner import TorchRollout
     except ImportError as exc:

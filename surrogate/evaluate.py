@@ -118,6 +118,8 @@ class EvalConfig:
     fit_range : (t_min, t_max) window of the power-law fit in time since the IC (None: open end).
     stationary_tol : tolerance of the stationary-state detection (max |Δφ| per frame).
     seed : seeds the ``max_sequences`` sample.  plots : write the PNG plots.
+    overwrite : replace an earlier evaluation in ``out`` (its evaluation.json and every plot, so that none
+        of it is left beside the new one); without it such a folder is refused.
     """
 
     model: str
@@ -134,6 +136,7 @@ class EvalConfig:
     stationary_tol: float = 1e-4
     seed: int = 0
     plots: bool = True
+    overwrite: bool = False
 
     def __post_init__(self):
         for name in ("model", "data", "out"):
@@ -180,6 +183,8 @@ def load_runner(path, *, device: str = "auto", providers: str = "auto", threads:
     """(runner, kind): an :class:`export.runtime.Rollout` for .onnx (kind "onnx", no torch imported)
     or a :class:`surrogate.runner.TorchRollout` for a checkpoint (kind "torch")."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a model file")
     if not path.is_file():
         raise ValueError(f"{path}: no such model file")
     kind = _model_kind(path)
@@ -412,11 +417,18 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     import ch_numba
     from ch_numba.cli_common import code_version
 
+    from . import plots
+
     t_start = time.perf_counter()
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
-    if not Path(config.data).is_file():
+    outputs = [out / name for name in ("evaluation.json", *plots.PLOT_NAMES)]
+    used = [p.name for p in outputs if p.exists()]
+    if used and not config.overwrite:
+        raise ValueError(f"--out {out} holds an earlier evaluation ({', '.join(used[:3])}"
+                         f"{' ...' if len(used) > 3 else ''}); choose another folder or pass --overwrite")
+    if not Path(config.data).exists():
         raise ValueError(f"{config.data}: no such file")
     with ch_numba.open_dataset(config.data) as ds:
         runner, kind = load_runner(config.model, device=config.device, providers=config.providers,
@@ -487,9 +499,9 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     result["timing"] = {"seconds": time.perf_counter() - t_start, "rollout_and_metrics_seconds": t_roll,
                         "network_steps": steps}
     result["plots"] = []
+    for path in outputs:  # --overwrite: nothing of the earlier evaluation stays beside this one
+        path.unlink(missing_ok=True)
     if config.plots:
-        from . import plots
-
         truth, pred = first
         result["plots"] = [p.name for p in plots.plot_all(result, out, truth, pred)]
     clean = metrics._json(result)  # lists, NaN -> None

@@ -75,15 +75,33 @@ def test_simulate_from_npy_ic(tmp_path):
         (["info", "{tmp}/bad.h5"], "not a readable HDF5 file"),
         (["info", "{tmp}/foreign.h5"], "not a ch3d data set"),
         (["render", "{tmp}/missing.h5", "--out", "{tmp}/p"], "no such file"),
+        # grids too large for memory: refused before anything is allocated or written
+        (["simulate", "{tmp}/a.h5", "--size", "4000"], r"a 4000\^3 run needs at least [\d,.]+ GiB of memory"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--size", "4000"], r"at 4000\^3 needs at least [\d,.]+ GiB"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--ic-mean", "1.2"], r"--ic-mean must be in \(0, 1\)"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--ic-mean", "0"], r"--ic-mean must be in \(0, 1\)"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--ic-mean-sd", "-0.1"], "--ic-mean-sd must be a number >= 0"),
+        (["generate", "{tmp}/g.h5", "--sequences", "2", "--threads", "0"], r"--threads must be in 1\.\.\d+"),
+        # what the message names: a folder, random bytes as .npy, an IC outside [0, 1]
+        (["info", "{tmp}"], "is a folder, not a data set file"),
+        (["simulate", "{tmp}", "--size", "8"], "is a folder; give the name of the file to write"),
+        (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}"], "IC file .* is a folder, not a file"),
+        (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/noise.npy"], "it has no NumPy header"),
+        (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/three.npy"],
+         r"^error: .*three\.npy: the initial condition is outside the physical range: it has phi = 3 "
+         r"\(phi is in \[0, 1\]; the solver accepts \[-0\.5, 1\.5\]\)$"),
     ],
 )
 def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
     (tmp_path / "bad.h5").write_bytes(b"\x00" * 100)
+    (tmp_path / "noise.npy").write_bytes(bytes(range(256)) * 4)
+    np.save(tmp_path / "three.npy", np.full((8, 8, 8), 3.0, np.float32))
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = 1
     code = main([a.format(tmp=tmp_path) for a in argv])
     one_line_error(capsys, code, pattern)
-    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "g.h5").exists()
+    for left in ("a.h5", "g.h5", "a.h5.resume", "g.h5.parts"):  # nothing half-written
+        assert not (tmp_path / left).exists(), left
 
 
 def test_unknown_ic_is_rejected_by_argparse(tmp_path):
@@ -112,6 +130,81 @@ def test_threads_and_batch_options_set_numba_threads_and_keep_the_data(tmp_path,
     ref = tmp_path / "ref.h5"
     assert main(["generate", str(ref), "--sequences", "2", "--frames", "2", "--steps-per-frame", "5", "--size", "8",
                  "--backend", "cpu"]) == 0
+    with open_dataset(out) as a, open_dataset(ref) as b:
+        np.testing.assert_array_equal(a.phi[:], b.phi[:])
+
+
+def _simulate(out, *extra):
+    return main(["simulate", str(out), "--size", "8", "--frames", "2", "--steps-per-frame", "5", "--backend", "cpu",
+                 *extra])
+
+
+def test_existing_outputs_are_refused_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    assert _simulate(out, "--seed", "3") == 0
+    before = out.read_bytes()
+    one_line_error(capsys, _simulate(out, "--seed", "4"), r"run\.h5 already exists; .* pass --overwrite")
+    assert out.read_bytes() == before
+    assert _simulate(out, "--seed", "4", "--overwrite") == 0
+    with open_dataset(out) as ds:
+        assert ds.seed[0] == 4
+    gen = ["generate", str(tmp_path / "g.h5"), "--sequences", "1", "--frames", "2", "--steps-per-frame", "5",
+           "--size", "8", "--backend", "cpu"]
+    assert main(gen) == 0
+    one_line_error(capsys, main(gen), "already exists")
+    assert main([*gen, "--overwrite"]) == 0
+    pics = tmp_path / "pics"
+    render = ["render", str(out), "--frames", "0", "--out", str(pics)]
+    assert main(render) == 0
+    stamp = (pics / "seq0000_frame0000.png").stat().st_mtime_ns
+    one_line_error(capsys, main(render), r"seq0000_frame0000\.png already exists")
+    assert (pics / "seq0000_frame0000.png").stat().st_mtime_ns == stamp
+    assert main([*render, "--overwrite"]) == 0
+    # other frames: their strip and energy plot would replace these
+    one_line_error(capsys, main(["render", str(out), "--frames", "1", "--out", str(pics)]),
+                   r"seq0000_strip\.png already exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.h5", "pics", "run.h5"]  # no temporaries
+
+
+@pytest.mark.parametrize("frames, pattern", [("", "--frames lists no value"), (",", "--frames lists no value"),
+                                             ("0,1,0", "--frames lists frame 0 twice"),
+                                             ("1,-1", r"--frames lists frame 1 twice \(1 and -1\)")])
+def test_render_refuses_empty_or_repeated_frames(tmp_path, capsys, frames, pattern):
+    out = tmp_path / "run.h5"
+    assert _simulate(out) == 0
+    one_line_error(capsys, main(["render", str(out), "--frames", frames, "--out", str(tmp_path / "p")]), pattern)
+    assert not (tmp_path / "p").exists()
+
+
+def test_an_initial_condition_outside_the_range_is_refused_before_the_resume_folder(tmp_path, capsys):
+    np.save(tmp_path / "ic.npy", np.full((8, 8, 8), -0.7, np.float32))
+    code = main(["simulate", str(tmp_path / "a.h5"), "--ic", "npy", "--ic-file", str(tmp_path / "ic.npy")])
+    one_line_error(capsys, code, r"the initial condition is outside the physical range: it has phi = -0\.7")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ic.npy"]
+
+
+def test_a_closed_pipe_ends_quietly(data_file):
+    """`python -m ch_numba info f.h5 | head -1`: the reader is gone before the summary is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "ch_numba", "info", str(data_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the child (still importing) writes anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_generate_names_a_corrupt_part_and_makes_it_again(tmp_path, capsys, caplog):
+    args = ["--sequences", "3", "--frames", "2", "--steps-per-frame", "5", "--size", "8", "--backend", "cpu"]
+    out = tmp_path / "g.h5"
+    assert main(["generate", str(out), *args, "--shard", "0/1"]) == 0
+    part = tmp_path / "g.h5.parts" / "seq_000001.h5"
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])  # truncated, as by a full disk
+    one_line_error(capsys, main(["merge", str(out)]), r"part .*seq_000001\.h5 is unreadable \(.*\); rerun `generate`")
+    assert not out.exists()
+    assert main(["generate", str(out), *args]) == 0
+    assert "seq_000001.h5 is unreadable" in caplog.text and "making sequence 1 again" in caplog.text
+    ref = tmp_path / "ref.h5"
+    assert main(["generate", str(ref), *args]) == 0
     with open_dataset(out) as a, open_dataset(ref) as b:
         np.testing.assert_array_equal(a.phi[:], b.phi[:])
 

@@ -397,6 +397,9 @@ def bad_files(tmp_path_factory):
     with h5py.File(d / "foreign.h5", "w") as f:
         f["x"] = np.zeros(3)
     (d / "garbage.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    (d / "noise.pt").write_bytes(bytes(range(256)) * 4)
+    torch.save({"model_state": {}, "config": {}, "note": Path("not plain data")}, d / "objects.pt")
+    (d / "folder.pt").mkdir()
     (d / "garbage.onnx").write_bytes(b"\x00garbage" * 10)
     make_data(d / "odd.h5", sequences=1, frames=2, size=9, val_fraction=0.0, burn_in=0)
     make_data(d / "four.h5", sequences=1, frames=2, size=4, val_fraction=0.0, burn_in=0)
@@ -421,15 +424,43 @@ def bad_files(tmp_path_factory):
     (["rollout", "{d}/missing.pt", "--size", "16"], "checkpoint not found"),
     (["rollout", "{ckpt}", "--size", "15"], "not divisible by the model's downscale factor 2"),
     (["rollout", "{ckpt}", "--steps", "5", "--every", "2"], "not a multiple of --every"),
+    (["rollout", "{ckpt}", "--threads", "0"], "--threads must be >= 1, got 0"),
+    (["evaluate", "{ckpt}", "{data}", "--threads", "0"], "--threads must be >= 1, got 0"),
+    (["train", "{data}", "--threads", "0"], "--threads must be >= 1, got 0"),
+    (["train", "{data}", "--downscale", "8"], "--downscale 8 turns the grid 16x16x16 of "),
+    (["evaluate", "{d}/folder.pt", "{data}"], "folder.pt is a folder, not a model file"),
+    (["evaluate", "{ckpt}", "{d}"], "is a folder, not a data set file"),
+    (["rollout", "{d}/folder.pt"], "checkpoint {d}/folder.pt is a folder, not a file"),
+    (["rollout", "{d}/noise.pt"], "not a ch3d checkpoint: {d}/noise.pt (not a file written by torch.save)"),
+    (["rollout", "{d}/objects.pt"], "(it holds Python objects other than tensors and plain data, which are not "
+                                    "loaded)"),
 ])
 def test_bad_inputs_give_one_error_line(models, data_file, bad_files, tmp_path, capsys, args, match):
     ckpt, onnx = models
     argv = [a.format(d=bad_files, data=data_file, ckpt=ckpt, onnx=onnx) for a in args]
-    argv += ["--out", str(tmp_path / ("out" if args[0] == "evaluate" else "out.h5"))]
+    argv += ["--out", str(tmp_path / ("out" if args[0] in ("evaluate", "train") else "out.h5"))]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
-    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "out" / "evaluation.json").exists()
+    assert len(err) == 1 and err[0].startswith("error:") and match.format(d=bad_files) in err[0], err
+    assert "weights_only" not in err[0]  # PyTorch's advice to unpickle anything is never passed on
+    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "out").exists()
+
+
+def test_evaluate_refuses_an_earlier_evaluation_unless_overwrite(models, data_file, tmp_path, capsys):
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "evaluation.json").write_text("{}")
+    (out / "rmse.png").write_bytes(b"an earlier plot")
+    (out / "notes.txt").write_text("the user's")
+    argv = ["evaluate", str(models[1]), str(data_file), "--out", str(out), "--sequences", "1", "--frames", "3",
+            "--no-plots", "--threads", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds an earlier evaluation (evaluation.json, rmse.png); choose another folder or pass --overwrite" in err
+    assert (out / "evaluation.json").read_text() == "{}"
+    assert main([*argv, "--overwrite"]) == 0
+    assert load(out)["config"]["overwrite"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation.json", "notes.txt"]  # no plot of the earlier run
 
 
 def test_evaluation_plots_leave_the_matplotlib_backend_alone(models, data_file, tmp_path, capsys, monkeypatch):

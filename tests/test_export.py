@@ -14,6 +14,7 @@ trained models stay below 2.1e-5 over 100 steps: export/onnx_export.py).
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -162,7 +163,9 @@ def test_git_describe_failures_never_crash(monkeypatch):
 
 @pytest.mark.parametrize("kwargs, match", [({"pad_mode": "wrap", "opset": 18}, "needs opset >= 19"),
                                            ({"pad_mode": "reflect"}, "pad_mode must be"),
-                                           ({"opset": 17}, "opset must be an integer >= 18")])
+                                           ({"opset": 17}, "opset must be an integer in 18.."),
+                                           ({"opset": onnx.defs.onnx_opset_version() + 1},
+                                            "the installed onnx package's newest")])
 def test_bad_export_options_are_refused(tmp_path, model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         onnx_export.export_model(model, tmp_path / "m.onnx", {}, **kwargs)
@@ -198,15 +201,48 @@ def test_cli_exports_wrap_padding_and_verifies(exported_model, tmp_path, caplog)
 
 
 @pytest.mark.parametrize("args, match", [(["missing.pt", "o.onnx"], "checkpoint not found"),
-                                         (["ckpt", "o.onnx", "--opset", "18", "--pad-mode", "wrap"], "opset >= 19")])
+                                         (["ckpt", "o.onnx", "--opset", "18", "--pad-mode", "wrap"], "opset >= 19"),
+                                         (["ckpt", "o.onnx", "--opset", "99"], "opset must be an integer in 18.."),
+                                         (["ckpt", "o.onnx", "--opset", "17"], "opset must be an integer in 18.."),
+                                         (["ckpt", "dir", "--overwrite"], "is a folder; give the name of the file")])
 def test_cli_errors_are_one_line(exported_model, tmp_path, capsys, args, match):
     from export.__main__ import main
 
     ckpt = str(exported_model[0])
-    args = [ckpt if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) else a for a in args]
+    (tmp_path / "dir").mkdir()
+    args = [ckpt if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) or a == "dir" else a
+            for a in args]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and match in err[0]
+    assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+def test_cli_refuses_an_existing_file_and_a_failed_verify_keeps_it(exported_model, tmp_path, capsys, caplog,
+                                                                   monkeypatch):
+    from export.__main__ import main
+
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the previous model")
+    assert main([str(exported_model[0]), str(out)]) == 2
+    assert "m.onnx already exists" in capsys.readouterr().err and out.read_bytes() == b"the previous model"
+    checked = []
+
+    def failing_verify(path, model, **kwargs):
+        checked.append(Path(path))
+        return [{"grid": (8, 8, 8), "batch": 2, "steps": 3, "provider": "CPUExecutionProvider",
+                 "step_max_diff": 1e-7, "rollout_max_diff": 0.5, "ok": False}]
+
+    monkeypatch.setattr(onnx_export, "verify", failing_verify)
+    assert main([str(exported_model[0]), str(out), "--overwrite", "--verify"]) == 1
+    assert checked and checked[0] != out and checked[0].parent == out.parent  # verified under a temporary name
+    assert "verification failed" in caplog.text and "m.onnx left as it was" in caplog.text
+    assert out.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # the failed file is not left anywhere
+    monkeypatch.undo()
+    assert main([str(exported_model[0]), str(out), "--overwrite", "--verify", "--verify-grids", "6x6x6",
+                 "--verify-steps", "3"]) == 0
+    onnx.checker.check_model(str(out), full_check=True)
 
 
 def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):

@@ -244,10 +244,16 @@ def test_npy(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         initial.from_npy(tmp_path / "nan.npy")
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="cannot read .* it has no NumPy header") as e:
         initial.from_npy(tmp_path / "junk.npy")
+    assert "pickle" not in str(e.value)  # numpy's own message blames pickled data
+    np.savez(tmp_path / "two.npz", a=np.zeros((2, 2, 2)), b=np.ones(2))
+    with pytest.raises(ValueError, match="archive of several arrays"):
+        initial.from_npy(tmp_path / "two.npz")
     with pytest.raises(ValueError, match="not found"):
         initial.from_npy(tmp_path / "none.npy")
+    with pytest.raises(ValueError, match="is a folder, not a file"):
+        initial.from_npy(tmp_path)
 
 
 def test_the_random_and_slice_kinds_leave_the_builtins_alone():

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper
 
 import ch_numba
 from ch_numba import initial
+from ch_numba.cli import main as ch_main
 from ch_numba.render import read_vti
 from export import spec
 from export.rollout import main as rollout_main
@@ -162,6 +163,8 @@ def test_refuses_a_file_that_is_not_onnx(tmp_path):
         Rollout(bad, providers="cpu")
     with pytest.raises(ValueError, match="no such model file"):
         Rollout(tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match="is a folder, not a model file"):
+        Rollout(tmp_path)
 
 
 def test_refuses_a_model_with_another_signature(tmp_path):
@@ -373,8 +376,6 @@ def test_cli_full_resolution(model_path, tmp_path):
 
 def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_render(model_path, tmp_path, capsys):
     """As the real trainings: ε = 1.5, dt = 4e-3, 200 solver steps per frame, 32³ data, no code version recorded."""
-    from ch_numba.cli import main as ch_main
-
     meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
     meta.update(epsilon=1.5, dt=4e-3, steps_per_frame=200, time_per_step=0.8, train_grid=32, train_shape=[32] * 3)
     meta["train"].update(code_version="exported by ch3d 0.1.0+git.0716e6e947e9-dirty", code_version_source="exporter")
@@ -405,15 +406,30 @@ def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_
     (["--size", "4"], "smaller than the model's kernel"),
     (["--ic", "npy"], "needs --ic-file"),
     (["--out", "exists"], "already exists"),
+    (["--out", "folder"], "is a folder"),
+    (["--threads", "0"], "--threads must be >= 1, got 0"),
+    (["--size", "4000"], "GiB of memory"),
 ])
 def test_cli_errors_are_one_line(model_path, tmp_path, capsys, args, match):
     (tmp_path / "exists.h5").write_bytes(b"")
-    args = [str(tmp_path / "exists.h5") if a == "exists" else a for a in args]
+    args = [str(tmp_path / "exists.h5") if a == "exists" else str(tmp_path) if a == "folder" else a for a in args]
     argv = [str(model_path), *args] + ([] if "--out" in args else ["--out", str(tmp_path / "o.h5")])
     assert rollout_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_cli_overwrite_replaces_an_existing_output(model_path, tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    out.write_bytes(b"an earlier run")
+    argv = [str(model_path), "--steps", "2", "--out", str(out), "--threads", "1"]
+    assert rollout_main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"an earlier run"
+    assert rollout_main([*argv, "--overwrite"]) == 0
+    with ch_numba.open_dataset(out) as ds:
+        assert ds.n_frames == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
 
 
 # -- no PyTorch ------------------------------------------------------------------------------------------
@@ -477,6 +493,35 @@ def test_a_runtime_rollout_loads_neither_surrogate_nor_torch(model_path, tmp_pat
                             text=True, env=env, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "loaded: none"
+
+
+NO_TORCH_CHILD = r"""
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from export.__main__ import main as export_main
+from surrogate.cli import main as surrogate_main
+
+ckpt, data, out = sys.argv[1:4]
+print("export", export_main([ckpt, out + "/m.onnx"]))
+print("train", surrogate_main(["train", data, "--out", out + "/run"]))
+"""
+
+
+def test_torch_commands_name_the_extra_to_install_without_torch(exported_model, tmp_path):
+    """`export` and `surrogate train` in an install without PyTorch: one line each, status 2, the extra named."""
+    data = tmp_path / "d.h5"
+    assert ch_main(["simulate", str(data), "--size", "8", "--frames", "2", "--steps-per-frame", "1",
+                    "--backend", "numpy"]) == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    result = subprocess.run([sys.executable, "-c", NO_TORCH_CHILD, str(exported_model[0]), str(data), str(out)],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.stdout.split() == ["export", "2", "train", "2"], result.stderr[-3000:]
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 2 and "Traceback" not in result.stderr, err
+    assert err[0].startswith("error: `python -m export` needs PyTorch") and "pip install 'ch3d[train,export]'" in err[0]
+    assert err[1].startswith("error: `surrogate train` needs PyTorch") and "pip install 'ch3d[train]'" in err[1]
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.gpu

@@ -259,6 +259,14 @@ def test_batched_stepper_set_member_get_member_state_and_free_energy():
         st.set(phi0, member=0)
 
 
+def test_an_initial_condition_outside_the_range_is_not_reported_as_a_blow_up():
+    with pytest.raises(BlowUpError) as e:
+        ch_numba.evolve(np.full((6, 6, 6), 2.0, np.float32), 10)
+    assert str(e.value) == ("the initial condition is outside the physical range: it has phi = 2 (phi is in [0, 1]; "
+                            "the solver accepts [-0.5, 1.5])")
+    assert e.value.step == 0 and "reduce dt" not in str(e.value)
+
+
 def test_batch_blowup_names_the_member():
     p = unchecked_params(dt=1.3 * CHParams().stable_dt())
     idx = np.indices((6, 6, 6)).sum(axis=0)
