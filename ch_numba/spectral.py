@@ -41,9 +41,10 @@ against ~dt for order 1; benchmarks/RESULTS.md).
 Cost per step: one real FFT of f'(φ) and one inverse real FFT, plus two fused Numba passes (f'
 in real space, the update in Fourier space). float32 states use single-precision FFTs (half the
 cost; the error of F stays far below the scheme's at the step sizes of interest). The FFTs come
-from pyFFTW (FFTW 3) when it is installed (``pip install ch3d[fftw]``; measured 1.6–3.7× faster
-than ``scipy.fft`` for the transform pair at 64³–128³ here, benchmarks/RESULTS.md), else from
-``scipy.fft``; both use Numba's thread count. FFTW plans with ``FFTW_ESTIMATE`` (no timing runs),
+from pyFFTW (FFTW 3) when it is installed (``pip install ch3d[fftw]``; one spectral step measured
+1.5–2.7× faster than with ``scipy.fft`` at 32³–128³ here, benchmarks/RESULTS.md), else from
+``scipy.fft``. scipy.fft uses Numba's thread count; FFTW runs on one thread (its own threads
+fought Numba's pool: ~16 ms per step at 32³–64³ on 2 cores). FFTW plans with ``FFTW_ESTIMATE`` (no timing runs),
 so a run is reproducible bit for bit on one machine and thread count; the two libraries agree to
 round-off, not bitwise, so a resumed run or a shard must use the library it started with (the
 data set's ``fft`` attribute records it).
@@ -237,8 +238,13 @@ class SpectralIntegrator:
         self.cdtype = np.result_type(self.dtype, np.complex64)
         self.workers = workers
         self.fft = fft_library(fft)
-        threads = workers if workers else numba.get_num_threads()
-        self._ffts = (_FFTW if self.fft == "pyfftw" else _ScipyFFT)(self.shape, self.dtype, threads)
+        # pyFFTW runs single-threaded unless ``workers`` says otherwise: beside Numba's thread pool
+        # (the f' and update passes), FFTW's own threads cost ~16 ms per transform pair at 32³–64³
+        # on 2 cores, while one FFTW thread beat scipy.fft on two (benchmarks/RESULTS.md).
+        if self.fft == "pyfftw":
+            self._ffts = _FFTW(self.shape, self.dtype, workers or 1)
+        else:
+            self._ffts = _ScipyFFT(self.shape, self.dtype, workers or numba.get_num_threads())
         lam = laplacian_symbol(self.shape, params.dx, params.symbol)
         t = self.dtype.type
         self._c1 = tuple(np.ascontiguousarray(x, self.dtype) for x in update_coefficients(lam, params, 1))
