@@ -373,6 +373,33 @@ def resume_dir_of(out) -> Path:
     return out.with_name(out.name + ".resume")
 
 
+def _differing_keys(old, new) -> list[str]:
+    """Leaf keys whose values differ between two (nested) JSON dicts, sorted."""
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differing_keys(a, b)
+        elif a != b:
+            keys.append(k)
+    return sorted(set(keys))
+
+
+def _check_recipe(folder: Path, cfg: Path, recipe: dict) -> bool:
+    """True if ``cfg`` exists and holds ``recipe`` (its JSON form); ValueError naming what differs
+    if it holds another; False if there is none."""
+    if not cfg.exists():
+        return False
+    try:
+        old = json.loads(cfg.read_text())
+    except ValueError:
+        raise ValueError(f"{cfg} is corrupt; delete the folder {folder} to start over") from None
+    if old != recipe:
+        raise ValueError(f"{folder} was started with different arguments ({', '.join(_differing_keys(old, recipe))}); "
+                         f"rerun with the same arguments or delete that folder")
+    return True
+
+
 def prepare_resume_dir(folder, recipe: dict) -> bool:
     """Create ``folder/config.json`` holding ``recipe``, or check an existing one; True if resuming.
 
@@ -381,15 +408,7 @@ def prepare_resume_dir(folder, recipe: dict) -> bool:
     folder = Path(folder)
     cfg = folder / "config.json"
     recipe = json.loads(json.dumps(recipe, sort_keys=True))  # the JSON form, as it is compared later
-    if cfg.exists():
-        try:
-            old = json.loads(cfg.read_text())
-        except ValueError:
-            raise ValueError(f"{cfg} is corrupt; delete the folder {folder} to start over") from None
-        if old != recipe:
-            diff = sorted(k for k in set(old) | set(recipe) if old.get(k) != recipe.get(k))
-            raise ValueError(f"{folder} holds a run started with different arguments ({', '.join(diff)}); "
-                             f"rerun with the same arguments or delete that folder")
+    if _check_recipe(folder, cfg, recipe):
         return (folder / "state.npz").exists()
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_write(cfg, lambda fh: fh.write(json.dumps(recipe, indent=1, sort_keys=True).encode()))
@@ -476,24 +495,10 @@ def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> Path:
     parts = parts_dir(out)
     recipe = {"config": json.loads(config.to_json()), "params": run_params(params)}
     cfg_file = parts / "config.json"
-    if cfg_file.exists():
-        try:
-            old = json.loads(cfg_file.read_text())
-        except ValueError:
-            raise ValueError(f"{cfg_file} is corrupt; delete the folder {parts} to start over") from None
-        if old != recipe:
-            diff = sorted(k for k in set(old["config"]) | set(recipe["config"])
-                          if old["config"].get(k) != recipe["config"].get(k))
-            old_params = old.get("params", {})
-            diff += sorted(k for k in set(old_params) | set(recipe["params"])
-                           if old_params.get(k) != recipe["params"].get(k))
-            raise ValueError(f"{parts} was started with different arguments ({', '.join(diff)}); "
-                             f"rerun with the same arguments or delete that folder")
-    else:
+    recipe = json.loads(json.dumps(recipe, sort_keys=True))  # the JSON form, as it is compared later
+    if not _check_recipe(parts, cfg_file, recipe):
         parts.mkdir(parents=True, exist_ok=True)
-        tmp = cfg_file.with_name(f"config.json.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(recipe, indent=1, sort_keys=True))
-        os.replace(tmp, cfg_file)
+        _atomic_write(cfg_file, lambda fh: fh.write(json.dumps(recipe, indent=1, sort_keys=True).encode()))
     return parts
 
 
