@@ -80,24 +80,24 @@ __all__ = [
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _field(a, name: str) -> np.ndarray:
-    """Array of one frame (X, Y, Z) or frames (T, X, Y, Z)."""
+def _numeric(a, name: str, ndims: tuple, shape: str) -> np.ndarray:
+    """``a`` as an ndarray of a numeric dtype with one of ``ndims`` dimensions (``shape`` names them)."""
     a = np.asarray(a)
-    if a.ndim not in (3, 4):
-        raise ValueError(f"expected {name} of shape (T, X, Y, Z) or (X, Y, Z), got {a.shape}")
+    if a.ndim not in ndims:
+        raise ValueError(f"expected {name} of shape {shape}, got {a.shape}")
     if not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"expected {name} to be numeric, got dtype {a.dtype}")
     return a
+
+
+def _field(a, name: str) -> np.ndarray:
+    """Array of one frame (X, Y, Z) or frames (T, X, Y, Z)."""
+    return _numeric(a, name, (3, 4), "(T, X, Y, Z) or (X, Y, Z)")
 
 
 def _series(a, name: str) -> np.ndarray:
     """Array of frames (T, X, Y, Z)."""
-    a = np.asarray(a)
-    if a.ndim != 4:
-        raise ValueError(f"expected {name} of shape (T, X, Y, Z), got {a.shape}")
-    if not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"expected {name} to be numeric, got dtype {a.dtype}")
-    return a
+    return _numeric(a, name, (4,), "(T, X, Y, Z)")
 
 
 def _pair(pred, true) -> tuple[np.ndarray, np.ndarray]:
@@ -268,12 +268,7 @@ _OTHER_AXES = ((1, 2), (0, 2), (0, 1))
 
 def _frame(a, name: str) -> np.ndarray:
     """One frame (X, Y, Z) as float64."""
-    a = np.asarray(a)
-    if a.ndim != 3:
-        raise ValueError(f"expected {name} of shape (X, Y, Z), got {a.shape}")
-    if not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"expected {name} to be numeric, got dtype {a.dtype}")
-    return a.astype(np.float64)
+    return _numeric(a, name, (3,), "(X, Y, Z)").astype(np.float64)
 
 
 def _frame_pair(old, new) -> tuple[np.ndarray, np.ndarray]:
