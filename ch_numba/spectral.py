@@ -235,8 +235,6 @@ class SpectralIntegrator:
             raise ValueError(f"expected an (X, Y, Z) grid, got {self.shape}")
         self.params = params
         self.dtype = check_dtype(dtype)
-        self.cdtype = np.result_type(self.dtype, np.complex64)
-        self.workers = workers
         self.fft = fft_library(fft)
         # pyFFTW runs single-threaded unless ``workers`` says otherwise: beside Numba's thread pool
         # (the f' and update passes), FFTW's own threads cost ~16 ms per transform pair at 32³–64³
