@@ -205,13 +205,10 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
     if not isinstance(train_config, dict):
         train_config = {"value": train_config}
     assumed = []
-    defaults = ch_numba.CHParams()
     assumed += [key for key in ("epsilon", "mobility", "W", "dx", "dt") if attrs.get(key) is None]
     # the training data's physics and scheme, one definition (CHParams.as_dict: ε, M, W, dx, dt and, for
-    # data made with the spectral scheme, scheme/stabilization/symbol/order)
-    physics = ch_numba.CHParams.from_metadata({k: attrs.get(k, getattr(defaults, k)) for k in defaults.as_dict()}
-                                              | {k: attrs[k] for k in ("scheme", "stabilization", "symbol", "order")
-                                                 if attrs.get(k) is not None}).as_dict()
+    # data made with the spectral scheme, scheme/stabilization/symbol/order); missing entries take the defaults
+    physics = ch_numba.CHParams.from_metadata(attrs).as_dict()
     steps_per_frame = attrs.get("steps_per_frame")
     if steps_per_frame is None:
         assumed.append("steps_per_frame")
