@@ -43,13 +43,35 @@ Refused with a one-line ValueError: a file that onnxruntime cannot read, a model
 inputs phi, h1, h2 / outputs phi_next, h1_next, h2_next, a model without valid ``ch3d`` metadata,
 and grids smaller than the kernel along an axis (a periodic k³ stencil on fewer than k voxels
 wraps the grid onto itself: nothing the network was trained on).
+
+Guards (a :class:`TrainingRangeWarning`, ``warnings.warn``, at most once per Rollout and kind; the
+surrogate is only as good as its training distribution, and it is not refused: a model may be
+tried elsewhere on purpose):
+
+* ``"mean"``: a rollout starts (:meth:`Rollout.rollout`, or the first :meth:`Rollout.step` after a
+  reset) from a field whose mean φ (the conserved mass; any member of a batch) lies outside
+  :func:`training_mean_range`. The data-set generator draws each sequence's mean φ̄ from
+  N(ic_mean, ic_mean_sd), clipped to [0.3, 0.7] (:data:`IC_MEAN_CLIP`), so the training range is
+  ic_mean ± 3·ic_mean_sd (:data:`MEAN_RANGE_SDS`) clipped the same way, and its mirror image
+  1 − range when the training used the phase-swap augmentation (``augment``, the default). Both
+  numbers come from the metadata (``train.dataset_attrs.config``); a model whose metadata lacks
+  them (a data set made by ``simulate``, an older export) is not checked.
+* ``"physics"``: the caller states its physics with ``Rollout(..., physics=...)`` (a
+  ``ch_numba.CHParams``, or a mapping / object with any of epsilon, mobility, W, dx, dt,
+  steps_per_frame, time_per_step) and a value differs from the metadata's by more than
+  :data:`PHYSICS_RTOL` (relative). ``dx`` is the ground-truth grid spacing (the network's is
+  downscale · dx). Time: ``time_per_step``, else dt · steps_per_frame when both are given, is
+  compared with the model's time per step; a ``dt`` alone (e.g. a CHParams) with the training dt.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +82,78 @@ from .runner_base import RunnerBase, check_threads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Rollout", "PROVIDERS", "cpu_cores", "cuda_provider_options", "session_options", "read_metadata"]
+__all__ = ["Rollout", "PROVIDERS", "cpu_cores", "cuda_provider_options", "session_options", "read_metadata",
+           "TrainingRangeWarning", "training_mean_range", "IC_MEAN_CLIP", "MEAN_RANGE_SDS", "PHYSICS_RTOL"]
 
 PROVIDERS = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+#: window the data-set generator clips each sequence's drawn mean φ̄ to (``ch_numba.dataset.IC_MEAN_CLIP``,
+#: repeated here because the runtime imports nothing of ch_numba; a test keeps the two equal)
+IC_MEAN_CLIP = (0.3, 0.7)
+#: the training range of mean φ is ic_mean ± MEAN_RANGE_SDS · ic_mean_sd (module docstring)
+MEAN_RANGE_SDS = 3.0
+#: relative tolerance of the physics check (values written as decimal text and read back agree far better)
+PHYSICS_RTOL = 1e-6
+#: what ``Rollout(..., physics=...)`` may state; the scheme settings of a CHParams are the solver's, not
+#: the model's, and are ignored
+_PHYSICS_KEYS = ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame", "time_per_step")
+_IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order")
+
+
+class TrainingRangeWarning(UserWarning):
+    """A rollout input or the caller's physics lies outside what the model was trained on (module docstring)."""
+
+
+def _number(value):
+    """value as a finite float, or None (missing, not a number)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def training_mean_range(meta: Mapping) -> tuple[tuple[float, float], ...] | None:
+    """The range of mean φ a model was trained on, from its ``ch3d`` metadata; None if it does not say.
+
+    ic_mean ± :data:`MEAN_RANGE_SDS` · ic_mean_sd of the training data set's generator config
+    (``train.dataset_attrs.config``), clipped to :data:`IC_MEAN_CLIP` as the generator clips its draws,
+    and, when the training augmented with the phase swap φ → 1 − φ (``train.train_config.augment``,
+    default true), the mirrored interval too. Returns one (lo, hi) interval, or two when the mirror
+    image does not overlap, sorted.
+    """
+    train = meta.get("train") if isinstance(meta, Mapping) else None
+    attrs = train.get("dataset_attrs") if isinstance(train, Mapping) else None
+    config = attrs.get("config") if isinstance(attrs, Mapping) else None
+    if isinstance(config, (str, bytes)):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    if not isinstance(config, Mapping):
+        return None
+    mean, sd = _number(config.get("ic_mean")), _number(config.get("ic_mean_sd"))
+    if mean is None or sd is None or sd < 0:
+        return None
+    lo = min(max(mean - MEAN_RANGE_SDS * sd, IC_MEAN_CLIP[0]), IC_MEAN_CLIP[1])
+    hi = max(min(mean + MEAN_RANGE_SDS * sd, IC_MEAN_CLIP[1]), IC_MEAN_CLIP[0])
+    ranges = [(lo, hi)]
+    train_config = train.get("train_config")
+    if not isinstance(train_config, Mapping) or train_config.get("augment", True):
+        ranges.append((1.0 - hi, 1.0 - lo))
+    ranges.sort()
+    merged = [ranges[0]]
+    for a, b in ranges[1:]:
+        if a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return tuple((round(a, 12), round(b, 12)) for a, b in merged)
 
 
 def cpu_cores() -> int:
@@ -212,6 +300,10 @@ class Rollout(RunnerBase):
         Intra-op threads on CPU (default: all cores this process may use).
     tf32 : bool
         Allow TF32 in the CUDA provider (default False: full float32; module docstring).
+    physics : ch_numba.CHParams, mapping or object, optional
+        The caller's physics (any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step),
+        checked against the metadata: a difference warns once (:class:`TrainingRangeWarning`,
+        module docstring). Not given: not checked.
 
     Attributes
     ----------
@@ -223,9 +315,12 @@ class Rollout(RunnerBase):
         The device the state lives on (the CUDA provider's ``device_id``; 0 on the CPU).
     steps_done : int
         Steps since the last reset; ``steps_done * time_per_step`` is the physical time.
+    mean_range : tuple of (lo, hi) or None
+        The training data's range of mean φ (:func:`training_mean_range`); None: not checked.
     """
 
-    def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False):
+    def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False, *,
+                 physics=None):
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder, not a model file")
@@ -243,6 +338,68 @@ class Rollout(RunnerBase):
         self._bufs = None  # [phi, h1, h2] inputs of the next step; self._next: outputs
         self._next = None
         self.steps_done = 0
+        self._warned = set()  # kinds of TrainingRangeWarning already given by this instance
+        self.mean_range = training_mean_range(self.metadata)
+        if physics is not None:
+            self.check_physics(physics, _stacklevel=3)
+
+    # -- guards (module docstring) ---------------------------------------------------------
+    def _warn(self, kind: str, message: str, stacklevel: int) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(f"{self.path.name}: {message} (warned once per Rollout)", TrainingRangeWarning,
+                          stacklevel=stacklevel + 1)
+
+    def check_physics(self, physics, *, _stacklevel: int = 2) -> list[str]:
+        """Compare the caller's physics with the training data's; warn once if they differ.
+
+        ``physics``: a ``ch_numba.CHParams``, or a mapping or object with any of epsilon, mobility,
+        W, dx, dt, steps_per_frame, time_per_step (a mapping's other keys raise ValueError, except the
+        spectral scheme's settings). Returns the differences found, as text (empty: consistent).
+        """
+        if isinstance(physics, Mapping):
+            unknown = sorted(str(k) for k in physics if k not in _PHYSICS_KEYS and k not in _IGNORED_KEYS)
+            if unknown:
+                raise ValueError(f"physics has unknown entries {', '.join(unknown)}; expected any of "
+                                 f"{', '.join(_PHYSICS_KEYS)}")
+            stated = {k: physics[k] for k in _PHYSICS_KEYS if physics.get(k) is not None}
+        else:
+            stated = {k: getattr(physics, k) for k in _PHYSICS_KEYS if getattr(physics, k, None) is not None}
+        for k, v in stated.items():
+            if _number(v) is None or float(v) <= 0:
+                raise ValueError(f"physics {k}={v!r} is not a positive number")
+        stated = {k: float(v) for k, v in stated.items()}
+        model = {k: _number(self.metadata.get(k)) for k in ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame")}
+        model["time_per_step"] = self.time_per_step
+        if "time_per_step" in stated:
+            compare = ["time_per_step"]
+        elif "dt" in stated and "steps_per_frame" in stated:
+            stated["time_per_step"] = stated["dt"] * stated["steps_per_frame"]
+            compare = ["time_per_step"]
+        else:
+            compare = [k for k in ("dt", "steps_per_frame") if k in stated]
+        compare = [k for k in ("epsilon", "mobility", "W", "dx") if k in stated] + compare
+        differ = [f"{k}={stated[k]:g} (trained: {model[k]:g})" for k in compare
+                  if model[k] is not None and not math.isclose(stated[k], model[k], rel_tol=PHYSICS_RTOL)]
+        if differ:
+            self._warn("physics", f"the stated physics differs from the training data's: {', '.join(differ)}; "
+                                  f"the model emulates only the physics it was trained on (one step = "
+                                  f"{self.time_per_step:g} time units)", _stacklevel)
+        return differ
+
+    def _check_mean(self, x: np.ndarray) -> None:
+        """Warn once if a starting field's mean φ (any batch member) is outside :attr:`mean_range`."""
+        if self.mean_range is None or "mean" in self._warned:
+            return
+        means = x.reshape(x.shape[0], -1).mean(axis=1, dtype=np.float64)
+        outside = [(i, m) for i, m in enumerate(means) if not any(lo <= m <= hi for lo, hi in self.mean_range)]
+        if outside:
+            i, m = outside[0]
+            who = f" (batch member {i}; {len(outside)} of {len(means)} outside)" if len(means) > 1 else ""
+            ranges = " or ".join(f"[{lo:.3g}, {hi:.3g}]" for lo, hi in self.mean_range)
+            self._warn("mean", f"the field's mean phi {m:.3g}{who} is outside the training data's range {ranges} "
+                               f"(ic_mean +- {MEAN_RANGE_SDS:g} ic_mean_sd of its data set); the surrogate is only "
+                               f"as good as its training distribution", 4)
 
     # -- signature -------------------------------------------------------------------------
     def _check_signature(self) -> None:
@@ -289,6 +446,7 @@ class Rollout(RunnerBase):
 
     def _start(self, x: np.ndarray) -> None:
         """Allocate the device buffers for x's shape, zero hidden states, load φ = x."""
+        self._check_mean(x)
         n, _, *grid = x.shape
         hshape = (n, self.hidden_channels, *grid)
         self._bufs = [self._new_value(x.shape), self._new_value(hshape), self._new_value(hshape)]

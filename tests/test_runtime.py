@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +238,124 @@ def test_provider_choice(model_path):
         with pytest.raises(ValueError, match="no CUDA provider"):
             Rollout(model_path, providers="cuda")
         assert Rollout(model_path, providers="auto", threads=1).device == "cpu"
+
+
+# -- guards: inputs and physics outside the training data (one TrainingRangeWarning per instance and kind) ------
+GUARD_CONFIG = {"ic_mean": 0.5, "ic_mean_sd": 0.05, "frequencies": [2, 3, 4], "sequences": 10}
+
+
+@pytest.fixture()
+def guarded_model(model_path, tmp_path):
+    """The test model with a generator config in its training metadata, as the real trainings have
+    (ic_mean 0.5 ± 0.05: the training range of mean φ is [0.35, 0.65])."""
+    meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
+    meta["train"]["dataset_attrs"]["config"] = json.dumps(GUARD_CONFIG)
+    return _with_metadata(model_path, tmp_path, json.dumps(meta))
+
+
+def _guard_warnings(record):
+    from export import runtime
+
+    return [str(w.message) for w in record if issubclass(w.category, runtime.TrainingRangeWarning)]
+
+
+def test_guard_training_mean_range_from_the_metadata(guarded_model):
+    from ch_numba.dataset import IC_MEAN_CLIP
+    from export import runtime
+
+    assert runtime.IC_MEAN_CLIP == IC_MEAN_CLIP  # the runtime's copy of the generator's clip window
+    assert Rollout(guarded_model, providers="cpu", threads=1).mean_range == ((0.35, 0.65),)
+
+    def meta(config, augment=None):
+        train = {"dataset_attrs": {"config": json.dumps(config)}, "train_config": {}}
+        if augment is not None:
+            train["train_config"]["augment"] = augment
+        return {"train": train}
+
+    rng = runtime.training_mean_range
+    assert rng(meta({"ic_mean": 0.4, "ic_mean_sd": 0.02}, augment=False)) == ((0.34, 0.46),)
+    assert rng(meta({"ic_mean": 0.4, "ic_mean_sd": 0.02})) == ((0.34, 0.46), (0.54, 0.66))  # phase swap: 1 - φ too
+    assert rng(meta({"ic_mean": 0.45, "ic_mean_sd": 0.05}, augment=True)) == ((0.3, 0.7),)  # overlapping: merged
+    assert rng(meta({"ic_mean": 0.5, "ic_mean_sd": 0.2})) == ((0.3, 0.7),)  # the generator's clip
+    assert rng(meta({"ic_mean": 0.5, "ic_mean_sd": 0.0}, augment=False)) == ((0.5, 0.5),)
+    assert rng(meta({"kind": "perlin"})) is None and rng({"train": {}}) is None and rng({}) is None
+
+
+def test_guard_warns_once_when_a_rollout_starts_outside_the_training_mean(guarded_model):
+    r = Rollout(guarded_model, providers="cpu", threads=1)
+    low = field() - 0.3  # mean 0.2
+    assert abs(float(low.mean()) - 0.2) < 0.01
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        list(r.rollout(low, 2))
+        list(r.rollout(low, 2))  # the same instance: not again
+        r.reset()
+        r.step(low)
+    found = _guard_warnings(record)
+    assert len(found) == 1, found
+    assert "mean phi 0.2" in found[0] and "outside the training data's range [0.35, 0.65]" in found[0]
+    assert record[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings(record=True) as record:  # a new instance warns again
+        warnings.simplefilter("always")
+        Rollout(guarded_model, providers="cpu", threads=1).step(low)
+    assert len(_guard_warnings(record)) == 1
+
+
+def test_guard_does_not_warn_inside_the_training_mean(guarded_model):
+    r = Rollout(guarded_model, providers="cpu", threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        list(r.rollout(field(), 2))  # mean 0.5
+        list(r.rollout(field() - 0.13, 2))  # mean 0.37
+        r.reset()
+        r.step(field() + 0.13)
+
+
+def test_guard_names_the_batch_member_outside(guarded_model):
+    r = Rollout(guarded_model, providers="cpu", threads=1)
+    batch = np.stack([field(), field() + 0.3, field()])[:, None]
+    with pytest.warns(UserWarning, match=r"mean phi 0\.806 \(batch member 1; 1 of 3 outside\)"):
+        list(r.rollout(batch, 1))
+
+
+def test_guard_no_mean_check_without_the_generator_config(runner):
+    assert runner.mean_range is None  # the fixture's data-set attributes hold no config
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        list(runner.rollout(field() - 0.3, 1))
+
+
+def test_guard_checks_the_stated_physics(model_path):
+    """The test model's training data: ε = 3, M = W = dx = 1, dt = 1e-3, 400 steps per frame (t 0.4)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = Rollout(model_path, providers="cpu", threads=1, physics=ch_numba.CHParams(epsilon=3.0, dt=1e-3))
+        assert same.check_physics({"dt": 4e-3, "steps_per_frame": 100}) == []  # the same time per step
+        assert same.check_physics({"time_per_step": 0.4, "dx": 1.0, "scheme": "explicit"}) == []
+    with pytest.warns(UserWarning, match=r"epsilon=1.5 \(trained: 3\), dx=2 \(trained: 1\)") as record:
+        r = Rollout(model_path, providers="cpu", threads=1, physics={"epsilon": 1.5, "dx": 2.0, "W": 1.0})
+    assert len(_guard_warnings(record)) == 1 and record[0].filename == __file__
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert r.check_physics(ch_numba.CHParams(epsilon=3.0, dt=5e-4)) == ["dt=0.0005 (trained: 0.001)"]
+        assert r.check_physics({"dt": 1e-3, "steps_per_frame": 200}) == ["time_per_step=0.2 (trained: 0.4)"]
+    assert _guard_warnings(record) == []  # once per instance and kind
+    with pytest.raises(ValueError, match="unknown entries eps"):
+        r.check_physics({"eps": 3.0})
+    with pytest.raises(ValueError, match="dx=-1 is not a positive number"):
+        r.check_physics({"dx": -1})
+
+
+def test_guards_load_neither_surrogate_nor_torch(guarded_model):
+    child = LIGHT_CHILD.replace('providers="cpu", threads=1)', 'providers="cpu", threads=1, physics={"epsilon": 1.0})')
+    child = child.replace("np.full((16, 16, 16), 0.5,", "np.full((16, 16, 16), 0.1,")
+    child = "import warnings\nwarnings.simplefilter('always')\n" + child
+    heavy = ["surrogate", "surrogate.metrics", "torch", "ch_numba", "numba", "h5py", "scipy", "matplotlib"]
+    result = subprocess.run([sys.executable, "-c", child, str(guarded_model), *heavy], capture_output=True,
+                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "loaded: none"
+    assert result.stderr.count("TrainingRangeWarning") == 2 and "epsilon=1 (trained: 3)" in result.stderr
 
 
 # -- providers: CUDA options, fallback, logging (onnxruntime here has the CPU provider only: CUDA is faked) ------
