@@ -6,6 +6,13 @@ written in Fortran order and ParaView shows the same orientation as numpy's indi
 
 Plots are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas (:func:`new_figure`),
 never through pyplot or ``matplotlib.use``: the caller's backend (a notebook's, say) is left alone.
+
+Axes of time series (:func:`log_time_axis`, :func:`log_value_axis`, also used by the evaluation's
+plots): time is in the equation's own units (:data:`TIME_UNIT`; with dx = M = W = 1 one unit is
+dx²/(M W), see the README on physical units). A log time axis that would lose frame 0 (t = 0) is
+symmetric-log instead, linear from 0 to the first positive time t₁ and logarithmic above it, so
+t = 0 is drawn and labelled 0; log value axes get plain decimal tick labels, enough of them on a
+narrow range.
 """
 
 from __future__ import annotations
@@ -87,6 +94,93 @@ def new_figure(**kwargs):
     return fig
 
 
+#: the unit of t on plot axes: the time variable of ∂φ/∂t = M∇²μ as the solver integrates it
+TIME_UNIT = "simulation time units"
+
+
+def _plain(value, _pos=None) -> str:
+    return f"{value:g}"
+
+
+def _log_ticks(lo: float, hi: float, nbins: int = 5, span: float | None = None) -> list[float]:
+    """Major ticks for a log axis over [lo, hi] (0 < lo < hi) showing data that span ``span`` decades
+    (default: log10(hi / lo)): every decade over more than 3 decades, 1-2-5 per decade over 1-3, up to
+    ``nbins`` + 1 evenly spaced round numbers under one decade."""
+    from matplotlib.ticker import MaxNLocator
+
+    span = np.log10(hi / lo) if span is None else span
+    if span < 1:
+        ticks = [float(v) for v in MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if v > 0]
+    else:
+        subs = (1.0, 2.0, 5.0) if span <= 3 else (1.0,)
+        decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+        ticks = [float(f"{s * 10.0 ** d:.12g}") for d in decades for s in subs]
+    return [v for v in ticks if lo <= v <= hi]
+
+
+def _set_ticks(axis, ticks) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _padded(lo: float, hi: float, share: float = 0.05) -> tuple[float, float]:
+    """[lo, hi] (0 < lo ≤ hi) widened by ``share`` of its log span on each side (×1.1 if lo == hi)."""
+    if hi <= lo:
+        return lo / 1.1, hi * 1.1
+    pad = (hi / lo) ** share
+    return lo / pad, hi * pad
+
+
+def log_time_axis(ax, times) -> tuple[float, float] | None:
+    """Put the x axis of ``ax`` on a log scale that keeps t = 0 (module docstring); returns the limits.
+
+    ``times`` (any shape): the times drawn. All positive: log. Some zero: symlog, linear on [0, t₁]
+    (t₁ = the smallest positive time, drawn as wide as half a decade), the left limit just below 0 so
+    a point at t = 0 is inside. The limits fit the times (nothing drawn later stretches them). Tick
+    labels are plain numbers (0, 1, 2, 5, 10, ...). None positive: the axis is left linear (None).
+    """
+    t = np.asarray(times, dtype=float).ravel()
+    t = t[np.isfinite(t)]
+    positive = t[t > 0]
+    if positive.size == 0:
+        return None
+    t1, t_max = float(positive.min()), float(positive.max())
+    lo, hi = _padded(t1, t_max)
+    if np.any(t <= 0):
+        ax.set_xscale("symlog", linthresh=t1, linscale=0.5)
+        lim = (-0.1 * t1, hi)
+        ticks = [0.0] + _log_ticks(t1, hi, nbins=3, span=np.log10(t_max / t1)) if t_max > t1 else [0.0, t1]
+    else:
+        ax.set_xscale("log")
+        lim = (lo, hi)
+        ticks = _log_ticks(lo, hi, span=np.log10(t_max / t1))
+    ax.set_xlim(*lim)
+    _set_ticks(ax.xaxis, ticks)
+    return lim
+
+
+def log_value_axis(ax, values) -> tuple[float, float] | None:
+    """Log y axis of ``ax`` fitted to the positive finite ``values`` with readable ticks; returns the limits.
+
+    The limits are the values' range widened by 5 % of its log span on each side, so nothing drawn
+    later (a guide line) stretches them; ticks as :func:`log_time_axis`'s, plain numbers. None (axis
+    left linear) when no value is positive.
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    lim = _padded(lo, hi)
+    ax.set_yscale("log")
+    ax.set_ylim(*lim)
+    _set_ticks(ax.yaxis, _log_ticks(*lim, span=np.log10(hi / lo)))
+    return lim
+
+
 def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0) -> Path:
     """PNG of the three central slices (x = X/2, y = Y/2, z = Z/2) of an (X, Y, Z) field."""
     phi = np.asarray(phi)
@@ -126,21 +220,30 @@ def plot_frames(frames, times, path, title: str = "") -> Path:
     return path
 
 
-def plot_energy(times, energies, path, labels=None, title: str = "Free energy") -> Path:
-    """PNG of F(t) per volume on log-log axes: times (F,), energies (K, F) or (F,)."""
-    energies = np.atleast_2d(energies)
-    fig = new_figure(figsize=(5, 3.6), layout="constrained")
-    ax = fig.subplots()
+def energy_figure(times, energies, labels=None, title: str = "Free energy"):
+    """Figure of F(t) per volume on log axes: times (F,) since the initial condition, energies (K, F) or (F,).
+
+    Every frame is drawn, frame 0 (t = 0) included (:func:`log_time_axis`), each as a dot on its curve.
+    """
+    energies = np.atleast_2d(np.asarray(energies, dtype=float))
     t = np.asarray(times, dtype=float)
+    fig = new_figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.subplots()
     for j, e in enumerate(energies):
-        ax.plot(t[t > 0], e[t > 0], label=None if labels is None else labels[j])
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("t")
-    ax.set_ylabel("F / V")
+        ax.plot(t, e, marker="o", markersize=2.5, label=None if labels is None else labels[j])
+    log_time_axis(ax, t)
+    log_value_axis(ax, energies)
+    ax.set_xlabel(f"t since the initial condition ({TIME_UNIT})")
+    ax.set_ylabel("F / V (free energy per volume)")
     ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
     if labels is not None:
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_energy(times, energies, path, labels=None, title: str = "Free energy") -> Path:
+    """PNG of :func:`energy_figure` (F(t) per volume on log axes, t = 0 kept): times (F,), energies (K, F) or (F,)."""
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    energy_figure(times, energies, labels, title).savefig(path, dpi=110)
     return path

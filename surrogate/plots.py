@@ -3,7 +3,13 @@
 Input is the dict of :func:`surrogate.evaluate.evaluate` (per-frame arrays (T,) per sequence and
 ensemble mean/sd curves); t on the x axes is the time since frame 0 (frames aligned by index),
 except the log-log panel of the free energy, which uses the time since the initial condition
-(the axis of the power-law fit). Bands are mean ± one sample standard deviation over sequences.
+(the axis of the power-law fit). Times are in the equation's units (``ch_numba.render.TIME_UNIT``).
+Bands are mean ± one sample standard deviation over sequences.
+
+The log-log panel keeps frame 0 (t = 0 when a sequence has no burn-in) on a symmetric-log time axis
+(:func:`ch_numba.render.log_time_axis`); its limits fit the data, and the t^(−1/3) guide is the
+least-squares line of slope −1/3 through the ground truth's points in the fit window (all positive
+times without one), drawn over that window only, so it never stretches the axes.
 
     rmse.png               RMSE(t), full and network grid
     delta.png              interface displacement δ(t)
@@ -36,6 +42,12 @@ def _figure(figsize):
     return new_figure(figsize=figsize, layout="constrained")
 
 
+def _time_label(since: str) -> str:
+    from ch_numba.render import TIME_UNIT
+
+    return f"t since {since} ({TIME_UNIT})"
+
+
 def _arr(x) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in x] if isinstance(x, list) else x, dtype=np.float64)
 
@@ -62,7 +74,7 @@ def plot_rmse(result: dict, path: Path) -> Path:
     ax = fig.subplots()
     _band(ax, t, c["rmse_full"], MODEL, "full grid (upsampled prediction)")
     _band(ax, t, c["rmse_network"], "tab:blue", "network grid (downsampled truth)")
-    ax.set_xlabel("t since frame 0")
+    ax.set_xlabel(_time_label("frame 0"))
     ax.set_ylabel("RMSE of φ")
     ax.set_title(_title(result, "RMSE"), fontsize=10)
     ax.legend(fontsize=8)
@@ -74,7 +86,7 @@ def plot_delta(result: dict, path: Path) -> Path:
     fig = _figure((5.5, 3.8))
     ax = fig.subplots()
     _band(ax, t, c["delta"], MODEL, "δ = sqrt(Σ(φ̂ − φ)² / Σ|∇φ|²)")
-    ax.set_xlabel("t since frame 0")
+    ax.set_xlabel(_time_label("frame 0"))
     ax.set_ylabel(f"interface displacement δ (dx = {result['data']['physics']['dx']:g})")
     ax.set_title(_title(result, "Interface displacement"), fontsize=10)
     ax.legend(fontsize=8)
@@ -87,43 +99,57 @@ def _alpha_text(stats: dict) -> str:
     return f"α = {stats['mean']:.3f} ± {stats['sd']:.3f}"
 
 
-def plot_free_energy(result: dict, path: Path) -> Path:
+def free_energy_figure(result: dict):
+    """The Figure of free_energy.png: F(t) truth vs model (mean ± sd) since frame 0, and log-log F vs the
+    time since the IC per sequence with the fitted exponents, the fit window and a t^(−1/3) guide."""
+    from ch_numba.render import log_time_axis, log_value_axis
+
     t, e = _arr(result["times"]), result["ensemble"]
     c, s = e["curves"], e["scalars"]
     fig = _figure((10, 3.9))
     ax, lg = fig.subplots(1, 2)
     _band(ax, t, c["free_energy_true"], TRUTH, "ground truth")
     _band(ax, t, c["free_energy_pred"], MODEL, "model")
-    ax.set_xlabel("t since frame 0")
+    ax.set_xlabel(_time_label("frame 0"))
     ax.set_ylabel("F / V")
     ax.set_title(_title(result, "Free energy"), fontsize=10)
     ax.legend(fontsize=8)
-    # log-log: each sequence against its time since the IC, the fits' exponents, a t^(-1/3) guide
+    # log-log: each sequence against its time since the IC (frame 0 included), the fits' exponents, a guide
+    times, truths, preds = [], [], []
     for k, rec in enumerate(result["sequences"]):
-        tic = _arr(rec["times_since_ic"])
-        keep = tic > 0
-        lg.plot(tic[keep], _arr(rec["free_energy_true"])[keep], color=TRUTH, lw=0.8, alpha=0.5,
+        tic, true, pred = _arr(rec["times_since_ic"]), _arr(rec["free_energy_true"]), _arr(rec["free_energy_pred"])
+        lg.plot(tic, true, color=TRUTH, lw=0.8, alpha=0.5,
                 label=f"ground truth, {_alpha_text(s['alpha_true'])}" if k == 0 else None)
-        lg.plot(tic[keep], _arr(rec["free_energy_pred"])[keep], color=MODEL, lw=0.8, alpha=0.5, ls="--",
+        lg.plot(tic, pred, color=MODEL, lw=0.8, alpha=0.5, ls="--",
                 label=f"model, {_alpha_text(s['alpha_pred'])}" if k == 0 else None)
-    all_t = np.concatenate([_arr(r["times_since_ic"]) for r in result["sequences"]])
-    all_t = all_t[all_t > 0]
-    if all_t.size:
-        tt = np.geomspace(all_t.min(), all_t.max(), 50)
-        f0 = np.nanmedian(_arr(c["free_energy_true"]["mean"]))
-        lg.plot(tt, f0 * (tt / np.median(all_t)) ** (-1 / 3), color="tab:gray", ls=":", label="∝ t^(−1/3)")
-        lg.set_xscale("log")
-        lg.set_yscale("log")
+        times.append(tic)
+        truths.append(true)
+        preds.append(pred)
+    all_t, all_true = np.concatenate(times), np.concatenate(truths)
+    xlim = log_time_axis(lg, all_t)
+    log_value_axis(lg, np.concatenate([all_true, np.concatenate(preds)]))
+    positive = all_t[np.isfinite(all_t) & (all_t > 0)]
     lo, hi = result["config"]["fit_range"]
-    if lo is not None or hi is not None:
-        lg.axvspan(lo if lo is not None else (all_t.min() if all_t.size else 0),
-                   hi if hi is not None else (all_t.max() if all_t.size else 1), color="tab:green", alpha=0.08,
-                   label="fit window")
-    lg.set_xlabel("t since the initial condition")
+    if xlim is not None:
+        w_lo = lo if lo is not None else float(positive.min())
+        w_hi = hi if hi is not None else float(positive.max())
+        if lo is not None or hi is not None:
+            lg.axvspan(w_lo, w_hi, color="tab:green", alpha=0.08, label="fit window")
+        pts = (all_t >= w_lo) & (all_t <= w_hi) & (all_t > 0) & np.isfinite(all_true) & (all_true > 0)
+        if pts.any():  # log F = b − (1/3) log t, b fitted to the truth's points in the window
+            b = float(np.mean(np.log(all_true[pts]) + np.log(all_t[pts]) / 3))
+            tt = np.geomspace(all_t[pts].min(), all_t[pts].max(), 50)
+            lg.plot(tt, np.exp(b) * tt ** (-1 / 3), color="tab:gray", ls=":", label="∝ t^(−1/3)",
+                    scalex=False, scaley=False)
+    lg.set_xlabel(_time_label("the initial condition"))
     lg.set_ylabel("F / V")
     lg.set_title("Coarsening: power-law fits F = A t^α", fontsize=10)
     lg.legend(fontsize=7)
-    return _save(fig, path)
+    return fig
+
+
+def plot_free_energy(result: dict, path: Path) -> Path:
+    return _save(free_energy_figure(result), path)
 
 
 def plot_free_energy_error(result: dict, path: Path) -> Path:
@@ -137,7 +163,7 @@ def plot_free_energy_error(result: dict, path: Path) -> Path:
     net = e["curves"].get("free_energy_rel_error_network")
     if net is not None:
         ax.plot(t, 100 * _arr(net["mean"]), color="tab:green", ls="-.", label="on the network grid, mean")
-    ax.set_xlabel("t since frame 0")
+    ax.set_xlabel(_time_label("frame 0"))
     ax.set_ylabel("|F_pred − F_true| / F_true  (%)")
     ax.set_title(_title(result, "Free-energy error"), fontsize=10)
     ax.legend(fontsize=8)
@@ -154,7 +180,7 @@ def plot_mass(result: dict, path: Path) -> Path:
         ax.plot(t[1:], np.maximum(_arr(c[name]["mean"])[1:], floor), color=color, label=f"{label}, mean")
         ax.plot(t[1:], np.maximum(np.nanmax(per_seq, axis=0)[1:], floor), color=color, ls=":", label=f"{label}, max")
     ax.set_yscale("log")
-    ax.set_xlabel("t since frame 0")
+    ax.set_xlabel(_time_label("frame 0"))
     ax.set_ylabel("|⟨φ_t⟩ − ⟨φ_0⟩| / ⟨φ_0⟩")
     ax.set_title(f"Mass drift ({result['ensemble']['n_sequences']} sequences; floor {floor:g})", fontsize=10)
     ax.legend(fontsize=8)
