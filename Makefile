@@ -34,9 +34,9 @@ demo: setup-demo
 		--seed 31337 --backend auto
 	$(DEMO_VENV)/bin/python -m ch_numba info $(OUT)/small.h5
 	$(DEMO_VENV)/bin/python -m ch_numba render $(OUT)/small.h5 --sequence 0 --frames 0,10,-1 --out $(OUT)/pictures
-	@echo "== 2. the shipped surrogate on the same held-out initial conditions, compared with the solver"
+	@echo "== 2. the shipped surrogate from frame 0 of the same 4 sequences (initial conditions it never saw in training), compared with the solver"
 	$(DEMO_VENV)/bin/python -m surrogate evaluate $(MODEL) $(OUT)/small.h5 --split all --out $(OUT)/evaluation
-	@echo "== 3. a surrogate rollout 10x the training length (500 frames) on a 2x larger box (docs/REPRODUCTION.md)"
+	@echo "== 3. a surrogate rollout of 500 network steps (10x the 50-frame sequences above, t = 400; a frame stored every 25) on a 2x larger box (64^3)"
 	$(DEMO_VENV)/bin/python -m export.rollout $(MODEL) --ic perlin --size 64 --frequency 6 --steps 500 --every 25 \
 		--out $(OUT)/long_rollout.h5
 	$(DEMO_VENV)/bin/python -m ch_numba render $(OUT)/long_rollout.h5 --sequence 0 --frames 0,4,10,-1 --out $(OUT)/pictures_long

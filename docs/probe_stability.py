@@ -147,8 +147,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="+", type=Path, help="checkpoints (.pt) or exported models (.onnx)")
     ap.add_argument("--steps", type=int, default=None,
-                    help="network steps per rollout (default 10000; 5000 with --layers)")
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads (default %(default)s)")
+                    help="network steps per rollout, a multiple of 250 (default 10000; 5000 with --layers)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="CPU threads of the rollouts, PyTorch or onnxruntime (default %(default)s)")
     ap.add_argument("--layers", action="store_true",
                     help="flat-layer drift probe (3 axes x 3 variants) instead of the Perlin ICs")
     ap.add_argument("--layer-cells", type=int, default=LAYER_CELLS,
