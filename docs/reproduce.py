@@ -528,11 +528,17 @@ def main(argv=None) -> int:
     epilog = "experiments:\n" + "\n".join(f"  {k:9s} {f.__doc__.splitlines()[0]}" for k, f in EXPERIMENTS.items())
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=epilog,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "crnn.onnx")
-    ap.add_argument("--ablation", type=Path, default=ROOT / "models" / "crnn_ablation.onnx")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/ch3d-reproduce"))
-    ap.add_argument("--only", default=",".join(EXPERIMENTS), help="comma-separated experiments (default: all)")
-    ap.add_argument("--list", action="store_true", help="list the experiments and exit")
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "crnn.onnx",
+                    help="the exported model (.onnx) the report is about (default: %(default)s)")
+    ap.add_argument("--ablation", type=Path, default=ROOT / "models" / "crnn_ablation.onnx",
+                    help="the non-conservative model for `heldout` and `ablation`; skipped if the file is "
+                         "missing (default: %(default)s)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ch3d-reproduce"),
+                    help="folder for the intermediate data (HDF5 ground truth, evaluations; a few GB at most), "
+                         "reused when present (default: %(default)s)")
+    ap.add_argument("--only", default=",".join(EXPERIMENTS),
+                    help="comma-separated experiments to run, e.g. heldout,long (default: all; --list names them)")
+    ap.add_argument("--list", action="store_true", help="list the experiments (this help) and exit")
     a = ap.parse_args(argv)
     if a.list:
         ap.print_help()
