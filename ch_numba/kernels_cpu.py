@@ -32,6 +32,8 @@ Determinism: each voxel's arithmetic is the same expression whatever the chunkin
 blocking or vector/scalar path (no fastmath: IEEE operations in a fixed order), so the
 result is bitwise independent of the thread count and equals :func:`two_pass_step`
 bitwise. :func:`fused_steps` runs many steps in one call (no Python dispatch per step).
+The compiled kernels are cached on disk (physics.kernel_jit), so only a process's first
+use after an install or a change of this file compiles them.
 
 Arrays: φ, φ_next are C-contiguous (X, Y, Z) float32/float64, every axis ≥ 3. Packed
 loads are fastest on 64-byte aligned rows: :func:`aligned_empty` allocates such arrays
@@ -45,9 +47,9 @@ import functools
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from .physics import local_ops
+from .physics import kernel_jit, local_ops
 
 # Bytes of one μ slab (rows × Z × itemsize) above which a plane is cut into blocks of
 # rows: three slabs plus the φ rows a thread reads then stay within its L2 cache.
@@ -85,7 +87,9 @@ def kernels(dtype):
     six = dtype.type(6)
     itemsize = dtype.itemsize
     fprime = local_ops(dtype).fprime
-    inline = njit(inline="always")
+    inline = kernel_jit(dtype.name, inline="always")
+    jit = kernel_jit(dtype.name)
+    parallel = kernel_jit(dtype.name, parallel=True)
 
     @inline
     def wrap(i, n):
@@ -96,7 +100,7 @@ def kernels(dtype):
         """physics.stencil(c, xm, xp, ym, yp, zm, zp) given zpair = zm + zp."""
         return ((xm + xp) + (ym + yp)) + zpair - six * c
 
-    @njit
+    @jit
     def zpairs(c, n, nz, o):
         """o[j] = c[j−1] + c[j+1] for j < n, periodic within rows of nz (c, o start at a row start)."""
         if n > 2:
@@ -109,7 +113,7 @@ def kernels(dtype):
             o[r] = c[r + nz - 1] + c[r + 1]
             o[r + nz - 1] = c[r + nz - 2] + c[r]
 
-    @njit
+    @jit
     def mu_flat(c, a, b, i, im, ip, zs, k, o, n, two_w, eps2_dx2):
         """o[k+j] = μ at c[i+j] for j < n: x neighbours a, b at i+j, y neighbours c at im+j, ip+j, z pair zs[k+j]."""
         cc, xm, xp, ym, yp = c[i : i + n], a[i : i + n], b[i : i + n], c[im : im + n], c[ip : ip + n]
@@ -117,7 +121,7 @@ def kernels(dtype):
         for j in range(n):
             oo[j] = fprime(cc[j], two_w) - eps2_dx2 * lap(cc[j], xm[j], xp[j], ym[j], yp[j], zz[j])
 
-    @njit
+    @jit
     def update_flat(ph, g, c, m, q, i, im, ip, zs, k, o, n, dtm_dx2):
         """o[g+j] = ph[g+j] + (dt M/dx²) L(μ) for j < n, μ at c[i+j] (neighbours as in mu_flat)."""
         pp, oo = ph[g : g + n], o[g : g + n]
@@ -126,7 +130,7 @@ def kernels(dtype):
         for j in range(n):
             oo[j] = pp[j] + dtm_dx2 * lap(cc[j], xm[j], xp[j], ym[j], yp[j], zz[j])
 
-    @njit
+    @jit
     def mu_rows(phi2, x, ya, yb, ny, nz, zs, o, two_w, eps2_dx2):
         """μ of plane x, rows ya .. yb−1 (0 ≤ ya < yb ≤ ny) into o[0 : (yb−ya)·nz]; zs is scratch.
 
@@ -146,7 +150,7 @@ def kernels(dtype):
                 im, ip = wrap(y - 1, ny) * nz, wrap(y + 1, ny) * nz
                 mu_flat(c, a, b, i, im, ip, zs, i - s, o, nz, two_w, eps2_dx2)
 
-    @njit
+    @jit
     def halo_rows(phi2, x, y0, rows, ny, nz, zs, o, two_w, eps2_dx2):
         """Slab rows 0 and rows+1 (plane rows y0−1 and y0+rows) once rows 1 .. rows are done."""
         if rows == ny:  # the slab is the whole plane: its halo rows are copies of rows ny−1 and 0
@@ -160,7 +164,7 @@ def kernels(dtype):
             mu_rows(phi2, x, ym, ym + 1, ny, nz, zs, o[0:nz], two_w, eps2_dx2)
             mu_rows(phi2, x, yp, yp + 1, ny, nz, zs, o[(rows + 1) * nz : (rows + 2) * nz], two_w, eps2_dx2)
 
-    @njit
+    @jit
     def slab(phi2, x, y0, rows, sr, ny, nz, zs, o, two_w, eps2_dx2):
         """μ of plane x on rows y0−1 .. y0+rows into slab o (rows 0 .. rows+1), strip by strip."""
         for ya in range(y0, y0 + rows, sr):
@@ -169,7 +173,7 @@ def kernels(dtype):
             mu_rows(phi2, x, ya, yb, ny, nz, zs, o[r : r + (yb - ya) * nz], two_w, eps2_dx2)
         halo_rows(phi2, x, y0, rows, ny, nz, zs, o, two_w, eps2_dx2)
 
-    @njit(parallel=True)
+    @parallel
     def fused_step(phi, out, ring, two_w, eps2_dx2, dtm_dx2):
         """out = one step from phi (both (X, Y, Z)); ring is scratch from ring_buffer()."""
         nx, ny, nz = phi.shape
@@ -203,7 +207,7 @@ def kernels(dtype):
                         update_flat(phi2[x], ya * nz, c, m, p, r, r - nz, r + nz, zm, 0, out2[x], n, dtm_dx2)
                     halo_rows(phi2, xp, y0, rows, ny, nz, zs, p, two_w, eps2_dx2)
 
-    @njit(parallel=True)
+    @parallel
     def two_pass_step(phi, out, mu, two_w, eps2_dx2, dtm_dx2):
         """out = one step from phi; mu is scratch of phi's shape (μ pass, then φ pass: the plain scheme)."""
         nx, ny, nz = phi.shape
@@ -224,20 +228,20 @@ def kernels(dtype):
                 im, ip = wrap(y - 1, ny) * nz, wrap(y + 1, ny) * nz
                 update_flat(phi2[x], i, c, m, p, i, im, ip, zs, i, out2[x], nz, dtm_dx2)
 
-    @njit
+    @jit
     def aligned_like(a):
         """Uninitialised array of a's shape and dtype starting on an ALIGN-byte boundary."""
         raw = np.empty(a.size + ALIGN // itemsize, dtype=a.dtype)
         start = ((-raw.ctypes.data) % ALIGN) // itemsize
         return raw[start : start + a.size].reshape(a.shape)
 
-    @njit(parallel=True)
+    @parallel
     def copy(src, dst):
         s, d = src.reshape(src.size), dst.reshape(dst.size)
         for i in prange(s.size):
             d[i] = s[i]
 
-    @njit
+    @jit
     def alternate(a, b, ring, nsteps, two_w, eps2_dx2, dtm_dx2):
         for s in range(nsteps):
             if s % 2 == 0:
@@ -245,7 +249,7 @@ def kernels(dtype):
             else:
                 fused_step(b, a, ring, two_w, eps2_dx2, dtm_dx2)
 
-    @njit
+    @jit
     def fused_steps(a, b, ring, nsteps, two_w, eps2_dx2, dtm_dx2):
         """nsteps steps alternating between a and b (no Python call per step).
 
@@ -286,7 +290,7 @@ def ring_buffer(shape, dtype, chunks: int | None = None) -> np.ndarray:
     return aligned_empty((chunks, 5, stride), dtype)
 
 
-@njit(parallel=True, cache=True)
+@kernel_jit(parallel=True)
 def _plane_energy(phi, W, half_eps2_dx2, out):
     """out[x] = Σ over plane x of W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])², float64."""
     nx, ny, nz = phi.shape

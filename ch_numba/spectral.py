@@ -56,10 +56,10 @@ import functools
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .params import CHParams
-from .physics import check_dtype
+from .physics import check_dtype, kernel_jit
 
 __all__ = ["laplacian_symbol", "SpectralIntegrator", "fft_library", "FFT_LIBRARIES"]
 
@@ -114,7 +114,7 @@ def _kernels(dtype):
     # Loops over (x, y, z) with prange on x. (Flat views unpacked in one tuple assignment,
     # ``a_, b_ = a.reshape(-1), b.reshape(-1)``, were measured to give wrong results under
     # parallel=True with numba 0.68; see tests/test_spectral.py.)
-    @njit(parallel=True)
+    @kernel_jit(np.dtype(dtype).name, parallel=True)
     def fprime(phi, out, two_w):
         nx, ny, nz = phi.shape
         for i in prange(nx):
@@ -123,7 +123,7 @@ def _kernels(dtype):
                     v = phi[i, j, k]
                     out[i, j, k] = two_w * v * (one - v) * (one - two * v)
 
-    @njit(parallel=True)
+    @kernel_jit(np.dtype(dtype).name, parallel=True)
     def update1(ph, g, a, c):
         nx, ny, nz = ph.shape
         for i in prange(nx):
@@ -131,7 +131,7 @@ def _kernels(dtype):
                 for k in range(nz):
                     ph[i, j, k] = a[i, j, k] * ph[i, j, k] + c[i, j, k] * g[i, j, k]
 
-    @njit(parallel=True)
+    @kernel_jit(np.dtype(dtype).name, parallel=True)
     def update2(ph, ph_old, g, g_old, a, b, c, d):
         """φ̂' = a φ̂ + b φ̂_old + c ĝ + d ĝ_old; then φ̂_old ← φ̂, ĝ_old ← ĝ, φ̂ ← φ̂' (in place)."""
         nx, ny, nz = ph.shape
