@@ -20,6 +20,12 @@ Layout (one file, readable by plain h5py/xarray; S sequences, F frames, grid X×
     free_energy       (S, F) float64  free energy per volume of each stored frame
     time              (F,)  float64   time of frame f from the sequence's frame 0 (f·steps·dt)
     t0                (S,)  float64   time of frame 0 since the IC (burn_in·steps·dt)
+    sequence, frame   (S,), (F,) int64  0 .. S−1, 0 .. F−1     } HDF5 dimension scales of the
+    x, y, z           (X,), (Y,), (Z,) float64  i·dx           } axes above (create_layout)
+
+The dimensions are named with HDF5 dimension scales (``sequence``, ``frame``, ``x``, ``y``,
+``z``; ``time`` a coordinate along ``frame``), so ``xarray.open_dataset(path, engine="h5netcdf")``
+shows them; files written before the scales (same format version) read the same here.
 
 Frame 0 is the state after the burn-in (the IC itself when burn_in = 0); frame f
 follows after f·steps_per_frame steps. phi_mean and free_energy are computed from
@@ -243,21 +249,71 @@ def solver_attrs(params: CHParams, *args) -> dict:
     return attrs
 
 
-def _create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, attrs: dict):
+#: the dimension names of the layout, one per axis of ``phi`` (sequence, frame, x, y, z)
+DIMS = ("sequence", "frame", "x", "y", "z")
+#: dimensions of each array of the layout (by name)
+ARRAY_DIMS = {"phi": DIMS, "seed": DIMS[:1], "ic": DIMS[:1], "burn_in": DIMS[:1], "split": DIMS[:1],
+              "backend": DIMS[:1], "t0": DIMS[:1], "phi_mean": DIMS[:2], "free_energy": DIMS[:2], "time": DIMS[1:2]}
+
+
+def create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, attrs: dict) -> None:
+    """Create the layout (module docstring) in the empty open file ``f``: the root attributes ``attrs``
+    (:func:`root_attrs`), every array, empty but ``time``, and the dimension scales.
+
+    The one writer of the layout: ``generate``'s parts and its merged file, ``simulate`` and the
+    surrogate's rollout files (export/rollout.py) all call it. ``phi`` is (n_seq, frames, *shape),
+    one chunk per frame, stored per ``storage``; ``time[f] = f · steps_per_frame · dt``.
+
+    Dimension scales (HDF5's, so that netCDF readers such as ``xarray.open_dataset(path,
+    engine="h5netcdf")`` show named dimensions and coordinates): the datasets ``sequence`` (0 .. S−1)
+    and ``frame`` (0 .. F−1), int64, and ``x``, ``y``, ``z`` (i · dx, float64, the positions of the
+    grid points in the unit of dx) are the scales of :data:`DIMS`, attached to every array's axes as
+    :data:`ARRAY_DIMS` lists; ``time`` is an auxiliary coordinate along ``frame`` (the CF attribute
+    ``coordinates="time"`` of phi, phi_mean and free_energy). Readers do not need them (files
+    written before them read the same).
+    """
+    shape = tuple(int(n) for n in shape)
     f.attrs.update(attrs)
     f.create_dataset("phi", shape=(n_seq, frames, *shape), chunks=(1, 1, *shape), **storage_options(storage))
-    f.create_dataset("seed", shape=(n_seq,), dtype=np.int64)
-    f.create_dataset("ic", shape=(n_seq,), dtype=_STR)
-    f.create_dataset("burn_in", shape=(n_seq,), dtype=np.int64)
-    f.create_dataset("split", shape=(n_seq,), dtype=_STR)
-    f.create_dataset("backend", shape=(n_seq,), dtype=_STR)
+    for name in ("seed", "burn_in"):
+        f.create_dataset(name, shape=(n_seq,), dtype=np.int64)
+    for name in ("ic", "split", "backend"):
+        f.create_dataset(name, shape=(n_seq,), dtype=_STR)
+    f.create_dataset("t0", shape=(n_seq,), dtype=np.float64)
     f.create_dataset("phi_mean", shape=(n_seq, frames), dtype=np.float64)
     f.create_dataset("free_energy", shape=(n_seq, frames), dtype=np.float64)
-    f.create_dataset("t0", shape=(n_seq,), dtype=np.float64)
     f.create_dataset("time", data=np.arange(frames) * steps_per_frame_dt(attrs))
+    dx = float(attrs["dx"])
+    scales = {"sequence": np.arange(n_seq, dtype=np.int64), "frame": np.arange(frames, dtype=np.int64),
+              **{axis: np.arange(n, dtype=np.float64) * dx for axis, n in zip(DIMS[2:], shape)}}
+    meaning = {"sequence": "index of the sequence in this file", "frame": "index of the stored frame",
+               **{axis: f"{axis} of the grid points (index times dx)" for axis in DIMS[2:]}}
+    for name in DIMS:
+        scale = f.create_dataset(name, data=scales[name])
+        scale.make_scale(name)
+        scale.attrs["long_name"] = meaning[name]
+    f["time"].attrs["long_name"] = "time of the frame since the sequence's frame 0 (frame times steps_per_frame dt)"
+    for name, dims in ARRAY_DIMS.items():
+        for axis, dim in enumerate(dims):
+            f[name].dims[axis].attach_scale(f[dim])
+    for name in ("phi", "phi_mean", "free_energy"):
+        f[name].attrs["coordinates"] = "time"
+
+
+def set_sequence(f: h5py.File, i: int, *, seed: int, ic: dict | None, burn_in: int, split: str, backend: str,
+                 t0: float) -> None:
+    """Fill sequence i's per-sequence arrays of a file made by :func:`create_layout` (meanings in the
+    module docstring; ``ic`` is stored as sorted JSON)."""
+    f["seed"][i] = seed
+    f["ic"][i] = json.dumps(ic or {}, sort_keys=True)
+    f["burn_in"][i] = burn_in
+    f["split"][i] = split
+    f["backend"][i] = backend
+    f["t0"][i] = t0
 
 
 def steps_per_frame_dt(attrs) -> float:
+    """Time between stored frames: steps_per_frame · dt (root attributes)."""
     return float(attrs["steps_per_frame"]) * float(attrs["dt"])
 
 
@@ -287,14 +343,9 @@ class SequenceFile:
                            config_json)
         self._file = h5py.File(self.tmp, "w")
         try:
-            f = self._file
-            _create_layout(f, 1, frames, tuple(shape), storage, attrs)
-            f["seed"][0] = seed
-            f["ic"][0] = json.dumps(ic or {}, sort_keys=True)
-            f["burn_in"][0] = burn_in
-            f["split"][0] = split
-            f["backend"][0] = backend
-            f["t0"][0] = burn_in * steps_per_frame * params.dt
+            create_layout(self._file, 1, frames, tuple(shape), storage, attrs)
+            set_sequence(self._file, 0, seed=seed, ic=ic, burn_in=burn_in, split=split, backend=backend,
+                         t0=burn_in * steps_per_frame * params.dt)
         except BaseException:
             self.abort()
             raise
@@ -715,7 +766,7 @@ def merge(out, keep_parts: bool = False, overwrite: bool = False) -> Path:
             attrs = dict(first.attrs)
             frames, shape = int(attrs["frames"]), tuple(int(v) for v in attrs["shape"])
             backends = set()
-            _create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
+            create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
             for i in range(n_seq):
                 try:
                     with h5py.File(part_path(parts, i), "r") as src:

@@ -193,24 +193,16 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
              n_frames, config.steps * int(meta["steps_per_frame"]) * params.dt)
     try:
         with h5py.File(tmp, "w") as h5:
-            h5.attrs.update(attrs)
-            h5.create_dataset("phi", shape=(1, n_frames, *shape), chunks=(1, 1, *shape),
-                              **dataset.storage_options(config.storage))
-            h5.create_dataset("seed", data=np.array([seed], dtype=np.int64))
-            h5.create_dataset("ic", data=[json.dumps(config.ic, sort_keys=True)], dtype=h5py.string_dtype())
-            h5.create_dataset("burn_in", data=np.zeros(1, np.int64))
-            h5.create_dataset("split", data=["val"], dtype=h5py.string_dtype())
-            h5.create_dataset("backend", data=[backend], dtype=h5py.string_dtype())
-            h5.create_dataset("t0", data=np.zeros(1))
-            h5.create_dataset("time", data=np.arange(n_frames) * spf * params.dt)
+            dataset.create_layout(h5, 1, n_frames, shape, config.storage, attrs)  # the solver's writer
+            dataset.set_sequence(h5, 0, seed=seed, ic=config.ic, burn_in=0, split="val", backend=backend, t0=0.0)
             record(0, np.ascontiguousarray(first, dtype=np.float32), h5)
             with tqdm(total=config.steps, unit="step", disable=None if progress is None else not progress,
                       desc=out.name, dynamic_ncols=True) as bar, logging_redirect_tqdm():
                 for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
                     record(k, runner.upscale(phi) if config.full_resolution else phi, h5)
                     bar.update(config.every)
-            h5.create_dataset("phi_mean", data=masses[None])
-            h5.create_dataset("free_energy", data=energies[None])
+            h5["phi_mean"][0] = masses
+            h5["free_energy"][0] = energies
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out)
