@@ -247,9 +247,26 @@ def cmd_generate(a, command: str) -> None:
                         burn_in_frames=a.burn_in_frames, burn_in_law=a.burn_in_law, val_fraction=a.val_fraction,
                         seed=a.seed, frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
                         ic_mean_sd=a.ic_mean_sd, amplitude=a.amplitude, dtype=a.dtype, storage=a.storage)
-    result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
-                      keep_parts=a.keep_parts, batch=a.batch, overwrite=a.overwrite)
+    import signal
+
+    def terminated(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
+                          keep_parts=a.keep_parts, batch=a.batch, overwrite=a.overwrite)
+    except _Terminated:  # the unfinished parts are deleted and the shard's lock released on the way here
+        raise RuntimeError("terminated (SIGTERM); finished sequences are kept: rerun the same command to "
+                           "resume") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     log.info("done: %s", result)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a Slurm time limit, ``scancel``) inside ``generate``: raised by its signal handler
+    so that, as for Ctrl-C, the open part files are deleted and the shard's lock is released."""
 
 
 def cmd_render(a) -> None:

@@ -52,7 +52,10 @@ import logging
 import math
 import os
 import shutil
+import socket
+import sys
 import time
+import uuid
 from pathlib import Path
 
 import h5py
@@ -317,6 +320,12 @@ def steps_per_frame_dt(attrs) -> float:
     return float(attrs["steps_per_frame"]) * float(attrs["dt"])
 
 
+def _tmp_path(path: Path, hidden: bool = False) -> Path:
+    """A temporary name next to ``path`` unique to this process on this machine (shards on several
+    machines may write into one folder on a network file system, where their pids can coincide)."""
+    return path.with_name(f"{'.' if hidden else ''}{path.name}.tmp{os.getpid()}.{socket.gethostname()}")
+
+
 def _fsync_and_replace(tmp: Path, final: Path):
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
@@ -336,7 +345,7 @@ class SequenceFile:
                  dtype: str = "float32", storage: str = "lzf", seed: int = 0, ic: dict | None = None,
                  burn_in: int = 0, split: str = "train", command: str = "", config_json: str = "{}"):
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+        self.tmp = _tmp_path(self.path)
         self.params = params
         self._masses, self._energies = np.empty(frames), np.empty(frames)
         attrs = solver_attrs(params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command,
@@ -457,18 +466,61 @@ def prepare_resume_dir(folder, recipe: dict) -> bool:
     A folder started with a different recipe is refused with a one-line error naming what differs.
     """
     folder = Path(folder)
+    return _claim_recipe(folder, recipe) and (folder / "state.npz").exists()
+
+
+def _claim_recipe(folder: Path, recipe: dict) -> bool:
+    """Make ``folder/config.json`` hold ``recipe`` (its JSON form), or check the one there: True if it was
+    there (and holds ``recipe``), False if this call wrote it; ValueError naming the differing keys if it
+    holds another (:func:`_check_recipe`).
+
+    The file is created exclusively (:func:`_create_new`), so of several processes starting together
+    (shards) exactly one writes it and the others check what it wrote.
+    """
     cfg = folder / "config.json"
     recipe = json.loads(json.dumps(recipe, sort_keys=True))  # the JSON form, as it is compared later
     if _check_recipe(folder, cfg, recipe):
-        return (folder / "state.npz").exists()
+        return True
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(cfg, lambda fh: fh.write(json.dumps(recipe, indent=1, sort_keys=True).encode()))
-    return False
+    if _create_new(cfg, json.dumps(recipe, indent=1, sort_keys=True).encode()):
+        return False
+    return _check_recipe(folder, cfg, recipe)  # another process wrote it meanwhile
+
+
+def _create_new(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` if no file is there, atomically: a complete temporary file is hard-linked to
+    the name (``link`` fails if the name exists, also on NFS), so a reader never sees a partial file and
+    of two writers one wins. True if written, False if ``path`` existed. Where hard links are not
+    supported, the name is created with O_CREAT | O_EXCL and written (exclusive, not atomic)."""
+    tmp = _tmp_path(path, hidden=True)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return True
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(binary file)`` on a temporary file next to ``path``, fsync, rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = _tmp_path(path, hidden=True)
     try:
         with open(tmp, "wb") as fh:
             write(fh)
@@ -524,9 +576,14 @@ def part_path(parts: Path, i: int) -> Path:
     return parts / f"seq_{i:06d}.h5"
 
 
-def part_problem(path, frames: int | None = None) -> str | None:
+def part_problem(path, frames: int | None = None, recipe: dict | None = None) -> str | None:
     """Why the finished part ``path`` cannot be merged (one line: not HDF5, truncated, incomplete, not
-    one sequence of ``frames`` frames), or None if it opens as a complete 1-sequence data set."""
+    one sequence of ``frames`` frames), or None if it opens as a complete 1-sequence data set.
+
+    With ``recipe`` (the folder's :func:`parts_recipe`), a readable part made with other arguments
+    (another physics, scheme, size, seed, ...) raises ValueError naming the differing keys: it is
+    somebody else's data, not damage, so it is neither merged nor silently replaced.
+    """
     try:
         with h5py.File(path, "r") as f:
             missing = [name for name in REQUIRED if name not in f]
@@ -535,22 +592,171 @@ def part_problem(path, frames: int | None = None) -> str | None:
             phi = f["phi"]
             if phi.ndim != 5 or phi.shape[0] != 1 or (frames is not None and phi.shape[1] != frames):
                 return f"phi has shape {phi.shape}, expected (1, {frames if frames is not None else 'F'}, X, Y, Z)"
+            made = _file_recipe(f.attrs) if recipe is not None else None
     except (OSError, KeyError, ValueError) as e:
         text = str(e).strip()
         return text.splitlines()[0][:200] if text else type(e).__name__
+    if made is not None and made != recipe:
+        raise ValueError(f"{path} was made with other arguments than {Path(path).parent / 'config.json'} "
+                         f"({', '.join(_differing_keys(made, recipe))}); delete it, or the folder, to start over")
     return None
 
 
-def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> Path:
-    """Create OUT.h5.parts/config.json, or check that an existing one matches."""
+def parts_recipe(config: DatasetConfig, params: CHParams) -> dict:
+    """What a data set's parts must share, as ``OUT.h5.parts/config.json`` holds it: ``config`` (the
+    DatasetConfig: sizes, seeds, IC law, dtype, storage) and ``params`` (:func:`run_params`: the physics,
+    the scheme and its settings). Throughput options (backend, --batch, --threads) are not part of it:
+    they do not change the data (the backend is recorded per sequence)."""
+    return json.loads(json.dumps({"config": json.loads(config.to_json()), "params": run_params(params)},
+                                 sort_keys=True))
+
+
+def _file_recipe(attrs) -> dict:
+    """The :func:`parts_recipe` a 1-sequence data set (a part) was made with, read from its root attributes."""
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    params = CHParams.from_metadata(attrs).as_dict()
+    if "fft" in attrs:  # "scipy 1.16.0" -> "scipy", the library as run_params names it
+        params["fft"] = str(attrs["fft"]).split()[0]
+    return json.loads(json.dumps({"config": json.loads(attrs.get("config", "{}")), "params": params},
+                                 sort_keys=True))
+
+
+def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> tuple[Path, dict]:
+    """Create OUT.h5.parts/config.json, or check that an existing one holds the same
+    :func:`parts_recipe` (ValueError naming the differing keys); returns (parts folder, recipe)."""
     parts = parts_dir(out)
-    recipe = {"config": json.loads(config.to_json()), "params": run_params(params)}
-    cfg_file = parts / "config.json"
-    recipe = json.loads(json.dumps(recipe, sort_keys=True))  # the JSON form, as it is compared later
-    if not _check_recipe(parts, cfg_file, recipe):
-        parts.mkdir(parents=True, exist_ok=True)
-        _atomic_write(cfg_file, lambda fh: fh.write(json.dumps(recipe, indent=1, sort_keys=True).encode()))
-    return parts
+    recipe = parts_recipe(config, params)
+    _claim_recipe(parts, recipe)
+    return parts, recipe
+
+
+class PartsLock:
+    """An exclusive claim of one job on a parts folder that many processes, on many machines, share.
+
+    ``generate --shard K/N`` holds ``PARTS/shard-K-of-N.lock`` (``shard-0-of-1.lock`` without
+    ``--shard``) while it runs, and ``merge`` holds ``PARTS/merge.lock``. The lock is a file created
+    with O_CREAT | O_EXCL, which is atomic on local file systems and on NFS (v3 and later) and
+    Lustre, where fcntl/flock locks are unreliable or absent; it holds JSON ``{"pid", "host",
+    "started", "command", "token"}``. A second process wanting the same lock stops with one line
+    naming the holder (:meth:`acquire`); other shards of the folder run beside it (their locks differ).
+    The lock is deleted when its job ends, also after an error, Ctrl-C or SIGTERM (the ``generate``
+    command turns SIGTERM, e.g. a Slurm time limit, into an exception).
+
+    Stale locks: a job killed with SIGKILL, or whose machine died, leaves its lock behind. A lock of
+    this host whose pid is no longer running is stale: it is taken over, with a warning. The pid of a
+    lock of another host cannot be checked from here, so that lock is refused with a message that
+    names its host and pid and says to delete the file once that job is known to be gone.
+    """
+
+    def __init__(self, folder, name: str, what: str, command: str = ""):
+        self.path = Path(folder) / name
+        self.what = what
+        self.info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+                     "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "token": uuid.uuid4().hex}
+        self.held = False
+
+    @staticmethod
+    def read(path) -> dict | None:
+        """The JSON a lock file holds, or None if it is gone or unreadable (e.g. still being written)."""
+        try:
+            info = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    @staticmethod
+    def is_stale(info: dict | None) -> bool:
+        """True if ``info`` is a lock of this host whose process is no longer running."""
+        if not info or info.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):  # alive under another user, or odd
+            return False
+        return False
+
+    @staticmethod
+    def describe(info: dict | None) -> str:
+        if not info:
+            return "a process whose lock file is unreadable"
+        return f"pid {info.get('pid')} on host {info.get('host')}, started {info.get('started')}"
+
+    def acquire(self) -> PartsLock:
+        """Create the lock file; ValueError (one line) naming the holder if another job holds it."""
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                info = self.read(self.path)
+                if self.is_stale(info) and self._remove_stale(info):
+                    log.warning("warning: took over the stale lock %s (%s is no longer running)", self.path,
+                                self.describe(info))
+                    continue
+                raise ValueError(f"{self.what} is already running ({self.describe(info)}); if that job is gone, "
+                                 f"delete {self.path}") from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.info, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.held = True
+            return self
+        raise ValueError(f"could not take the lock {self.path} (other jobs keep taking it)")
+
+    def _remove_stale(self, info: dict) -> bool:
+        """Remove the lock file if it still holds ``info`` (renamed aside first, so that a lock another
+        process took meanwhile is put back rather than deleted); True if the name is free now."""
+        aside = _tmp_path(self.path.with_name(self.path.name + ".stale"), hidden=True)
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return True
+        try:
+            if self.read(aside) == info:
+                return True
+            try:  # a fresh lock: put it back
+                os.link(aside, self.path)
+            except OSError:
+                pass
+            return False
+        finally:
+            aside.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Delete the lock file if it is still this job's (nothing happens if its folder is gone)."""
+        if self.held and (self.read(self.path) or {}).get("token") == self.info["token"]:
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def shard_lock(parts, k: int, n: int, command: str = "") -> PartsLock:
+    """The :class:`PartsLock` of ``generate --shard k/n`` (k = 0, n = 1 without --shard)."""
+    what = f"generate --shard {k}/{n} into {parts}" if n > 1 else f"generate into {parts}"
+    return PartsLock(parts, f"shard-{k}-of-{n}.lock", what, command)
+
+
+MERGE_LOCK = "merge.lock"
+
+
+def _running_jobs(parts: Path, pattern: str, own: PartsLock | None = None) -> list[tuple[Path, dict | None]]:
+    """Locks in ``parts`` matching ``pattern`` other than ``own`` and not stale: (file, its JSON)."""
+    found = []
+    for path in sorted(parts.glob(pattern)):
+        if own is not None and path == own.path:
+            continue
+        info = PartsLock.read(path)
+        if info is None and not path.exists():
+            continue
+        if not PartsLock.is_stale(info):
+            found.append((path, info))
+    return found
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -651,6 +857,71 @@ def _run_batched(todo, config: DatasetConfig, params: CHParams, backend: str, ba
                 s[2].abort()
 
 
+#: seconds between two progress lines of ``generate`` without a terminal (a batch job's log)
+PROGRESS_INTERVAL = 60.0
+
+
+def _hms(seconds: float) -> str:
+    """Seconds as h:mm:ss."""
+    seconds = int(round(max(seconds, 0.0)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Progress of ``generate`` over ``total`` sequences: a tqdm bar on a terminal, else log lines.
+
+    ``bar``: True draws the bar; False writes lines; None (default) draws the bar when stderr is a
+    terminal and writes lines otherwise (a Slurm or nohup log). A line is written when a sequence
+    is finished, at most one per ``interval`` seconds (:data:`PROGRESS_INTERVAL`; the first and the
+    last sequence always get one)::
+
+        data.h5: 3/20 sequences (15 %), 0:02:10 elapsed, ETA 0:12:17, 0.843 Gvox-updates/s
+
+    ETA = elapsed · (total − done) / done; the rate is voxel updates (grid points × solver steps of
+    the stored frames, burn-in not counted) per second of wall time. ``clock`` gives seconds.
+    """
+
+    def __init__(self, total: int, name: str, vox_per_frame: float, bar: bool | None = None,
+                 interval: float | None = None, clock=time.perf_counter):
+        from tqdm import tqdm
+
+        self.total, self.name, self.vox_per_frame = total, name, vox_per_frame
+        self.interval = PROGRESS_INTERVAL if interval is None else interval
+        self.clock = clock
+        self.done = self.frames = 0
+        self.start = self.last_line = clock()
+        use_bar = bool(getattr(sys.stderr, "isatty", lambda: False)()) if bar is None else bool(bar)
+        self.bar = tqdm(total=total, unit="seq", dynamic_ncols=True, desc=name) if use_bar else None
+
+    def rate(self, now: float) -> float:
+        """Voxel updates per second so far."""
+        return self.frames * self.vox_per_frame / max(now - self.start, 1e-9)
+
+    def frame(self) -> None:
+        """One stored frame computed."""
+        self.frames += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.rate(self.clock()) / 1e9:.2f} Gvox-updates/s", refresh=False)
+
+    def sequence(self) -> None:
+        """One sequence finished."""
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = self.clock()
+        if self.done in (1, self.total) or now - self.last_line >= self.interval:
+            self.last_line = now
+            elapsed = now - self.start
+            log.info("%s: %d/%d sequences (%.0f %%), %s elapsed, ETA %s, %.3g Gvox-updates/s", self.name, self.done,
+                     self.total, 100.0 * self.done / self.total, _hms(elapsed),
+                     _hms(elapsed * (self.total - self.done) / self.done), self.rate(now) / 1e9)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def generate(out, config: DatasetConfig, params: CHParams | None = None, backend: str = "auto",
              shard: str | None = None, command: str = "", keep_parts: bool = False, progress: bool | None = None,
              batch: int | None = None, overwrite: bool = False):
@@ -658,14 +929,16 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
 
     Without `shard`, all sequences are generated and merged into `out` (an existing `out` is
     refused unless `overwrite`); with `shard="i/n"` only sequences i, i+n, ... are written to
-    OUT.h5.parts/ and the caller runs :func:`merge` when all shards are done. A finished part that
-    cannot be read (truncated, corrupt: :func:`part_problem`) is named in a warning, deleted and
-    made again. `batch` sequences are advanced together (:func:`_run_batched`; default
-    :func:`default_batch` of the backend); the data do not depend on it. Returns `out` when merged,
-    else the parts folder.
+    OUT.h5.parts/ and the caller runs :func:`merge` when all shards are done. The parts folder's
+    config.json (:func:`parts_recipe`) must match the arguments (physics, scheme, sizes, seeds;
+    not backend, batch or threads), and so must every finished part found there; a mismatch is
+    refused naming the differing keys. A finished part that cannot be read (truncated, corrupt:
+    :func:`part_problem`) is named in a warning, deleted and made again. While it runs the shard is
+    locked (:class:`PartsLock`): the same shard started again, here or on another machine, stops
+    with one line naming this run. `batch` sequences are advanced together (:func:`_run_batched`;
+    default :func:`default_batch` of the backend); the data do not depend on it. `progress`: see
+    :class:`Progress`. Returns `out` when merged, else the parts folder.
     """
-    from tqdm import tqdm
-
     from .cli_common import check_memory, check_output
     from .solver import memory_needed, resolve_backend
 
@@ -683,59 +956,58 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
     members = max(1, min(batch, len(range(k, config.sequences, n))))
     check_memory(memory_needed((members, *config.shape), config.dtype),
                  f"a batch of {members} sequence(s) at {config.size}^3")
-    log.info("generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s, batch %d%s", out,
-             config.sequences, config.frames, config.steps_per_frame, config.size, backend, batch,
-             f", shard {k}/{n}" if shard else "")
-    clipped = config.clipped_share()
-    if clipped > 0.01:
-        log.warning("warning: about %.0f%% of the sequences draw a mean phi outside [%g, %g] (--ic-mean %g, "
-                    "--ic-mean-sd %g), which is clipped to that window", 100 * clipped, *IC_MEAN_CLIP,
-                    config.ic_mean, config.ic_mean_sd)
-    parts = _prepare_parts(out, config, params)
-    val = set(config.val_indices().tolist())
-    mine = [i for i in range(k, config.sequences, n)]
-    for i in mine:
-        path = part_path(parts, i)
-        problem = part_problem(path, config.frames) if path.exists() else None
-        if problem is not None:
-            log.warning("warning: %s is unreadable (%s); making sequence %d again", path, problem, i)
-            path.unlink()
-    todo = [i for i in mine if not part_path(parts, i).exists()]
-    if len(todo) < len(mine):
-        log.info("resuming: %d of %d sequences already done", len(mine) - len(todo), len(mine))
-    vox_per_frame = float(np.prod(config.shape)) * config.steps_per_frame
-    bar = tqdm(total=len(todo), unit="seq", disable=None if progress is None else not progress,
-               dynamic_ncols=True, desc=out.name)
-    t_start, frames_done = time.perf_counter(), [0]
+    parts, recipe = _prepare_parts(out, config, params)
+    with shard_lock(parts, k, n, command) as lock:
+        merging = _running_jobs(parts, MERGE_LOCK)
+        if merging:
+            raise ValueError(f"{out} is being merged ({PartsLock.describe(merging[0][1])}); wait for it to finish")
+        log.info("generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s, batch %d%s", out,
+                 config.sequences, config.frames, config.steps_per_frame, config.size, backend, batch,
+                 f", shard {k}/{n}" if shard else "")
+        clipped = config.clipped_share()
+        if clipped > 0.01:
+            log.warning("warning: about %.0f%% of the sequences draw a mean phi outside [%g, %g] (--ic-mean %g, "
+                        "--ic-mean-sd %g), which is clipped to that window", 100 * clipped, *IC_MEAN_CLIP,
+                        config.ic_mean, config.ic_mean_sd)
+        val = set(config.val_indices().tolist())
+        mine = [i for i in range(k, config.sequences, n)]
+        for i in mine:
+            path = part_path(parts, i)
+            problem = part_problem(path, config.frames, recipe) if path.exists() else None
+            if problem is not None:
+                log.warning("warning: %s is unreadable (%s); making sequence %d again", path, problem, i)
+                path.unlink()
+        todo = [i for i in mine if not part_path(parts, i).exists()]
+        if len(todo) < len(mine):
+            log.info("resuming: %d of %d sequences already done", len(mine) - len(todo), len(mine))
+        report = Progress(len(todo), out.name, float(np.prod(config.shape)) * config.steps_per_frame, progress)
 
-    def on_frame():
-        frames_done[0] += 1
-        rate = frames_done[0] * vox_per_frame / max(time.perf_counter() - t_start, 1e-9)
-        bar.set_postfix_str(f"{rate / 1e9:.2f} Gvox-updates/s", refresh=False)
+        def open_file(i, spec):
+            return SequenceFile(part_path(parts, i), params, frames=config.frames,
+                                steps_per_frame=config.steps_per_frame, shape=config.shape, backend=backend,
+                                dtype=config.dtype, storage=config.storage, seed=spec["seed"], ic=spec["ic"],
+                                burn_in=spec["burn_in"], split="val" if i in val else "train", command=command,
+                                config_json=config.to_json())
 
-    def open_file(i, spec):
-        return SequenceFile(part_path(parts, i), params, frames=config.frames, steps_per_frame=config.steps_per_frame,
-                            shape=config.shape, backend=backend, dtype=config.dtype, storage=config.storage,
-                            seed=spec["seed"], ic=spec["ic"], burn_in=spec["burn_in"],
-                            split="val" if i in val else "train", command=command, config_json=config.to_json())
-
-    try:
-        _run_batched(todo, config, params, backend, batch, open_file, on_frame, lambda i: bar.update(1))
-    finally:
-        bar.close()
-    if shard is not None:
-        log.info("shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards finished",
-                 k, n, len(mine), parts, out)
-        return parts
-    return merge(out, keep_parts=keep_parts, overwrite=overwrite)
+        try:
+            _run_batched(todo, config, params, backend, batch, open_file, report.frame, lambda i: report.sequence())
+        finally:
+            report.close()
+        if shard is not None:
+            log.info("shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards "
+                     "finished", k, n, len(mine), parts, out)
+            return parts
+        return merge(out, keep_parts=keep_parts, overwrite=overwrite, _own_lock=lock)
 
 
 # --------------------------------------------------------------------------- merging
 
 
-def merge(out, keep_parts: bool = False, overwrite: bool = False) -> Path:
-    """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing or a part is
-    unreadable (naming it), and an existing OUT.h5 unless `overwrite`.
+def merge(out, keep_parts: bool = False, overwrite: bool = False, _own_lock: PartsLock | None = None) -> Path:
+    """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing, a part is
+    unreadable or made with other arguments than the folder's config.json (naming it), a shard is
+    still running (its :class:`PartsLock`; ``_own_lock`` is the calling ``generate``'s own), another
+    merge of the folder runs, and an existing OUT.h5 unless `overwrite`.
 
     Frames are copied as raw compressed chunks, so the merged data are
     bit-identical to the parts whatever the storage.
@@ -748,8 +1020,25 @@ def merge(out, keep_parts: bool = False, overwrite: bool = False) -> Path:
     if not cfg_file.exists():
         raise ValueError(f"no parts to merge: {cfg_file} not found (run `generate` first)")
     check_output(out, overwrite)
-    recipe = json.loads(cfg_file.read_text())
-    n_seq = int(recipe["config"]["sequences"])
+    with PartsLock(parts, MERGE_LOCK, f"merge of {parts}"):
+        running = _running_jobs(parts, "shard-*.lock", _own_lock)
+        if running:
+            path, info = running[0]
+            raise ValueError(f"cannot merge {out}: a shard is still running ({PartsLock.describe(info)}; {path.name}); "
+                             f"merge when it has finished, or delete {path} if that job is gone")
+        _merge(out, parts, cfg_file)
+        if not keep_parts:
+            shutil.rmtree(parts)
+    return out
+
+
+def _merge(out: Path, parts: Path, cfg_file: Path) -> None:
+    """:func:`merge` once its checks passed and its lock is held."""
+    try:
+        recipe = json.loads(cfg_file.read_text())
+        n_seq = int(recipe["config"]["sequences"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{cfg_file} is corrupt; delete the folder {parts} to start over") from None
     missing = [i for i in range(n_seq) if not part_path(parts, i).exists()]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
@@ -757,10 +1046,13 @@ def merge(out, keep_parts: bool = False, overwrite: bool = False) -> Path:
                          f"finish the shards that write them")
     redo = "; rerun `generate` with the same arguments to make it again"
     for i in range(n_seq):
-        problem = part_problem(part_path(parts, i), int(recipe["config"]["frames"]))
+        try:
+            problem = part_problem(part_path(parts, i), int(recipe["config"]["frames"]), recipe)
+        except ValueError as e:
+            raise ValueError(f"cannot merge {out}: {e}") from None
         if problem is not None:
             raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({problem}){redo}")
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    tmp = _tmp_path(out)
     try:
         with h5py.File(part_path(parts, 0), "r") as first, h5py.File(tmp, "w") as f:
             attrs = dict(first.attrs)
@@ -787,9 +1079,6 @@ def merge(out, keep_parts: bool = False, overwrite: bool = False) -> Path:
         if tmp.exists():
             tmp.unlink()
     log.info("merged %d sequences into %s", n_seq, out)
-    if not keep_parts:
-        shutil.rmtree(parts)
-    return out
 
 
 # --------------------------------------------------------------------------- reading

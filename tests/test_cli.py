@@ -1,7 +1,12 @@
 """`python -m ch_numba` commands: outputs checked against the library, one-line errors on bad input."""
 
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -228,3 +233,35 @@ def test_pictures_leave_the_matplotlib_backend_alone(tmp_path, monkeypatch):
     for name in ("s.png", "f.png", "e.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
+
+
+def test_the_same_generate_twice_at_once_is_refused_and_sigterm_cleans_up(tmp_path):
+    """Two identical runs at once: the second stops with one line naming the first (its shard lock); SIGTERM
+    (a Slurm time limit, scancel) ends the first with one line, deleting its unfinished part and its lock."""
+    out = tmp_path / "c.h5"
+    parts, lock = tmp_path / "c.h5.parts", tmp_path / "c.h5.parts" / "shard-0-of-2.lock"
+    cmd = [sys.executable, "-m", "ch_numba", "generate", str(out), "--sequences", "2", "--frames", "400",
+           "--steps-per-frame", "20000", "--size", "8", "--backend", "cpu", "--threads", "1", "--shard", "0/2"]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not lock.exists() and first.poll() is None:
+            time.sleep(0.05)
+        assert lock.exists(), "the first run should hold its shard's lock"
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert first.poll() is None, "the first run should still be running"
+        err = second.stderr.strip().splitlines()
+        assert second.returncode == 2 and len(err) == 1 and "Traceback" not in second.stderr
+        assert re.fullmatch(rf"error: generate --shard 0/2 into {re.escape(str(parts))} is already running \(pid "
+                            rf"{first.pid} on host {re.escape(socket.gethostname())}, started .*\); if that job is "
+                            rf"gone, delete {re.escape(str(lock))}", err[0]), err[0]
+        first.send_signal(signal.SIGTERM)
+        err = first.communicate(timeout=120)[1].strip().splitlines()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 2 and err[-1] == ("error: terminated (SIGTERM); finished sequences are kept: rerun the "
+                                                 "same command to resume")
+    assert sorted(p.name for p in parts.iterdir()) == ["config.json"]  # no lock, no temporary part left

@@ -1,8 +1,12 @@
 """Data sets: layout and contents against independent recomputation, crash safety, shards, bad files."""
 
+import io
 import json
+import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +17,8 @@ import numpy as np
 import pytest
 
 import ch_numba
-from ch_numba import initial
-from ch_numba.dataset import DatasetConfig, generate, merge, open_dataset, parts_dir
+from ch_numba import dataset, initial
+from ch_numba.dataset import DatasetConfig, Progress, generate, merge, open_dataset, part_path, parts_dir
 from ch_numba.params import CHParams
 
 SMALL = dict(sequences=3, frames=3, steps_per_frame=20, size=12, burn_in_frames=2, val_fraction=0.34, seed=5)
@@ -258,3 +262,118 @@ def test_config_json_records_arguments(tmp_path):
     generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/3", progress=False)
     recipe = json.loads((parts_dir(out) / "config.json").read_text())
     assert recipe["config"]["sequences"] == 3 and recipe["params"]["epsilon"] == 3.0
+
+
+# --------------------------------------------------------------------------- concurrent runs, recipes, progress
+
+
+def _lock_file(parts, name, pid, host):
+    """A lock file as another run's PartsLock writes it."""
+    parts.mkdir(parents=True, exist_ok=True)
+    (parts / name).write_text(json.dumps({"pid": pid, "host": host, "started": "2026-01-01 00:00:00 UTC",
+                                          "command": "python -m ch_numba generate ...", "token": "0" * 32}))
+
+
+def test_a_running_shard_is_refused_naming_it_while_other_shards_run(tmp_path):
+    out, host, live = tmp_path / "l.h5", socket.gethostname(), os.getppid()  # pytest's parent: a running process
+    parts = parts_dir(out)
+    _lock_file(parts, "shard-0-of-2.lock", live, host)
+    with pytest.raises(ValueError, match=rf"^generate --shard 0/2 into {parts} is already running \(pid {live} on "
+                                         rf"host {host}, started 2026-01-01 00:00:00 UTC\); if that job is gone, "
+                                         rf"delete {parts / 'shard-0-of-2.lock'}$"):
+        generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/2", progress=False)
+    assert not list(parts.glob("seq_*")) and not list(parts.glob("*.tmp*"))
+    generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="1/2", progress=False)  # beside it
+    assert sorted(p.name for p in parts.iterdir()) == ["config.json", "seq_000001.h5", "shard-0-of-2.lock"]
+    with pytest.raises(ValueError, match=rf"^cannot merge {out}: a shard is still running \(pid {live} on host "):
+        merge(out)
+    assert not out.exists() and not (parts / "merge.lock").exists()
+    _lock_file(parts, "shard-0-of-2.lock", 4242, "elsewhere")  # another machine's: its pid cannot be checked here
+    with pytest.raises(ValueError, match=r"already running \(pid 4242 on host elsewhere, .*delete .*shard-0-of-2"):
+        generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/2", progress=False)
+    (parts / "shard-0-of-2.lock").unlink()  # what the message says to do once that job is known to be gone
+    generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/2", progress=False)
+    merge(out)
+    with open_dataset(out) as ds:
+        assert ds.n_sequences == 3
+
+
+def test_a_stale_lock_of_this_host_is_taken_over(tmp_path, small, caplog):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid no longer runs: a run killed with SIGKILL leaves such a lock
+    out = tmp_path / "s.h5"
+    _lock_file(parts_dir(out), "shard-0-of-1.lock", dead.pid, socket.gethostname())
+    generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", progress=False)
+    assert f"took over the stale lock {parts_dir(out) / 'shard-0-of-1.lock'} (pid {dead.pid} on host" in caplog.text
+    assert_same_data(read_all(out), read_all(small))
+    assert not parts_dir(out).exists()
+
+
+def test_parts_are_checked_against_the_folder_config(tmp_path):
+    """The folder's config.json holds the physics, scheme, sizes and seeds, not the throughput options; an
+    existing part made with other arguments is named (not merged, not silently replaced)."""
+    out, cfg = tmp_path / "r.h5", DatasetConfig(**SMALL)
+    generate(out, cfg, CHParams(), backend="cpu", shard="0/3", progress=False)
+    generate(out, cfg, CHParams(), backend="numpy", shard="1/3", batch=2, progress=False)  # another backend, batch
+    with pytest.raises(ValueError, match=r"was started with different arguments \(dt, epsilon\); rerun with the "
+                                         r"same arguments or delete that folder"):
+        generate(out, cfg, CHParams(epsilon=2.0, dt=5e-4), backend="cpu", shard="2/3", progress=False)
+    with pytest.raises(ValueError, match=r"different arguments \(.*scheme.*\)"):
+        generate(out, cfg, CHParams(scheme="spectral", dt=0.5), backend="cpu", shard="2/3", progress=False)
+    with pytest.raises(ValueError, match=r"different arguments \(size\)"):
+        generate(out, DatasetConfig(**{**SMALL, "size": 10}), CHParams(), backend="cpu", shard="2/3", progress=False)
+    other = tmp_path / "o.h5"
+    generate(other, cfg, CHParams(epsilon=2.0), backend="cpu", shard="2/3", progress=False)
+    mine = part_path(parts_dir(out), 2)
+    shutil.copy(part_path(parts_dir(other), 2), mine)  # somebody else's part in this folder
+    pattern = rf"{mine} was made with other arguments than {parts_dir(out) / 'config.json'} \(epsilon\); delete it"
+    with pytest.raises(ValueError, match="^" + pattern):
+        generate(out, cfg, CHParams(), backend="cpu", shard="2/3", progress=False)
+    with pytest.raises(ValueError, match=rf"^cannot merge {out}: {pattern}"):
+        merge(out)
+    assert not out.exists() and mine.exists()
+    mine.unlink()
+    generate(out, cfg, CHParams(), backend="cpu", shard="2/3", progress=False)
+    merge(out)
+    with open_dataset(out) as ds:
+        assert list(ds.attrs["backend"].split(",")) == ["cpu", "numpy"]
+
+
+def test_config_json_is_written_once_by_concurrent_starts(tmp_path):
+    """Shards starting together: exactly one creates config.json (complete, via a hard link), the others
+    find it and check it."""
+    from ch_numba.dataset import _create_new
+
+    path = tmp_path / "config.json"
+    assert _create_new(path, b'{"a": 1}') is True
+    assert _create_new(path, b'{"a": 2}') is False
+    assert path.read_bytes() == b'{"a": 1}' and [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_progress_lines_without_a_terminal(caplog):
+    """Without a bar: a line per finished sequence, at most one per interval (the first and the last always),
+    with count, elapsed time, ETA = elapsed · remaining / done and the voxel-update rate."""
+    caplog.set_level(logging.INFO, logger="ch_numba")
+    times = iter([0.0, 10.0, 20.0, 100.0, 110.0])
+    report = Progress(4, "d.h5", 1e9, bar=False, interval=60.0, clock=lambda: next(times))
+    for _ in range(4):
+        report.frame()
+        report.frame()
+        report.sequence()
+    report.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "d.h5: 1/4 sequences (25 %), 0:00:10 elapsed, ETA 0:00:30, 0.2 Gvox-updates/s",
+        "d.h5: 3/4 sequences (75 %), 0:01:40 elapsed, ETA 0:00:33, 0.06 Gvox-updates/s",  # 90 s after the first
+        "d.h5: 4/4 sequences (100 %), 0:01:50 elapsed, ETA 0:00:00, 0.0727 Gvox-updates/s",
+    ]
+
+
+def test_generate_without_a_terminal_logs_each_sequence(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="ch_numba")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, as in a Slurm log
+    monkeypatch.setattr(dataset, "PROGRESS_INTERVAL", 0.0)
+    generate(tmp_path / "p.h5", DatasetConfig(**SMALL), CHParams(), backend="cpu")
+    lines = [r.getMessage() for r in caplog.records if "sequences (" in r.getMessage()]
+    assert [line.split(",")[0] for line in lines] == [f"p.h5: {i}/3 sequences ({round(100 * i / 3)} %)"
+                                                      for i in (1, 2, 3)]
+    assert lines[-1].split(", ")[2] == "ETA 0:00:00"
