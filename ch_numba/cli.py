@@ -18,13 +18,18 @@ from .solver import BACKENDS
 log = logging.getLogger("ch_numba")
 
 EXAMPLES = """examples:
-  python -m ch_numba simulate run.h5 --ic perlin --size 64 --frames 50 --steps-per-frame 400 --seed 7
+  python -m ch_numba simulate perlin64.h5 --ic perlin --size 64 --frames 50 --steps-per-frame 400 --seed 7
   python -m ch_numba simulate eq.h5 --size 64 --scheme spectral --dt 1 --steps-per-frame 400 --frames 100
-  python -m ch_numba generate data.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 --seed 1
-  python -m ch_numba generate data.h5 --sequences 20 --size 64 --backend cuda --batch 16
-  python -m ch_numba generate data.h5 --sequences 20 --size 64 --threads 1 --shard 0/2   # and 1/2 beside it
-  python -m ch_numba generate data.h5 --sequences 20 --size 64 --shard 0/4   # ... 1/4, 2/4, 3/4, then:
-  python -m ch_numba merge data.h5
+  python -m ch_numba generate data.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 \\
+      --burn-in-frames 10 --val-fraction 0.3 --seed 1 --backend auto
+  python -m ch_numba generate paper64.h5 --sequences 1850 --frames 50 --size 64 --seed 1 --backend cuda --batch 32
+
+  # data.h5's sequences made by 4 processes or machines (the same arguments + --shard i/4; here one Numba
+  # thread each), then merged:
+  python -m ch_numba generate sharded.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 \\
+      --burn-in-frames 10 --val-fraction 0.3 --seed 1 --threads 1 --shard 0/4   # and 1/4, 2/4, 3/4 beside it
+  python -m ch_numba merge sharded.h5
+
   python -m ch_numba info data.h5
   python -m ch_numba render data.h5 --sequence 0 --frames 0,-1 --out pictures/
 """
@@ -109,8 +114,6 @@ def set_threads(n: int | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import initial
-
     parser = argparse.ArgumentParser(prog="python -m ch_numba", description="3D Cahn-Hilliard ground truth: "
                                      "simulate, generate data sets, merge shards, inspect, render.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,16 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="one run from any initial condition to an HDF5 data set (1 sequence)",
                        description="Simulate one evolution and write it in the data-set layout.")
     s.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
-    s.add_argument("--ic", choices=initial.KINDS, default="perlin", help="initial condition (default %(default)s)")
-    s.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (data set)")
-    s.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from")
-    s.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from")
-    s.add_argument("--size", type=int, default=64, help="grid edge L (L³ voxels; ignored for npy/h5 ICs)")
-    s.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
-    s.add_argument("--frequency", type=int, default=4, help="Perlin lattice cells per side (correlation length "
-                                                            "L/f; default %(default)s)")
-    s.add_argument("--mean", type=float, default=0.5, help="mean φ of perlin/random/slice/layers ICs")
-    s.add_argument("--amplitude", type=float, default=0.1, help="fluctuation amplitude of perlin/random/slice")
+    cli_common.add_ic_arguments(s.add_argument_group("initial condition"), 64,
+                                "grid edge L (L³ voxels; default %(default)s; ignored for npy/h5 ICs)")
     _add_run(s)
     _add_physics(s)
 
@@ -205,13 +200,7 @@ def cmd_simulate(a, command: str) -> None:
     if a.frames < 1 or a.steps_per_frame < 1:
         raise ValueError(f"--frames and --steps-per-frame must be >= 1, got {a.frames} and {a.steps_per_frame}")
     cli_common.check_output(a.out, a.overwrite)
-    options = {"mean": a.mean, "amplitude": a.amplitude, "frequency": a.frequency}
-    if a.ic in ("mesh", "npy", "h5"):
-        if a.ic_file is None:
-            raise ValueError(f"--ic {a.ic} needs --ic-file")
-        options = {"path": str(a.ic_file)}
-        if a.ic == "h5":
-            options.update(sequence=a.ic_sequence, frame=a.ic_frame)
+    options = cli_common.ic_options_from_args(a)
     if a.ic not in ("npy", "h5"):  # the grid is --size (a file IC brings its own, already in memory)
         if a.size < 3:
             raise ValueError(f"--size must be >= 3, got {a.size}")
@@ -220,7 +209,7 @@ def cmd_simulate(a, command: str) -> None:
     bad = blowup_value(phi0)
     if bad is not None:  # before anything is written (the resume folder below)
         raise BlowUpError(0, bad, str(a.ic_file or f"--ic {a.ic}"))
-    ic = {"kind": a.ic, "seed": a.seed, **{k: v for k, v in options.items()}}
+    ic = {"kind": a.ic, "seed": a.seed, **options}
     from tqdm import tqdm
 
     from .solver import resolve_backend

@@ -7,6 +7,15 @@ that closes the pipe early (``python -m ch_numba info f.h5 | head -1``) ends it 
 
 Outputs follow one rule in every command: an existing output is refused unless ``--overwrite``
 (:func:`check_output`).
+
+Logging (:func:`setup_logging`): INFO lines of the project on stderr; ``-v`` adds the project's DEBUG
+lines (loggers ``ch_numba``, ``surrogate``, ``export``), not the DEBUG output of the libraries
+underneath (Numba's compiler dumps, h5py's converters). Warnings (``warnings.warn``, e.g. the
+runtime's TrainingRangeWarning) are one ``warning: ...`` line each; with ``-v`` they keep Python's
+format (file and line).
+
+The initial-condition arguments of ``simulate`` and of the two rollout commands are one definition
+(:func:`add_ic_arguments`, :func:`ic_options`).
 """
 
 from __future__ import annotations
@@ -17,13 +26,37 @@ import os
 import shlex
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError)
 
+#: the project's loggers (their children: ch_numba.dataset, export.runtime, ...); ``-v`` shows their DEBUG lines
+PROJECT_LOGGERS = ("ch_numba", "surrogate", "export")
+
+_verbose = [False]  # -v of the running command (the warning format)
+
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    """INFO and above on stderr, one message per line; ``verbose``: the project's DEBUG lines too (only the
+    project's: the libraries' loggers stay at INFO, so Numba's compiler dumps are not shown)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for name in PROJECT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    _verbose[0] = bool(verbose)
+    if verbose:
+        logging.getLogger("ch_numba.cli_common").debug("ch3d %s, Python %s (%s)", code_version(),
+                                                       sys.version.split()[0], sys.executable)
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the commands: one ``warning: ...`` log line (Python's format with -v)."""
+    if _verbose[0]:
+        text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    else:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+        text = text if text.startswith("warning") else f"warning: {text}"
+    logging.getLogger("ch_numba.cli_common").warning("%s", text)
 
 
 def command_line(prog: str, argv) -> str:
@@ -61,6 +94,55 @@ def code_version() -> str:
 
     describe = git_describe()
     return f"{__version__}+git.{describe}" if describe else __version__
+
+
+# --------------------------------------------------------------------------- initial-condition arguments
+
+#: the IC kinds read from a file (``--ic-file``); the others are made from --seed, --mean, --amplitude, --frequency
+FILE_IC_KINDS = ("mesh", "npy", "h5")
+
+
+def add_ic_arguments(g, size_default, size_help: str) -> None:
+    """The initial-condition arguments of ``simulate`` and of the rollout commands (``--size`` differs:
+    its default and help are the caller's)."""
+    from .initial import KINDS
+
+    g.add_argument("--ic", choices=KINDS, default="perlin", help="initial condition (default %(default)s)")
+    g.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (a data set)")
+    g.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from (default 0)")
+    g.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from (default 0)")
+    g.add_argument("--size", type=int, default=size_default, help=size_help)
+    g.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
+    g.add_argument("--frequency", type=int, default=4, help="Perlin lattice cells per side (correlation length "
+                                                            "L/f; default %(default)s)")
+    g.add_argument("--mean", type=float, default=0.5, help="mean phi of perlin/random/slice/layers ICs "
+                                                           "(default %(default)s)")
+    g.add_argument("--amplitude", type=float, default=0.1, help="fluctuation amplitude of perlin/random/slice "
+                                                                "(default %(default)s)")
+
+
+def ic_options(kind: str, *, mean: float = 0.5, amplitude: float = 0.1, frequency: int = 4, ic_file=None,
+               ic_sequence: int = 0, ic_frame: int = 0) -> dict:
+    """The options of :func:`ch_numba.initial.make` that the IC arguments ask for (and that the output files
+    record as the IC, with its kind and seed): the file of a file IC (:data:`FILE_IC_KINDS`; for ``h5`` with the
+    sequence and frame), else mean, amplitude and frequency. ValueError (one line) if a file IC has no file."""
+    if kind in FILE_IC_KINDS:
+        if ic_file is None:
+            raise ValueError(f"--ic {kind} needs --ic-file")
+        options = {"path": str(ic_file)}
+        if kind == "h5":
+            options.update(sequence=ic_sequence, frame=ic_frame)
+        return options
+    return {"mean": mean, "amplitude": amplitude, "frequency": frequency}
+
+
+def ic_options_from_args(a) -> dict:
+    """:func:`ic_options` of parsed arguments (:func:`add_ic_arguments`)."""
+    return ic_options(a.ic, mean=a.mean, amplitude=a.amplitude, frequency=a.frequency, ic_file=a.ic_file,
+                      ic_sequence=a.ic_sequence, ic_frame=a.ic_frame)
+
+
+# --------------------------------------------------------------------------- outputs and inputs
 
 
 def check_output(path, overwrite: bool = False) -> Path:
@@ -134,7 +216,9 @@ def run(main_body, argv=None) -> int:
     (128 + SIGPIPE, what a shell reports for a program killed by it), without a message.
     """
     try:
-        code = main_body(argv) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning
+            code = main_body(argv) or 0
         sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
         return code
     except BrokenPipeError:

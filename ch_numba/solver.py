@@ -35,12 +35,15 @@ from .physics import check_dtype, coefficients
 log = logging.getLogger(__name__)
 
 BACKENDS = ("numpy", "cpu", "cuda", "auto")
-BLOWUP_RANGE = (-0.5, 1.5)
+#: the one range of φ the project treats as physical (φ ∈ [0, 1] plus a margin for overshoot): outside it
+#: the solver reports a blow-up (or, at step 0, an initial condition outside the range), and the surrogate
+#: rollouts (export.rollout, docs/probe_stability.py, docs/reproduce.py) count the field as unphysical
+PHYSICAL_RANGE = (-0.5, 1.5)
 CHECK_EVERY = 500  # evolve() checks for blow-up at least this often (steps)
 
 
 class BlowUpError(RuntimeError):
-    """The explicit scheme diverged (NaN/Inf, or φ left BLOWUP_RANGE), or, at step 0, the state it was
+    """The explicit scheme diverged (NaN/Inf, or φ left PHYSICAL_RANGE), or, at step 0, the state it was
     given is outside that range (an initial condition outside the physical φ ∈ [0, 1]: not a blow-up,
     and said so).
 
@@ -51,7 +54,7 @@ class BlowUpError(RuntimeError):
 
     def __init__(self, step: int, value: float, where: str = "", member: int | None = None):
         self.step, self.value, self.where, self.member = step, value, where, member
-        lo, hi = BLOWUP_RANGE
+        lo, hi = PHYSICAL_RANGE
         prefix = f"{where}: " if where else ""
         if step == 0:
             text = (f"{prefix}the initial condition is outside the physical range: it has phi = {value:g} "
@@ -71,6 +74,7 @@ def resolve_backend(backend: str, scheme: str = "explicit") -> str:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if scheme == "spectral":
         if backend == "auto":
+            log.debug("backend auto: the spectral scheme -> cpu")
             return "cpu"
         if backend not in SPECTRAL_BACKENDS:
             raise ValueError(f"the spectral scheme runs on the {'/'.join(SPECTRAL_BACKENDS)} backend, not {backend!r}")
@@ -83,12 +87,15 @@ def resolve_backend(backend: str, scheme: str = "explicit") -> str:
         if backend == "cuda":
             raise ValueError("backend 'cuda' needs the numba-cuda package (pip install numba-cuda); "
                              "use backend cpu or auto") from None
+        log.debug("backend auto: numba-cuda is not installed -> cpu")
         return "cpu"
     if backend == "cuda":
         if not (is_simulator() or gpu_available()):
             raise ValueError("backend 'cuda' needs a usable CUDA GPU and driver (none found); use backend cpu or auto")
         return "cuda"
-    return "cuda" if gpu_available() else "cpu"
+    chosen = "cuda" if gpu_available() else "cpu"
+    log.debug("backend auto: %s -> %s", "a usable CUDA GPU" if chosen == "cuda" else "no usable CUDA GPU", chosen)
+    return chosen
 
 
 def check_field(phi, name: str = "phi0") -> np.ndarray:
@@ -126,14 +133,14 @@ def memory_needed(shape, dtype=np.float32) -> int:
 
 
 def blowup_value(phi: np.ndarray) -> float | None:
-    """The offending value if phi is non-finite or outside BLOWUP_RANGE, else None."""
+    """The offending value if phi is non-finite or outside PHYSICAL_RANGE, else None."""
     lo, hi = float(np.min(phi)), float(np.max(phi))
     if not np.isfinite(lo) or not np.isfinite(hi):
         bad = phi[~np.isfinite(phi)]
         return float(bad.flat[0]) if bad.size else float("nan")
-    if lo < BLOWUP_RANGE[0]:
+    if lo < PHYSICAL_RANGE[0]:
         return lo
-    if hi > BLOWUP_RANGE[1]:
+    if hi > PHYSICAL_RANGE[1]:
         return hi
     return None
 

@@ -23,6 +23,11 @@ format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m 
   logged every tenth of the run; the file is written under a temporary name and renamed when the
   run finished (nothing is left at OUT after a failure). A non-finite field stops the run. An
   existing OUT is refused unless ``--overwrite``.
+* φ outside :data:`PHYSICAL_RANGE` (the solver's, :data:`ch_numba.solver.PHYSICAL_RANGE`: one definition)
+  means the surrogate has left its training regime: the writer warns once; the report and
+  docs/probe_stability.py count the first such step.
+* ``--ic h5``: the data set's physics (:func:`dataset_physics`) is passed to ``Rollout(..., physics=...)``,
+  which warns when it differs from the model's training data.
 """
 
 from __future__ import annotations
@@ -40,21 +45,24 @@ import h5py
 import numpy as np
 
 from ch_numba import cli_common
+from ch_numba.solver import PHYSICAL_RANGE  # re-exported: docs/probe_stability.py and docs/reproduce.py read it here
 
 if TYPE_CHECKING:
     from .runtime import Rollout
 
 log = logging.getLogger("export.rollout")
 
-#: φ outside this range means the surrogate has left its training regime (φ ∈ [0, 1] physically):
-#: the rollout writer warns; the report and docs/probe_stability.py count the first such step
-PHYSICAL_RANGE = (-0.5, 1.5)
-
 EXAMPLES = """examples:
-  python -m export.rollout model.onnx --ic perlin --size 64 --steps 10000 --every 100 --out run.h5
-  python -m export.rollout model.onnx --ic mesh --ic-file bunny.stl --size 128 --steps 500 --every 10 --out bunny.h5
+  python -m export.rollout model.onnx --ic perlin --size 64 --steps 10000 --every 100 --out rollout64.h5
+  python -m export.rollout model.onnx --ic mesh --ic-file examples/peanut.stl --size 64 --steps 500 --every 10 \\
+      --out peanut_rollout.h5
+  python -m export.rollout model.onnx --ic npy --ic-file examples/gyroid32.npy --steps 500 --every 10 \\
+      --out gyroid_rollout.h5
   python -m export.rollout model.onnx --ic h5 --ic-file data.h5 --ic-sequence 3 --steps 49 --out pred.h5
-  python -m ch_numba info run.h5
+  python -m ch_numba info rollout64.h5
+
+With --ic h5 the data set's physics (epsilon, M, W, dx, time per frame) is checked against the model's
+training data: a difference is reported in a warning (the rollout still runs).
 """
 
 
@@ -94,14 +102,9 @@ def initial_condition(kind: str, size: int, *, seed: int = 7, frequency: int = 4
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"--size must be a positive integer, got {size!r}")
-    options = {"mean": mean, "amplitude": amplitude, "frequency": frequency}
-    if kind in ("mesh", "npy", "h5"):
-        if ic_file is None:
-            raise ValueError(f"--ic {kind} needs --ic-file")
-        options = {"path": str(ic_file)}
-        if kind == "h5":
-            options.update(sequence=ic_sequence, frame=ic_frame)
-    phi0 = initial.make(kind, (size,) * 3, seed=seed, **dict(options))
+    options = cli_common.ic_options(kind, mean=mean, amplitude=amplitude, frequency=frequency, ic_file=ic_file,
+                                    ic_sequence=ic_sequence, ic_frame=ic_frame)
+    phi0 = initial.make(kind, (size,) * 3, seed=seed, **options)
     return np.asarray(phi0, dtype=np.float32), {"kind": kind, "seed": seed, **options}
 
 
@@ -222,7 +225,6 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
 
     The runner's own options (--providers / --device, --threads) are the caller's."""
     from ch_numba.dataset import STORAGES
-    from ch_numba.initial import KINDS
 
     p.add_argument("model", type=Path, help=model_help)
     p.add_argument("--out", type=Path, required=True, help="output .h5 file (refused if it exists, unless "
@@ -231,18 +233,10 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("--steps", type=int, default=100, help="network steps, each one saved frame of the training data "
                                                           "(default %(default)s)")
     p.add_argument("--every", type=int, default=1, help="store a frame every this many steps (default %(default)s)")
-    g = p.add_argument_group("initial condition (made at ground-truth resolution, then downscaled)")
-    g.add_argument("--ic", choices=KINDS, default="perlin", help="initial condition (default %(default)s)")
-    g.add_argument("--size", type=int, help="ground-truth grid edge L (L^3 voxels; default: the model's training "
-                                            "grid, else 64; ignored for npy/h5 ICs)")
-    g.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
-    g.add_argument("--frequency", type=int, default=4, help="Perlin lattice cells per side (default %(default)s)")
-    g.add_argument("--mean", type=float, default=0.5, help="mean phi of perlin/random/slice/layers ICs "
-                                                           "(default %(default)s)")
-    g.add_argument("--amplitude", type=float, default=0.1, help="fluctuation amplitude (default %(default)s)")
-    g.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (a data set)")
-    g.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from (default 0)")
-    g.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from (default 0)")
+    cli_common.add_ic_arguments(p.add_argument_group("initial condition (made at ground-truth resolution, then "
+                                                     "downscaled)"), None,
+                                "ground-truth grid edge L (L^3 voxels; default: the model's training grid, else 64; "
+                                "ignored for npy/h5 ICs)")
     p.add_argument("--full-resolution", action="store_true", help="store frames upscaled to the ground-truth grid "
                                                                   "(default: the network's grid)")
     p.add_argument("--storage", choices=STORAGES, default="lzf", help="HDF5 storage of phi (default %(default)s)")
@@ -274,6 +268,28 @@ def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command:
                          overwrite=a.overwrite)
 
 
+def dataset_physics(path) -> dict:
+    """The ground truth's physics of the data set ``path`` as ``Rollout(physics=...)`` takes it: epsilon,
+    mobility, W, dx, dt, steps_per_frame. A surrogate rollout file (``source="surrogate"``) stores frames
+    at the network's grid and ``network_steps_per_frame`` network steps apart: its ground-truth dx and
+    steps per frame are given back. Errors on an unreadable file are one line (ValueError)."""
+    from ch_numba.dataset import open_dataset
+
+    with open_dataset(path) as ds:
+        p, attrs = ds.params, dict(ds.attrs)
+    physics = {"epsilon": p.epsilon, "mobility": p.mobility, "W": p.W, "dx": p.dx, "dt": p.dt,
+               "steps_per_frame": int(attrs["steps_per_frame"])}
+    if attrs.get("source") == "surrogate":
+        try:
+            if attrs.get("resolution") == "network":
+                physics["dx"] /= int(attrs["downscale"])
+            physics["steps_per_frame"] /= int(attrs["network_steps_per_frame"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            raise ValueError(f"{path}: a surrogate rollout file without valid downscale/network_steps_per_frame "
+                             f"attributes") from None
+    return physics
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .runtime import PROVIDERS
 
@@ -296,7 +312,9 @@ def _main(argv=None) -> int:
     cli_common.setup_logging(a.verbose)
     command = cli_common.command_line("python -m export.rollout", argv)
     config = config_from_args(a)  # checks the numbers first
-    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    # --ic h5: the data set's physics, so that the runtime warns when it differs from the model's training data
+    physics = dataset_physics(a.ic_file) if a.ic == "h5" and a.ic_file is not None else None
+    runner = Rollout(a.model, providers=a.providers, threads=a.threads, physics=physics)
     run_from_args(a, runner, config, command)
     return 0
 

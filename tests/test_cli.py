@@ -75,6 +75,9 @@ def test_simulate_from_npy_ic(tmp_path):
         (["generate", "{tmp}/nodir/g.h5", "--sequences", "2"], "does not exist"),
         (["merge", "{tmp}/nothing.h5"], "no parts to merge"),
         (["simulate", "{tmp}/a.h5", "--threads", "0"], r"--threads must be in 1\.\.\d+ \(NUMBA_NUM_THREADS\), got 0"),
+        (["simulate", "{tmp}/a.h5", "--size", "8", "--frames", "0"], "--frames and --steps-per-frame must be >= 1"),
+        (["simulate", "{tmp}/a.h5", "--size", "8", "--steps-per-frame", "0"],
+         r"--frames and --steps-per-frame must be >= 1, got 50 and 0"),
         (["generate", "{tmp}/g.h5", "--sequences", "2", "--threads", "100000"], r"--threads must be in 1\.\.\d+"),
         (["generate", "{tmp}/g.h5", "--sequences", "2", "--batch", "0"], "--batch must be an integer >= 1, got 0"),
         (["info", "{tmp}/bad.h5"], "not a readable HDF5 file"),
@@ -107,6 +110,67 @@ def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
     one_line_error(capsys, code, pattern)
     for left in ("a.h5", "g.h5", "a.h5.resume", "g.h5.parts"):  # nothing half-written
         assert not (tmp_path / left).exists(), left
+
+
+@pytest.mark.parametrize("command", ["simulate", "generate"])
+def test_backend_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, command):
+    """Before a folder or a file is made (generate used to leave OUT.h5.parts/config.json behind)."""
+    from ch_numba import kernels_cuda
+
+    monkeypatch.setattr(kernels_cuda, "is_simulator", lambda: False)
+    monkeypatch.setattr(kernels_cuda, "gpu_available", lambda: False)
+    extra = ["--sequences", "2"] if command == "generate" else []
+    code = main([command, str(tmp_path / "c.h5"), "--size", "8", "--frames", "2", "--steps-per-frame", "2",
+                 "--backend", "cuda", *extra])
+    one_line_error(capsys, code, r"^error: backend 'cuda' needs a usable CUDA GPU and driver \(none found\)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verbose_shows_the_project_debug_log_and_not_the_libraries(tmp_path):
+    """-v: the project's DEBUG lines, not Numba's compiler dumps (tens of thousands of lines when the kernels are
+    compiled: an empty cache folder here) nor h5py's converter messages."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "ch_numba", "-v", "simulate", str(tmp_path / "v.h5"), "--size", "8",
+                          "--frames", "2", "--steps-per-frame", "2", "--backend", "auto"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stderr.splitlines()
+    assert re.match(r"ch3d \d+\.\d+\.\d+", lines[0]), lines[0]  # the project's debug line: version, Python
+    assert any(re.match(r"backend auto: .*-> (cpu|cuda)", line) for line in lines), lines
+    assert len(lines) <= 8 and "bytecode dump" not in res.stderr and "Creating converter" not in res.stderr, lines[:20]
+    assert any(p.suffix == ".nbi" for p in (tmp_path / "cache").rglob("*"))  # the kernels were compiled meanwhile
+
+
+def test_ic_arguments_are_one_definition():
+    """simulate and the two rollout commands share the IC arguments (cli_common.add_ic_arguments) and turn them
+    into the same options of initial.make (cli_common.ic_options)."""
+    from ch_numba import cli_common
+    from ch_numba.cli import build_parser
+    from export.rollout import add_rollout_arguments
+
+    def ic_actions(parser):
+        return {a.dest: (tuple(a.option_strings), a.default, a.choices) for a in parser._actions
+                if a.dest in ("ic", "ic_file", "ic_sequence", "ic_frame", "seed", "frequency", "mean", "amplitude")}
+
+    simulate = build_parser()._subparsers._group_actions[0].choices["simulate"]
+    rollout = __import__("argparse").ArgumentParser()
+    add_rollout_arguments(rollout, "model")
+    assert ic_actions(simulate) == ic_actions(rollout) and len(ic_actions(simulate)) == 8
+    assert cli_common.ic_options("perlin", mean=0.4) == {"mean": 0.4, "amplitude": 0.1, "frequency": 4}
+    assert cli_common.ic_options("h5", ic_file="d.h5", ic_sequence=2) == {"path": "d.h5", "sequence": 2, "frame": 0}
+    assert cli_common.ic_options("npy", ic_file="a.npy", mean=0.3) == {"path": "a.npy"}
+    with pytest.raises(ValueError, match="--ic mesh needs --ic-file"):
+        cli_common.ic_options("mesh")
+
+
+def test_one_physical_range():
+    """The solver's blow-up range and the surrogate's 'physical' range (rollout warning, report, stability probe)
+    are one constant."""
+    import export.rollout
+    from ch_numba import solver
+
+    assert export.rollout.PHYSICAL_RANGE is solver.PHYSICAL_RANGE == (-0.5, 1.5)
+    assert not hasattr(solver, "BLOWUP_RANGE")
 
 
 def test_unknown_ic_is_rejected_by_argparse(tmp_path):

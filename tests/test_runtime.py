@@ -519,6 +519,32 @@ def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_
     np.testing.assert_array_equal(read_vti(pics / "seq0000_frame0002.vti")["phi"], last)
 
 
+def test_cli_ic_h5_states_the_data_set_physics(model_path, tmp_path, caplog):
+    """--ic h5: the data set's physics goes to Rollout(physics=...), so a data set of other physics than the
+    model's training data gives one warning line (and the rollout still runs); the same physics, none. A rollout
+    file states the physics of its model's ground truth."""
+    from export.rollout import dataset_physics
+
+    caplog.set_level(logging.INFO)
+    same, other = tmp_path / "same.h5", tmp_path / "other.h5"
+    for path, eps in ((same, "3"), (other, "2")):  # the model's: eps 3, dt 1e-3, 400 steps per frame
+        assert ch_main(["simulate", str(path), "--size", "16", "--frames", "1", "--steps-per-frame", "400",
+                        "--epsilon", eps, "--backend", "numpy"]) == 0
+    for path, warned in ((same, []), (other, ["warning: model.onnx: the stated physics differs from the training "
+                                              "data's: epsilon=2 (trained: 3); the model emulates only the physics "
+                                              "it was trained on (one step = 0.4 time units) (warned once per "
+                                              "Rollout)"])):
+        caplog.clear()
+        out = tmp_path / f"r_{path.name}"
+        assert rollout_main([str(model_path), "--ic", "h5", "--ic-file", str(path), "--steps", "2", "--every", "2",
+                             "--out", str(out), "--threads", "1"]) == 0
+        assert [r.getMessage() for r in caplog.records if "physics" in r.getMessage()] == warned
+        assert out.exists()
+    model = {"epsilon": 3.0, "mobility": 1.0, "W": 1.0, "dx": 1.0, "dt": 1e-3, "steps_per_frame": 400}
+    assert dataset_physics(same) == model
+    assert dataset_physics(tmp_path / "r_same.h5") == model  # stored at dx 2, 800 steps apart
+
+
 @pytest.mark.parametrize("args, match", [
     (["--steps", "5", "--every", "2"], "not a multiple of --every"),
     (["--size", "15"], "not divisible by the model's downscale factor 2"),
