@@ -1,6 +1,6 @@
 """Physical and numerical parameters of the Cahn-Hilliard model.
 
-Model (DESIGN.md section 1), in grid units::
+Model (the paper's; docs/GUIDE.md, section 2 "Equations"), in grid units::
 
     F[phi] = ∫ f(phi) + (eps²/2) |∇phi|² dV,      f(phi) = W phi² (1 - phi)²
     mu     = f'(phi) - eps² ∇²phi

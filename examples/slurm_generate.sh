@@ -4,9 +4,12 @@
 #   sbatch --array=0-15 examples/slurm_generate.sh        # 16 shards (adjust NSHARDS below to match)
 #   sbatch --dependency=afterok:<array job id> --wrap "python -m ch_numba merge $OUT"
 #
-# Every shard writes finished sequences atomically into $OUT.parts/ on a shared file system; a
-# shard that is killed (time limit, node failure) is simply resubmitted with the same command and
-# continues where it stopped. The merged file is identical to a single-process run.
+# Every shard writes finished sequences atomically into $OUT.parts/ on a shared file system and
+# holds the lock $OUT.parts/shard-K-of-N.lock while it runs. A shard stopped by its time limit or
+# scancel (SIGTERM) removes its lock: resubmit it with the same command and it continues where it
+# stopped. After a node failure (or SIGKILL) the lock stays behind, and the resubmitted shard, on
+# another node, stops with one line naming it (pid and host): once the old job is gone (squeue/sacct),
+# delete that lock file and resubmit. The merged file is identical to a single-process run.
 #SBATCH --job-name=ch3d-gen
 #SBATCH --time=12:00:00
 #SBATCH --cpus-per-task=8

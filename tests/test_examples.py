@@ -2,6 +2,7 @@
 examples/make_inputs.py writes, and accepted by the commands that the README runs them with."""
 
 import runpy
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ from ch_numba import initial
 from ch_numba.cli import main as ch_main
 from ch_numba.dataset import open_dataset
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 def test_shipped_inputs_are_what_make_inputs_writes(tmp_path):
@@ -40,3 +42,30 @@ def test_readme_simulate_examples_run_on_the_shipped_inputs(tmp_path):
     with open_dataset(peanut) as a, open_dataset(gyroid) as b:
         assert a.shape == (16, 16, 16) and b.shape == (32, 32, 32)
         np.testing.assert_array_equal(b.phi[0, 0], np.load(EXAMPLES / "gyroid32.npy"))
+
+
+def _generate_commands(text: str) -> dict:
+    """{output file: its arguments} of the `python -m ch_numba generate` commands in ``text`` (continuation
+    lines joined, comments, ``&`` and the --shard value dropped)."""
+    found = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        if "ch_numba generate " not in line:
+            continue
+        args = shlex.split(line.split("ch_numba generate ", 1)[1].split("#")[0].replace("&", " "))
+        if "--shard" in args:
+            i = args.index("--shard")
+            args[i + 1] = "K/N"
+        found.setdefault(args[0], args[1:])
+    return found
+
+
+def test_the_shard_examples_of_the_readme_and_generate_help_agree():
+    """README's sharding example and `python -m ch_numba --help` give the same command, and it is the unsharded
+    data.h5 example's with --threads 1 --shard added (the README says the sharded file holds data.h5's sequences)."""
+    from ch_numba.cli import EXAMPLES as HELP
+
+    readme, cli = _generate_commands((ROOT / "README.md").read_text()), _generate_commands(HELP)
+    assert readme["sharded.h5"] == cli["sharded.h5"]
+    assert readme["data.h5"] == cli["data.h5"]
+    unsharded = [a for a in readme["data.h5"] if a not in ("--backend", "auto")]
+    assert readme["sharded.h5"] == [*unsharded, "--threads", "1", "--shard", "K/N"]
