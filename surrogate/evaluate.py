@@ -239,7 +239,8 @@ def select_sequences(ds, config: EvalConfig) -> np.ndarray:
     else:
         chosen = ds.indices(config.split)
         if chosen.size == 0:
-            raise ValueError(f"{ds.path} has no '{config.split}' sequences; use --split train/all or --sequences")
+            others = " or ".join(s for s in SPLITS if s != config.split)  # not the split just used
+            raise ValueError(f"{ds.path} has no '{config.split}' sequences; use --split {others}, or --sequences")
     if config.max_sequences is not None and chosen.size > config.max_sequences:
         rng = np.random.default_rng(config.seed)
         chosen = np.sort(rng.choice(chosen, size=config.max_sequences, replace=False))

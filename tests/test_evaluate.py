@@ -404,6 +404,7 @@ def bad_files(tmp_path_factory):
     make_data(d / "odd.h5", sequences=1, frames=2, size=9, val_fraction=0.0, burn_in=0)
     make_data(d / "four.h5", sequences=1, frames=2, size=4, val_fraction=0.0, burn_in=0)
     make_data(d / "noval.h5", sequences=1, frames=2, size=8, val_fraction=0.0, burn_in=0)
+    make_data(d / "notrain.h5", sequences=2, frames=2, size=8, val_fraction=0.75, burn_in=0)  # round(1.5) = 2 val
     return d
 
 
@@ -416,7 +417,9 @@ def bad_files(tmp_path_factory):
     (["evaluate", "{onnx}", "{d}/odd.h5"], "grid mismatch: the data set's grid 9x9x9 is not divisible by the model's "
                                            "downscale factor 2"),
     (["evaluate", "{ckpt}", "{d}/four.h5"], "smaller than the model's kernel 3"),
-    (["evaluate", "{ckpt}", "{d}/noval.h5"], "has no 'val' sequences"),
+    (["evaluate", "{ckpt}", "{d}/noval.h5"], "has no 'val' sequences; use --split train or all, or --sequences"),
+    (["evaluate", "{ckpt}", "{d}/notrain.h5", "--split", "train"],
+     "has no 'train' sequences; use --split val or all, or --sequences"),  # the hint never names the split used
     (["evaluate", "{ckpt}", "{data}", "--frames", "7"], "stores only 6 frames"),
     (["evaluate", "{ckpt}", "{data}", "--frames", "1"], "--frames must be >= 2"),
     (["evaluate", "{ckpt}", "{data}", "--sequences", "4"], "--sequences 4 is out of range"),
