@@ -315,7 +315,7 @@ def _main(argv=None) -> int:
     elif a.command == "merge":
         from .dataset import merge
 
-        merge(a.out, keep_parts=a.keep_parts, overwrite=a.overwrite)
+        merge(a.out, keep_parts=a.keep_parts, overwrite=a.overwrite, command=command)
     elif a.command == "info":
         from .dataset import open_dataset
 

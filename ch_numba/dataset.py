@@ -8,7 +8,9 @@ Layout (one file, readable by plain h5py/xarray; S sequences, F frames, grid X×
                              order (CHParams.as_dict) and fft (the FFT library and version),
                              steps_per_frame, frames, shape, dtype
                              (state type of the run), storage, backend, package_version, command,
-                             config (JSON)
+                             config (JSON); a merged file: command = the merge's (``merge`` or
+                             the unsharded ``generate``), part_commands = JSON list of the
+                             distinct commands that wrote its parts (the shards')
     phi               (S, F, X, Y, Z) float32 (or float16 with storage="float16"),
                       chunked one frame per chunk, filter per `storage`
     seed              (S,)  int64   per-sequence IC seed (derived from (master seed, i))
@@ -997,17 +999,22 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
             log.info("shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards "
                      "finished", k, n, len(mine), parts, out)
             return parts
-        return merge(out, keep_parts=keep_parts, overwrite=overwrite, _own_lock=lock)
+        return merge(out, keep_parts=keep_parts, overwrite=overwrite, command=command, _own_lock=lock)
 
 
 # --------------------------------------------------------------------------- merging
 
 
-def merge(out, keep_parts: bool = False, overwrite: bool = False, _own_lock: PartsLock | None = None) -> Path:
+def merge(out, keep_parts: bool = False, overwrite: bool = False, command: str = "",
+          _own_lock: PartsLock | None = None) -> Path:
     """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing, a part is
     unreadable or made with other arguments than the folder's config.json (naming it), a shard is
     still running (its :class:`PartsLock`; ``_own_lock`` is the calling ``generate``'s own), another
     merge of the folder runs, and an existing OUT.h5 unless `overwrite`.
+
+    The merged file records the merge: its root attribute ``command`` is ``command`` (the ``merge``
+    command, or the unsharded ``generate`` that merged its own parts), and ``part_commands`` the JSON
+    list of the distinct commands that wrote the parts (the shards'), in the order of the sequences.
 
     Frames are copied as raw compressed chunks, so the merged data are
     bit-identical to the parts whatever the storage.
@@ -1026,13 +1033,13 @@ def merge(out, keep_parts: bool = False, overwrite: bool = False, _own_lock: Par
             path, info = running[0]
             raise ValueError(f"cannot merge {out}: a shard is still running ({PartsLock.describe(info)}; {path.name}); "
                              f"merge when it has finished, or delete {path} if that job is gone")
-        _merge(out, parts, cfg_file)
+        _merge(out, parts, cfg_file, command)
         if not keep_parts:
             shutil.rmtree(parts)
     return out
 
 
-def _merge(out: Path, parts: Path, cfg_file: Path) -> None:
+def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
     """:func:`merge` once its checks passed and its lock is held."""
     try:
         recipe = json.loads(cfg_file.read_text())
@@ -1057,7 +1064,8 @@ def _merge(out: Path, parts: Path, cfg_file: Path) -> None:
         with h5py.File(part_path(parts, 0), "r") as first, h5py.File(tmp, "w") as f:
             attrs = dict(first.attrs)
             frames, shape = int(attrs["frames"]), tuple(int(v) for v in attrs["shape"])
-            backends = set()
+            backends, commands = set(), []
+            attrs["command"] = command  # the merge's, not shard 0's
             create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
             for i in range(n_seq):
                 try:
@@ -1066,6 +1074,9 @@ def _merge(out: Path, parts: Path, cfg_file: Path) -> None:
                             f[name][i] = src[name][0]
                         backends.add(src["backend"][0].decode() if isinstance(src["backend"][0], bytes)
                                      else src["backend"][0])
+                        part_command = str(src.attrs.get("command", ""))
+                        if part_command not in commands:
+                            commands.append(part_command)
                         for k in range(frames):
                             mask, chunk = src["phi"].id.read_direct_chunk((0, k, 0, 0, 0))
                             f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
@@ -1074,6 +1085,7 @@ def _merge(out: Path, parts: Path, cfg_file: Path) -> None:
                     raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({text}){redo}"
                                      ) from None
             f.attrs["backend"] = ",".join(sorted(backends))
+            f.attrs["part_commands"] = json.dumps(commands)
         _fsync_and_replace(tmp, out)
     finally:
         if tmp.exists():

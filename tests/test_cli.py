@@ -278,6 +278,31 @@ def test_generate_names_a_corrupt_part_and_makes_it_again(tmp_path, capsys, capl
         np.testing.assert_array_equal(a.phi[:], b.phi[:])
 
 
+def test_the_merged_file_records_the_merge_and_the_commands_of_its_parts(tmp_path):
+    """Root attribute command: the merge's (it was shard 0's); part_commands: the shards' (distinct, in the order
+    of the sequences). The unsharded generate merges its own parts: its command in both."""
+    import json
+    import shlex
+
+    args = ["--sequences", "3", "--frames", "2", "--steps-per-frame", "2", "--size", "8", "--backend", "cpu"]
+    out, one = tmp_path / "m.h5", tmp_path / "one.h5"
+
+    def line(*argv):
+        return " ".join(["python -m ch_numba", *map(shlex.quote, map(str, argv))])
+
+    for k in (1, 0):
+        assert main(["generate", str(out), *args, "--shard", f"{k}/2"]) == 0
+    assert main(["merge", str(out)]) == 0
+    assert main(["generate", str(one), *args]) == 0
+    with open_dataset(out) as ds, open_dataset(one) as ref:
+        assert ds.attrs["command"] == line("merge", out)
+        assert json.loads(ds.attrs["part_commands"]) == [line("generate", out, *args, "--shard", f"{k}/2")
+                                                          for k in (0, 1)]
+        assert ref.attrs["command"] == line("generate", one, *args)
+        assert json.loads(ref.attrs["part_commands"]) == [ref.attrs["command"]]
+        np.testing.assert_array_equal(ds.phi[:], ref.phi[:])
+
+
 def test_pictures_leave_the_matplotlib_backend_alone(tmp_path, monkeypatch):
     """render draws on Figure + FigureCanvasAgg: no matplotlib.use (it would switch a notebook's backend), no
     pyplot."""
