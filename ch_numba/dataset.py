@@ -63,6 +63,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from . import files
 from .params import CHParams
 from .solver import Stepper, free_energy
 
@@ -322,18 +323,6 @@ def steps_per_frame_dt(attrs) -> float:
     return float(attrs["steps_per_frame"]) * float(attrs["dt"])
 
 
-def _tmp_path(path: Path, hidden: bool = False) -> Path:
-    """A temporary name next to ``path`` unique to this process on this machine (shards on several
-    machines may write into one folder on a network file system, where their pids can coincide)."""
-    return path.with_name(f"{'.' if hidden else ''}{path.name}.tmp{os.getpid()}.{socket.gethostname()}")
-
-
-def _fsync_and_replace(tmp: Path, final: Path):
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-
-
 class SequenceFile:
     """One sequence streamed into a temporary 1-sequence data set next to `path` (the layout above).
 
@@ -347,7 +336,7 @@ class SequenceFile:
                  dtype: str = "float32", storage: str = "lzf", seed: int = 0, ic: dict | None = None,
                  burn_in: int = 0, split: str = "train", command: str = "", config_json: str = "{}"):
         self.path = Path(path)
-        self.tmp = _tmp_path(self.path)
+        self.tmp = files.tmp_path(self.path)
         self.params = params
         self._masses, self._energies = np.empty(frames), np.empty(frames)
         attrs = solver_attrs(params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command,
@@ -373,7 +362,7 @@ class SequenceFile:
         self._file["free_energy"][0] = self._energies
         self._file.close()
         self._file = None
-        _fsync_and_replace(self.tmp, self.path)
+        files.commit(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:
@@ -494,7 +483,7 @@ def _create_new(path: Path, data: bytes) -> bool:
     the name (``link`` fails if the name exists, also on NFS), so a reader never sees a partial file and
     of two writers one wins. True if written, False if ``path`` existed. Where hard links are not
     supported, the name is created with O_CREAT | O_EXCL and written (exclusive, not atomic)."""
-    tmp = _tmp_path(path, hidden=True)
+    tmp = files.tmp_path(path, hidden=True)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -515,20 +504,6 @@ def _create_new(path: Path, data: bytes) -> bool:
                 fh.flush()
                 os.fsync(fh.fileno())
             return True
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(binary file)`` on a temporary file next to ``path``, fsync, rename over ``path``."""
-    tmp = _tmp_path(path, hidden=True)
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -561,9 +536,9 @@ def _resumable_sequence(folder: Path, phi0, params: CHParams, frames: int, steps
             if k > 0:
                 stepper.advance(steps_per_frame)
             phi = stepper.get(where)
-            _atomic_write(frame_file, lambda fh: np.save(fh, phi))
+            files.atomic_write(frame_file, lambda fh: np.save(fh, phi), hidden=True)
             state = stepper.state()
-            _atomic_write(state_file, lambda fh: np.savez(fh, frame=np.array(k), **state))
+            files.atomic_write(state_file, lambda fh: np.savez(fh, frame=np.array(k), **state), hidden=True)
         yield k, phi
         if on_frame is not None:
             on_frame()
@@ -709,7 +684,7 @@ class PartsLock:
     def _remove_stale(self, info: dict) -> bool:
         """Remove the lock file if it still holds ``info`` (renamed aside first, so that a lock another
         process took meanwhile is put back rather than deleted); True if the name is free now."""
-        aside = _tmp_path(self.path.with_name(self.path.name + ".stale"), hidden=True)
+        aside = files.tmp_path(self.path.with_name(self.path.name + ".stale"), hidden=True)
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -1059,9 +1034,8 @@ def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
             raise ValueError(f"cannot merge {out}: {e}") from None
         if problem is not None:
             raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({problem}){redo}")
-    tmp = _tmp_path(out)
-    try:
-        with h5py.File(part_path(parts, 0), "r") as first, h5py.File(tmp, "w") as f:
+    with files.atomic_path(out) as tmp, h5py.File(part_path(parts, 0), "r") as first:
+        with h5py.File(tmp, "w") as f:
             attrs = dict(first.attrs)
             frames, shape = int(attrs["frames"]), tuple(int(v) for v in attrs["shape"])
             backends, commands = set(), []
@@ -1086,10 +1060,6 @@ def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
                                      ) from None
             f.attrs["backend"] = ",".join(sorted(backends))
             f.attrs["part_commands"] = json.dumps(commands)
-        _fsync_and_replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     log.info("merged %d sequences into %s", n_seq, out)
 
 

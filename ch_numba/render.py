@@ -17,10 +17,11 @@ narrow range.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 
 def write_vti(path, fields: dict, spacing: float = 1.0) -> Path:
@@ -51,14 +52,13 @@ def write_vti(path, fields: dict, spacing: float = 1.0) -> Path:
         "      </PointData>\n    </Piece>\n  </ImageData>\n"
         '  <AppendedData encoding="raw">\n   _'
     )
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    def write(fh):
         fh.write(xml.encode())
         for blob in blobs:
             fh.write(blob)
         fh.write(b"\n  </AppendedData>\n</VTKFile>\n")
-    os.replace(tmp, path)
-    return path
+
+    return atomic_write(path, write)
 
 
 def read_vti(path) -> dict:
@@ -78,6 +78,12 @@ def read_vti(path) -> dict:
         flat = np.frombuffer(tail[pos + 8:pos + 8 + nbytes], dtype)
         out[m.group(2).decode()] = flat.reshape(shape, order="F")
     return out
+
+
+def save_png(fig, path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG file, atomically (:func:`ch_numba.files.atomic_write`: a killed run leaves no
+    half-written picture). Returns ``path`` as a Path."""
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi))
 
 
 def new_figure(**kwargs):
@@ -196,9 +202,7 @@ def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0
     fig.colorbar(im, ax=axes, shrink=0.8, label="φ")
     if title:
         fig.suptitle(title, fontsize=10)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_png(fig, path)
 
 
 def plot_frames(frames, times, path, title: str = "") -> Path:
@@ -215,9 +219,7 @@ def plot_frames(frames, times, path, title: str = "") -> Path:
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="φ")
     if title:
         fig.suptitle(title, fontsize=10)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_png(fig, path)
 
 
 def energy_figure(times, energies, labels=None, title: str = "Free energy"):
@@ -244,6 +246,4 @@ def energy_figure(times, energies, labels=None, title: str = "Free energy"):
 
 def plot_energy(times, energies, path, labels=None, title: str = "Free energy") -> Path:
     """PNG of :func:`energy_figure` (F(t) per volume on log axes, t = 0 kept): times (F,), energies (K, F) or (F,)."""
-    path = Path(path)
-    energy_figure(times, energies, labels, title).savefig(path, dpi=110)
-    return path
+    return save_png(energy_figure(times, energies, labels, title), path)

@@ -48,7 +48,6 @@ import io
 import json
 import logging
 import math
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -58,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ch_numba import cli_common
+from ch_numba import cli_common, files
 
 from . import spec
 
@@ -135,27 +134,7 @@ class _Step(nn.Module):
 
 
 # ------------------------------------------------------------------------------ metadata
-def _plain(value):
-    """JSON-safe copy: numpy scalars/arrays, bytes, tuples, paths, tensors -> python types."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, torch.Tensor):
-        return _plain(value.detach().cpu().numpy()) if value.numel() <= 64 else f"<tensor {tuple(value.shape)}>"
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode(errors="replace")
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
+# (JSON-safe copies of checkpoint entries: ch_numba.files.json_safe, the project's one sanitiser)
 
 
 def _first(sources, *keys):
@@ -197,9 +176,9 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
     model = ckpt["model"]
     config = dict(model.config)
     dataset = ckpt.get("dataset")
-    info = _plain(dataset) if isinstance(dataset, dict) else {}
-    attrs = _plain(ckpt.get("dataset_attrs") or info.get("attrs") or {})
-    train_config = _plain(ckpt.get("train_config") or {})
+    info = files.json_safe(dataset) if isinstance(dataset, dict) else {}
+    attrs = files.json_safe(ckpt.get("dataset_attrs") or info.get("attrs") or {})
+    train_config = files.json_safe(ckpt.get("train_config") or {})
     if not isinstance(attrs, dict):
         attrs = {}
     if not isinstance(train_config, dict):
@@ -225,7 +204,7 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
     if train_shape is not None:
         train_grid = train_shape[0] if len(set(train_shape)) == 1 else train_shape
     epoch = ckpt.get("epoch")
-    code_version = _plain(_first([ckpt, train_config], "code_version", "git_commit", "package_version", "version"))
+    code_version = files.json_safe(_first([ckpt, train_config], "code_version"))
     code_version_source = "checkpoint"
     if code_version is None:  # checkpoints of older trainings: record what exported them, marked as such
         code_version, code_version_source = f"exported by ch3d {_exporter_version()}", "exporter"
@@ -233,7 +212,7 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
     metadata = {
         "format": spec.FORMAT,
         "format_version": spec.FORMAT_VERSION,
-        **{k: _plain(v) for k, v in config.items()},
+        **{k: files.json_safe(v) for k, v in config.items()},
         "equivariant": bool(config.get("equivariant", False)),
         "param_count": int(model.param_count()),  # the free parameters of an equivariant model
         "downscale": int(downscale),
@@ -252,19 +231,18 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
                     "h2_next": f"(N, {config['hidden']}, X, Y, Z)"},
         "assumed": assumed,
         "train": {
-            "dataset": _plain(info.get("path") or (dataset if isinstance(dataset, str) else None)
-                              or _first([train_config], "data", "dataset", "data_path")),
+            "dataset": files.json_safe(info.get("path") or _first([train_config], "data")),
             "dataset_sequences": {"train": len(info["train"]) if isinstance(info.get("train"), list) else None,
                                   "val": len(info["val"]) if isinstance(info.get("val"), list) else None,
                                   "frames": info.get("n_frames")},
             "epoch": int(epoch) if isinstance(epoch, (int, np.integer)) and epoch >= 0 else None,
-            "epochs": _plain(_first([ckpt, train_config], "epochs")),
-            "best_epoch": _plain(ckpt.get("best_epoch")),
-            "best_val_loss": _plain(_first([ckpt, train_config], "best_val_loss")),
+            "epochs": files.json_safe(_first([ckpt, train_config], "epochs")),
+            "best_epoch": files.json_safe(ckpt.get("best_epoch")),
+            "best_val_loss": files.json_safe(_first([ckpt, train_config], "best_val_loss")),
             "code_version": code_version,
             "code_version_source": code_version_source,
-            "command": _plain(ckpt.get("command")),
-            "torch": _plain(ckpt.get("torch_version")),
+            "command": files.json_safe(ckpt.get("command")),
+            "torch": files.json_safe(ckpt.get("torch_version")),
             "train_config": train_config or None,
             "dataset_attrs": attrs or None,
         },
@@ -310,24 +288,17 @@ def _check_options(opset, pad_mode):
 
 
 def _atomic_save(model_proto, out: Path, check=None) -> None:
-    """Save to a temporary file next to ``out``, fsync, call ``check(temporary path)`` (if given), then
-    rename over ``out``; an exception (from ``check`` too) leaves ``out`` as it was."""
+    """Save to a temporary file next to ``out``, call ``check(temporary path)`` (if given), then fsync and
+    rename over ``out`` (:func:`ch_numba.files.atomic_path`); an exception (from ``check`` too) leaves
+    ``out`` as it was."""
     import onnx
 
     folder = out.parent if str(out.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        onnx.save(model_proto, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+    with files.atomic_path(out, hidden=True) as tmp:
+        onnx.save(model_proto, str(tmp))
         if check is not None:
-            check(Path(tmp))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            check(tmp)
 
 
 def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_OPSET,

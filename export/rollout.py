@@ -36,7 +36,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,7 +133,7 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     import ch_numba
-    from ch_numba import dataset
+    from ch_numba import dataset, files
 
     out = cli_common.check_output(out, overwrite)
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
@@ -166,7 +165,6 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
         "network_steps_per_frame": config.every, "downscale": f,
         "resolution": "full" if config.full_resolution else "network",
     }
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     masses, energies = np.empty(n_frames), np.empty(n_frames)
     log_every = max(1, (n_frames - 1) // 10)
     t_start = time.perf_counter()
@@ -194,7 +192,7 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
              "t_end = %g)", runner.path.name, backend, f"downscale {f}", config.ic.get("kind"),
              "x".join(map(str, phi0_full.shape)), "x".join(map(str, phi0.shape)), config.steps, config.every,
              n_frames, config.steps * int(meta["steps_per_frame"]) * params.dt)
-    try:
+    with files.atomic_path(out) as tmp:  # the project's atomic write: nothing at OUT unless the run finished
         with h5py.File(tmp, "w") as h5:
             dataset.create_layout(h5, 1, n_frames, shape, config.storage, attrs)  # the solver's writer
             dataset.set_sequence(h5, 0, seed=seed, ic=config.ic, burn_in=0, split="val", backend=backend, t0=0.0)
@@ -206,12 +204,6 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
                     bar.update(config.every)
             h5["phi_mean"][0] = masses
             h5["free_energy"][0] = energies
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     elapsed = time.perf_counter() - t_start
     drift = float(np.max(np.abs(masses - masses[0])))
     log.info("wrote %s: %d frames of %s, F %.6g -> %.6g, max mass drift %.2e, %.1f s (%.1f steps/s)", out, n_frames,

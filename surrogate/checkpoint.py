@@ -11,17 +11,19 @@ arrays/scalars (e.g. ``np.random.get_state()``); files are read with ``weights_o
 numpy's array types, so loading never runs arbitrary pickled code.
 
 The write goes to a temporary file in the target folder, is flushed to disk and then moved
-over the target with ``os.replace``: a crash mid-save leaves the previous checkpoint intact.
+over the target with ``os.replace`` (:func:`ch_numba.files.atomic_write`, the project's one atomic
+write): a crash mid-save leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ch_numba.files import atomic_write
 
 from .model import CRNN
 
@@ -52,20 +54,7 @@ def save_checkpoint(model: CRNN, path: str | os.PathLike, **meta) -> Path:
     }
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f), hidden=True)
 
 
 def _numpy_safe_globals() -> list:

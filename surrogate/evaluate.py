@@ -68,11 +68,12 @@ import datetime
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ch_numba.files import json_safe
 
 from . import metrics
 
@@ -397,10 +398,11 @@ def ensemble(records: list[dict]) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Write strict JSON (no NaN) atomically: a temporary file in the same folder, then a rename."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    """Write strict JSON (no NaN) atomically (:func:`ch_numba.files.atomic_write`)."""
+    from ch_numba.files import atomic_write
+
+    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def evaluate(config: EvalConfig, command: str = "") -> dict:
@@ -505,7 +507,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     if config.plots:
         truth, pred = first
         result["plots"] = [p.name for p in plots.plot_all(result, out, truth, pred)]
-    clean = metrics._json(result)  # lists, NaN -> None
+    clean = json_safe(result)  # lists, NaN -> None
     _write_json(out / "evaluation.json", clean)
     log.info("%s", summary_table(clean))
     log.info("wrote %s%s", out / "evaluation.json", f" and {len(clean['plots'])} plots" if clean["plots"] else "")

@@ -75,7 +75,6 @@ __all__ = [
     "layer_shifts",
     "interface_velocity",
     "stationarity",
-    "summary",
 ]
 
 
@@ -466,87 +465,10 @@ def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0) -> dic
     return out
 
 
-# -- all numbers --------------------------------------------------------------------------------
+# -- JSON ---------------------------------------------------------------------------------------
 def _json(x):
-    """Python floats/lists with NaN and ±inf as None (strict JSON)."""
-    if isinstance(x, dict):
-        return {k: _json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _json(x.tolist())
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    return x
+    """:func:`ch_numba.files.json_safe` (the project's one JSON sanitiser) under the name docs/reproduce.py
+    uses; new code calls ``json_safe`` itself."""
+    from ch_numba.files import json_safe
 
-
-def summary(pred, true, params, times, *, t_min=None, t_max=None, stationary_tol: float = 1e-4) -> dict:
-    """All evaluation numbers of one rollout as a JSON-serialisable dict (NaN/inf -> None).
-
-    Parameters
-    ----------
-    pred, true : arrays (T, X, Y, Z), same shape and resolution (frames 0..T−1 or 1..T).
-    params : ``ch_numba.CHParams`` for the free energy (and dx for δ).
-    times : array (T,), the physical time of each frame.
-    t_min, t_max : window of the power-law fits (default: all t > 0).
-    stationary_tol : tolerance of :func:`stationary_index`.
-
-    Keys: per-frame lists ``times``, ``rmse``, ``interface_displacement``, ``free_energy_pred``,
-    ``free_energy_true``, ``free_energy_rel_error``, ``phi_mean_pred``, ``phi_mean_true``; scalars
-    ``rmse_final``, ``rmse_mean``, ``delta_final``, ``delta_max``, ``free_energy_rel_error_max``,
-    ``mass_drift_pred``, ``mass_drift_true``, ``stationary_index_pred``, ``stationary_index_true``;
-    fits ``power_law_pred``/``power_law_true`` as {alpha, prefactor, r2} (None if not fittable).
-    """
-    pred, true = _series(pred, "pred"), _series(true, "true")
-    if pred.shape != true.shape:
-        raise ValueError(f"pred and true must have the same shape, got {pred.shape} and {true.shape}")
-    if pred.shape[0] < 1:
-        raise ValueError("summary needs at least one frame, got T = 0")
-    times = np.asarray(times, dtype=np.float64)
-    if times.shape != (pred.shape[0],):
-        raise ValueError(f"expected times of shape ({pred.shape[0]},), got {times.shape}")
-    dx = float(getattr(params, "dx", 1.0))
-    err = rmse(pred, true)
-    delta = interface_displacement(pred, true, dx=dx)
-    f_pred = free_energy_series(pred, params)
-    f_true = free_energy_series(true, params)
-    f_rel = relative_error(f_pred, f_true)
-
-    def fit(F):
-        try:
-            alpha, pref, r2 = fit_power_law(times, F, t_min, t_max)
-        except ValueError:
-            return None
-        return {"alpha": alpha, "prefactor": pref, "r2": r2}
-
-    def stationary(frames):
-        return stationary_index(frames, stationary_tol) if frames.shape[0] >= 2 else None
-
-    out = {
-        "n_frames": int(pred.shape[0]),
-        "grid": [int(n) for n in pred.shape[1:]],
-        "times": times,
-        "rmse": err,
-        "interface_displacement": delta,
-        "free_energy_pred": f_pred,
-        "free_energy_true": f_true,
-        "free_energy_rel_error": f_rel,
-        "phi_mean_pred": pred.reshape(pred.shape[0], -1).astype(np.float64).mean(axis=1),
-        "phi_mean_true": true.reshape(true.shape[0], -1).astype(np.float64).mean(axis=1),
-        "rmse_final": err[-1],
-        "rmse_mean": np.mean(err),
-        "delta_final": delta[-1],
-        "delta_max": np.nanmax(delta) if np.any(np.isfinite(delta)) else np.nan,
-        "free_energy_rel_error_max": np.nanmax(f_rel) if np.any(np.isfinite(f_rel)) else np.nan,
-        "mass_drift_pred": mass_drift(pred),
-        "mass_drift_true": mass_drift(true),
-        "stationary_index_pred": stationary(pred),
-        "stationary_index_true": stationary(true),
-        "stationary_tol": stationary_tol,
-        "power_law_pred": fit(f_pred),
-        "power_law_true": fit(f_true),
-        "fit_window": [t_min, t_max],
-    }
-    return _json(out)
+    return json_safe(x)

@@ -59,8 +59,9 @@ def _band(ax, t, curve: dict, color: str, label: str, scale: float = 1.0) -> Non
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
-    return path
+    from ch_numba.render import save_png  # atomic (ch_numba.files)
+
+    return save_png(fig, path, dpi=DPI)
 
 
 def _title(result: dict, what: str) -> str:

@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ch_numba.cli_common import code_version
+from ch_numba.files import atomic_write, json_safe
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import AMP_CHOICES, TrainConfig
@@ -214,17 +215,6 @@ class _Rollout(nn.Module):
 # --------------------------------------------------------------------------- helpers
 
 
-def _plain(v):
-    """numpy scalars/arrays from HDF5 attributes → Python numbers/lists (portable checkpoints)."""
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, bytes):
-        return v.decode()
-    return v
-
-
 def _rng_states() -> dict:
     states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -247,9 +237,7 @@ def _write_csv(path: Path, history: list[dict]) -> None:
     w.writeheader()
     for row in history:
         w.writerow({k: row[k] for k in LOG_COLUMNS})
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
 
 
 def _tensorboard(folder: Path, purge_step: int | None):
@@ -269,7 +257,7 @@ def _dataset_info(train_ds: SequenceDataset, val_ds: SequenceDataset) -> dict:
         "shape": list(train_ds.shape),
         "train": train_ds.indices.tolist(),
         "val": val_ds.indices.tolist(),
-        "attrs": {k: _plain(v) for k, v in train_ds.attrs.items()},
+        "attrs": json_safe(dict(train_ds.attrs)),  # numpy scalars/arrays, bytes -> plain data (portable)
     }
 
 
@@ -497,8 +485,10 @@ class _Trainer:
         c = self.cfg
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            for stale in [*self.out.glob(".*.pt.*.tmp"), *self.out.glob("log.csv.tmp*")]:
-                stale.unlink()  # half-written files of a killed run (the finished ones were renamed)
+            # half-written files of a killed run (the finished ones were renamed): ch_numba.files.tmp_path's names,
+            # and .NAME.pt.XXXX.tmp of the writer before it
+            for stale in {*self.out.glob(".*.pt.tmp*"), *self.out.glob(".*.pt.*.tmp"), *self.out.glob("log.csv.tmp*")}:
+                stale.unlink(missing_ok=True)
         done = {"out": str(self.out), "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt")}
         if self.start >= c.epochs:
             log.info("%s: already trained %d epochs (--epochs %d): nothing to do", self.out, self.start, c.epochs)

@@ -151,6 +151,19 @@ def test_metadata_records_the_exporter_when_the_checkpoint_lacks_a_code_version(
     assert train["code_version"] == f"exported by ch3d {ch_numba.__version__}"
 
 
+def test_metadata_reads_only_the_keys_training_writes():
+    """No aliases for keys no released checkpoint has (code version under git_commit/package_version/version,
+    the data set under train_config's dataset/data_path or as a string)."""
+    torch.manual_seed(1)
+    ckpt = {"model": CRNN(), "git_commit": "abc", "version": "9", "package_version": "9", "dataset": "/d.h5",
+            "train_config": {"dataset": "/e.h5", "data_path": "/f.h5"}}
+    train = onnx_export.build_metadata(ckpt)["train"]
+    assert train["code_version_source"] == "exporter" and train["dataset"] is None
+    ckpt = {"model": CRNN(), "code_version": "0.1.0+git.abc", "train_config": {"data": "/d.h5"}}
+    train = onnx_export.build_metadata(ckpt)["train"]
+    assert train["code_version"] == "0.1.0+git.abc" and train["dataset"] == "/d.h5"
+
+
 def test_git_describe_failures_never_crash(monkeypatch):
     def missing_git(*args, **kwargs):
         raise FileNotFoundError("git")

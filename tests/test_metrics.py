@@ -10,6 +10,7 @@ import pytest
 
 import ch_numba
 from ch_numba import reference
+from ch_numba.files import json_safe
 from surrogate import metrics
 
 DELTA_RTOL = 0.02  # δ of a shifted equilibrium slab vs the shift (first-order theory; FD gradient ≈ +0.7 %)
@@ -279,7 +280,7 @@ def moving_layers(T, v, n=32, w=1.0, axis=0):
 def test_stationarity_of_a_travelling_layer():
     frames = moving_layers(41, 0.5, w=2.0, axis=2)  # 20 cells in 40 frames: more than n/2 = 16
     st = metrics.stationarity(frames, 50, tail_steps=2000)
-    json.dumps(metrics._json(st), allow_nan=False)
+    json.dumps(json_safe(st), allow_nan=False)
     assert st["tail_steps"] == 2000 and st["steps_between"] == 50 and st["layer_axis"] == 2
     assert st["layer_shift"][2] == pytest.approx(20.0, abs=1e-5)  # summed pair by pair, not aliased
     assert st["layer_shift_per_1e4_steps"][2] == pytest.approx(20.0 / 2000 * 1e4, rel=1e-6)
@@ -323,21 +324,10 @@ def test_reproduce_uses_the_library_definitions():
     assert mod.change_up_to_translation is metrics.change_up_to_translation
 
 
-# -- the summary -------------------------------------------------------------------------------------
-def test_summary_is_json_and_consistent():
-    p = ch_numba.CHParams()
-    true = np.stack([tanh_slab()] * 4)
-    pred = np.stack([tanh_slab(d=s) for s in (0.0, 0.1, 0.2, 0.3)])
-    times = np.array([0.0, 0.4, 0.8, 1.2])
-    out = metrics.summary(pred, true, p, times)
-    json.dumps(out, allow_nan=False)
-    np.testing.assert_allclose(out["rmse"], metrics.rmse(pred, true))
-    assert out["rmse"][0] == 0.0 and out["delta_final"] == pytest.approx(0.3, rel=DELTA_RTOL)
-    assert out["free_energy_rel_error"][0] == 0.0 and out["mass_drift_true"] == 0.0
-    assert out["stationary_index_true"] == 0 and out["stationary_index_pred"] is None
-    assert out["power_law_true"]["alpha"] == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(ValueError, match=r"expected times of shape \(4,\)"):
-        metrics.summary(pred, true, p, times[:3])
+# -- dead code removed ---------------------------------------------------------------------------------
+def test_the_per_rollout_summary_is_gone():
+    """metrics.summary duplicated evaluate's per-sequence numbers and nothing called it (issue 16, item 2)."""
+    assert not hasattr(metrics, "summary") and "summary" not in metrics.__all__
 
 
 def test_metrics_import_without_torch():
@@ -346,8 +336,8 @@ def test_metrics_import_without_torch():
         "import numpy as np, ch_numba\n"
         "from surrogate import metrics\n"
         "a = np.random.default_rng(0).random((2, 4, 4, 4))\n"
-        "s = metrics.summary(a, a, ch_numba.CHParams(), np.arange(2.0))\n"
-        "assert s['rmse'] == [0.0, 0.0]\n"
+        "assert list(metrics.rmse(a, a)) == [0.0, 0.0]\n"
+        "assert metrics.free_energy_series(a, ch_numba.CHParams()).shape == (2,)\n"
         "st = metrics.stationarity(a, 1)\n"
         "assert st['rms_change'] > 0 and 0 <= st['layered_fraction'] <= 1\n"
         "assert sys.modules['torch'] is None\n"
