@@ -43,6 +43,7 @@ import operator
 import numpy as np
 
 from .cli_common import check_input_file
+from .solver import PHYSICAL_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -545,7 +546,9 @@ def _check_array(a, where: str) -> np.ndarray:
         raise ValueError(f"{where}: contains NaN or Inf")
     a = a.astype(np.float32)
     if a.size and (a.min() < 0 or a.max() > 1):
-        log.warning("%s: values span [%g, %g], outside φ ∈ [0, 1]", where, a.min(), a.max())
+        lo, hi = PHYSICAL_RANGE
+        if lo <= a.min() and a.max() <= hi:  # beyond that range the solver refuses it, in one line of its own
+            log.warning("%s: values span [%g, %g], outside φ ∈ [0, 1]", where, a.min(), a.max())
     return a
 
 

@@ -245,11 +245,16 @@ def test_render_refuses_empty_or_repeated_frames(tmp_path, capsys, frames, patte
     assert not (tmp_path / "p").exists()
 
 
-def test_an_initial_condition_outside_the_range_is_refused_before_the_resume_folder(tmp_path, capsys):
+def test_an_initial_condition_outside_the_range_is_refused_before_the_resume_folder(tmp_path, capsys, caplog):
     np.save(tmp_path / "ic.npy", np.full((8, 8, 8), -0.7, np.float32))
     code = main(["simulate", str(tmp_path / "a.h5"), "--ic", "npy", "--ic-file", str(tmp_path / "ic.npy")])
     one_line_error(capsys, code, r"the initial condition is outside the physical range: it has phi = -0\.7")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ic.npy"]
+    assert caplog.records == []  # the error line alone: no warning about the same values before it
+    np.save(tmp_path / "ic.npy", np.full((8, 8, 8), 1.2, np.float32))  # outside [0, 1], inside what the solver takes
+    assert main(["simulate", str(tmp_path / "b.h5"), "--ic", "npy", "--ic-file", str(tmp_path / "ic.npy"), "--frames",
+                 "1", "--backend", "numpy"]) == 0
+    assert "values span [1.2, 1.2], outside φ ∈ [0, 1]" in caplog.text
 
 
 def test_a_closed_pipe_ends_quietly(data_file):
