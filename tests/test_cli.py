@@ -163,6 +163,18 @@ def test_ic_arguments_are_one_definition():
         cli_common.ic_options("mesh")
 
 
+def test_only_the_expected_errors_are_one_liners(tmp_path, monkeypatch):
+    """A bug (an exception type the CLIs do not expect) keeps its traceback: it is not turned into one line."""
+    from ch_numba import cli
+
+    def bug(a):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_render", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        main(["render", str(tmp_path / "x.h5"), "--out", str(tmp_path / "p")])
+
+
 def test_one_physical_range():
     """The solver's blow-up range and the surrogate's 'physical' range (rollout warning, report, stability probe)
     are one constant."""
