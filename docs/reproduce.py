@@ -358,17 +358,175 @@ def exp_cost(ctx) -> dict:
             "spectral": {"dt": q.dt, "steps_per_frame": q_steps, "order": q.order}}
 
 
+# -- the two architectures side by side (unconstrained paper CRNN vs cube-equivariant) ----------------
+ARCH_SEEDS = (2024, 7, 99)  # the Perlin ICs of docs/probe_stability.py
+ARCH_STEPS, ARCH_EVERY, ARCH_TAIL = 50_000, 250, 10_000
+ARCH_LAYER_STEPS = 5_000
+F_RISE_TOL = 1e-6  # relative step-to-step rise of F counted as a rise (float32 round-off is ~1e-7)
+
+
+def architecture_label(meta: dict) -> str:
+    return "equivariant" if meta.get("equivariant") else "unconstrained"
+
+
+def architecture_rollouts(path: str) -> dict:
+    """One model's long-time behaviour (run in its own process, one thread).
+
+    * From the probe's three Perlin ICs (network grid), ``ARCH_STEPS`` free steps: the first step
+      with φ outside the physical range, and over the last ``ARCH_TAIL`` steps
+      :func:`surrogate.metrics.stationarity` (rms change plain and up to a periodic shift, layered
+      fraction, interface velocity); the network-grid free energy F_n after every step, and the
+      steps where it rises, F_{n+1} − F_n > ``F_RISE_TOL`` |F_n| (a gradient flow never rises).
+    * The flat-layer drift probe (:func:`probe_stability.probe_layers`: mirror, offset by 0.3 cells,
+      unequal 40/60; normal to x, y, z), ``ARCH_LAYER_STEPS`` steps each.
+    """
+    import dataclasses
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    from export.runtime import Rollout
+    from probe_stability import probe_layers
+
+    runner = Rollout(path, providers="cpu", threads=1)
+    meta, f = runner.metadata, runner.factor
+    grid = int(meta["train_grid"])
+    p = params_of(meta)
+    net_p = dataclasses.replace(p, dx=p.dx * f)
+    ics = np.stack([metrics.downsample(initial.perlin((grid,) * 3, frequency=3, seed=s, mean=0.5, amplitude=0.1)
+                                       .astype(np.float32), f) for s in ARCH_SEEDS])
+    n_ic = len(ARCH_SEEDS)
+
+    def energies(x):
+        return [ch_numba.free_energy(np.ascontiguousarray(x[i], dtype=np.float32), net_p) for i in range(n_ic)]
+
+    t0 = time.perf_counter()
+    F, frames, first_bad = [energies(ics)], [ics], [None] * n_ic
+    for k, phi in enumerate(runner.rollout(ics[:, None], ARCH_STEPS), 1):
+        phi = phi[:, 0]
+        F.append(energies(phi))
+        if k % ARCH_EVERY == 0:
+            frames.append(np.array(phi, dtype=np.float32))
+            for i in range(n_ic):
+                lo, hi = float(phi[i].min()), float(phi[i].max())
+                if first_bad[i] is None and not (PHYSICAL_RANGE[0] <= lo and hi <= PHYSICAL_RANGE[1]):
+                    first_bad[i] = k
+    seconds_perlin = time.perf_counter() - t0
+    F, frames = np.array(F), np.stack(frames)  # (steps + 1, n_ic), (checks + 1, n_ic, n, n, n)
+    rise = np.diff(F, axis=0) / np.abs(F[:-1])
+    perlin = []
+    for i, seed in enumerate(ARCH_SEEDS):
+        st = metrics.stationarity(frames[:, i], ARCH_EVERY, tail_steps=ARCH_TAIL)
+        perlin.append({"seed": seed, "first_step_out_of_range": first_bad[i],
+                       "phi_min": float(frames[-1, i].min()), "phi_max": float(frames[-1, i].max()),
+                       "rms_change_last_10000_steps": st["rms_change"],
+                       "rms_change_last_10000_steps_up_to_translation": st["rms_change_up_to_translation"],
+                       "translation": st["translation"], "layered_fraction": st["layered_fraction"],
+                       "interface_velocity_per_1e4_steps": st["interface_velocity"],
+                       "F_first": float(F[0, i]), "F_final": float(F[-1, i]),
+                       "F_rising_steps": int(np.sum(rise[:, i] > F_RISE_TOL)),
+                       "F_max_relative_rise": float(np.max(rise[:, i])),
+                       "F_curve_every_250": F[::ARCH_EVERY, i].tolist()})
+    t0 = time.perf_counter()
+    layers = [{k: v for k, v in probe_layers(runner, axis, variant, ARCH_LAYER_STEPS).items() if k != "drift_curve"}
+              for variant in ("mirror", "offset", "unequal") for axis in range(3)]
+    return {"path": str(path), "label": architecture_label(meta), "param_count": meta.get("param_count"),
+            "train": {k: meta.get("train", {}).get(k) for k in ("command", "epoch", "best_val_loss")},
+            "perlin": perlin, "layers": layers, "steps": ARCH_STEPS, "layer_steps": ARCH_LAYER_STEPS,
+            "seconds_perlin": seconds_perlin, "seconds_layers": time.perf_counter() - t0}
+
+
+def step_costs(paths: list, grids=(16, 32), reps: int = 7, steps: int = 100) -> dict:
+    """Seconds per network step (onnxruntime CPU, one thread, batch 1), the models interleaved:
+    per model and grid the median and range over ``reps`` repeats of ``steps`` steps."""
+    from export.runtime import Rollout
+
+    runners = [Rollout(q, providers="cpu", threads=1) for q in paths]
+    out = {}
+    for n in grids:
+        x = initial.perlin((n,) * 3, frequency=2, seed=5, mean=0.5, amplitude=0.1).astype(np.float32)
+        times = [[] for _ in runners]
+        for r in runners:
+            list(r.rollout(x, 5, every=5))  # warm-up
+        for _ in range(reps):
+            for j, r in enumerate(runners):
+                t0 = time.perf_counter()
+                list(r.rollout(x, steps, every=steps))
+                times[j].append((time.perf_counter() - t0) / steps)
+        out[n] = [{"median": float(np.median(t)), "min": float(np.min(t)), "max": float(np.max(t))} for t in times]
+    return out
+
+
+def exp_architecture(ctx) -> dict:
+    """The paper's unconstrained CRNN and the cube-equivariant one side by side (--model, --other)."""
+    import concurrent.futures
+    import multiprocessing
+
+    if not ctx.other:
+        return {"skipped": "no --other model"}
+    paths = [ctx.model, ctx.other]
+    labels = [architecture_label(ctx.runner(q).metadata) for q in paths]
+    if len(set(labels)) != 2:
+        raise SystemExit(f"error: --model and --other are both {labels[0]}: give one of each architecture")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(architecture_rollouts, str(q)) for q in paths]
+        held = {lab: evaluate(q, ctx.work / "heldout.h5", f"architecture_{lab}", ctx.work, "--split", "all")
+                for lab, q in zip(labels, paths)} if (ctx.work / "heldout.h5").exists() else {}
+        runs = [fut.result() for fut in futures]
+    costs = step_costs(paths)
+    out = {"models": {}}
+    for j, (lab, run) in enumerate(zip(labels, runs)):
+        ev = held.get(lab)
+        if ev:
+            sc = ev["ensemble"]["scalars"]
+            run["heldout"] = {"n_sequences": ev["ensemble"]["n_sequences"],
+                              "F_rel_error_network_max_per_sequence": sc["free_energy_rel_error_network_max"],
+                              "F_rel_error_network_of_mean_max":
+                                  float(np.nanmax(ev["ensemble"]["free_energy_mean_rel_error_network"])),
+                              "rmse_network_final": sc["rmse_network_final"], "rmse_full_final": sc["rmse_full_final"],
+                              "delta_max": sc["delta_max"]}
+        run["seconds_per_step"] = {str(n): c[j] for n, c in costs.items()}
+        out["models"][lab] = run
+    fig = new_figure(figsize=(9, 3.4))
+    ax0, ax1 = fig.subplots(1, 2)
+    for lab, run in out["models"].items():
+        style = "-" if lab == "equivariant" else "--"
+        for k, pr in enumerate(run["perlin"]):
+            n = np.arange(len(pr["F_curve_every_250"])) * ARCH_EVERY
+            ax0.loglog(n[1:], pr["F_curve_every_250"][1:], style, color=f"C{k}",
+                       label=f"{lab}" if k == 0 else None)
+        drift = [abs(r["drift"]) for r in run["layers"]]
+        ax1.semilogy(np.arange(len(drift)), np.maximum(drift, 1e-7), "o" + style, label=lab)
+    ax0.set_xlabel("network steps")
+    ax0.set_ylabel("F / V (network grid)")
+    ax0.set_title(f"3 Perlin ICs, {ARCH_STEPS} steps", fontsize=9)
+    ax0.legend(fontsize=8)
+    ax1.set_xticks(range(9))
+    ax1.set_xticklabels([f"{v[0]}{'xyz'[a]}" for v in ("mirror", "offset", "unequal") for a in range(3)], fontsize=8)
+    ax1.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax1.set_ylabel(f"|drift| over {ARCH_LAYER_STEPS} steps (cells)")
+    ax1.set_title("flat layers (m: mirror, o: 0.3 cells off, u: 40/60)", fontsize=9)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURES / "architecture.png", dpi=110)
+    return out
+
+
 CHECK_STEPS = 100
 
 
 def check_rollout(runner, grid: int, factor: int, params) -> dict:
     """The fixed short rollout that tests/test_shipped_model.py recomputes: Perlin IC (seed 99),
-    100 network steps; F (at full resolution) and mass every 10 steps."""
+    100 network steps; every 10 steps F at full resolution (``free_energy``, the prediction
+    upsampled: it carries the upsampling floor and rises as sharp blocky interfaces form), F on the
+    network grid (``free_energy_network``, spacing factor·dx: the fair one) and the mass."""
+    import dataclasses
+
     ic = initial.perlin((grid,) * 3, frequency=3, seed=99, mean=0.5, amplitude=0.1).astype(np.float32)
     x0 = metrics.downsample(ic, factor)
     frames = np.stack([x0, *runner.rollout(x0, CHECK_STEPS, every=10)])
     return {"steps": CHECK_STEPS, "every": 10,
             "free_energy": metrics.free_energy_series(metrics.upsample(frames, factor), params),
+            "free_energy_network": metrics.free_energy_series(frames, dataclasses.replace(params, dx=params.dx * factor)),
             "mass": frames.reshape(len(frames), -1).astype(np.float64).mean(axis=1)}
 
 
@@ -380,7 +538,8 @@ def exp_check(ctx) -> dict:
 
 
 EXPERIMENTS = {"check": exp_check, "heldout": exp_heldout, "large": exp_large, "torus": exp_torus, "slice": exp_slice,
-               "ensemble": exp_ensemble, "long": exp_long, "ablation": exp_ablation, "cost": exp_cost}
+               "ensemble": exp_ensemble, "long": exp_long, "ablation": exp_ablation, "cost": exp_cost,
+               "architecture": exp_architecture}
 
 
 # -- the report's table ------------------------------------------------------------------------------
@@ -498,6 +657,55 @@ def summary_lines() -> list[str]:
             out.append(f"\nspectral solver: SBDF2, {spec['steps_per_frame']} step(s) of dt {_f(spec['dt'])} per frame "
                        "(F within 0.2 % of the explicit kernel's at this accuracy, benchmarks/RESULTS.md)")
         out.append(f"\nlog-log slope of step time vs voxels: {_f(cost['loglog_slope'])}")
+    out += architecture_lines(load("architecture"))
+    return out
+
+
+def architecture_lines(arch: dict | None) -> list[str]:
+    """The side-by-side table of the two architectures (experiment ``architecture``)."""
+    if not arch or "models" not in arch:
+        return []
+    labels = [lab for lab in ("unconstrained", "equivariant") if lab in arch["models"]]
+    runs = [arch["models"][lab] for lab in labels]
+
+    def row(name, fn):
+        return f"| {name} | " + " | ".join(fn(r) for r in runs) + " |"
+
+    def per_ic(key, fmt=".2g"):
+        return lambda r: " / ".join(_f(pr[key], fmt) for pr in r["perlin"])
+
+    def layer(variant):
+        return lambda r: " / ".join(_f(x["drift"], "+.2g") for x in r["layers"] if x["variant"] == variant)
+
+    def held(key, scale=100.0):
+        return lambda r: (_pm(r["heldout"][key], scale=scale) + f" (worst {_f(scale * r['heldout'][key]['max'])})"
+                          if "heldout" in r else "n/a")
+
+    steps, lsteps = runs[0]["steps"], runs[0]["layer_steps"]
+    out = ["", "| architecture | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels),
+           row("parameters", lambda r: str(r["param_count"])),
+           row("training (epoch of the checkpoint, validation MSE)",
+               lambda r: f"epoch {r['train']['epoch']}, {_f(r['train']['best_val_loss'])}"),
+           row("held-out: max F rel. error on the network grid per sequence (%)", held("F_rel_error_network_max_per_sequence")),
+           row("held-out: max rel. error of the ensemble-mean F, network grid (%)",
+               lambda r: _f(100 * r["heldout"]["F_rel_error_network_of_mean_max"]) if "heldout" in r else "n/a"),
+           row("held-out: RMSE at the last frame, network grid", held("rmse_network_final", 1.0)),
+           row("held-out: δ max (cells)", held("delta_max", 1.0)),
+           row(f"3 Perlin ICs: first step outside [−0.5, 1.5] in {steps}",
+               lambda r: " / ".join(str(pr["first_step_out_of_range"] or "never") for pr in r["perlin"])),
+           row("rms change over the last 10⁴ steps", per_ic("rms_change_last_10000_steps")),
+           row("the same after the best periodic translation", per_ic("rms_change_last_10000_steps_up_to_translation")),
+           row("layered fraction at the end", per_ic("layered_fraction", ".3f")),
+           row("interface velocity, last 10⁴ steps (cells per 10⁴ steps)", per_ic("interface_velocity_per_1e4_steps")),
+           row(f"steps where F rises (of {steps}, rise > {F_RISE_TOL:g} F)", per_ic("F_rising_steps", "d")),
+           row("largest step-to-step rise of F (relative)", per_ic("F_max_relative_rise")),
+           row(f"flat layer on a mirror plane: drift in {lsteps} steps, normal x / y / z (cells)", layer("mirror")),
+           row(f"flat layer 0.3 cells off: drift in {lsteps} steps (cells)", layer("offset")),
+           row(f"unequal layers 40/60: drift in {lsteps} steps (cells)", layer("unequal"))]
+    for n in runs[0]["seconds_per_step"]:
+        out.append(row(f"ms per step at {n}³ (onnxruntime CPU, 1 thread; median [range])",
+                       lambda r: f"{1e3 * r['seconds_per_step'][n]['median']:.3g} "
+                                 f"[{1e3 * r['seconds_per_step'][n]['min']:.3g}–{1e3 * r['seconds_per_step'][n]['max']:.3g}]"))
     return out
 
 
@@ -510,11 +718,11 @@ def write_summary() -> Path:
 
 
 class Context:
-    def __init__(self, model: Path, ablation: Path | None, work: Path):
+    def __init__(self, model: Path, ablation: Path | None, work: Path, other: Path | None = None):
         from export.runtime import Rollout
 
         self._Rollout = Rollout
-        self.model, self.ablation, self.work = model, ablation, work
+        self.model, self.ablation, self.work, self.other = model, ablation, work, other
         r = Rollout(model, providers="cpu")
         self.meta = r.metadata
         self.factor = r.factor
@@ -533,6 +741,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ablation", type=Path, default=ROOT / "models" / "crnn_ablation.onnx",
                     help="the non-conservative model for `heldout` and `ablation`; skipped if the file is "
                          "missing (default: %(default)s)")
+    ap.add_argument("--other", type=Path, default=ROOT / "models" / "crnn_paper.onnx",
+                    help="the other architecture, for `architecture` (default: %(default)s)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ch3d-reproduce"),
                     help="folder for the intermediate data (HDF5 ground truth, evaluations; a few GB at most), "
                          "reused when present (default: %(default)s)")
@@ -548,7 +758,8 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     a.work.mkdir(parents=True, exist_ok=True)
-    ctx = Context(a.model, a.ablation if a.ablation.exists() else None, a.work)
+    ctx = Context(a.model, a.ablation if a.ablation.exists() else None, a.work,
+                  a.other if a.other.exists() else None)
     for name in names:
         t0 = time.perf_counter()
         print(f"== {name}: {EXPERIMENTS[name].__doc__.splitlines()[0]}", flush=True)

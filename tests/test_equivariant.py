@@ -168,11 +168,12 @@ def test_default_model_is_unchanged_and_shipped_checkpoints_load(conservative):
     if not conservative:
         return
     a = CRNN()
-    raw = torch.load(ROOT / "models" / "crnn.pt", map_location="cpu", weights_only=False)
+    # the paper-architecture model (saved before the option existed) still loads as unconstrained
+    raw = torch.load(ROOT / "models" / "crnn_paper.pt", map_location="cpu", weights_only=False)
     assert "equivariant" not in raw["config"]
     assert list(raw["model_state"]) == list(a.state_dict())
-    shipped = load_checkpoint(ROOT / "models" / "crnn.pt")["model"]
-    assert shipped.equivariant is False and shipped.config["equivariant"] is False
+    paper = load_checkpoint(ROOT / "models" / "crnn_paper.pt")["model"]
+    assert paper.equivariant is False and paper.config["equivariant"] is False
 
 
 def test_bad_arguments_are_refused():
