@@ -369,6 +369,18 @@ def architecture_label(meta: dict) -> str:
     return "equivariant" if meta.get("equivariant") else "unconstrained"
 
 
+def weights_key(meta: dict) -> str:
+    """A short hash of the training record in a model's metadata (command, epoch, validation loss,
+    parameters): it names the trained weights, whatever the file is called, for the cache of the
+    long rollouts of :func:`architecture_rollouts` in ``--work``."""
+    import hashlib
+
+    train = meta.get("train", {})
+    rec = json.dumps([train.get("command"), train.get("epoch"), train.get("best_val_loss"), meta.get("param_count"),
+                      meta.get("equivariant", False)], sort_keys=True)
+    return hashlib.sha256(rec.encode()).hexdigest()[:12]
+
+
 def architecture_rollouts(path: str) -> dict:
     """One model's long-time behaviour (run in its own process, one thread).
 
@@ -466,11 +478,20 @@ def exp_architecture(ctx) -> dict:
     labels = [architecture_label(ctx.runner(q).metadata) for q in paths]
     if len(set(labels)) != 2:
         raise SystemExit(f"error: --model and --other are both {labels[0]}: give one of each architecture")
+    caches = [ctx.work / f"architecture_{weights_key(ctx.runner(q).metadata)}.json" for q in paths]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(architecture_rollouts, str(q)) for q in paths]
+        futures = [None if c.exists() else pool.submit(architecture_rollouts, str(q)) for q, c in zip(paths, caches)]
         held = {lab: evaluate(q, ctx.work / "heldout.h5", f"architecture_{lab}", ctx.work, "--split", "all")
                 for lab, q in zip(labels, paths)} if (ctx.work / "heldout.h5").exists() else {}
-        runs = [fut.result() for fut in futures]
+        runs = []
+        for q, c, fut in zip(paths, caches, futures):
+            if fut is None:
+                runs.append(json.loads(c.read_text()))
+                print(f"{q}: rollouts reused from {c}", flush=True)
+            else:
+                runs.append(fut.result())
+                c.write_text(json.dumps(metrics._json(runs[-1])))
+            runs[-1]["path"] = str(q)
     costs = step_costs(paths)
     out = {"models": {}}
     for j, (lab, run) in enumerate(zip(labels, runs)):
