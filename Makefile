@@ -43,6 +43,7 @@ demo: setup-demo
 	@echo "demo done: $(OUT)/evaluation/*.png (surrogate vs solver), $(OUT)/pictures*/ (slices, .vti for ParaView)"
 
 test: setup-test
+	$(TEST_VENV)/bin/ruff format --check --quiet .   # the code style (pinned ruff; `ruff format .` fixes it)
 	$(TEST_VENV)/bin/python -m pytest -q
 
 bench: setup-test

@@ -56,8 +56,11 @@ class CPUShare:
             return None
         hz = os.sysconf("SC_CLK_TCK")
         t = os.times()
-        return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz, \
-            t.user + t.system + t.children_user + t.children_system
+        return (
+            (sum(ticks) - ticks[3] - ticks[4]) / hz,
+            sum(ticks) / hz,
+            t.user + t.system + t.children_user + t.children_system,
+        )
 
     @staticmethod
     def _between(a, b) -> float:
@@ -89,9 +92,13 @@ SHARE = CPUShare()
 
 def add_wait_idle_option(parser) -> None:
     """The ``--wait-idle SECONDS`` option (default 0) of every benchmark script."""
-    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                        help="before each timing round, wait up to SECONDS for other processes to leave the CPUs "
-                             "(default 0)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each timing round, wait up to SECONDS for other processes to leave the CPUs (default 0)",
+    )
 
 
 class Timing:

@@ -84,8 +84,11 @@ def conv_kernels(model, n: int, device) -> str:
     phi, h1, h2 = state(n, device)
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
         model.step(phi, h1, h2)
-    kinds = {"aten::mkldnn_convolution": "mkldnn", "aten::slow_conv3d_forward": "slow_conv3d",
-             "aten::cudnn_convolution": "cudnn"}
+    kinds = {
+        "aten::mkldnn_convolution": "mkldnn",
+        "aten::slow_conv3d_forward": "slow_conv3d",
+        "aten::cudnn_convolution": "cudnn",
+    }
     counts = {kinds[e.key]: e.count for e in prof.key_averages() if e.key in kinds}
     return " + ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "other"
 
@@ -136,8 +139,13 @@ def child_memory(n: int, device_name: str, threads: int) -> dict:
 
 def memory(n: int, device_name: str, threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, __file__, "--child-memory", str(n), "--device-name", device_name,
-                          "--threads", str(threads)], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-memory", str(n), "--device-name", device_name, "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"memory child for {n}^3 failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -179,8 +187,11 @@ def run(device, sizes, train_sizes, threads) -> dict:
         mem = memory(n, str(device), threads)
         rows.append({"size": n, "voxels": n**3, "seconds": t, **mem})
         extra = mem.get("cuda_extra", mem["rss_extra"])
-        print(f"  {device.type} {n:3d}^3: {t * 1e3:9.3f} ms/step  {t / n**3 * 1e9:7.2f} ns/voxel  "
-              f"peak extra {extra / 2**20:8.1f} MiB = {extra / n**3:6.0f} B/voxel", flush=True)
+        print(
+            f"  {device.type} {n:3d}^3: {t * 1e3:9.3f} ms/step  {t / n**3 * 1e9:7.2f} ns/voxel  "
+            f"peak extra {extra / 2**20:8.1f} MiB = {extra / n**3:6.0f} B/voxel",
+            flush=True,
+        )
     a, b, r2 = linear_fit([r["voxels"] for r in rows], [r["seconds"] for r in rows])
     big = [r for r in rows if r["size"] >= 32] or rows
     mem_key = "cuda_extra" if device.type == "cuda" else "rss_extra"
@@ -188,27 +199,42 @@ def run(device, sizes, train_sizes, threads) -> dict:
     train = {n: train_throughput(n, device) for n in train_sizes}
     for n, s in train.items():
         print(f"  {device.type} training {n}^3: {s:.3f} sequences/s (seq-len 10, batch 4)", flush=True)
-    return {"device": str(device), "rows": rows, "fit": {"a": a, "b": b, "r2": r2},
-            "memory_fit": {"a": ma, "b": mb, "r2": mr2, "sizes": [r["size"] for r in big]}, "train": train}
+    return {
+        "device": str(device),
+        "rows": rows,
+        "fit": {"a": a, "b": b, "r2": r2},
+        "memory_fit": {"a": ma, "b": mb, "r2": mr2, "sizes": [r["size"] for r in big]},
+        "train": train,
+    }
 
 
 def report(res: dict) -> str:
     fit, mfit = res["fit"], res["memory_fit"]
     key = "cuda_extra" if res["device"].startswith("cuda") else "rss_extra"
-    lines = [f"### {res['device']}", "",
-             "| grid | voxels | ms / step | ns / voxel | fit a + b·V (ms) | peak extra memory (MiB) | bytes / voxel "
-             "| conv kernels per step |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {res['device']}",
+        "",
+        "| grid | voxels | ms / step | ns / voxel | fit a + b·V (ms) | peak extra memory (MiB) | bytes / voxel "
+        "| conv kernels per step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in res["rows"]:
         pred = fit["a"] + fit["b"] * r["voxels"]
-        lines.append(f"| {r['size']}³ | {r['voxels']:,} | {r['seconds'] * 1e3:.3f} | "
-                     f"{r['seconds'] / r['voxels'] * 1e9:.2f} | {pred * 1e3:.3f} | {r[key] / 2**20:.1f} | "
-                     f"{r[key] / r['voxels']:.0f} | {r['convolutions']} |")
-    lines += ["", f"Time fit: t = {fit['a'] * 1e3:.3f} ms + {fit['b'] * 1e9:.3f} ns × V, R² = {fit['r2']:.5f}.",
-              f"Memory fit over {', '.join(f'{n}³' for n in mfit['sizes'])}: {mfit['a'] / 2**20:.1f} MiB + "
-              f"{mfit['b']:.0f} B × V, R² = {mfit['r2']:.5f}.", "",
-              "Training throughput (seq-len 10, batch 4, rollout + MSE + backward + Adam): "
-              + ", ".join(f"{n}³: {s:.3f} sequences/s" for n, s in res["train"].items()) + "."]
+        lines.append(
+            f"| {r['size']}³ | {r['voxels']:,} | {r['seconds'] * 1e3:.3f} | "
+            f"{r['seconds'] / r['voxels'] * 1e9:.2f} | {pred * 1e3:.3f} | {r[key] / 2**20:.1f} | "
+            f"{r[key] / r['voxels']:.0f} | {r['convolutions']} |"
+        )
+    lines += [
+        "",
+        f"Time fit: t = {fit['a'] * 1e3:.3f} ms + {fit['b'] * 1e9:.3f} ns × V, R² = {fit['r2']:.5f}.",
+        f"Memory fit over {', '.join(f'{n}³' for n in mfit['sizes'])}: {mfit['a'] / 2**20:.1f} MiB + "
+        f"{mfit['b']:.0f} B × V, R² = {mfit['r2']:.5f}.",
+        "",
+        "Training throughput (seq-len 10, batch 4, rollout + MSE + backward + Adam): "
+        + ", ".join(f"{n}³: {s:.3f} sequences/s" for n, s in res["train"].items())
+        + ".",
+    ]
     return "\n".join(lines)
 
 
@@ -226,8 +252,7 @@ def main(argv=None) -> int:
         return 0
     torch.set_num_threads(a.threads)
     SHARE.restart(a.wait_idle)
-    print(f"torch {torch.__version__}, {cpu_model()}, {a.threads} threads, "
-          f"{os.cpu_count()} CPUs", flush=True)
+    print(f"torch {torch.__version__}, {cpu_model()}, {a.threads} threads, {os.cpu_count()} CPUs", flush=True)
     t0 = time.perf_counter()
     results = [run(torch.device("cpu"), a.sizes, a.train_sizes, a.threads)]
     if torch.cuda.is_available():

@@ -58,9 +58,11 @@ def state(n: int, size: int, hidden: int = 10, seed: int = 0):
 
 def session(path, threads: int, level="all", spinning: bool = True, providers=("CPUExecutionProvider",)):
     so = ort.SessionOptions()
-    so.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                                   "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+    so.graph_optimization_level = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
@@ -138,8 +140,12 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="32^3 only, batch 1, fewer rounds (about a minute)")
     p.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="network grid edges (default 32 64)")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="batch sizes (default 1 4)")
-    p.add_argument("--threads", type=int, default=cpu_cores(),
-                   help="CPU threads for onnxruntime, PyTorch and the solver (default: all cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=cpu_cores(),
+        help="CPU threads for onnxruntime, PyTorch and the solver (default: all cores)",
+    )
     p.add_argument("--repeats", type=int, default=5, help="rounds per measurement, best kept (default 5)")
     p.add_argument("--checkpoint", type=Path, help="a trained checkpoint (default: random weights)")
     add_wait_idle_option(p)
@@ -155,9 +161,11 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         ckpt = {"model": CRNN().eval()}
     model = ckpt["model"].float().eval()
-    print(f"# {cpu_model()}, {os.cpu_count()} cpus ({a.threads} used), "
-          f"python {platform.python_version()}, torch {torch.__version__}, onnxruntime {ort.__version__}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"# {cpu_model()}, {os.cpu_count()} cpus ({a.threads} used), "
+        f"python {platform.python_version()}, torch {torch.__version__}, onnxruntime {ort.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
         for mode, opset in (("slice", 18), ("wrap", 20)):
@@ -166,12 +174,13 @@ def main(argv=None) -> int:
             export_model(model, paths[mode], meta, opset=opset, pad_mode=mode)
 
         print("\n## 1. onnxruntime CPU settings: one step at 32^3, batch 1 (ms)")
-        variants = [("Slice+Concat pad, ORT_ENABLE_BASIC, all threads", "slice", "basic", a.threads, True),
-                    ("Slice+Concat pad, ORT_ENABLE_ALL,   1 thread", "slice", "all", 1, True),
-                    ("Slice+Concat pad, ORT_ENABLE_ALL,   all threads, no spinning", "slice", "all", a.threads, False),
-                    ("Slice+Concat pad, ORT_ENABLE_ALL,   all threads (runtime default)", "slice", "all", a.threads,
-                     True),
-                    ("Pad(wrap),        ORT_ENABLE_ALL,   all threads", "wrap", "all", a.threads, True)]
+        variants = [
+            ("Slice+Concat pad, ORT_ENABLE_BASIC, all threads", "slice", "basic", a.threads, True),
+            ("Slice+Concat pad, ORT_ENABLE_ALL,   1 thread", "slice", "all", 1, True),
+            ("Slice+Concat pad, ORT_ENABLE_ALL,   all threads, no spinning", "slice", "all", a.threads, False),
+            ("Slice+Concat pad, ORT_ENABLE_ALL,   all threads (runtime default)", "slice", "all", a.threads, True),
+            ("Pad(wrap),        ORT_ENABLE_ALL,   all threads", "wrap", "all", a.threads, True),
+        ]
         for label, mode, level, threads, spin in variants:
             t = ort_step_time(session(paths[mode], threads, level, spin), 1, 32, a.repeats)
             print(f"  {label:68s} {t * 1e3:8.2f}", flush=True)
@@ -183,8 +192,10 @@ def main(argv=None) -> int:
                     print(f"  {op:24s} {100 * share:5.1f} %")
 
         print("\n## 2. one network step: onnxruntime (Rollout) vs PyTorch eager, CPU")
-        print(f"  {'grid':>6s} {'batch':>5s} {'torch ms':>9s} {'ORT ms':>9s} {'ORT/torch speed-up':>19s} "
-              f"{'ORT Mvox/s':>11s}")
+        print(
+            f"  {'grid':>6s} {'batch':>5s} {'torch ms':>9s} {'ORT ms':>9s} {'ORT/torch speed-up':>19s} "
+            f"{'ORT Mvox/s':>11s}"
+        )
         runner = Rollout(paths["slice"], providers="cpu", threads=a.threads)
         cpu_times = {}
         for size in a.sizes:
@@ -192,8 +203,11 @@ def main(argv=None) -> int:
                 t_torch = torch_step_time(model, n, size, a.repeats)
                 t_ort = rollout_step_time(runner, n, size, a.repeats)
                 cpu_times[(size, n)] = t_ort
-                print(f"  {size:>5d}³ {n:>5d} {t_torch * 1e3:9.2f} {t_ort * 1e3:9.2f} {t_torch / t_ort:18.2f}x "
-                      f"{n * size ** 3 / t_ort / 1e6:11.2f}", flush=True)
+                print(
+                    f"  {size:>5d}³ {n:>5d} {t_torch * 1e3:9.2f} {t_ort * 1e3:9.2f} {t_torch / t_ort:18.2f}x "
+                    f"{n * size**3 / t_ort / 1e6:11.2f}",
+                    flush=True,
+                )
 
         print("\n## 3. surrogate vs solver at equal physical time (one saved frame = 400 solver steps)")
         t_solver = solver_frame_time(repeats=max(2, a.repeats // 2))

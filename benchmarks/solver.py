@@ -209,10 +209,15 @@ def cuda_results(sizes, repeats: int, cpu_rates: dict, batch: int = 16, batch_si
     del a, b
     dev = cuda.get_current_device()
     name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
-    lines = [f"cuda device: {name}, {dev.MULTIPROCESSOR_COUNT} SMs; device-to-device copy {bw / G:.0f} GB/s "
-             f"(read + write, 1 GiB buffers) = the reference bandwidth", ""]
-    lines += ["| grid | batch | cuda f32 (G vox/s) | f32 BW fraction (8 B/vox) | cuda f64 (G vox/s) | "
-              "f64 BW fraction (16 B/vox) | blocks × chunk | cuda f32 / cpu f32 |"]
+    lines = [
+        f"cuda device: {name}, {dev.MULTIPROCESSOR_COUNT} SMs; device-to-device copy {bw / G:.0f} GB/s "
+        f"(read + write, 1 GiB buffers) = the reference bandwidth",
+        "",
+    ]
+    lines += [
+        "| grid | batch | cuda f32 (G vox/s) | f32 BW fraction (8 B/vox) | cuda f64 (G vox/s) | "
+        "f64 BW fraction (16 B/vox) | blocks × chunk | cuda f32 / cpu f32 |"
+    ]
     lines += ["|---|---|---|---|---|---|---|---|"]
     entries = [(batch_size, batch)] + [(n, 1) for n in sizes]
     for n, nb in entries:
@@ -232,16 +237,21 @@ def cuda_results(sizes, repeats: int, cpu_rates: dict, batch: int = 16, batch_si
         grid, _, chunk = launch_plan(shape)
         r32, r64 = rates[np.float32], rates[np.float64]
         vs_cpu = f"{r32 / cpu_rates[n]:.1f}×" if n in cpu_rates and nb == 1 else "n/a"
-        lines.append(f"| {n}³ | {nb} | {r32 / G:.2f} | {8 * r32 / bw:.0%} | {r64 / G:.2f} | {16 * r64 / bw:.0%} "
-                     f"| {grid[0] * grid[1] * grid[2]} × {chunk} | {vs_cpu} |")
+        lines.append(
+            f"| {n}³ | {nb} | {r32 / G:.2f} | {8 * r32 / bw:.0%} | {r64 / G:.2f} | {16 * r64 / bw:.0%} "
+            f"| {grid[0] * grid[1] * grid[2]} × {chunk} | {vs_cpu} |"
+        )
     frames = PAPER["frames"] * 1850
     for nb in (1, batch):
         full = paper_frame_seconds("cuda", repeats, nb)
         steps = paper_frame_seconds("cuda", repeats, nb, steps_only=True)
-        lines += ["", f"paper data set on cuda, batch {nb} (64³ float32, 400 steps + copy back + blow-up check + F per "
-                      f"frame): {full / nb * 1e3:.2f} ms per sequence-frame ({steps / nb * 1e3:.2f} ms of it the steps); "
-                      f"the paper's 1850 × 50 frames: {frames * full / nb / 60:.1f} min "
-                      f"({frames * steps / nb / 60:.1f} min of steps)"]
+        lines += [
+            "",
+            f"paper data set on cuda, batch {nb} (64³ float32, 400 steps + copy back + blow-up check + F per "
+            f"frame): {full / nb * 1e3:.2f} ms per sequence-frame ({steps / nb * 1e3:.2f} ms of it the steps); "
+            f"the paper's 1850 × 50 frames: {frames * full / nb / 60:.1f} min "
+            f"({frames * steps / nb / 60:.1f} min of steps)",
+        ]
     return lines
 
 
@@ -352,8 +362,11 @@ def main(argv=None) -> int:
         f"{steps} steps per sequence, free energy per frame): cpu {3600 / seconds:.0f} sequences/hour "
         f"({seconds:.1f} s per sequence; the paper's 1850 sequences: {1850 * seconds / 3600:.1f} h)\n"
     )
-    print("\n".join(cuda_results(sizes, repeats, {n: r["cpu32"] for n, r in rows.items()}, a.cuda_batch,
-                                  a.cuda_batch_size)))
+    print(
+        "\n".join(
+            cuda_results(sizes, repeats, {n: r["cpu32"] for n, r in rows.items()}, a.cuda_batch, a.cuda_batch_size)
+        )
+    )
     print(f"\n{SHARE.report()}")
     return 0
 

@@ -70,8 +70,11 @@ def run(phi0, p: CHParams, t_end: float, sample: float):
 def warm_up():
     """Compile every kernel outside the timings."""
     phi = np.full((8, 8, 8), 0.5, np.float32)
-    for p in (CHParams(epsilon=EPSILON), CHParams(epsilon=EPSILON, dt=1.0, scheme="spectral", order=1),
-              CHParams(epsilon=EPSILON, dt=1.0, scheme="spectral", order=2)):
+    for p in (
+        CHParams(epsilon=EPSILON),
+        CHParams(epsilon=EPSILON, dt=1.0, scheme="spectral", order=1),
+        CHParams(epsilon=EPSILON, dt=1.0, scheme="spectral", order=2),
+    ):
         st = Stepper(phi.shape, p, "cpu", np.float32)
         st.set(phi)
         st.advance(20)
@@ -91,8 +94,11 @@ def accuracy(sizes, n_ics, t_end, sample, dts, orders) -> list[str]:
             ref_seconds.append(s_ref)
             configs = [("explicit", None, fair_dt)] + [("spectral", o, dt) for o in orders for dt in dts]
             for scheme, order, dt in configs:
-                p = (CHParams(epsilon=EPSILON, dt=dt) if scheme == "explicit" else
-                     CHParams(epsilon=EPSILON, dt=dt, scheme="spectral", order=order))
+                p = (
+                    CHParams(epsilon=EPSILON, dt=dt)
+                    if scheme == "explicit"
+                    else CHParams(epsilon=EPSILON, dt=dt, scheme="spectral", order=order)
+                )
                 f, phi, s = run(phi0, p, t_end, sample)
                 err_f = float(np.max(np.abs(f - f_ref) / f_ref))
                 err_phi = float(np.sqrt(np.mean((phi.astype(np.float64) - phi_ref) ** 2)))
@@ -100,30 +106,36 @@ def accuracy(sizes, n_ics, t_end, sample, dts, orders) -> list[str]:
             print(f"  {n}³ IC {i}: explicit reference {s_ref:.1f} s, F {f_ref[0]:.5f} -> {f_ref[-1]:.5f}", flush=True)
         ref_seconds = np.array(ref_seconds)
         fair = np.array([r[2] for r in results[("explicit", None, fair_dt)]])
-        lines += [f"\n### {n}³, ε = {EPSILON:g}, t = 0–{t_end:g}, {n_ics} Perlin ICs\n",
-                  f"explicit reference (dt = 1e-3, {int(round(t_end / 1e-3))} steps): {ref_seconds.mean():.1f} s "
-                  f"(range {ref_seconds.min():.1f}–{ref_seconds.max():.1f}); explicit at 0.7× its bound "
-                  f"(dt = {fair_dt:.4g}): {fair.mean():.1f} s\n",
-                  "| scheme | order | dt | max F error (mean / worst IC) | rms φ error at t_end (mean) | wall s (mean) "
-                  "| speed-up vs explicit 1e-3 (mean, range) | vs explicit 0.7× bound (mean, range) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"\n### {n}³, ε = {EPSILON:g}, t = 0–{t_end:g}, {n_ics} Perlin ICs\n",
+            f"explicit reference (dt = 1e-3, {int(round(t_end / 1e-3))} steps): {ref_seconds.mean():.1f} s "
+            f"(range {ref_seconds.min():.1f}–{ref_seconds.max():.1f}); explicit at 0.7× its bound "
+            f"(dt = {fair_dt:.4g}): {fair.mean():.1f} s\n",
+            "| scheme | order | dt | max F error (mean / worst IC) | rms φ error at t_end (mean) | wall s (mean) "
+            "| speed-up vs explicit 1e-3 (mean, range) | vs explicit 0.7× bound (mean, range) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         best = None
         for (scheme, order, dt), rows in results.items():
             r = np.array(rows)
             sp_ref, sp_fair = ref_seconds / r[:, 2], fair / r[:, 2]
-            lines.append(f"| {scheme} | {order or '–'} | {dt:g} | {100 * r[:, 0].mean():.3f} % / "
-                         f"{100 * r[:, 0].max():.3f} % | {r[:, 1].mean():.2e} | {r[:, 2].mean():.3g} | "
-                         f"{sp_ref.mean():.0f}× ({sp_ref.min():.0f}–{sp_ref.max():.0f}) | "
-                         f"{sp_fair.mean():.0f}× ({sp_fair.min():.0f}–{sp_fair.max():.0f}) |")
+            lines.append(
+                f"| {scheme} | {order or '–'} | {dt:g} | {100 * r[:, 0].mean():.3f} % / "
+                f"{100 * r[:, 0].max():.3f} % | {r[:, 1].mean():.2e} | {r[:, 2].mean():.3g} | "
+                f"{sp_ref.mean():.0f}× ({sp_ref.min():.0f}–{sp_ref.max():.0f}) | "
+                f"{sp_fair.mean():.0f}× ({sp_fair.min():.0f}–{sp_fair.max():.0f}) |"
+            )
             if scheme == "spectral" and r[:, 0].max() <= GOAL_F_ERROR and (best is None or r[:, 2].mean() < best[1]):
                 best = ((order, dt), r[:, 2].mean(), sp_fair)
         if best is None:
             lines.append(f"\nno spectral setting kept F within {100 * GOAL_F_ERROR:g} % on every IC")
         else:
             (order, dt), s, sp = best
-            lines.append(f"\ncheapest spectral setting within {100 * GOAL_F_ERROR:g} % of the explicit F(t) on every "
-                         f"IC: order {order}, dt = {dt:g}: {s:.3g} s, {sp.mean():.0f}× faster than the explicit "
-                         f"kernel at 0.7× its bound (range {sp.min():.0f}–{sp.max():.0f}×)")
+            lines.append(
+                f"\ncheapest spectral setting within {100 * GOAL_F_ERROR:g} % of the explicit F(t) on every "
+                f"IC: order {order}, dt = {dt:g}: {s:.3g} s, {sp.mean():.0f}× faster than the explicit "
+                f"kernel at 0.7× its bound (range {sp.min():.0f}–{sp.max():.0f}×)"
+            )
     return lines
 
 
@@ -164,14 +176,18 @@ def long_runs(quick: bool) -> list[str]:
         ps = CHParams(epsilon=eps, dt=dt_spec, scheme="spectral")
         t_s, phi_s, sec_s, steps_s = to_rest(phi0, ps, chunk=100.0, t_max=2e5 if not quick else 2e3)
         pe = CHParams(epsilon=eps, dt=dt_exp)
-        line = (f"- {n}³, ε = {eps:g}: spectral (SBDF2, dt = {dt_spec:g}) at rest at t ≈ {t_s:g} after {steps_s} steps, "
-                f"{sec_s:.3g} s; F = {free_energy(phi_s, ps):.5f}, {morphology(phi_s)}")
+        line = (
+            f"- {n}³, ε = {eps:g}: spectral (SBDF2, dt = {dt_spec:g}) at rest at t ≈ {t_s:g} after {steps_s} steps, "
+            f"{sec_s:.3g} s; F = {free_energy(phi_s, ps):.5f}, {morphology(phi_s)}"
+        )
         lines.append(line)
         if measure_explicit:
             t_e, phi_e, sec_e, steps_e = to_rest(phi0, pe, chunk=100.0, t_max=2 * t_s + 1000)
-            lines.append(f"- {n}³, ε = {eps:g}: explicit (dt = {dt_exp:g}) at rest at t ≈ {t_e:g} after {steps_e} steps, "
-                         f"{sec_e:.3g} s; F = {free_energy(phi_e, pe):.5f}, {morphology(phi_e)}; "
-                         f"ratio of wall times {sec_e / sec_s:.0f}×")
+            lines.append(
+                f"- {n}³, ε = {eps:g}: explicit (dt = {dt_exp:g}) at rest at t ≈ {t_e:g} after {steps_e} steps, "
+                f"{sec_e:.3g} s; F = {free_energy(phi_e, pe):.5f}, {morphology(phi_e)}; "
+                f"ratio of wall times {sec_e / sec_s:.0f}×"
+            )
         else:
             st = Stepper(phi0.shape, pe, "cpu", np.float32)
             st.set(phi0)
@@ -180,9 +196,11 @@ def long_runs(quick: bool) -> list[str]:
             st.advance(2000)
             per_step = (time.perf_counter() - t0) / 2000
             est = per_step * t_s / dt_exp
-            lines.append(f"- {n}³, ε = {eps:g}: explicit (dt = {dt_exp:.4g}) to the same t: {t_s / dt_exp:.3g} steps "
-                         f"× {per_step * 1e3:.3f} ms measured = {est / 3600:.1f} h (extrapolated, not run): "
-                         f"{est / sec_s:.0f}× the spectral run")
+            lines.append(
+                f"- {n}³, ε = {eps:g}: explicit (dt = {dt_exp:.4g}) to the same t: {t_s / dt_exp:.3g} steps "
+                f"× {per_step * 1e3:.3f} ms measured = {est / 3600:.1f} h (extrapolated, not run): "
+                f"{est / sec_s:.0f}× the spectral run"
+            )
         print(lines[-1], flush=True)
     return lines
 
@@ -192,9 +210,11 @@ def fft_libraries(sizes, repeats: int = 5) -> list[str]:
     from ch_numba.spectral import SpectralIntegrator, fft_library
 
     libs = ["scipy"] + (["pyfftw"] if fft_library() == "pyfftw" else [])
-    lines = [f"\n### FFT library: time per spectral step (float32, SBDF2, {numba.get_num_threads()} threads)\n",
-             "| grid | " + " | ".join(f"{lib} ms/step" for lib in libs) + " | scipy / pyfftw |",
-             "|---|" + "---|" * len(libs) + "---|"]
+    lines = [
+        f"\n### FFT library: time per spectral step (float32, SBDF2, {numba.get_num_threads()} threads)\n",
+        "| grid | " + " | ".join(f"{lib} ms/step" for lib in libs) + " | scipy / pyfftw |",
+        "|---|" + "---|" * len(libs) + "---|",
+    ]
     for n in sizes:
         phi0 = initial.perlin((n,) * 3, frequency=4, seed=11, mean=0.5, amplitude=0.1)
         p = CHParams(epsilon=EPSILON, dt=1.0, scheme="spectral")
@@ -218,14 +238,20 @@ def fft_libraries(sizes, repeats: int = 5) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python benchmarks/spectral.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python benchmarks/spectral.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="grid edges (default 64 128)")
     ap.add_argument("--ics", type=int, default=3, help="Perlin ICs per size (default %(default)s)")
     ap.add_argument("--t-end", type=float, default=160.0, help="length of the run (default %(default)s)")
     ap.add_argument("--sample", type=float, default=4.0, help="F sample interval (default %(default)s)")
-    ap.add_argument("--dts", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0],
-                    help="spectral step sizes (default 0.25 0.5 1 2 4)")
+    ap.add_argument(
+        "--dts",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5, 1.0, 2.0, 4.0],
+        help="spectral step sizes (default 0.25 0.5 1 2 4)",
+    )
     ap.add_argument("--orders", type=int, nargs="+", default=[1, 2], help="spectral orders (default 1 2)")
     ap.add_argument("--long", action="store_true", help="also the runs to the stationary state")
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy runs")
@@ -237,8 +263,11 @@ def main(argv=None) -> int:
     if a.quick:
         a.sizes, a.ics, a.t_end, a.dts = [16], 1, 8.0, [0.5, 1.0, 2.0]
     print(f"# spectral vs explicit, {time.strftime('%Y-%m-%d')}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.machine()}; numba {numba.__version__} "
-          f"({numba.get_num_threads()} threads), numpy {np.__version__}, scipy {scipy.__version__}", flush=True)
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.machine()}; numba {numba.__version__} "
+        f"({numba.get_num_threads()} threads), numpy {np.__version__}, scipy {scipy.__version__}",
+        flush=True,
+    )
     warm_up()
     lines = []
     if not a.no_accuracy:

@@ -42,34 +42,71 @@ def _add_physics(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mobility", type=float, default=d.mobility, help="mobility M (default %(default)s)")
     g.add_argument("--W", type=float, default=d.W, help="double-well height W (default %(default)s)")
     g.add_argument("--dx", type=float, default=d.dx, help="grid spacing (default %(default)s)")
-    g.add_argument("--dt", type=float, default=d.dt, help="time step; explicit: must be below the stability bound "
-                                                          "(default %(default)s); spectral: any dt > 0 (e.g. 1)")
+    g.add_argument(
+        "--dt",
+        type=float,
+        default=d.dt,
+        help="time step; explicit: must be below the stability bound "
+        "(default %(default)s); spectral: any dt > 0 (e.g. 1)",
+    )
     s = p.add_argument_group("time integrator")
-    s.add_argument("--scheme", choices=SCHEMES, default=d.scheme,
-                   help="explicit: forward Euler, the paper's (default); spectral: semi-implicit Fourier-spectral, "
-                        "large stable steps (cpu backend)")
-    s.add_argument("--order", type=int, choices=ORDERS, default=d.order,
-                   help="spectral: 1 (stabilised semi-implicit Euler) or 2 (SBDF2; default %(default)s)")
-    s.add_argument("--stabilization", type=float, default=d.stabilization, metavar="S",
-                   help="spectral: stabilisation constant S >= 0 (default: W)")
-    s.add_argument("--symbol", choices=SYMBOLS, default=d.symbol,
-                   help="spectral: Laplacian symbol, stencil (the 7-point stencil's, same system as explicit; "
-                        "default) or exact (-|k|^2)")
+    s.add_argument(
+        "--scheme",
+        choices=SCHEMES,
+        default=d.scheme,
+        help="explicit: forward Euler, the paper's (default); spectral: semi-implicit Fourier-spectral, "
+        "large stable steps (cpu backend)",
+    )
+    s.add_argument(
+        "--order",
+        type=int,
+        choices=ORDERS,
+        default=d.order,
+        help="spectral: 1 (stabilised semi-implicit Euler) or 2 (SBDF2; default %(default)s)",
+    )
+    s.add_argument(
+        "--stabilization",
+        type=float,
+        default=d.stabilization,
+        metavar="S",
+        help="spectral: stabilisation constant S >= 0 (default: W)",
+    )
+    s.add_argument(
+        "--symbol",
+        choices=SYMBOLS,
+        default=d.symbol,
+        help="spectral: Laplacian symbol, stencil (the 7-point stencil's, same system as explicit; "
+        "default) or exact (-|k|^2)",
+    )
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=50, help="stored frames per sequence (default %(default)s)")
     p.add_argument("--steps-per-frame", type=int, default=400, help="solver steps between frames (default %(default)s)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto", help="solver backend (default %(default)s: cuda "
-                                                                       "if a GPU is usable, else cpu)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="state type (default "
-                                                                                      "%(default)s)")
-    p.add_argument("--storage", choices=("none", "lzf", "gzip", "scaleoffset", "float16"), default="lzf",
-                   help="how phi is stored: none/lzf/gzip are lossless (lzf default, ~80%% of raw size), "
-                        "scaleoffset (4 decimals) and float16 are lossy (~35%%)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads of the Numba kernels (default: all, NUMBA_NUM_THREADS); on a busy machine fewer "
-                        "threads than cores avoid oversubscription, which slows the kernel several-fold")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="solver backend (default %(default)s: cuda if a GPU is usable, else cpu)",
+    )
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float32", help="state type (default %(default)s)"
+    )
+    p.add_argument(
+        "--storage",
+        choices=("none", "lzf", "gzip", "scaleoffset", "float16"),
+        default="lzf",
+        help="how phi is stored: none/lzf/gzip are lossless (lzf default, ~80%% of raw size), "
+        "scaleoffset (4 decimals) and float16 are lossy (~35%%)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads of the Numba kernels (default: all, NUMBA_NUM_THREADS); on a busy machine fewer "
+        "threads than cores avoid oversubscription, which slows the kernel several-fold",
+    )
     _add_overwrite(p)
 
 
@@ -79,11 +116,29 @@ def _add_overwrite(p: argparse.ArgumentParser, what: str = "the output file") ->
 
 def physics_args(params: CHParams) -> list[str]:
     """The ``simulate``/``generate`` options that rebuild ``params`` (physics and scheme)."""
-    args = ["--epsilon", repr(params.epsilon), "--mobility", repr(params.mobility), "--W", repr(params.W),
-            "--dx", repr(params.dx), "--dt", repr(params.dt)]
+    args = [
+        "--epsilon",
+        repr(params.epsilon),
+        "--mobility",
+        repr(params.mobility),
+        "--W",
+        repr(params.W),
+        "--dx",
+        repr(params.dx),
+        "--dt",
+        repr(params.dt),
+    ]
     if params.scheme == "spectral":
-        args += ["--scheme", "spectral", "--order", str(params.order), "--stabilization", repr(params.S),
-                 "--symbol", params.symbol]
+        args += [
+            "--scheme",
+            "spectral",
+            "--order",
+            str(params.order),
+            "--stabilization",
+            repr(params.S),
+            "--symbol",
+            params.symbol,
+        ]
     return args
 
 
@@ -93,8 +148,17 @@ def _params(a) -> CHParams:
         if given:
             raise ValueError(f"{given[0]} applies to --scheme spectral only")
         return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt)
-    return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt, scheme="spectral",
-                    stabilization=a.stabilization, symbol=a.symbol, order=a.order)
+    return CHParams(
+        epsilon=a.epsilon,
+        mobility=a.mobility,
+        W=a.W,
+        dx=a.dx,
+        dt=a.dt,
+        scheme="spectral",
+        stabilization=a.stabilization,
+        symbol=a.symbol,
+        order=a.order,
+    )
 
 
 def set_threads(n: int | None) -> None:
@@ -114,53 +178,87 @@ def set_threads(n: int | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ch_numba", description="3D Cahn-Hilliard ground truth: "
-                                     "simulate, generate data sets, merge shards, inspect, render.",
-                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ch_numba",
+        description="3D Cahn-Hilliard ground truth: simulate, generate data sets, merge shards, inspect, render.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("simulate", help="one run from any initial condition to an HDF5 data set (1 sequence)",
-                       description="Simulate one evolution and write it in the data-set layout.")
+    s = sub.add_parser(
+        "simulate",
+        help="one run from any initial condition to an HDF5 data set (1 sequence)",
+        description="Simulate one evolution and write it in the data-set layout.",
+    )
     s.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
-    cli_common.add_ic_arguments(s.add_argument_group("initial condition"), 64,
-                                "grid edge L (L³ voxels; default %(default)s; ignored for npy/h5 ICs)")
+    cli_common.add_ic_arguments(
+        s.add_argument_group("initial condition"),
+        64,
+        "grid edge L (L³ voxels; default %(default)s; ignored for npy/h5 ICs)",
+    )
     _add_run(s)
     _add_physics(s)
 
-    g = sub.add_parser("generate", help="a data set of many seeded Perlin-IC sequences (resumable, shardable)",
-                       description="Generate a training data set. Each finished sequence is saved in OUT.h5.parts/"
-                                   " at once; rerun the same command after a crash to resume. With --shard i/n only "
-                                   "every n-th sequence is made; run `merge` after all shards.")
+    g = sub.add_parser(
+        "generate",
+        help="a data set of many seeded Perlin-IC sequences (resumable, shardable)",
+        description="Generate a training data set. Each finished sequence is saved in OUT.h5.parts/"
+        " at once; rerun the same command after a crash to resume. With --shard i/n only "
+        "every n-th sequence is made; run `merge` after all shards.",
+    )
     g.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
     g.add_argument("--sequences", type=int, required=True, help="number of sequences")
     g.add_argument("--size", type=int, default=64, help="grid edge L (default %(default)s)")
-    g.add_argument("--burn-in-frames", type=int, default=0, help="each sequence first runs 0..K frames that are "
-                                                                 "not stored (default %(default)s)")
-    g.add_argument("--burn-in-law", choices=("uniform", "log"), default="uniform",
-                   help="law of the burn-in length: uniform on 0..K, or log-uniform (as many sequences per decade of "
-                        "coarsening time, to cover late states; default %(default)s)")
-    g.add_argument("--val-fraction", type=float, default=0.3, help="fraction of validation sequences "
-                                                                   "(default %(default)s)")
+    g.add_argument(
+        "--burn-in-frames",
+        type=int,
+        default=0,
+        help="each sequence first runs 0..K frames that are not stored (default %(default)s)",
+    )
+    g.add_argument(
+        "--burn-in-law",
+        choices=("uniform", "log"),
+        default="uniform",
+        help="law of the burn-in length: uniform on 0..K, or log-uniform (as many sequences per decade of "
+        "coarsening time, to cover late states; default %(default)s)",
+    )
+    g.add_argument(
+        "--val-fraction", type=float, default=0.3, help="fraction of validation sequences (default %(default)s)"
+    )
     g.add_argument("--seed", type=int, default=0, help="master seed (default %(default)s)")
-    g.add_argument("--frequencies", default="2,3,4", help="Perlin frequencies drawn per sequence (default "
-                                                          "%(default)s)")
-    g.add_argument("--ic-mean", type=float, default=0.5, help="mean of the normal law of φ̄, in (0, 1) (default "
-                                                              "%(default)s); each draw is clipped to [0.3, 0.7], the "
-                                                              "spinodal region (a warning says how many are)")
-    g.add_argument("--ic-mean-sd", type=float, default=0.05, help="sd of the normal law of φ̄, >= 0 (default "
-                                                                  "%(default)s)")
+    g.add_argument("--frequencies", default="2,3,4", help="Perlin frequencies drawn per sequence (default %(default)s)")
+    g.add_argument(
+        "--ic-mean",
+        type=float,
+        default=0.5,
+        help="mean of the normal law of φ̄, in (0, 1) (default "
+        "%(default)s); each draw is clipped to [0.3, 0.7], the "
+        "spinodal region (a warning says how many are)",
+    )
+    g.add_argument(
+        "--ic-mean-sd", type=float, default=0.05, help="sd of the normal law of φ̄, >= 0 (default %(default)s)"
+    )
     g.add_argument("--amplitude", type=float, default=0.1, help="Perlin amplitude A (default %(default)s)")
     g.add_argument("--shard", help="i/n: make only sequences i, i+n, i+2n, ... (then run merge)")
     g.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
-    g.add_argument("--batch", type=int, default=None, metavar="B",
-                   help="sequences advanced together in one solver batch (default: 1 on cpu, 16 on cuda); the data "
-                        "do not depend on it")
+    g.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="B",
+        help="sequences advanced together in one solver batch (default: 1 on cpu, 16 on cuda); the data "
+        "do not depend on it",
+    )
     _add_run(g)
     _add_physics(g)
 
-    m = sub.add_parser("merge", help="assemble OUT.h5 from the shards in OUT.h5.parts/",
-                       description="Assemble OUT.h5 from OUT.h5.parts/ once every shard has finished.")
+    m = sub.add_parser(
+        "merge",
+        help="assemble OUT.h5 from the shards in OUT.h5.parts/",
+        description="Assemble OUT.h5 from OUT.h5.parts/ once every shard has finished.",
+    )
     m.add_argument("out", type=Path, help="the data set to assemble (same name given to generate)")
     m.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
     _add_overwrite(m)
@@ -168,14 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="summary of a data set", description="Print a summary of a data set.")
     i.add_argument("file", type=Path)
 
-    r = sub.add_parser("render", help="PNG slices and VTK .vti files of frames for ParaView",
-                       description="Write, for each chosen frame, a PNG of the three central slices and a .vti "
-                                   "file; plus a strip of all chosen frames and the free energy F(t).")
+    r = sub.add_parser(
+        "render",
+        help="PNG slices and VTK .vti files of frames for ParaView",
+        description="Write, for each chosen frame, a PNG of the three central slices and a .vti "
+        "file; plus a strip of all chosen frames and the free energy F(t).",
+    )
     r.add_argument("file", type=Path, help="data set (.h5)")
     r.add_argument("--out", type=Path, required=True, help="output folder (created)")
     r.add_argument("--sequence", type=int, default=0, help="sequence index (default %(default)s)")
-    r.add_argument("--frames", default="0,-1", help="comma-separated frame indices, negative from the end, or "
-                                                    "'all' (default %(default)s)")
+    r.add_argument(
+        "--frames",
+        default="0,-1",
+        help="comma-separated frame indices, negative from the end, or 'all' (default %(default)s)",
+    )
     r.add_argument("--no-vti", action="store_true", help="PNG only")
     _add_overwrite(r, "pictures and .vti files of the same names")
     return parser
@@ -216,26 +320,66 @@ def cmd_simulate(a, command: str) -> None:
 
     backend = resolve_backend(a.backend, params.scheme)
     folder = resume_dir_of(a.out)
-    recipe = {"params": run_params(params), "frames": a.frames, "steps_per_frame": a.steps_per_frame,
-              "backend": backend, "dtype": a.dtype, "storage": a.storage, "shape": list(phi0.shape), "ic": ic}
+    recipe = {
+        "params": run_params(params),
+        "frames": a.frames,
+        "steps_per_frame": a.steps_per_frame,
+        "backend": backend,
+        "dtype": a.dtype,
+        "storage": a.storage,
+        "shape": list(phi0.shape),
+        "ic": ic,
+    }
     if prepare_resume_dir(folder, recipe):
         log.info("continuing the run checkpointed in %s", folder)
-    log.info("simulate: %s IC on %s grid, %d frames x %d steps, %s", a.ic, "x".join(map(str, phi0.shape)), a.frames,
-             a.steps_per_frame, params.describe())
+    log.info(
+        "simulate: %s IC on %s grid, %d frames x %d steps, %s",
+        a.ic,
+        "x".join(map(str, phi0.shape)),
+        a.frames,
+        a.steps_per_frame,
+        params.describe(),
+    )
     with tqdm(total=a.frames, unit="frame", disable=None, desc=a.out.name) as bar:
-        write_sequence_file(a.out, phi0, params, frames=a.frames, steps_per_frame=a.steps_per_frame,
-                            backend=backend, dtype=a.dtype, storage=a.storage, seed=a.seed, ic=ic, split="val",
-                            command=command, where=str(a.out), on_frame=lambda: bar.update(1), resume_dir=folder)
+        write_sequence_file(
+            a.out,
+            phi0,
+            params,
+            frames=a.frames,
+            steps_per_frame=a.steps_per_frame,
+            backend=backend,
+            dtype=a.dtype,
+            storage=a.storage,
+            seed=a.seed,
+            ic=ic,
+            split="val",
+            command=command,
+            where=str(a.out),
+            on_frame=lambda: bar.update(1),
+            resume_dir=folder,
+        )
     log.info("wrote %s", a.out)
 
 
 def cmd_generate(a, command: str) -> None:
     from .dataset import DatasetConfig, generate
 
-    cfg = DatasetConfig(sequences=a.sequences, frames=a.frames, steps_per_frame=a.steps_per_frame, size=a.size,
-                        burn_in_frames=a.burn_in_frames, burn_in_law=a.burn_in_law, val_fraction=a.val_fraction,
-                        seed=a.seed, frequencies=tuple(_int_list(a.frequencies, "--frequencies")), ic_mean=a.ic_mean,
-                        ic_mean_sd=a.ic_mean_sd, amplitude=a.amplitude, dtype=a.dtype, storage=a.storage)
+    cfg = DatasetConfig(
+        sequences=a.sequences,
+        frames=a.frames,
+        steps_per_frame=a.steps_per_frame,
+        size=a.size,
+        burn_in_frames=a.burn_in_frames,
+        burn_in_law=a.burn_in_law,
+        val_fraction=a.val_fraction,
+        seed=a.seed,
+        frequencies=tuple(_int_list(a.frequencies, "--frequencies")),
+        ic_mean=a.ic_mean,
+        ic_mean_sd=a.ic_mean_sd,
+        amplitude=a.amplitude,
+        dtype=a.dtype,
+        storage=a.storage,
+    )
     import signal
 
     def terminated(signum, frame):
@@ -243,11 +387,21 @@ def cmd_generate(a, command: str) -> None:
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        result = generate(a.out, cfg, _params(a), backend=a.backend, shard=a.shard, command=command,
-                          keep_parts=a.keep_parts, batch=a.batch, overwrite=a.overwrite)
+        result = generate(
+            a.out,
+            cfg,
+            _params(a),
+            backend=a.backend,
+            shard=a.shard,
+            command=command,
+            keep_parts=a.keep_parts,
+            batch=a.batch,
+            overwrite=a.overwrite,
+        )
     except _Terminated:  # the unfinished parts are deleted and the shard's lock released on the way here
-        raise RuntimeError("terminated (SIGTERM); finished sequences are kept: rerun the same command to "
-                           "resume") from None
+        raise RuntimeError(
+            "terminated (SIGTERM); finished sequences are kept: rerun the same command to resume"
+        ) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     log.info("done: %s", result)
@@ -290,14 +444,23 @@ def cmd_render(a) -> None:
             phi = ds.phi[a.sequence, f]
             stack.append(phi)
             stem = a.out / f"seq{a.sequence:04d}_frame{f:04d}"
-            plot_slices(phi, stem.with_suffix(".png"), title=f"{a.file.name}  sequence {a.sequence}  frame {f}"
-                                                              f"  t = {t:g}")
+            plot_slices(
+                phi, stem.with_suffix(".png"), title=f"{a.file.name}  sequence {a.sequence}  frame {f}  t = {t:g}"
+            )
             if not a.no_vti:
                 write_vti(stem.with_suffix(".vti"), {"phi": phi}, spacing=float(ds.attrs["dx"]))
-        plot_frames(stack, times, a.out / f"seq{a.sequence:04d}_strip.png", title=f"{a.file.name} sequence "
-                                                                                     f"{a.sequence} (z = Z/2)")
-        plot_energy(ds.time + ds.t0[a.sequence], ds.free_energy[a.sequence],
-                    a.out / f"seq{a.sequence:04d}_energy.png", title=f"Free energy, sequence {a.sequence}")
+        plot_frames(
+            stack,
+            times,
+            a.out / f"seq{a.sequence:04d}_strip.png",
+            title=f"{a.file.name} sequence {a.sequence} (z = Z/2)",
+        )
+        plot_energy(
+            ds.time + ds.t0[a.sequence],
+            ds.free_energy[a.sequence],
+            a.out / f"seq{a.sequence:04d}_energy.png",
+            title=f"Free energy, sequence {a.sequence}",
+        )
     log.info("wrote %d frame pictures%s to %s", len(frames), "" if a.no_vti else " and .vti files", a.out)
 
 
@@ -332,4 +495,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -45,8 +45,9 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
     _verbose[0] = bool(verbose)
     if verbose:
-        logging.getLogger("ch_numba.cli_common").debug("ch3d %s, Python %s (%s)", code_version(),
-                                                       sys.version.split()[0], sys.executable)
+        logging.getLogger("ch_numba.cli_common").debug(
+            "ch3d %s, Python %s (%s)", code_version(), sys.version.split()[0], sys.executable
+        )
 
 
 def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -75,8 +76,9 @@ def git_describe() -> str | None:
     if not (root / ".git").exists():  # a folder, or a file in a worktree
         return None
     try:
-        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return (out.stdout.strip() or None) if out.returncode == 0 else None
@@ -113,16 +115,33 @@ def add_ic_arguments(g, size_default, size_help: str) -> None:
     g.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from (default 0)")
     g.add_argument("--size", type=int, default=size_default, help=size_help)
     g.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
-    g.add_argument("--frequency", type=int, default=4, help="Perlin lattice cells per side (correlation length "
-                                                            "L/f; default %(default)s)")
-    g.add_argument("--mean", type=float, default=0.5, help="mean phi of perlin/random/slice/layers ICs "
-                                                           "(default %(default)s)")
-    g.add_argument("--amplitude", type=float, default=0.1, help="fluctuation amplitude of perlin/random/slice "
-                                                                "(default %(default)s)")
+    g.add_argument(
+        "--frequency",
+        type=int,
+        default=4,
+        help="Perlin lattice cells per side (correlation length L/f; default %(default)s)",
+    )
+    g.add_argument(
+        "--mean", type=float, default=0.5, help="mean phi of perlin/random/slice/layers ICs (default %(default)s)"
+    )
+    g.add_argument(
+        "--amplitude",
+        type=float,
+        default=0.1,
+        help="fluctuation amplitude of perlin/random/slice (default %(default)s)",
+    )
 
 
-def ic_options(kind: str, *, mean: float = 0.5, amplitude: float = 0.1, frequency: int = 4, ic_file=None,
-               ic_sequence: int = 0, ic_frame: int = 0) -> dict:
+def ic_options(
+    kind: str,
+    *,
+    mean: float = 0.5,
+    amplitude: float = 0.1,
+    frequency: int = 4,
+    ic_file=None,
+    ic_sequence: int = 0,
+    ic_frame: int = 0,
+) -> dict:
     """The options of :func:`ch_numba.initial.make` that the IC arguments ask for (and that the output files
     record as the IC, with its kind and seed): the file of a file IC (:data:`FILE_IC_KINDS`; for ``h5`` with the
     sequence and frame), else mean, amplitude and frequency. ValueError (one line) if a file IC has no file."""
@@ -138,8 +157,15 @@ def ic_options(kind: str, *, mean: float = 0.5, amplitude: float = 0.1, frequenc
 
 def ic_options_from_args(a) -> dict:
     """:func:`ic_options` of parsed arguments (:func:`add_ic_arguments`)."""
-    return ic_options(a.ic, mean=a.mean, amplitude=a.amplitude, frequency=a.frequency, ic_file=a.ic_file,
-                      ic_sequence=a.ic_sequence, ic_frame=a.ic_frame)
+    return ic_options(
+        a.ic,
+        mean=a.mean,
+        amplitude=a.amplitude,
+        frequency=a.frequency,
+        ic_file=a.ic_file,
+        ic_sequence=a.ic_sequence,
+        ic_frame=a.ic_frame,
+    )
 
 
 # --------------------------------------------------------------------------- outputs and inputs
@@ -195,8 +221,10 @@ def check_memory(needed: int, what: str) -> None:
     :func:`available_memory` (checked before allocating; nothing happens when it is unknown)."""
     have = available_memory()
     if have is not None and needed > have:
-        raise ValueError(f"{what} needs at least {needed / 2**30:,.1f} GiB of memory, but {have / 2**30:,.1f} GiB "
-                         f"are available; use a smaller grid")
+        raise ValueError(
+            f"{what} needs at least {needed / 2**30:,.1f} GiB of memory, but {have / 2**30:,.1f} GiB "
+            f"are available; use a smaller grid"
+        )
 
 
 def _quiet_stdout() -> None:

@@ -90,8 +90,13 @@ def storage_options(storage: str, scaleoffset_digits: int = 4) -> dict:
     if storage == "gzip":
         return {"dtype": np.float32, "compression": "gzip", "compression_opts": 4, "shuffle": True}
     if storage == "scaleoffset":
-        return {"dtype": np.float32, "scaleoffset": int(scaleoffset_digits), "compression": "gzip",
-                "compression_opts": 1, "shuffle": True}
+        return {
+            "dtype": np.float32,
+            "scaleoffset": int(scaleoffset_digits),
+            "compression": "gzip",
+            "compression_opts": 1,
+            "shuffle": True,
+        }
     if storage == "float16":
         return {"dtype": np.float16, "compression": "gzip", "compression_opts": 1, "shuffle": True}
     raise ValueError(f"unknown storage {storage!r}; choose one of {', '.join(STORAGES)}")
@@ -145,12 +150,16 @@ class DatasetConfig:
         need(self.steps_per_frame >= 1, f"--steps-per-frame must be >= 1, got {self.steps_per_frame}")
         need(self.size >= 4, f"--size must be >= 4, got {self.size}")
         need(self.burn_in_frames >= 0, f"--burn-in-frames must be >= 0, got {self.burn_in_frames}")
-        need(self.burn_in_law in BURN_IN_LAWS,
-             f"--burn-in-law must be one of {', '.join(BURN_IN_LAWS)}, got {self.burn_in_law!r}")
+        need(
+            self.burn_in_law in BURN_IN_LAWS,
+            f"--burn-in-law must be one of {', '.join(BURN_IN_LAWS)}, got {self.burn_in_law!r}",
+        )
         need(0.0 <= self.val_fraction < 1.0, f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
-        need(len(self.frequencies) > 0 and all(int(f) >= 1 for f in self.frequencies),
-             f"frequencies must be positive integers, got {self.frequencies}")
+        need(
+            len(self.frequencies) > 0 and all(int(f) >= 1 for f in self.frequencies),
+            f"frequencies must be positive integers, got {self.frequencies}",
+        )
         need(0.0 < self.amplitude <= 0.5, f"--amplitude must be in (0, 0.5], got {self.amplitude}")
         need(0.0 < self.ic_mean < 1.0, f"--ic-mean must be in (0, 1) (phi is in [0, 1]), got {self.ic_mean}")
         need(0.0 <= self.ic_mean_sd < math.inf, f"--ic-mean-sd must be a number >= 0, got {self.ic_mean_sd}")
@@ -201,8 +210,17 @@ class DatasetConfig:
 # --------------------------------------------------------------------------- writing
 
 
-def run_sequence(phi0, params: CHParams, frames: int, steps_per_frame: int, burn_in: int = 0,
-                 backend: str = "cpu", dtype="float32", where: str = "", on_frame=None):
+def run_sequence(
+    phi0,
+    params: CHParams,
+    frames: int,
+    steps_per_frame: int,
+    burn_in: int = 0,
+    backend: str = "cpu",
+    dtype="float32",
+    where: str = "",
+    on_frame=None,
+):
     """Simulate one sequence; yields (frame index, φ (X,Y,Z) state dtype) for the stored frames.
 
     The burn-in frames are simulated and dropped. Raises BlowUpError (naming `where`,
@@ -232,16 +250,34 @@ def run_params(params: CHParams) -> dict:
     return d
 
 
-def root_attrs(params: CHParams, frames: int, steps_per_frame: int, shape, dtype: str, storage: str,
-               backend: str, command: str, config_json: str) -> dict:
+def root_attrs(
+    params: CHParams,
+    frames: int,
+    steps_per_frame: int,
+    shape,
+    dtype: str,
+    storage: str,
+    backend: str,
+    command: str,
+    config_json: str,
+) -> dict:
     """The root attributes of the layout (module docstring); also used by the surrogate's rollout files."""
     from . import __version__
 
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        **params.as_dict(), "scheme": params.scheme, "steps_per_frame": steps_per_frame, "frames": frames,
-        "shape": np.asarray(shape, dtype=np.int64), "dtype": dtype, "storage": storage,
-        "backend": backend, "package_version": __version__, "command": command, "config": config_json,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **params.as_dict(),
+        "scheme": params.scheme,
+        "steps_per_frame": steps_per_frame,
+        "frames": frames,
+        "shape": np.asarray(shape, dtype=np.int64),
+        "dtype": dtype,
+        "storage": storage,
+        "backend": backend,
+        "package_version": __version__,
+        "command": command,
+        "config": config_json,
     }
 
 
@@ -258,8 +294,18 @@ def solver_attrs(params: CHParams, *args) -> dict:
 #: the dimension names of the layout, one per axis of ``phi`` (sequence, frame, x, y, z)
 DIMS = ("sequence", "frame", "x", "y", "z")
 #: dimensions of each array of the layout (by name)
-ARRAY_DIMS = {"phi": DIMS, "seed": DIMS[:1], "ic": DIMS[:1], "burn_in": DIMS[:1], "split": DIMS[:1],
-              "backend": DIMS[:1], "t0": DIMS[:1], "phi_mean": DIMS[:2], "free_energy": DIMS[:2], "time": DIMS[1:2]}
+ARRAY_DIMS = {
+    "phi": DIMS,
+    "seed": DIMS[:1],
+    "ic": DIMS[:1],
+    "burn_in": DIMS[:1],
+    "split": DIMS[:1],
+    "backend": DIMS[:1],
+    "t0": DIMS[:1],
+    "phi_mean": DIMS[:2],
+    "free_energy": DIMS[:2],
+    "time": DIMS[1:2],
+}
 
 
 def create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, attrs: dict) -> None:
@@ -290,10 +336,16 @@ def create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, at
     f.create_dataset("free_energy", shape=(n_seq, frames), dtype=np.float64)
     f.create_dataset("time", data=np.arange(frames) * steps_per_frame_dt(attrs))
     dx = float(attrs["dx"])
-    scales = {"sequence": np.arange(n_seq, dtype=np.int64), "frame": np.arange(frames, dtype=np.int64),
-              **{axis: np.arange(n, dtype=np.float64) * dx for axis, n in zip(DIMS[2:], shape)}}
-    meaning = {"sequence": "index of the sequence in this file", "frame": "index of the stored frame",
-               **{axis: f"{axis} of the grid points (index times dx)" for axis in DIMS[2:]}}
+    scales = {
+        "sequence": np.arange(n_seq, dtype=np.int64),
+        "frame": np.arange(frames, dtype=np.int64),
+        **{axis: np.arange(n, dtype=np.float64) * dx for axis, n in zip(DIMS[2:], shape)},
+    }
+    meaning = {
+        "sequence": "index of the sequence in this file",
+        "frame": "index of the stored frame",
+        **{axis: f"{axis} of the grid points (index times dx)" for axis in DIMS[2:]},
+    }
     for name in DIMS:
         scale = f.create_dataset(name, data=scales[name])
         scale.make_scale(name)
@@ -306,8 +358,9 @@ def create_layout(f: h5py.File, n_seq: int, frames: int, shape, storage: str, at
         f[name].attrs["coordinates"] = "time"
 
 
-def set_sequence(f: h5py.File, i: int, *, seed: int, ic: dict | None, burn_in: int, split: str, backend: str,
-                 t0: float) -> None:
+def set_sequence(
+    f: h5py.File, i: int, *, seed: int, ic: dict | None, burn_in: int, split: str, backend: str, t0: float
+) -> None:
     """Fill sequence i's per-sequence arrays of a file made by :func:`create_layout` (meanings in the
     module docstring; ``ic`` is stored as sorted JSON)."""
     f["seed"][i] = seed
@@ -332,20 +385,44 @@ class SequenceFile:
     diverged run therefore leaves no file at `path`.
     """
 
-    def __init__(self, path, params: CHParams, *, frames: int, steps_per_frame: int, shape, backend: str,
-                 dtype: str = "float32", storage: str = "lzf", seed: int = 0, ic: dict | None = None,
-                 burn_in: int = 0, split: str = "train", command: str = "", config_json: str = "{}"):
+    def __init__(
+        self,
+        path,
+        params: CHParams,
+        *,
+        frames: int,
+        steps_per_frame: int,
+        shape,
+        backend: str,
+        dtype: str = "float32",
+        storage: str = "lzf",
+        seed: int = 0,
+        ic: dict | None = None,
+        burn_in: int = 0,
+        split: str = "train",
+        command: str = "",
+        config_json: str = "{}",
+    ):
         self.path = Path(path)
         self.tmp = files.tmp_path(self.path)
         self.params = params
         self._masses, self._energies = np.empty(frames), np.empty(frames)
-        attrs = solver_attrs(params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command,
-                           config_json)
+        attrs = solver_attrs(
+            params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command, config_json
+        )
         self._file = h5py.File(self.tmp, "w")
         try:
             create_layout(self._file, 1, frames, tuple(shape), storage, attrs)
-            set_sequence(self._file, 0, seed=seed, ic=ic, burn_in=burn_in, split=split, backend=backend,
-                         t0=burn_in * steps_per_frame * params.dt)
+            set_sequence(
+                self._file,
+                0,
+                seed=seed,
+                ic=ic,
+                burn_in=burn_in,
+                split=split,
+                backend=backend,
+                t0=burn_in * steps_per_frame * params.dt,
+            )
         except BaseException:
             self.abort()
             raise
@@ -376,10 +453,26 @@ class SequenceFile:
             self.tmp.unlink()
 
 
-def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_frame: int, burn_in: int = 0,
-                        backend: str = "cpu", dtype: str = "float32", storage: str = "lzf", seed: int = 0,
-                        ic: dict | None = None, split: str = "train", command: str = "", config_json: str = "{}",
-                        where: str = "", on_frame=None, resume_dir=None) -> Path:
+def write_sequence_file(
+    path,
+    phi0,
+    params: CHParams,
+    *,
+    frames: int,
+    steps_per_frame: int,
+    burn_in: int = 0,
+    backend: str = "cpu",
+    dtype: str = "float32",
+    storage: str = "lzf",
+    seed: int = 0,
+    ic: dict | None = None,
+    split: str = "train",
+    command: str = "",
+    config_json: str = "{}",
+    where: str = "",
+    on_frame=None,
+    resume_dir=None,
+) -> Path:
     """Simulate one sequence and write it atomically as a 1-sequence data set at `path`.
 
     Frames stream to a temporary file next to `path` (:class:`SequenceFile`), which is renamed
@@ -399,11 +492,25 @@ def write_sequence_file(path, phi0, params: CHParams, *, frames: int, steps_per_
     if resume_dir is None:
         source = run_sequence(phi0, params, frames, steps_per_frame, burn_in, backend, dtype, where, on_frame)
     else:
-        source = _resumable_sequence(Path(resume_dir), phi0, params, frames, steps_per_frame, burn_in, backend,
-                                     dtype, where, on_frame)
-    out = SequenceFile(path, params, frames=frames, steps_per_frame=steps_per_frame, shape=np.shape(phi0),
-                       backend=backend, dtype=dtype, storage=storage, seed=seed, ic=ic, burn_in=burn_in, split=split,
-                       command=command, config_json=config_json)
+        source = _resumable_sequence(
+            Path(resume_dir), phi0, params, frames, steps_per_frame, burn_in, backend, dtype, where, on_frame
+        )
+    out = SequenceFile(
+        path,
+        params,
+        frames=frames,
+        steps_per_frame=steps_per_frame,
+        shape=np.shape(phi0),
+        backend=backend,
+        dtype=dtype,
+        storage=storage,
+        seed=seed,
+        ic=ic,
+        burn_in=burn_in,
+        split=split,
+        command=command,
+        config_json=config_json,
+    )
     try:
         for k, phi in source:
             out.add(k, phi)
@@ -446,8 +553,10 @@ def _check_recipe(folder: Path, cfg: Path, recipe: dict) -> bool:
     except ValueError:
         raise ValueError(f"{cfg} is corrupt; delete the folder {folder} to start over") from None
     if old != recipe:
-        raise ValueError(f"{folder} was started with different arguments ({', '.join(_differing_keys(old, recipe))}); "
-                         f"rerun with the same arguments or delete that folder")
+        raise ValueError(
+            f"{folder} was started with different arguments ({', '.join(_differing_keys(old, recipe))}); "
+            f"rerun with the same arguments or delete that folder"
+        )
     return True
 
 
@@ -509,8 +618,18 @@ def _create_new(path: Path, data: bytes) -> bool:
             tmp.unlink()
 
 
-def _resumable_sequence(folder: Path, phi0, params: CHParams, frames: int, steps_per_frame: int, burn_in: int,
-                        backend: str, dtype, where: str, on_frame):
+def _resumable_sequence(
+    folder: Path,
+    phi0,
+    params: CHParams,
+    frames: int,
+    steps_per_frame: int,
+    burn_in: int,
+    backend: str,
+    dtype,
+    where: str,
+    on_frame,
+):
     """:func:`run_sequence` with a checkpoint per frame in ``folder`` (frames already there are read back)."""
     if burn_in:
         raise ValueError("resumable runs take no burn-in")
@@ -574,8 +693,10 @@ def part_problem(path, frames: int | None = None, recipe: dict | None = None) ->
         text = str(e).strip()
         return text.splitlines()[0][:200] if text else type(e).__name__
     if made is not None and made != recipe:
-        raise ValueError(f"{path} was made with other arguments than {Path(path).parent / 'config.json'} "
-                         f"({', '.join(_differing_keys(made, recipe))}); delete it, or the folder, to start over")
+        raise ValueError(
+            f"{path} was made with other arguments than {Path(path).parent / 'config.json'} "
+            f"({', '.join(_differing_keys(made, recipe))}); delete it, or the folder, to start over"
+        )
     return None
 
 
@@ -584,8 +705,9 @@ def parts_recipe(config: DatasetConfig, params: CHParams) -> dict:
     DatasetConfig: sizes, seeds, IC law, dtype, storage) and ``params`` (:func:`run_params`: the physics,
     the scheme and its settings). Throughput options (backend, --batch, --threads) are not part of it:
     they do not change the data (the backend is recorded per sequence)."""
-    return json.loads(json.dumps({"config": json.loads(config.to_json()), "params": run_params(params)},
-                                 sort_keys=True))
+    return json.loads(
+        json.dumps({"config": json.loads(config.to_json()), "params": run_params(params)}, sort_keys=True)
+    )
 
 
 def _file_recipe(attrs) -> dict:
@@ -594,8 +716,7 @@ def _file_recipe(attrs) -> dict:
     params = CHParams.from_metadata(attrs).as_dict()
     if "fft" in attrs:  # "scipy 1.16.0" -> "scipy", the library as run_params names it
         params["fft"] = str(attrs["fft"]).split()[0]
-    return json.loads(json.dumps({"config": json.loads(attrs.get("config", "{}")), "params": params},
-                                 sort_keys=True))
+    return json.loads(json.dumps({"config": json.loads(attrs.get("config", "{}")), "params": params}, sort_keys=True))
 
 
 def _prepare_parts(out, config: DatasetConfig, params: CHParams) -> tuple[Path, dict]:
@@ -628,8 +749,13 @@ class PartsLock:
     def __init__(self, folder, name: str, what: str, command: str = ""):
         self.path = Path(folder) / name
         self.what = what
-        self.info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-                     "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "token": uuid.uuid4().hex}
+        self.info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": command,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "token": uuid.uuid4().hex,
+        }
         self.held = False
 
     @staticmethod
@@ -668,11 +794,13 @@ class PartsLock:
             except FileExistsError:
                 info = self.read(self.path)
                 if self.is_stale(info) and self._remove_stale(info):
-                    log.warning("warning: took over the stale lock %s (%s is no longer running)", self.path,
-                                self.describe(info))
+                    log.warning(
+                        "warning: took over the stale lock %s (%s is no longer running)", self.path, self.describe(info)
+                    )
                     continue
-                raise ValueError(f"{self.what} is already running ({self.describe(info)}); if that job is gone, "
-                                 f"delete {self.path}") from None
+                raise ValueError(
+                    f"{self.what} is already running ({self.describe(info)}); if that job is gone, delete {self.path}"
+                ) from None
             with os.fdopen(fd, "w") as fh:
                 json.dump(self.info, fh)
                 fh.flush()
@@ -758,8 +886,9 @@ def default_batch(backend: str) -> int:
     return DEFAULT_BATCH.get(backend, 1)
 
 
-def _run_batched(todo, config: DatasetConfig, params: CHParams, backend: str, batch: int, open_file,
-                 on_frame=None, on_done=None) -> None:
+def _run_batched(
+    todo, config: DatasetConfig, params: CHParams, backend: str, batch: int, open_file, on_frame=None, on_done=None
+) -> None:
     """Simulate the sequences ``todo`` (indices) in a batch of ``batch`` members; each through its own file.
 
     A member slot holds one sequence at a time: it is loaded with the sequence's IC, and its frame
@@ -792,8 +921,9 @@ def _run_batched(todo, config: DatasetConfig, params: CHParams, backend: str, ba
             return
         spec = config.sequence_spec(i)
         ic = spec["ic"]
-        phi0 = initial.perlin(config.shape, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"],
-                              amplitude=ic["amplitude"])
+        phi0 = initial.perlin(
+            config.shape, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"], amplitude=ic["amplitude"]
+        )
         stepper.set(phi0, member=m)
         names[m] = f"sequence {i}"
         slots[m] = [i, -spec["burn_in"], None]
@@ -858,8 +988,15 @@ class Progress:
     the stored frames, burn-in not counted) per second of wall time. ``clock`` gives seconds.
     """
 
-    def __init__(self, total: int, name: str, vox_per_frame: float, bar: bool | None = None,
-                 interval: float | None = None, clock=time.perf_counter):
+    def __init__(
+        self,
+        total: int,
+        name: str,
+        vox_per_frame: float,
+        bar: bool | None = None,
+        interval: float | None = None,
+        clock=time.perf_counter,
+    ):
         from tqdm import tqdm
 
         self.total, self.name, self.vox_per_frame = total, name, vox_per_frame
@@ -890,18 +1027,34 @@ class Progress:
         if self.done in (1, self.total) or now - self.last_line >= self.interval:
             self.last_line = now
             elapsed = now - self.start
-            log.info("%s: %d/%d sequences (%.0f %%), %s elapsed, ETA %s, %.3g Gvox-updates/s", self.name, self.done,
-                     self.total, 100.0 * self.done / self.total, _hms(elapsed),
-                     _hms(elapsed * (self.total - self.done) / self.done), self.rate(now) / 1e9)
+            log.info(
+                "%s: %d/%d sequences (%.0f %%), %s elapsed, ETA %s, %.3g Gvox-updates/s",
+                self.name,
+                self.done,
+                self.total,
+                100.0 * self.done / self.total,
+                _hms(elapsed),
+                _hms(elapsed * (self.total - self.done) / self.done),
+                self.rate(now) / 1e9,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def generate(out, config: DatasetConfig, params: CHParams | None = None, backend: str = "auto",
-             shard: str | None = None, command: str = "", keep_parts: bool = False, progress: bool | None = None,
-             batch: int | None = None, overwrite: bool = False):
+def generate(
+    out,
+    config: DatasetConfig,
+    params: CHParams | None = None,
+    backend: str = "auto",
+    shard: str | None = None,
+    command: str = "",
+    keep_parts: bool = False,
+    progress: bool | None = None,
+    batch: int | None = None,
+    overwrite: bool = False,
+):
     """Generate the data set `out` (or one shard of its parts).
 
     Without `shard`, all sequences are generated and merged into `out` (an existing `out` is
@@ -931,21 +1084,35 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
     backend = resolve_backend(backend, params.scheme)
     batch = int(batch) if batch is not None else default_batch(backend)
     members = max(1, min(batch, len(range(k, config.sequences, n))))
-    check_memory(memory_needed((members, *config.shape), config.dtype),
-                 f"a batch of {members} sequence(s) at {config.size}^3")
+    check_memory(
+        memory_needed((members, *config.shape), config.dtype), f"a batch of {members} sequence(s) at {config.size}^3"
+    )
     parts, recipe = _prepare_parts(out, config, params)
     with shard_lock(parts, k, n, command) as lock:
         merging = _running_jobs(parts, MERGE_LOCK)
         if merging:
             raise ValueError(f"{out} is being merged ({PartsLock.describe(merging[0][1])}); wait for it to finish")
-        log.info("generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s, batch %d%s", out,
-                 config.sequences, config.frames, config.steps_per_frame, config.size, backend, batch,
-                 f", shard {k}/{n}" if shard else "")
+        log.info(
+            "generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s, batch %d%s",
+            out,
+            config.sequences,
+            config.frames,
+            config.steps_per_frame,
+            config.size,
+            backend,
+            batch,
+            f", shard {k}/{n}" if shard else "",
+        )
         clipped = config.clipped_share()
         if clipped > 0.01:
-            log.warning("warning: about %.0f%% of the sequences draw a mean phi outside [%g, %g] (--ic-mean %g, "
-                        "--ic-mean-sd %g), which is clipped to that window", 100 * clipped, *IC_MEAN_CLIP,
-                        config.ic_mean, config.ic_mean_sd)
+            log.warning(
+                "warning: about %.0f%% of the sequences draw a mean phi outside [%g, %g] (--ic-mean %g, "
+                "--ic-mean-sd %g), which is clipped to that window",
+                100 * clipped,
+                *IC_MEAN_CLIP,
+                config.ic_mean,
+                config.ic_mean_sd,
+            )
         val = set(config.val_indices().tolist())
         mine = [i for i in range(k, config.sequences, n)]
         for i in mine:
@@ -960,19 +1127,36 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
         report = Progress(len(todo), out.name, float(np.prod(config.shape)) * config.steps_per_frame, progress)
 
         def open_file(i, spec):
-            return SequenceFile(part_path(parts, i), params, frames=config.frames,
-                                steps_per_frame=config.steps_per_frame, shape=config.shape, backend=backend,
-                                dtype=config.dtype, storage=config.storage, seed=spec["seed"], ic=spec["ic"],
-                                burn_in=spec["burn_in"], split="val" if i in val else "train", command=command,
-                                config_json=config.to_json())
+            return SequenceFile(
+                part_path(parts, i),
+                params,
+                frames=config.frames,
+                steps_per_frame=config.steps_per_frame,
+                shape=config.shape,
+                backend=backend,
+                dtype=config.dtype,
+                storage=config.storage,
+                seed=spec["seed"],
+                ic=spec["ic"],
+                burn_in=spec["burn_in"],
+                split="val" if i in val else "train",
+                command=command,
+                config_json=config.to_json(),
+            )
 
         try:
             _run_batched(todo, config, params, backend, batch, open_file, report.frame, lambda i: report.sequence())
         finally:
             report.close()
         if shard is not None:
-            log.info("shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards "
-                     "finished", k, n, len(mine), parts, out)
+            log.info(
+                "shard %d/%d done: %d sequences in %s; run `python -m ch_numba merge %s` when all shards finished",
+                k,
+                n,
+                len(mine),
+                parts,
+                out,
+            )
             return parts
         return merge(out, keep_parts=keep_parts, overwrite=overwrite, command=command, _own_lock=lock)
 
@@ -980,8 +1164,9 @@ def generate(out, config: DatasetConfig, params: CHParams | None = None, backend
 # --------------------------------------------------------------------------- merging
 
 
-def merge(out, keep_parts: bool = False, overwrite: bool = False, command: str = "",
-          _own_lock: PartsLock | None = None) -> Path:
+def merge(
+    out, keep_parts: bool = False, overwrite: bool = False, command: str = "", _own_lock: PartsLock | None = None
+) -> Path:
     """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing, a part is
     unreadable or made with other arguments than the folder's config.json (naming it), a shard is
     still running (its :class:`PartsLock`; ``_own_lock`` is the calling ``generate``'s own), another
@@ -1006,8 +1191,10 @@ def merge(out, keep_parts: bool = False, overwrite: bool = False, command: str =
         running = _running_jobs(parts, "shard-*.lock", _own_lock)
         if running:
             path, info = running[0]
-            raise ValueError(f"cannot merge {out}: a shard is still running ({PartsLock.describe(info)}; {path.name}); "
-                             f"merge when it has finished, or delete {path} if that job is gone")
+            raise ValueError(
+                f"cannot merge {out}: a shard is still running ({PartsLock.describe(info)}; {path.name}); "
+                f"merge when it has finished, or delete {path} if that job is gone"
+            )
         _merge(out, parts, cfg_file, command)
         if not keep_parts:
             shutil.rmtree(parts)
@@ -1024,8 +1211,10 @@ def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
     missing = [i for i in range(n_seq) if not part_path(parts, i).exists()]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise ValueError(f"cannot merge {out}: {len(missing)} of {n_seq} sequences missing ({shown}); "
-                         f"finish the shards that write them")
+        raise ValueError(
+            f"cannot merge {out}: {len(missing)} of {n_seq} sequences missing ({shown}); "
+            f"finish the shards that write them"
+        )
     redo = "; rerun `generate` with the same arguments to make it again"
     for i in range(n_seq):
         try:
@@ -1046,8 +1235,9 @@ def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
                     with h5py.File(part_path(parts, i), "r") as src:
                         for name in ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy"):
                             f[name][i] = src[name][0]
-                        backends.add(src["backend"][0].decode() if isinstance(src["backend"][0], bytes)
-                                     else src["backend"][0])
+                        backends.add(
+                            src["backend"][0].decode() if isinstance(src["backend"][0], bytes) else src["backend"][0]
+                        )
                         part_command = str(src.attrs.get("command", ""))
                         if part_command not in commands:
                             commands.append(part_command)
@@ -1056,8 +1246,9 @@ def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
                             f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
                 except (OSError, KeyError, ValueError) as e:  # a part damaged inside (its chunks)
                     text = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-                    raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({text}){redo}"
-                                     ) from None
+                    raise ValueError(
+                        f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({text}){redo}"
+                    ) from None
             f.attrs["backend"] = ",".join(sorted(backends))
             f.attrs["part_commands"] = json.dumps(commands)
     log.info("merged %d sequences into %s", n_seq, out)
@@ -1116,11 +1307,12 @@ class Dataset:
         if isinstance(fmt, bytes):
             fmt = fmt.decode()
         if fmt != FORMAT:
-            raise ValueError(f"{self.path} is not a ch3d data set (root attribute format={fmt!r}, "
-                             f"expected {FORMAT!r})")
+            raise ValueError(f"{self.path} is not a ch3d data set (root attribute format={fmt!r}, expected {FORMAT!r})")
         if int(f.attrs.get("format_version", -1)) > FORMAT_VERSION:
-            raise ValueError(f"{self.path} has format version {f.attrs['format_version']}, newer than this "
-                             f"package reads ({FORMAT_VERSION}); upgrade ch3d")
+            raise ValueError(
+                f"{self.path} has format version {f.attrs['format_version']}, newer than this "
+                f"package reads ({FORMAT_VERSION}); upgrade ch3d"
+            )
         missing = [name for name in REQUIRED if name not in f]
         if missing:
             raise ValueError(f"{self.path} is an incomplete ch3d data set (missing {', '.join(missing)})")

@@ -279,8 +279,9 @@ def white_noise(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1)
     return np.clip(mean + amplitude * rng.uniform(-1.0, 1.0, shape), 0.0, 1.0).astype(np.float32)
 
 
-def perturbed_plane(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis: int = 0,
-                    frequency=4) -> np.ndarray:
+def perturbed_plane(
+    shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis: int = 0, frequency=4
+) -> np.ndarray:
     """The "slice" kind (public name ``initial.slice``): φ0 = mean everywhere except the central plane,
     which carries Perlin fluctuations.
 

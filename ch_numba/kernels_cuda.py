@@ -133,8 +133,13 @@ def fused_kernel(dtype, tile=TILE):
             cy, cz = jy + 1, jz + 1
             c = P[sc, cy, cz]
             M[slot, jy, jz] = fprime(c, two_w) - eps2_dx2 * stencil(
-                c, P[sm, cy, cz], P[sp, cy, cz], P[sc, cy - 1, cz], P[sc, cy + 1, cz], P[sc, cy, cz - 1],
-                P[sc, cy, cz + 1]
+                c,
+                P[sm, cy, cz],
+                P[sp, cy, cz],
+                P[sc, cy - 1, cz],
+                P[sc, cy + 1, cz],
+                P[sc, cy, cz - 1],
+                P[sc, cy, cz + 1],
             )
             i += nthreads
 
@@ -170,8 +175,13 @@ def fused_kernel(dtype, tile=TILE):
                 cy, cz = ly + 1, lz + 1
                 c = M[sc, cy, cz]
                 out[b, x, y, z] = P[(r + 2) % 5, ly + 2, lz + 2] + dtm_dx2 * stencil(
-                    c, M[sm, cy, cz], M[sp, cy, cz], M[sc, cy - 1, cz], M[sc, cy + 1, cz], M[sc, cy, cz - 1],
-                    M[sc, cy, cz + 1]
+                    c,
+                    M[sm, cy, cz],
+                    M[sp, cy, cz],
+                    M[sc, cy - 1, cz],
+                    M[sc, cy + 1, cz],
+                    M[sc, cy, cz - 1],
+                    M[sc, cy, cz + 1],
                 )
 
     return step

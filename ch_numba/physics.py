@@ -57,8 +57,11 @@ def kernel_jit(tag: str = "", **options):
         except RuntimeError as e:  # "cannot cache function ...: no locator available" (no writable folder)
             if not _warned_no_cache:
                 _warned_no_cache.append(True)
-                log.warning("warning: Numba finds no writable cache folder (%s); the kernels are compiled in every "
-                            "run (set NUMBA_CACHE_DIR to a writable folder to keep them)", e)
+                log.warning(
+                    "warning: Numba finds no writable cache folder (%s); the kernels are compiled in every "
+                    "run (set NUMBA_CACHE_DIR to a writable folder to keep them)",
+                    e,
+                )
             disp = njit(**options)(func)
         name = f"ch3d:{func.__module__}.{func.__qualname__}:{tag}"
         try:

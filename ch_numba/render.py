@@ -52,6 +52,7 @@ def write_vti(path, fields: dict, spacing: float = 1.0) -> Path:
         "      </PointData>\n    </Piece>\n  </ImageData>\n"
         '  <AppendedData encoding="raw">\n   _'
     )
+
     def write(fh):
         fh.write(xml.encode())
         for blob in blobs:
@@ -74,8 +75,8 @@ def read_vti(path) -> dict:
     for m in re.finditer(rb'type="(Float32|Float64)" Name="([^"]+)" format="appended" offset="(\d+)"', head):
         dtype = np.dtype("<f4" if m.group(1) == b"Float32" else "<f8")
         pos = start + int(m.group(3))
-        nbytes = int(np.frombuffer(tail[pos:pos + 8], "<u8")[0])
-        flat = np.frombuffer(tail[pos + 8:pos + 8 + nbytes], dtype)
+        nbytes = int(np.frombuffer(tail[pos : pos + 8], "<u8")[0])
+        flat = np.frombuffer(tail[pos + 8 : pos + 8 + nbytes], dtype)
         out[m.group(2).decode()] = flat.reshape(shape, order="F")
     return out
 
@@ -120,7 +121,7 @@ def _log_ticks(lo: float, hi: float, nbins: int = 5, span: float | None = None) 
     else:
         subs = (1.0, 2.0, 5.0) if span <= 3 else (1.0,)
         decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
-        ticks = [float(f"{s * 10.0 ** d:.12g}") for d in decades for s in subs]
+        ticks = [float(f"{s * 10.0**d:.12g}") for d in decades for s in subs]
     return [v for v in ticks if lo <= v <= hi]
 
 
@@ -193,8 +194,10 @@ def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0
     nx, ny, nz = phi.shape
     fig = new_figure(figsize=(10, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, (img, lab) in zip(axes, [(phi[nx // 2], "x = X/2 (y, z)"), (phi[:, ny // 2], "y = Y/2 (x, z)"),
-                                     (phi[:, :, nz // 2], "z = Z/2 (x, y)")]):
+    for ax, (img, lab) in zip(
+        axes,
+        [(phi[nx // 2], "x = X/2 (y, z)"), (phi[:, ny // 2], "y = Y/2 (x, z)"), (phi[:, :, nz // 2], "z = Z/2 (x, y)")],
+    ):
         im = ax.imshow(img.T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_title(lab, fontsize=9)
         ax.set_xticks([])
@@ -211,8 +214,14 @@ def plot_frames(frames, times, path, title: str = "") -> Path:
     fig = new_figure(figsize=(2.2 * k + 0.8, 2.6), layout="constrained")
     axes = fig.subplots(1, k, squeeze=False)
     for ax, phi, t in zip(axes[0], frames, times):
-        im = ax.imshow(np.asarray(phi)[:, :, phi.shape[2] // 2].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1,
-                       interpolation="nearest")
+        im = ax.imshow(
+            np.asarray(phi)[:, :, phi.shape[2] // 2].T,
+            origin="lower",
+            cmap="RdBu_r",
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         ax.set_title(f"t = {t:g}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -57,11 +57,15 @@ class BlowUpError(RuntimeError):
         lo, hi = PHYSICAL_RANGE
         prefix = f"{where}: " if where else ""
         if step == 0:
-            text = (f"{prefix}the initial condition is outside the physical range: it has phi = {value:g} "
-                    f"(phi is in [0, 1]; the solver accepts [{lo}, {hi}])")
+            text = (
+                f"{prefix}the initial condition is outside the physical range: it has phi = {value:g} "
+                f"(phi is in [0, 1]; the solver accepts [{lo}, {hi}])"
+            )
         else:
-            text = (f"{prefix}simulation blew up at step {step}: phi reached {value:g} "
-                    f"(allowed [{lo}, {hi}], finite); reduce dt or check the initial condition")
+            text = (
+                f"{prefix}simulation blew up at step {step}: phi reached {value:g} "
+                f"(allowed [{lo}, {hi}], finite); reduce dt or check the initial condition"
+            )
         super().__init__(text)
 
 
@@ -85,8 +89,9 @@ def resolve_backend(backend: str, scheme: str = "explicit") -> str:
         from .kernels_cuda import gpu_available, is_simulator
     except ImportError:  # numba-cuda not installed
         if backend == "cuda":
-            raise ValueError("backend 'cuda' needs the numba-cuda package (pip install numba-cuda); "
-                             "use backend cpu or auto") from None
+            raise ValueError(
+                "backend 'cuda' needs the numba-cuda package (pip install numba-cuda); use backend cpu or auto"
+            ) from None
         log.debug("backend auto: numba-cuda is not installed -> cpu")
         return "cpu"
     if backend == "cuda":
@@ -296,8 +301,12 @@ class Stepper:
             self._spectral[0].load_state(state)
         else:
             for m, integrator in enumerate(self._spectral):
-                integrator.load_state({key: np.asarray(state[key])[m] for key in
-                                       ("phi", "phi_hat", "history", "phi_hat_old", "g_hat_old")})
+                integrator.load_state(
+                    {
+                        key: np.asarray(state[key])[m]
+                        for key in ("phi", "phi_hat", "history", "phi_hat_old", "g_hat_old")
+                    }
+                )
         self.steps_done = int(state["steps_done"])
         self.member_steps[:] = np.asarray(state["member_steps"]) if self.batched else self.steps_done
 

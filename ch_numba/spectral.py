@@ -140,7 +140,9 @@ def _kernels(dtype):
                 for k in range(nz):
                     p0 = ph[i, j, k]
                     g0 = g[i, j, k]
-                    new = (a[i, j, k] * p0 + b[i, j, k] * ph_old[i, j, k]) + (c[i, j, k] * g0 + d[i, j, k] * g_old[i, j, k])
+                    new = (a[i, j, k] * p0 + b[i, j, k] * ph_old[i, j, k]) + (
+                        c[i, j, k] * g0 + d[i, j, k] * g_old[i, j, k]
+                    )
                     ph_old[i, j, k] = p0
                     g_old[i, j, k] = g0
                     ph[i, j, k] = new
@@ -297,8 +299,10 @@ class SpectralIntegrator:
         """Restore :meth:`state` (bit-identical continuation)."""
         ph = np.asarray(state["phi_hat"])
         if ph.shape != self._ph.shape or ph.dtype != self._ph.dtype:
-            raise ValueError(f"spectral state of shape {ph.shape} {ph.dtype} does not fit this grid/dtype "
-                             f"({self._ph.shape} {self._ph.dtype})")
+            raise ValueError(
+                f"spectral state of shape {ph.shape} {ph.dtype} does not fit this grid/dtype "
+                f"({self._ph.shape} {self._ph.dtype})"
+            )
         self._ph = ph.copy()
         self._history = bool(state["history"])
         if self._history:

@@ -81,11 +81,20 @@ def probe(runner, seed: int, steps: int) -> dict:
     phi = frames[-1]
     done = (len(frames) - 1) * CHECK_EVERY  # < steps if the run blew up
     st = metrics.stationarity(np.stack(frames), CHECK_EVERY, tail_steps=min(TAIL, done))
-    return {"seed": seed, "first_out_of_range": first_bad, "min": float(phi.min()), "max": float(phi.max()),
-            "sd": float(phi.std()), "rms_change_last_2500": st["rms_change"],
-            "rms_change_up_to_translation": st["rms_change_up_to_translation"], "translation": st["translation"],
-            "layered_fraction": st["layered_fraction"], "interface_velocity": st["interface_velocity"],
-            "layer_shift_per_1e4_steps": st["layer_shift_per_1e4_steps"], "stationarity": st}
+    return {
+        "seed": seed,
+        "first_out_of_range": first_bad,
+        "min": float(phi.min()),
+        "max": float(phi.max()),
+        "sd": float(phi.std()),
+        "rms_change_last_2500": st["rms_change"],
+        "rms_change_up_to_translation": st["rms_change_up_to_translation"],
+        "translation": st["translation"],
+        "layered_fraction": st["layered_fraction"],
+        "interface_velocity": st["interface_velocity"],
+        "layer_shift_per_1e4_steps": st["layer_shift_per_1e4_steps"],
+        "stationarity": st,
+    }
 
 
 def interface_width(runner) -> float:
@@ -137,23 +146,45 @@ def probe_layers(runner, axis: int, variant: str, steps: int, n: int = LAYER_CEL
         frames.append(phi)
     st = metrics.stationarity(np.stack(frames), CHECK_EVERY, tail_steps=min(TAIL, steps))
     last = frames[-1]
-    return {"axis": axis, "variant": variant, "w": w, "drift": drift, "drift_per_1e4_steps": drift / steps * 1e4,
-            "drift_curve": curve, "layered_fraction": st["layered_fraction"],
-            "rms_change_up_to_translation": st["rms_change_up_to_translation"],
-            "interface_velocity": st["interface_velocity"], "min": float(last.min()), "max": float(last.max())}
+    return {
+        "axis": axis,
+        "variant": variant,
+        "w": w,
+        "drift": drift,
+        "drift_per_1e4_steps": drift / steps * 1e4,
+        "drift_curve": curve,
+        "layered_fraction": st["layered_fraction"],
+        "rms_change_up_to_translation": st["rms_change_up_to_translation"],
+        "interface_velocity": st["interface_velocity"],
+        "min": float(last.min()),
+        "max": float(last.max()),
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="+", type=Path, help="checkpoints (.pt) or exported models (.onnx)")
-    ap.add_argument("--steps", type=int, default=None,
-                    help="network steps per rollout, a multiple of 250 (default 10000; 5000 with --layers)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="CPU threads of the rollouts, PyTorch or onnxruntime (default %(default)s)")
-    ap.add_argument("--layers", action="store_true",
-                    help="flat-layer drift probe (3 axes x 3 variants) instead of the Perlin ICs")
-    ap.add_argument("--layer-cells", type=int, default=LAYER_CELLS,
-                    help="network cells along the layer normal (default %(default)s)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="network steps per rollout, a multiple of 250 (default 10000; 5000 with --layers)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads of the rollouts, PyTorch or onnxruntime (default %(default)s)",
+    )
+    ap.add_argument(
+        "--layers", action="store_true", help="flat-layer drift probe (3 axes x 3 variants) instead of the Perlin ICs"
+    )
+    ap.add_argument(
+        "--layer-cells",
+        type=int,
+        default=LAYER_CELLS,
+        help="network cells along the layer normal (default %(default)s)",
+    )
     a = ap.parse_args(argv)
     if a.steps is None:
         a.steps = 5_000 if a.layers else 10_000
@@ -169,27 +200,36 @@ def main(argv=None) -> int:
             ap.error(str(exc))
         t0 = time.perf_counter()
         if a.layers:
-            print(f"{path}: flat layers, {a.layer_cells} network cells along the normal, interface width "
-                  f"w = {interface_width(runner):.3g} cells, {a.steps} steps; drift of the layers along their "
-                  f"normal", flush=True)
+            print(
+                f"{path}: flat layers, {a.layer_cells} network cells along the normal, interface width "
+                f"w = {interface_width(runner):.3g} cells, {a.steps} steps; drift of the layers along their "
+                f"normal",
+                flush=True,
+            )
             for variant in LAYER_VARIANTS:
                 for axis in range(3):
                     r = probe_layers(runner, axis, variant, a.steps, a.layer_cells)
-                    print(f"{path} layers {variant:7s} normal {'xyz'[axis]}: drift {r['drift']:+.3f} cells "
-                          f"({r['drift_per_1e4_steps']:+.3g} cells per 10⁴ steps); at step {a.steps}: φ in "
-                          f"[{r['min']:.3f}, {r['max']:.3f}], layered fraction {r['layered_fraction']:.4f}, "
-                          f"over the last {tail} steps rms change up to translation "
-                          f"{r['rms_change_up_to_translation']:.3g}, interface velocity "
-                          f"{r['interface_velocity']:.3g} cells per 10⁴ steps", flush=True)
+                    print(
+                        f"{path} layers {variant:7s} normal {'xyz'[axis]}: drift {r['drift']:+.3f} cells "
+                        f"({r['drift_per_1e4_steps']:+.3g} cells per 10⁴ steps); at step {a.steps}: φ in "
+                        f"[{r['min']:.3f}, {r['max']:.3f}], layered fraction {r['layered_fraction']:.4f}, "
+                        f"over the last {tail} steps rms change up to translation "
+                        f"{r['rms_change_up_to_translation']:.3g}, interface velocity "
+                        f"{r['interface_velocity']:.3g} cells per 10⁴ steps",
+                        flush=True,
+                    )
         else:
             for seed in SEEDS:
                 r = probe(runner, seed, a.steps)
                 bad = "ok" if r["first_out_of_range"] is None else f"out of range at step {r['first_out_of_range']}"
-                print(f"{path} seed {seed}: {bad}; at step {a.steps}: φ in [{r['min']:.3f}, {r['max']:.3f}], "
-                      f"sd {r['sd']:.3f}, rms change over the last {tail} steps "
-                      f"{r['rms_change_last_2500']:.3g} (up to translation {r['rms_change_up_to_translation']:.3g}), "
-                      f"layered fraction {r['layered_fraction']:.3f}, interface velocity "
-                      f"{r['interface_velocity']:.3g} cells per 10⁴ steps", flush=True)
+                print(
+                    f"{path} seed {seed}: {bad}; at step {a.steps}: φ in [{r['min']:.3f}, {r['max']:.3f}], "
+                    f"sd {r['sd']:.3f}, rms change over the last {tail} steps "
+                    f"{r['rms_change_last_2500']:.3g} (up to translation {r['rms_change_up_to_translation']:.3g}), "
+                    f"layered fraction {r['layered_fraction']:.3f}, interface velocity "
+                    f"{r['interface_velocity']:.3g} cells per 10⁴ steps",
+                    flush=True,
+                )
         print(f"{path}: {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 

@@ -79,8 +79,11 @@ def condense(ev: dict) -> dict:
     every per-sequence scalar), small enough for git."""
     seqs = [{k: v for k, v in s.items() if not isinstance(v, list)} for s in ev["sequences"]]
     keep = ("format", "date", "command", "code_version", "config", "data", "warnings", "times", "ensemble", "timing")
-    return {**{k: ev[k] for k in keep if k in ev}, "sequences": seqs,
-            "model": {k: v for k, v in ev["model"].items() if k != "metadata"}}
+    return {
+        **{k: ev[k] for k in keep if k in ev},
+        "sequences": seqs,
+        "model": {k: v for k, v in ev["model"].items() if k != "metadata"},
+    }
 
 
 def plot_slices(panels: list[tuple[str, np.ndarray]], path: Path) -> None:
@@ -101,8 +104,21 @@ def exp_heldout(ctx) -> dict:
     """20 held-out Perlin ICs (seeds never used in training), 50 frames from the noise: RMSE, δ, F."""
     truth = ctx.work / "heldout.h5"
     if not truth.exists():
-        sh("-m", "ch_numba", "generate", truth, "--sequences", 20, "--frames", 50, "--size", ctx.grid,
-           "--seed", 90210, *physics_args(ctx.meta))
+        sh(
+            "-m",
+            "ch_numba",
+            "generate",
+            truth,
+            "--sequences",
+            20,
+            "--frames",
+            50,
+            "--size",
+            ctx.grid,
+            "--seed",
+            90210,
+            *physics_args(ctx.meta),
+        )
     out = {"model": evaluate(ctx.model, truth, "heldout", ctx.work, "--split", "all")}
     if ctx.ablation:
         out["ablation"] = evaluate(ctx.ablation, truth, "heldout_ablation", ctx.work, "--split", "all")
@@ -113,8 +129,21 @@ def exp_large(ctx) -> dict:
     """Generalisation: a 2x larger box (each side) and 2x longer sequences (100 frames)."""
     truth = ctx.work / "large.h5"
     if not truth.exists():
-        sh("-m", "ch_numba", "generate", truth, "--sequences", 8, "--frames", 100, "--size", 2 * ctx.grid,
-           "--seed", 4711, *physics_args(ctx.meta))
+        sh(
+            "-m",
+            "ch_numba",
+            "generate",
+            truth,
+            "--sequences",
+            8,
+            "--frames",
+            100,
+            "--size",
+            2 * ctx.grid,
+            "--seed",
+            4711,
+            *physics_args(ctx.meta),
+        )
     return {"model": evaluate(ctx.model, truth, "large", ctx.work, "--split", "all")}
 
 
@@ -134,8 +163,21 @@ def exp_torus(ctx) -> dict:
     truth = ctx.work / "torus_matrix.h5"
     if not truth.exists():
         np.save(ic, initial.mesh(stl, (ctx.grid,) * 3, inside=0.7, outside=0.45).astype(np.float32))
-        sh("-m", "ch_numba", "simulate", truth, "--ic", "npy", "--ic-file", ic, "--size", ctx.grid, "--frames", 200,
-           *physics_args(ctx.meta))
+        sh(
+            "-m",
+            "ch_numba",
+            "simulate",
+            truth,
+            "--ic",
+            "npy",
+            "--ic-file",
+            ic,
+            "--size",
+            ctx.grid,
+            "--frames",
+            200,
+            *physics_args(ctx.meta),
+        )
     return {"model": evaluate(ctx.model, truth, "torus", ctx.work, "--sequences", "0")}
 
 
@@ -143,8 +185,23 @@ def exp_slice(ctx) -> dict:
     """The central-slice IC (fluctuations in one plane only) run 10x the training length (500 frames)."""
     truth = ctx.work / "slice.h5"
     if not truth.exists():
-        sh("-m", "ch_numba", "simulate", truth, "--ic", "slice", "--size", ctx.grid, "--frames", 500, "--seed", 3,
-           "--amplitude", 0.2, *physics_args(ctx.meta))
+        sh(
+            "-m",
+            "ch_numba",
+            "simulate",
+            truth,
+            "--ic",
+            "slice",
+            "--size",
+            ctx.grid,
+            "--frames",
+            500,
+            "--seed",
+            3,
+            "--amplitude",
+            0.2,
+            *physics_args(ctx.meta),
+        )
     return {"model": evaluate(ctx.model, truth, "slice", ctx.work, "--sequences", "0")}
 
 
@@ -152,8 +209,21 @@ def exp_ensemble(ctx) -> dict:
     """100 evolutions from Perlin ICs over 4x the training length: mean ± sd of F(t), power law."""
     truth = ctx.work / "ensemble.h5"
     if not truth.exists():
-        sh("-m", "ch_numba", "generate", truth, "--sequences", 100, "--frames", 200, "--size", ctx.grid,
-           "--seed", 1234, *physics_args(ctx.meta))
+        sh(
+            "-m",
+            "ch_numba",
+            "generate",
+            truth,
+            "--sequences",
+            100,
+            "--frames",
+            200,
+            "--size",
+            ctx.grid,
+            "--seed",
+            1234,
+            *physics_args(ctx.meta),
+        )
     t_min, t_max = 40.0, 160.0  # coarsening: after the phase separation (frame 50) to the last frame
     ev = evaluate(ctx.model, truth, "ensemble", ctx.work, "--split", "all", "--fit-range", f"{t_min:g}:{t_max:g}")
     # F on the network grid (spacing f·dx, no upsampling floor): mean ± sd and power law of the means
@@ -194,7 +264,7 @@ def exp_long(ctx) -> dict:
     runner = ctx.runner(ctx.model)
 
     t0 = time.perf_counter()
-    pred = [ic[::ctx.factor, ::ctx.factor, ::ctx.factor]]
+    pred = [ic[:: ctx.factor, :: ctx.factor, :: ctx.factor]]
     pred += list(runner.rollout(pred[0], steps, every=every))
     t_net = time.perf_counter() - t0
     pred = np.stack(pred)
@@ -221,27 +291,39 @@ def exp_long(ctx) -> dict:
         last = frames[-1].astype(np.float64)
         st = metrics.stationarity(frames, every, tail_steps=10_000, dx=dx)
         ax = st["layer_axis"]
-        return {"rms_change_last_10000_steps": st["rms_change"],
-                "rms_change_last_10000_steps_up_to_translation": st["rms_change_up_to_translation"],
-                "translation_last_10000_steps": st["translation"],
-                "layered_fraction": st["layered_fraction"], "layer_axis": ax,
-                # lengths in units of dx (not cells: the network's cells are f times the solver's)
-                "interface_velocity_last_10000_steps": st["interface_velocity"],
-                "layer_drift_per_1e4_steps": None if ax is None else st["layer_shift_per_1e4_steps"][ax] * dx,
-                "phi_min": float(last.min()), "phi_max": float(last.max())}
+        return {
+            "rms_change_last_10000_steps": st["rms_change"],
+            "rms_change_last_10000_steps_up_to_translation": st["rms_change_up_to_translation"],
+            "translation_last_10000_steps": st["translation"],
+            "layered_fraction": st["layered_fraction"],
+            "layer_axis": ax,
+            # lengths in units of dx (not cells: the network's cells are f times the solver's)
+            "interface_velocity_last_10000_steps": st["interface_velocity"],
+            "layer_drift_per_1e4_steps": None if ax is None else st["layer_shift_per_1e4_steps"][ax] * dx,
+            "phi_min": float(last.min()),
+            "phi_max": float(last.max()),
+        }
 
     lo = pred.reshape(len(pred), -1).min(axis=1)
     hi = pred.reshape(len(pred), -1).max(axis=1)
     bad = np.flatnonzero(~((lo >= PHYSICAL_RANGE[0]) & (hi <= PHYSICAL_RANGE[1])))  # NaN counts as outside
-    res = {"network_steps": steps, "every": every, "time": t[-1], "training_sequence_frames": 50,
-           "first_step_out_of_range": int(bad[0]) * every if bad.size else None,  # φ outside [-0.5, 1.5]
-           "seconds_network": t_net, "seconds_solver": t_sol,
-           "F_network_final": F_pred[-1], "F_solver_final": F_true[-1],
-           "F_rel_error_max": float(np.max(metrics.relative_error(F_pred, F_true))),
-           "mass_drift_network": metrics.mass_drift(pred),
-           "network": final(pred, p.dx * ctx.factor), "solver": final(truth, p.dx),
-           "stationary_index_network": metrics.stationary_index(pred, 1e-3),
-           "stationary_index_solver": metrics.stationary_index(truth, 1e-3)}
+    res = {
+        "network_steps": steps,
+        "every": every,
+        "time": t[-1],
+        "training_sequence_frames": 50,
+        "first_step_out_of_range": int(bad[0]) * every if bad.size else None,  # φ outside [-0.5, 1.5]
+        "seconds_network": t_net,
+        "seconds_solver": t_sol,
+        "F_network_final": F_pred[-1],
+        "F_solver_final": F_true[-1],
+        "F_rel_error_max": float(np.max(metrics.relative_error(F_pred, F_true))),
+        "mass_drift_network": metrics.mass_drift(pred),
+        "network": final(pred, p.dx * ctx.factor),
+        "solver": final(truth, p.dx),
+        "stationary_index_network": metrics.stationary_index(pred, 1e-3),
+        "stationary_index_solver": metrics.stationary_index(truth, 1e-3),
+    }
 
     fig = new_figure(figsize=(5, 3.6))
     ax = fig.subplots()
@@ -255,9 +337,11 @@ def exp_long(ctx) -> dict:
     FIGURES.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURES / "long_free_energy.png", dpi=110)
     k = [0, len(pred) // 100, len(pred) // 10, len(pred) - 1]
-    plot_slices([(f"solver t={t[i]:.0f}", truth[i]) for i in k] +
-                [(f"CRNN t={t[i]:.0f}", metrics.upsample(pred[i], ctx.factor)) for i in k],
-                FIGURES / "long_slices.png")
+    plot_slices(
+        [(f"solver t={t[i]:.0f}", truth[i]) for i in k]
+        + [(f"CRNN t={t[i]:.0f}", metrics.upsample(pred[i], ctx.factor)) for i in k],
+        FIGURES / "long_slices.png",
+    )
     return res
 
 
@@ -267,13 +351,15 @@ def exp_ablation(ctx) -> dict:
         return {"skipped": "no --ablation model"}
     steps, every = 10_000, 10
     out, curves = {}, {}
-    ics = [initial.perlin((ctx.grid,) * 3, frequency=f, seed=s, mean=m, amplitude=0.1).astype(np.float32)
-           for f, s, m in ((2, 501, 0.5), (3, 502, 0.45), (4, 503, 0.55))]
+    ics = [
+        initial.perlin((ctx.grid,) * 3, frequency=f, seed=s, mean=m, amplitude=0.1).astype(np.float32)
+        for f, s, m in ((2, 501, 0.5), (3, 502, 0.45), (4, 503, 0.55))
+    ]
     for label, path in (("conservative", ctx.model), ("non_conservative", ctx.ablation)):
         runner = ctx.runner(path)
         drifts, series = [], []
         for ic in ics:
-            x0 = ic[::ctx.factor, ::ctx.factor, ::ctx.factor]
+            x0 = ic[:: ctx.factor, :: ctx.factor, :: ctx.factor]
             m0 = float(x0.astype(np.float64).mean())
             means = [m0] + [float(f.astype(np.float64).mean()) for f in runner.rollout(x0, steps, every=every)]
             rel = np.abs(np.array(means) - m0) / m0
@@ -303,10 +389,11 @@ SPECTRAL_DT_EPS3 = 2.0
 
 def spectral_frame(p, frame_time: float):
     """(CHParams, steps) of the spectral scheme (SBDF2) covering one frame at matched accuracy."""
-    dt_max = SPECTRAL_DT_EPS3 * (p.epsilon / 3.0) ** 2 * p.mobility ** -1
+    dt_max = SPECTRAL_DT_EPS3 * (p.epsilon / 3.0) ** 2 * p.mobility**-1
     steps = max(1, int(np.ceil(frame_time / dt_max - 1e-9)))
-    q = ch_numba.CHParams(epsilon=p.epsilon, mobility=p.mobility, W=p.W, dx=p.dx, dt=frame_time / steps,
-                          scheme="spectral", order=2)
+    q = ch_numba.CHParams(
+        epsilon=p.epsilon, mobility=p.mobility, W=p.W, dx=p.dx, dt=frame_time / steps, scheme="spectral", order=2
+    )
     return q, steps
 
 
@@ -336,9 +423,19 @@ def exp_cost(ctx) -> dict:
         t0 = time.perf_counter()
         spectral.advance(10 * q_steps)
         spectral_s = (time.perf_counter() - t0) / 10
-        rows.append({"network_grid": n, "voxels": n**3, "seconds_per_step": step, "ns_per_voxel": 1e9 * step / n**3,
-                     "solver_grid": n * ctx.factor, "solver_seconds_per_frame": solver, "speedup": solver / step,
-                     "spectral_seconds_per_frame": spectral_s, "speedup_vs_spectral": spectral_s / step})
+        rows.append(
+            {
+                "network_grid": n,
+                "voxels": n**3,
+                "seconds_per_step": step,
+                "ns_per_voxel": 1e9 * step / n**3,
+                "solver_grid": n * ctx.factor,
+                "solver_seconds_per_frame": solver,
+                "speedup": solver / step,
+                "spectral_seconds_per_frame": spectral_s,
+                "speedup_vs_spectral": spectral_s / step,
+            }
+        )
     vox = np.array([r["voxels"] for r in rows], float)
     sec = np.array([r["seconds_per_step"] for r in rows])
     slope = float(np.polyfit(np.log(vox), np.log(sec), 1)[0])
@@ -347,15 +444,23 @@ def exp_cost(ctx) -> dict:
     ax.loglog(vox, sec, "o-", label=f"CRNN step (onnxruntime CPU), slope {slope:.2f}")
     solver = [r["solver_seconds_per_frame"] for r in rows]
     ax.loglog(vox, solver, "s-", label=f"explicit solver, {spf} steps at {ctx.factor}x the grid")
-    ax.loglog(vox, [r["spectral_seconds_per_frame"] for r in rows], "^-",
-              label=f"spectral solver (SBDF2), {q_steps} step(s) of dt {q.dt:g}")
+    ax.loglog(
+        vox,
+        [r["spectral_seconds_per_frame"] for r in rows],
+        "^-",
+        label=f"spectral solver (SBDF2), {q_steps} step(s) of dt {q.dt:g}",
+    )
     ax.set_xlabel("network voxels")
     ax.set_ylabel("seconds per frame")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(FIGURES / "cost_per_step.png", dpi=110)
-    return {"rows": rows, "loglog_slope": slope, "threads": runner_threads or "all cores",
-            "spectral": {"dt": q.dt, "steps_per_frame": q_steps, "order": q.order}}
+    return {
+        "rows": rows,
+        "loglog_slope": slope,
+        "threads": runner_threads or "all cores",
+        "spectral": {"dt": q.dt, "steps_per_frame": q_steps, "order": q.order},
+    }
 
 
 # -- the two architectures side by side (unconstrained paper CRNN vs cube-equivariant) ----------------
@@ -376,8 +481,16 @@ def weights_key(meta: dict) -> str:
     import hashlib
 
     train = meta.get("train", {})
-    rec = json.dumps([train.get("command"), train.get("epoch"), train.get("best_val_loss"), meta.get("param_count"),
-                      meta.get("equivariant", False)], sort_keys=True)
+    rec = json.dumps(
+        [
+            train.get("command"),
+            train.get("epoch"),
+            train.get("best_val_loss"),
+            meta.get("param_count"),
+            meta.get("equivariant", False),
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha256(rec.encode()).hexdigest()[:12]
 
 
@@ -403,8 +516,14 @@ def architecture_rollouts(path: str) -> dict:
     grid = int(meta["train_grid"])
     p = params_of(meta)
     net_p = dataclasses.replace(p, dx=p.dx * f)
-    ics = np.stack([metrics.downsample(initial.perlin((grid,) * 3, frequency=3, seed=s, mean=0.5, amplitude=0.1)
-                                       .astype(np.float32), f) for s in ARCH_SEEDS])
+    ics = np.stack(
+        [
+            metrics.downsample(
+                initial.perlin((grid,) * 3, frequency=3, seed=s, mean=0.5, amplitude=0.1).astype(np.float32), f
+            )
+            for s in ARCH_SEEDS
+        ]
+    )
     n_ic = len(ARCH_SEEDS)
 
     def energies(x):
@@ -427,23 +546,42 @@ def architecture_rollouts(path: str) -> dict:
     perlin = []
     for i, seed in enumerate(ARCH_SEEDS):
         st = metrics.stationarity(frames[:, i], ARCH_EVERY, tail_steps=ARCH_TAIL)
-        perlin.append({"seed": seed, "first_step_out_of_range": first_bad[i],
-                       "phi_min": float(frames[-1, i].min()), "phi_max": float(frames[-1, i].max()),
-                       "rms_change_last_10000_steps": st["rms_change"],
-                       "rms_change_last_10000_steps_up_to_translation": st["rms_change_up_to_translation"],
-                       "translation": st["translation"], "layered_fraction": st["layered_fraction"],
-                       "interface_velocity_per_1e4_steps": st["interface_velocity"],
-                       "F_first": float(F[0, i]), "F_final": float(F[-1, i]),
-                       "F_rising_steps": int(np.sum(rise[:, i] > F_RISE_TOL)),
-                       "F_max_relative_rise": float(np.max(rise[:, i])),
-                       "F_curve_every_250": F[::ARCH_EVERY, i].tolist()})
+        perlin.append(
+            {
+                "seed": seed,
+                "first_step_out_of_range": first_bad[i],
+                "phi_min": float(frames[-1, i].min()),
+                "phi_max": float(frames[-1, i].max()),
+                "rms_change_last_10000_steps": st["rms_change"],
+                "rms_change_last_10000_steps_up_to_translation": st["rms_change_up_to_translation"],
+                "translation": st["translation"],
+                "layered_fraction": st["layered_fraction"],
+                "interface_velocity_per_1e4_steps": st["interface_velocity"],
+                "F_first": float(F[0, i]),
+                "F_final": float(F[-1, i]),
+                "F_rising_steps": int(np.sum(rise[:, i] > F_RISE_TOL)),
+                "F_max_relative_rise": float(np.max(rise[:, i])),
+                "F_curve_every_250": F[::ARCH_EVERY, i].tolist(),
+            }
+        )
     t0 = time.perf_counter()
-    layers = [{k: v for k, v in probe_layers(runner, axis, variant, ARCH_LAYER_STEPS).items() if k != "drift_curve"}
-              for variant in ("mirror", "offset", "unequal") for axis in range(3)]
-    return {"path": str(path), "label": architecture_label(meta), "param_count": meta.get("param_count"),
-            "train": {k: meta.get("train", {}).get(k) for k in ("command", "epoch", "best_val_loss")},
-            "perlin": perlin, "layers": layers, "steps": ARCH_STEPS, "layer_steps": ARCH_LAYER_STEPS,
-            "seconds_perlin": seconds_perlin, "seconds_layers": time.perf_counter() - t0}
+    layers = [
+        {k: v for k, v in probe_layers(runner, axis, variant, ARCH_LAYER_STEPS).items() if k != "drift_curve"}
+        for variant in ("mirror", "offset", "unequal")
+        for axis in range(3)
+    ]
+    return {
+        "path": str(path),
+        "label": architecture_label(meta),
+        "param_count": meta.get("param_count"),
+        "train": {k: meta.get("train", {}).get(k) for k in ("command", "epoch", "best_val_loss")},
+        "perlin": perlin,
+        "layers": layers,
+        "steps": ARCH_STEPS,
+        "layer_steps": ARCH_LAYER_STEPS,
+        "seconds_perlin": seconds_perlin,
+        "seconds_layers": time.perf_counter() - t0,
+    }
 
 
 def step_costs(paths: list, grids=(16, 32), reps: int = 7, steps: int = 100) -> dict:
@@ -481,8 +619,14 @@ def exp_architecture(ctx) -> dict:
     caches = [ctx.work / f"architecture_{weights_key(ctx.runner(q).metadata)}.json" for q in paths]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [None if c.exists() else pool.submit(architecture_rollouts, str(q)) for q, c in zip(paths, caches)]
-        held = {lab: evaluate(q, ctx.work / "heldout.h5", f"architecture_{lab}", ctx.work, "--split", "all")
-                for lab, q in zip(labels, paths)} if (ctx.work / "heldout.h5").exists() else {}
+        held = (
+            {
+                lab: evaluate(q, ctx.work / "heldout.h5", f"architecture_{lab}", ctx.work, "--split", "all")
+                for lab, q in zip(labels, paths)
+            }
+            if (ctx.work / "heldout.h5").exists()
+            else {}
+        )
         runs = []
         for q, c, fut in zip(paths, caches, futures):
             if fut is None:
@@ -498,12 +642,16 @@ def exp_architecture(ctx) -> dict:
         ev = held.get(lab)
         if ev:
             sc = ev["ensemble"]["scalars"]
-            run["heldout"] = {"n_sequences": ev["ensemble"]["n_sequences"],
-                              "F_rel_error_network_max_per_sequence": sc["free_energy_rel_error_network_max"],
-                              "F_rel_error_network_of_mean_max":
-                                  float(np.nanmax(ev["ensemble"]["free_energy_mean_rel_error_network"])),
-                              "rmse_network_final": sc["rmse_network_final"], "rmse_full_final": sc["rmse_full_final"],
-                              "delta_max": sc["delta_max"]}
+            run["heldout"] = {
+                "n_sequences": ev["ensemble"]["n_sequences"],
+                "F_rel_error_network_max_per_sequence": sc["free_energy_rel_error_network_max"],
+                "F_rel_error_network_of_mean_max": float(
+                    np.nanmax(ev["ensemble"]["free_energy_mean_rel_error_network"])
+                ),
+                "rmse_network_final": sc["rmse_network_final"],
+                "rmse_full_final": sc["rmse_full_final"],
+                "delta_max": sc["delta_max"],
+            }
         run["seconds_per_step"] = {str(n): c[j] for n, c in costs.items()}
         out["models"][lab] = run
     fig = new_figure(figsize=(9, 3.4))
@@ -512,8 +660,7 @@ def exp_architecture(ctx) -> dict:
         style = "-" if lab == "equivariant" else "--"
         for k, pr in enumerate(run["perlin"]):
             n = np.arange(len(pr["F_curve_every_250"])) * ARCH_EVERY
-            ax0.loglog(n[1:], pr["F_curve_every_250"][1:], style, color=f"C{k}",
-                       label=f"{lab}" if k == 0 else None)
+            ax0.loglog(n[1:], pr["F_curve_every_250"][1:], style, color=f"C{k}", label=f"{lab}" if k == 0 else None)
         drift = [abs(r["drift"]) for r in run["layers"]]
         ax1.semilogy(np.arange(len(drift)), np.maximum(drift, 1e-7), "o" + style, label=lab)
     ax0.set_xlabel("network steps")
@@ -545,10 +692,13 @@ def check_rollout(runner, grid: int, factor: int, params) -> dict:
     ic = initial.perlin((grid,) * 3, frequency=3, seed=99, mean=0.5, amplitude=0.1).astype(np.float32)
     x0 = metrics.downsample(ic, factor)
     frames = np.stack([x0, *runner.rollout(x0, CHECK_STEPS, every=10)])
-    return {"steps": CHECK_STEPS, "every": 10,
-            "free_energy": metrics.free_energy_series(metrics.upsample(frames, factor), params),
-            "free_energy_network": metrics.free_energy_series(frames, dataclasses.replace(params, dx=params.dx * factor)),
-            "mass": frames.reshape(len(frames), -1).astype(np.float64).mean(axis=1)}
+    return {
+        "steps": CHECK_STEPS,
+        "every": 10,
+        "free_energy": metrics.free_energy_series(metrics.upsample(frames, factor), params),
+        "free_energy_network": metrics.free_energy_series(frames, dataclasses.replace(params, dx=params.dx * factor)),
+        "mass": frames.reshape(len(frames), -1).astype(np.float64).mean(axis=1),
+    }
 
 
 def exp_check(ctx) -> dict:
@@ -558,9 +708,18 @@ def exp_check(ctx) -> dict:
     return res
 
 
-EXPERIMENTS = {"check": exp_check, "heldout": exp_heldout, "large": exp_large, "torus": exp_torus, "slice": exp_slice,
-               "ensemble": exp_ensemble, "long": exp_long, "ablation": exp_ablation, "cost": exp_cost,
-               "architecture": exp_architecture}
+EXPERIMENTS = {
+    "check": exp_check,
+    "heldout": exp_heldout,
+    "large": exp_large,
+    "torus": exp_torus,
+    "slice": exp_slice,
+    "ensemble": exp_ensemble,
+    "long": exp_long,
+    "ablation": exp_ablation,
+    "cost": exp_cost,
+    "architecture": exp_architecture,
+}
 
 
 # -- the report's table ------------------------------------------------------------------------------
@@ -580,13 +739,17 @@ def _scaled(x, scale=100.0):
 
 def summary_lines() -> list[str]:
     """Markdown tables of the headline numbers of every docs/results/<experiment>.json present."""
+
     def load(name):
         path = RESULTS / f"{name}.json"
         return json.loads(path.read_text()) if path.exists() else None
 
-    out = ["| experiment | sequences × frames | RMSE (full grid, mean over frames) | RMSE last frame | δ max | "
-           "max F rel. error, full grid (%) | max F rel. error, network grid (%) | α network | α solver | "
-           "max mass drift |", "|" + "---|" * 10]
+    out = [
+        "| experiment | sequences × frames | RMSE (full grid, mean over frames) | RMSE last frame | δ max | "
+        "max F rel. error, full grid (%) | max F rel. error, network grid (%) | α network | α solver | "
+        "max mass drift |",
+        "|" + "---|" * 10,
+    ]
     for name in ("heldout", "large", "torus", "slice", "ensemble"):
         res = load(name)
         for label, ev in (res or {}).items():
@@ -594,17 +757,24 @@ def summary_lines() -> list[str]:
                 continue
             sc = ev["ensemble"]["scalars"]
             fm, fn = sc["free_energy_rel_error_max"], sc.get("free_energy_rel_error_network_max", {})
-            out.append(f"| {name}{'' if label == 'model' else ' (' + label + ')'} | "
-                       f"{ev['ensemble']['n_sequences']} × {ev['data']['frames']} | {_pm(sc['rmse_full_mean'])} | "
-                       f"{_pm(sc['rmse_full_final'])} | {_pm(sc['delta_max'])} | "
-                       f"{_pm(fm, scale=100)} (worst {_f(100 * fm['max'])}) | "
-                       f"{_pm(fn, scale=100)} (worst {_f(100 * fn['max']) if fn.get('n') else 'n/a'}) | "
-                       f"{_pm(sc['alpha_pred'])} | {_pm(sc['alpha_true'])} | "
-                       f"{_f(sc['mass_drift_pred_max']['max'], '.2g')} |")
+            out.append(
+                f"| {name}{'' if label == 'model' else ' (' + label + ')'} | "
+                f"{ev['ensemble']['n_sequences']} × {ev['data']['frames']} | {_pm(sc['rmse_full_mean'])} | "
+                f"{_pm(sc['rmse_full_final'])} | {_pm(sc['delta_max'])} | "
+                f"{_pm(fm, scale=100)} (worst {_f(100 * fm['max'])}) | "
+                f"{_pm(fn, scale=100)} (worst {_f(100 * fn['max']) if fn.get('n') else 'n/a'}) | "
+                f"{_pm(sc['alpha_pred'])} | {_pm(sc['alpha_true'])} | "
+                f"{_f(sc['mass_drift_pred_max']['max'], '.2g')} |"
+            )
     horizons = (10, 25, 49, 99, 149, 199, 499)
-    out += ["", "Mean over sequences of the F rel. error (full grid / network grid, %) and of the RMSE (full grid) "
-            "after k network steps (training sequences: 49 steps):", "",
-            "| experiment | " + " | ".join(f"k = {k}" for k in horizons) + " |", "|---|" + "---|" * len(horizons)]
+    out += [
+        "",
+        "Mean over sequences of the F rel. error (full grid / network grid, %) and of the RMSE (full grid) "
+        "after k network steps (training sequences: 49 steps):",
+        "",
+        "| experiment | " + " | ".join(f"k = {k}" for k in horizons) + " |",
+        "|---|" + "---|" * len(horizons),
+    ]
     for name in ("heldout", "large", "torus", "slice", "ensemble"):
         ev = (load(name) or {}).get("model")
         if not ev:
@@ -616,67 +786,92 @@ def summary_lines() -> list[str]:
                 cells.append("")
                 continue
             fn = c.get("free_energy_rel_error_network", {}).get("mean", [None] * (k + 1))[k]
-            cells.append(f"{_f(_scaled(c['free_energy_rel_error']['mean'][k]))} / {_f(_scaled(fn))} / "
-                         f"{_f(c['rmse_full']['mean'][k], '.2g')}")
+            cells.append(
+                f"{_f(_scaled(c['free_energy_rel_error']['mean'][k]))} / {_f(_scaled(fn))} / "
+                f"{_f(c['rmse_full']['mean'][k], '.2g')}"
+            )
         out.append(f"| {name} | " + " | ".join(cells) + " |")
-    out += ["", "Error of the ensemble-mean F on the network grid, |⟨F_CRNN⟩ − ⟨F_solver⟩| / ⟨F_solver⟩ "
-            "(mean over the sequences, then the error):", ""]
+    out += [
+        "",
+        "Error of the ensemble-mean F on the network grid, |⟨F_CRNN⟩ − ⟨F_solver⟩| / ⟨F_solver⟩ "
+        "(mean over the sequences, then the error):",
+        "",
+    ]
     for name in ("heldout", "large", "torus", "slice", "ensemble"):
         ev = (load(name) or {}).get("model")
         if not ev:
             continue
         err = np.asarray(ev["ensemble"]["free_energy_mean_rel_error_network"], dtype=float)
         k = int(np.nanargmax(err))
-        out.append(f"- {name}: max {_f(100 * err[k])} % at step {k}; at the last step ({len(err) - 1}) "
-                   f"{_f(100 * err[-1])} %")
+        out.append(
+            f"- {name}: max {_f(100 * err[k])} % at step {k}; at the last step ({len(err) - 1}) {_f(100 * err[-1])} %"
+        )
     ens = load("ensemble") or {}
     if "power_law_of_mean_network_grid" in ens:
         lo, hi = ens["fit_window"]
         fits = ens["power_law_of_mean_network_grid"]
-        out += ["", f"Power law F = A t^α of the ensemble-mean F on the network grid, t ∈ [{lo:g}, {hi:g}]: "
-                + ", ".join(f"{k} α = {_f(v['alpha'])} (R² {_f(v['r2'])})" for k, v in fits.items())]
+        out += [
+            "",
+            f"Power law F = A t^α of the ensemble-mean F on the network grid, t ∈ [{lo:g}, {hi:g}]: "
+            + ", ".join(f"{k} α = {_f(v['alpha'])} (R² {_f(v['r2'])})" for k, v in fits.items()),
+        ]
     long = load("long")
     if long:
         n, s_ = long["network"], long["solver"]
-        out += ["", "| long rollout | network | solver |", "|---|---|---|",
-                f"| steps / time | {long['network_steps']} / {_f(long['time'], '.4g')} | same time |",
-                f"| F at the end | {_f(long['F_network_final'], '.4g')} | {_f(long['F_solver_final'], '.4g')} |",
-                f"| max F rel. error over the run | {_f(100 * long['F_rel_error_max'])} % | |",
-                f"| rms change over the last 10⁴ steps | {_f(n['rms_change_last_10000_steps'], '.2g')} | "
-                f"{_f(s_['rms_change_last_10000_steps'], '.2g')} |",
-                f"| the same after the best periodic translation | "
-                f"{_f(n.get('rms_change_last_10000_steps_up_to_translation'), '.2g')} | "
-                f"{_f(s_.get('rms_change_last_10000_steps_up_to_translation'), '.2g')} |",
-                f"| layered fraction at the end (1 = flat layers) | {_f(n['layered_fraction'])} | "
-                f"{_f(s_['layered_fraction'])} |",
-                f"| interface velocity over the last 10⁴ steps (dx per 10⁴ steps) | "
-                f"{_f(n.get('interface_velocity_last_10000_steps'), '.2g')} | "
-                f"{_f(s_.get('interface_velocity_last_10000_steps'), '.2g')} |",
-                f"| layer drift along the layer normal (dx per 10⁴ steps) | "
-                f"{_f(n.get('layer_drift_per_1e4_steps'), '.2g')} | {_f(s_.get('layer_drift_per_1e4_steps'), '.2g')} |",
-                f"| φ range at the end | {_f(n['phi_min'])} … {_f(n['phi_max'])} | "
-                f"{_f(s_['phi_min'])} … {_f(s_['phi_max'])} |",
-                f"| max mass drift | {_f(long['mass_drift_network'], '.2g')} | |",
-                f"| first step with φ outside [−0.5, 1.5] | {long.get('first_step_out_of_range') or 'never'} | |"]
+        out += [
+            "",
+            "| long rollout | network | solver |",
+            "|---|---|---|",
+            f"| steps / time | {long['network_steps']} / {_f(long['time'], '.4g')} | same time |",
+            f"| F at the end | {_f(long['F_network_final'], '.4g')} | {_f(long['F_solver_final'], '.4g')} |",
+            f"| max F rel. error over the run | {_f(100 * long['F_rel_error_max'])} % | |",
+            f"| rms change over the last 10⁴ steps | {_f(n['rms_change_last_10000_steps'], '.2g')} | "
+            f"{_f(s_['rms_change_last_10000_steps'], '.2g')} |",
+            f"| the same after the best periodic translation | "
+            f"{_f(n.get('rms_change_last_10000_steps_up_to_translation'), '.2g')} | "
+            f"{_f(s_.get('rms_change_last_10000_steps_up_to_translation'), '.2g')} |",
+            f"| layered fraction at the end (1 = flat layers) | {_f(n['layered_fraction'])} | "
+            f"{_f(s_['layered_fraction'])} |",
+            f"| interface velocity over the last 10⁴ steps (dx per 10⁴ steps) | "
+            f"{_f(n.get('interface_velocity_last_10000_steps'), '.2g')} | "
+            f"{_f(s_.get('interface_velocity_last_10000_steps'), '.2g')} |",
+            f"| layer drift along the layer normal (dx per 10⁴ steps) | "
+            f"{_f(n.get('layer_drift_per_1e4_steps'), '.2g')} | {_f(s_.get('layer_drift_per_1e4_steps'), '.2g')} |",
+            f"| φ range at the end | {_f(n['phi_min'])} … {_f(n['phi_max'])} | "
+            f"{_f(s_['phi_min'])} … {_f(s_['phi_max'])} |",
+            f"| max mass drift | {_f(long['mass_drift_network'], '.2g')} | |",
+            f"| first step with φ outside [−0.5, 1.5] | {long.get('first_step_out_of_range') or 'never'} | |",
+        ]
     abl = load("ablation")
     if abl and "conservative" in abl:
-        out += ["", f"| ablation: max mass drift over {abl['steps']} steps | conservative | non-conservative |",
-                "|---|---|---|",
-                f"| 3 Perlin ICs | {_f(abl['conservative']['mass_drift_max'], '.2g')} | "
-                f"{_f(abl['non_conservative']['mass_drift_max'], '.2g')} |"]
+        out += [
+            "",
+            f"| ablation: max mass drift over {abl['steps']} steps | conservative | non-conservative |",
+            "|---|---|---|",
+            f"| 3 Perlin ICs | {_f(abl['conservative']['mass_drift_max'], '.2g')} | "
+            f"{_f(abl['non_conservative']['mass_drift_max'], '.2g')} |",
+        ]
     cost = load("cost")
     if cost:
         spec = cost.get("spectral")
-        out += ["", "| network grid | seconds per step (onnxruntime CPU) | ns per voxel | solver grid | "
-                "explicit solver seconds per frame | speed-up vs explicit | spectral solver seconds per frame | "
-                "speed-up vs spectral |", "|---|---|---|---|---|---|---|---|"]
-        out += [f"| {r['network_grid']}³ | {_f(r['seconds_per_step'])} | {_f(r['ns_per_voxel'])} | "
-                f"{r['solver_grid']}³ | {_f(r['solver_seconds_per_frame'])} | {_f(r['speedup'])}× | "
-                f"{_f(r.get('spectral_seconds_per_frame'))} | {_f(r.get('speedup_vs_spectral'))}× |"
-                for r in cost["rows"]]
+        out += [
+            "",
+            "| network grid | seconds per step (onnxruntime CPU) | ns per voxel | solver grid | "
+            "explicit solver seconds per frame | speed-up vs explicit | spectral solver seconds per frame | "
+            "speed-up vs spectral |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['network_grid']}³ | {_f(r['seconds_per_step'])} | {_f(r['ns_per_voxel'])} | "
+            f"{r['solver_grid']}³ | {_f(r['solver_seconds_per_frame'])} | {_f(r['speedup'])}× | "
+            f"{_f(r.get('spectral_seconds_per_frame'))} | {_f(r.get('speedup_vs_spectral'))}× |"
+            for r in cost["rows"]
+        ]
         if spec:
-            out.append(f"\nspectral solver: SBDF2, {spec['steps_per_frame']} step(s) of dt {_f(spec['dt'])} per frame "
-                       "(F within 0.2 % of the explicit kernel's at this accuracy, benchmarks/RESULTS.md)")
+            out.append(
+                f"\nspectral solver: SBDF2, {spec['steps_per_frame']} step(s) of dt {_f(spec['dt'])} per frame "
+                "(F within 0.2 % of the explicit kernel's at this accuracy, benchmarks/RESULTS.md)"
+            )
         out.append(f"\nlog-log slope of step time vs voxels: {_f(cost['loglog_slope'])}")
     out += architecture_lines(load("architecture"))
     return out
@@ -699,34 +894,56 @@ def architecture_lines(arch: dict | None) -> list[str]:
         return lambda r: " / ".join(_f(x["drift"], "+.2g") for x in r["layers"] if x["variant"] == variant)
 
     def held(key, scale=100.0):
-        return lambda r: (_pm(r["heldout"][key], scale=scale) + f" (worst {_f(scale * r['heldout'][key]['max'])})"
-                          if "heldout" in r else "n/a")
+        return lambda r: (
+            _pm(r["heldout"][key], scale=scale) + f" (worst {_f(scale * r['heldout'][key]['max'])})"
+            if "heldout" in r
+            else "n/a"
+        )
 
     steps, lsteps = runs[0]["steps"], runs[0]["layer_steps"]
-    out = ["", "| architecture | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels),
-           row("parameters", lambda r: str(r["param_count"])),
-           row("training (epoch of the checkpoint, validation MSE)",
-               lambda r: f"epoch {r['train']['epoch']}, {_f(r['train']['best_val_loss'])}"),
-           row("held-out: max F rel. error on the network grid per sequence (%)", held("F_rel_error_network_max_per_sequence")),
-           row("held-out: max rel. error of the ensemble-mean F, network grid (%)",
-               lambda r: _f(100 * r["heldout"]["F_rel_error_network_of_mean_max"]) if "heldout" in r else "n/a"),
-           row("held-out: RMSE at the last frame, network grid", held("rmse_network_final", 1.0)),
-           row("held-out: δ max (cells)", held("delta_max", 1.0)),
-           row(f"3 Perlin ICs: first step outside [−0.5, 1.5] in {steps}",
-               lambda r: " / ".join(str(pr["first_step_out_of_range"] or "never") for pr in r["perlin"])),
-           row("rms change over the last 10⁴ steps", per_ic("rms_change_last_10000_steps")),
-           row("the same after the best periodic translation", per_ic("rms_change_last_10000_steps_up_to_translation")),
-           row("layered fraction at the end", per_ic("layered_fraction", ".3f")),
-           row("interface velocity, last 10⁴ steps (cells per 10⁴ steps)", per_ic("interface_velocity_per_1e4_steps")),
-           row(f"steps where F rises (of {steps}, rise > {F_RISE_TOL:g} F)", per_ic("F_rising_steps", "d")),
-           row("largest step-to-step rise of F (relative)", per_ic("F_max_relative_rise")),
-           row(f"flat layer on a mirror plane: drift in {lsteps} steps, normal x / y / z (cells)", layer("mirror")),
-           row(f"flat layer 0.3 cells off: drift in {lsteps} steps (cells)", layer("offset")),
-           row(f"unequal layers 40/60: drift in {lsteps} steps (cells)", layer("unequal"))]
+    out = [
+        "",
+        "| architecture | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+        row("parameters", lambda r: str(r["param_count"])),
+        row(
+            "training (epoch of the checkpoint, validation MSE)",
+            lambda r: f"epoch {r['train']['epoch']}, {_f(r['train']['best_val_loss'])}",
+        ),
+        row(
+            "held-out: max F rel. error on the network grid per sequence (%)",
+            held("F_rel_error_network_max_per_sequence"),
+        ),
+        row(
+            "held-out: max rel. error of the ensemble-mean F, network grid (%)",
+            lambda r: _f(100 * r["heldout"]["F_rel_error_network_of_mean_max"]) if "heldout" in r else "n/a",
+        ),
+        row("held-out: RMSE at the last frame, network grid", held("rmse_network_final", 1.0)),
+        row("held-out: δ max (cells)", held("delta_max", 1.0)),
+        row(
+            f"3 Perlin ICs: first step outside [−0.5, 1.5] in {steps}",
+            lambda r: " / ".join(str(pr["first_step_out_of_range"] or "never") for pr in r["perlin"]),
+        ),
+        row("rms change over the last 10⁴ steps", per_ic("rms_change_last_10000_steps")),
+        row("the same after the best periodic translation", per_ic("rms_change_last_10000_steps_up_to_translation")),
+        row("layered fraction at the end", per_ic("layered_fraction", ".3f")),
+        row("interface velocity, last 10⁴ steps (cells per 10⁴ steps)", per_ic("interface_velocity_per_1e4_steps")),
+        row(f"steps where F rises (of {steps}, rise > {F_RISE_TOL:g} F)", per_ic("F_rising_steps", "d")),
+        row("largest step-to-step rise of F (relative)", per_ic("F_max_relative_rise")),
+        row(f"flat layer on a mirror plane: drift in {lsteps} steps, normal x / y / z (cells)", layer("mirror")),
+        row(f"flat layer 0.3 cells off: drift in {lsteps} steps (cells)", layer("offset")),
+        row(f"unequal layers 40/60: drift in {lsteps} steps (cells)", layer("unequal")),
+    ]
     for n in runs[0]["seconds_per_step"]:
-        out.append(row(f"ms per step at {n}³ (onnxruntime CPU, 1 thread; median [range])",
-                       lambda r: f"{1e3 * r['seconds_per_step'][n]['median']:.3g} "
-                                 f"[{1e3 * r['seconds_per_step'][n]['min']:.3g}–{1e3 * r['seconds_per_step'][n]['max']:.3g}]"))
+        out.append(
+            row(
+                f"ms per step at {n}³ (onnxruntime CPU, 1 thread; median [range])",
+                lambda r: (
+                    f"{1e3 * r['seconds_per_step'][n]['median']:.3g} "
+                    f"[{1e3 * r['seconds_per_step'][n]['min']:.3g}–{1e3 * r['seconds_per_step'][n]['max']:.3g}]"
+                ),
+            )
+        )
     return out
 
 
@@ -755,20 +972,40 @@ class Context:
 
 def main(argv=None) -> int:
     epilog = "experiments:\n" + "\n".join(f"  {k:9s} {f.__doc__.splitlines()[0]}" for k, f in EXPERIMENTS.items())
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=epilog,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "crnn.onnx",
-                    help="the exported model (.onnx) the report is about (default: %(default)s)")
-    ap.add_argument("--ablation", type=Path, default=ROOT / "models" / "crnn_ablation.onnx",
-                    help="the non-conservative model for `heldout` and `ablation`; skipped if the file is "
-                         "missing (default: %(default)s)")
-    ap.add_argument("--other", type=Path, default=ROOT / "models" / "crnn_paper.onnx",
-                    help="the other architecture, for `architecture` (default: %(default)s)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/ch3d-reproduce"),
-                    help="folder for the intermediate data (HDF5 ground truth, evaluations; a few GB at most), "
-                         "reused when present (default: %(default)s)")
-    ap.add_argument("--only", default=",".join(EXPERIMENTS),
-                    help="comma-separated experiments to run, e.g. heldout,long (default: all; --list names them)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=ROOT / "models" / "crnn.onnx",
+        help="the exported model (.onnx) the report is about (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--ablation",
+        type=Path,
+        default=ROOT / "models" / "crnn_ablation.onnx",
+        help="the non-conservative model for `heldout` and `ablation`; skipped if the file is "
+        "missing (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--other",
+        type=Path,
+        default=ROOT / "models" / "crnn_paper.onnx",
+        help="the other architecture, for `architecture` (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/ch3d-reproduce"),
+        help="folder for the intermediate data (HDF5 ground truth, evaluations; a few GB at most), "
+        "reused when present (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--only",
+        default=",".join(EXPERIMENTS),
+        help="comma-separated experiments to run, e.g. heldout,long (default: all; --list names them)",
+    )
     ap.add_argument("--list", action="store_true", help="list the experiments (this help) and exit")
     a = ap.parse_args(argv)
     if a.list:
@@ -779,8 +1016,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     a.work.mkdir(parents=True, exist_ok=True)
-    ctx = Context(a.model, a.ablation if a.ablation.exists() else None, a.work,
-                  a.other if a.other.exists() else None)
+    ctx = Context(a.model, a.ablation if a.ablation.exists() else None, a.work, a.other if a.other.exists() else None)
     for name in names:
         t0 = time.perf_counter()
         print(f"== {name}: {EXPERIMENTS[name].__doc__.splitlines()[0]}", flush=True)

@@ -35,21 +35,30 @@ from export.runtime import PROVIDERS, Rollout
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Host loop: FD solver for the first frames, ONNX surrogate for the "
-                                            "long tail, with mass and energy checks (no PyTorch).")
+    p = argparse.ArgumentParser(
+        description="Host loop: FD solver for the first frames, ONNX surrogate for the "
+        "long tail, with mass and energy checks (no PyTorch)."
+    )
     p.add_argument("model", help="ONNX model written by `python -m export`")
     p.add_argument("--size", type=int, default=64, help="ground-truth grid edge (default %(default)s)")
-    p.add_argument("--fd-frames", type=int, default=5, help="saved frames computed by the solver (default "
-                                                            "%(default)s)")
-    p.add_argument("--frames", type=int, default=50, help="frames computed by the surrogate after the handover "
-                                                          "(default %(default)s)")
+    p.add_argument("--fd-frames", type=int, default=5, help="saved frames computed by the solver (default %(default)s)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=50,
+        help="frames computed by the surrogate after the handover (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=7, help="Perlin IC seed (default %(default)s)")
     p.add_argument("--frequency", type=int, default=4, help="Perlin frequency (default %(default)s)")
     p.add_argument("--mean", type=float, default=0.5, help="mean phi of the IC (default %(default)s)")
     p.add_argument("--providers", choices=PROVIDERS, default="auto")
     p.add_argument("--threads", type=int, help="CPU threads of onnxruntime (default: all cores)")
-    p.add_argument("--energy-tol", type=float, default=1e-3,
-                   help="allowed relative rise of F per frame and jump of F at the handover (default %(default)g)")
+    p.add_argument(
+        "--energy-tol",
+        type=float,
+        default=1e-3,
+        help="allowed relative rise of F per frame and jump of F at the handover (default %(default)g)",
+    )
     p.add_argument("--mass-tol", type=float, default=1e-5, help="allowed relative mass drift (default %(default)g)")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when a check fails")
     a = p.parse_args(argv)
@@ -63,8 +72,10 @@ def main(argv=None) -> int:
     params = ch_numba.CHParams.from_metadata(meta)  # the training data's physics and scheme
     coarse = ch_numba.CHParams.from_metadata(meta, dx=params.dx * net.factor)  # F on the network's grid
     spf = int(meta["steps_per_frame"])
-    print(f"model: {net}\nphysics: eps={params.epsilon:g} M={params.mobility:g} W={params.W:g} dx={params.dx:g} "
-          f"dt={params.dt:g}; one frame = {spf} solver steps = t {net.time_per_step:g}")
+    print(
+        f"model: {net}\nphysics: eps={params.epsilon:g} M={params.mobility:g} W={params.W:g} dx={params.dx:g} "
+        f"dt={params.dt:g}; one frame = {spf} solver steps = t {net.time_per_step:g}"
+    )
 
     # -- 1. the host's own solver for the first frames ----------------------------------------
     shape = (a.size,) * 3
@@ -96,8 +107,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     start = net.downscale(truth[-1])
     for k, field in enumerate(net.rollout(start, a.frames, every=1, reset=False), start=a.fd_frames + 1):
-        rows.append((k, "surrogate", ch_numba.free_energy(field, coarse), float(np.mean(field, dtype=np.float64)),
-                     None))
+        rows.append(
+            (k, "surrogate", ch_numba.free_energy(field, coarse), float(np.mean(field, dtype=np.float64)), None)
+        )
     t_net = (time.perf_counter() - t0) / a.frames
 
     print(f"\n{'frame':>5s} {'t':>9s} {'by':>9s} {'F (network grid)':>17s} {'mean phi':>10s} {'1-step RMSE':>12s}")
@@ -108,25 +120,33 @@ def main(argv=None) -> int:
     # -- 4. checks ---------------------------------------------------------------------------
     energies = np.array([r[2] for r in rows])
     masses = np.array([r[3] for r in rows])
-    tail = energies[a.fd_frames:]  # last solver frame, then the surrogate's
+    tail = energies[a.fd_frames :]  # last solver frame, then the surrogate's
     rise = float(np.max(np.diff(tail) / np.abs(tail[:-1]))) if len(tail) > 1 else 0.0
     jump = abs(energies[a.fd_frames + 1] - energies[a.fd_frames]) / abs(energies[a.fd_frames])
     drift = float(np.max(np.abs(masses - masses[0])) / abs(masses[0]))
     checks = [
         (f"mass conserved: max relative drift {drift:.2e} <= {a.mass_tol:g}", drift <= a.mass_tol),
-        (f"F continuous at the handover: relative change {jump:.2e} in one frame <= {max(a.energy_tol, 0.05):g}",
-         jump <= max(a.energy_tol, 0.05)),
-        (f"F non-increasing over the surrogate's tail: max relative rise per frame {rise:+.2e} <= {a.energy_tol:g}",
-         rise <= a.energy_tol),
+        (
+            f"F continuous at the handover: relative change {jump:.2e} in one frame <= {max(a.energy_tol, 0.05):g}",
+            jump <= max(a.energy_tol, 0.05),
+        ),
+        (
+            f"F non-increasing over the surrogate's tail: max relative rise per frame {rise:+.2e} <= {a.energy_tol:g}",
+            rise <= a.energy_tol,
+        ),
     ]
-    print(f"\ncost per saved frame: solver {t_fd * 1e3:.1f} ms at {a.size}^3, surrogate {t_net * 1e3:.1f} ms at "
-          f"{'x'.join(map(str, start.shape))} (x{t_fd / t_net:.1f})")
+    print(
+        f"\ncost per saved frame: solver {t_fd * 1e3:.1f} ms at {a.size}^3, surrogate {t_net * 1e3:.1f} ms at "
+        f"{'x'.join(map(str, start.shape))} (x{t_fd / t_net:.1f})"
+    )
     for text, ok in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {text}")
     failed = not all(ok for _, ok in checks)
     if failed:
-        print("(an untrained or out-of-regime model fails the energy checks: the surrogate's F must decrease like "
-              "the solver's)")
+        print(
+            "(an untrained or out-of-regime model fails the energy checks: the surrogate's F must decrease like "
+            "the solver's)"
+        )
     assert "torch" not in sys.modules, "torch was imported by the embedding path"
     print("torch imported: no")
     return 1 if failed and a.strict else 0

@@ -46,8 +46,9 @@ def gyroid(n: int = 32) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Write the README's example inputs: a closed mesh (peanut.stl) and a "
-                                            "32³ field (gyroid32.npy).")
+    p = argparse.ArgumentParser(
+        description="Write the README's example inputs: a closed mesh (peanut.stl) and a 32³ field (gyroid32.npy)."
+    )
     p.add_argument("--out-dir", type=Path, default=HERE, help="folder to write them into (default: examples/)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist (default: refuse)")
     a = p.parse_args(argv)

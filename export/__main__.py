@@ -52,36 +52,71 @@ def _exporter():
 def build_parser() -> argparse.ArgumentParser:
     ex = _exporter()
     p = argparse.ArgumentParser(
-        prog="python -m export", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m export",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Export one recurrent step (phi, h1, h2) -> (phi_next, h1_next, h2_next) of a trained CRNN "
-                    "checkpoint to ONNX, with batch and grid axes dynamic and the physics/provenance in the "
-                    "model's metadata (key 'ch3d').")
+        "checkpoint to ONNX, with batch and grid axes dynamic and the physics/provenance in the "
+        "model's metadata (key 'ch3d').",
+    )
     p.add_argument("checkpoint", type=Path, help="checkpoint written by surrogate training (.pt)")
-    p.add_argument("out", type=Path, help="output .onnx file (written atomically; refused if it exists, unless "
-                                          "--overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (with --verify: only once "
-                                                            "the new file passed)")
-    p.add_argument("--opset", type=int, default=ex.DEFAULT_OPSET,
-                   help=f"ONNX opset, {ex.DEFAULT_OPSET}..{ex.max_opset() or 'the onnx package newest'} (default "
-                        "%(default)s; >= 19 for --pad-mode wrap)")
-    p.add_argument("--pad-mode", choices=ex.PAD_MODES, default="slice",
-                   help="circular padding as Slice+Concat (default: runs on every runtime and provider) or as "
-                        "Pad(mode=wrap) (opset >= 19; onnxruntime's CUDA provider runs it only in recent versions)")
-    p.add_argument("--verify", action="store_true", help="check the file: onnx.checker, then onnxruntime vs "
-                                                         "PyTorch (1 step and a rollout at two grid sizes)")
-    p.add_argument("--verify-providers", choices=("cpu", "auto", "cuda"), default="cpu",
-                   help="onnxruntime provider of --verify (default %(default)s; cuda: fails unless the CUDA provider "
-                        "starts; the provider actually used is printed)")
-    p.add_argument("--verify-tf32", action="store_true", help="allow TF32 in the CUDA provider during --verify "
-                                                              "(default off)")
-    p.add_argument("--verify-steps", type=int, default=ex.VERIFY_STEPS, help="rollout length of --verify "
-                                                                             "(default %(default)s)")
-    p.add_argument("--verify-grids", type=_grid, nargs="+", default=list(ex.VERIFY_GRIDS), metavar="XxYxZ",
-                   help="network-resolution grids of --verify (default: 16x16x16 12x8x10)")
-    p.add_argument("--step-atol", type=float, default=ex.STEP_ATOL, help="--verify tolerance of one step "
-                                                                         "(default %(default)g)")
-    p.add_argument("--rollout-atol", type=float, default=ex.ROLLOUT_ATOL, help="--verify tolerance of the rollout "
-                                                                               "(default %(default)g)")
+    p.add_argument(
+        "out", type=Path, help="output .onnx file (written atomically; refused if it exists, unless --overwrite)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT if it exists (with --verify: only once the new file passed)",
+    )
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=ex.DEFAULT_OPSET,
+        help=f"ONNX opset, {ex.DEFAULT_OPSET}..{ex.max_opset() or 'the onnx package newest'} (default "
+        "%(default)s; >= 19 for --pad-mode wrap)",
+    )
+    p.add_argument(
+        "--pad-mode",
+        choices=ex.PAD_MODES,
+        default="slice",
+        help="circular padding as Slice+Concat (default: runs on every runtime and provider) or as "
+        "Pad(mode=wrap) (opset >= 19; onnxruntime's CUDA provider runs it only in recent versions)",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the file: onnx.checker, then onnxruntime vs PyTorch (1 step and a rollout at two grid sizes)",
+    )
+    p.add_argument(
+        "--verify-providers",
+        choices=("cpu", "auto", "cuda"),
+        default="cpu",
+        help="onnxruntime provider of --verify (default %(default)s; cuda: fails unless the CUDA provider "
+        "starts; the provider actually used is printed)",
+    )
+    p.add_argument(
+        "--verify-tf32", action="store_true", help="allow TF32 in the CUDA provider during --verify (default off)"
+    )
+    p.add_argument(
+        "--verify-steps", type=int, default=ex.VERIFY_STEPS, help="rollout length of --verify (default %(default)s)"
+    )
+    p.add_argument(
+        "--verify-grids",
+        type=_grid,
+        nargs="+",
+        default=list(ex.VERIFY_GRIDS),
+        metavar="XxYxZ",
+        help="network-resolution grids of --verify (default: 16x16x16 12x8x10)",
+    )
+    p.add_argument(
+        "--step-atol", type=float, default=ex.STEP_ATOL, help="--verify tolerance of one step (default %(default)g)"
+    )
+    p.add_argument(
+        "--rollout-atol",
+        type=float,
+        default=ex.ROLLOUT_ATOL,
+        help="--verify tolerance of the rollout (default %(default)g)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -102,33 +137,53 @@ def _main(argv=None) -> int:
 
     def check(tmp: Path) -> None:
         """--verify on the temporary file, before it replaces OUT; raises _Mismatch on a failure."""
-        report = verify(tmp, ckpt["model"], grids=a.verify_grids, steps=a.verify_steps, step_atol=a.step_atol,
-                        rollout_atol=a.rollout_atol, providers=a.verify_providers, tf32=a.verify_tf32)
+        report = verify(
+            tmp,
+            ckpt["model"],
+            grids=a.verify_grids,
+            steps=a.verify_steps,
+            step_atol=a.step_atol,
+            rollout_atol=a.rollout_atol,
+            providers=a.verify_providers,
+            tf32=a.verify_tf32,
+        )
         log.info("onnx.checker: ok")
         log.info("onnxruntime provider used: %s", report[0]["provider"] if report else "none (no grids)")
         log.info("%-12s %5s %6s %16s %20s  %s", "grid", "batch", "steps", "max|diff| 1 step", "max|diff| rollout", "")
         for r in report:
-            log.info("%-12s %5d %6d %16.3g %20.3g  %s", "x".join(map(str, r["grid"])), r["batch"], r["steps"],
-                     r["step_max_diff"], r["rollout_max_diff"], "ok" if r["ok"] else "FAILED")
+            log.info(
+                "%-12s %5d %6d %16.3g %20.3g  %s",
+                "x".join(map(str, r["grid"])),
+                r["batch"],
+                r["steps"],
+                r["step_max_diff"],
+                r["rollout_max_diff"],
+                "ok" if r["ok"] else "FAILED",
+            )
         bad = [r for r in report if not r["ok"]]
         if bad:
             worst = max(bad, key=lambda r: r["rollout_max_diff"])
-            raise _Mismatch(f"verification failed (tolerances {a.step_atol:g} per step, {a.rollout_atol:g} over the "
-                            f"rollout; worst grid {'x'.join(map(str, worst['grid']))}: {worst['step_max_diff']:.3g} / "
-                            f"{worst['rollout_max_diff']:.3g}); nothing written"
-                            + (f", {a.out} left as it was" if a.out.exists() else ""))
+            raise _Mismatch(
+                f"verification failed (tolerances {a.step_atol:g} per step, {a.rollout_atol:g} over the "
+                f"rollout; worst grid {'x'.join(map(str, worst['grid']))}: {worst['step_max_diff']:.3g} / "
+                f"{worst['rollout_max_diff']:.3g}); nothing written"
+                + (f", {a.out} left as it was" if a.out.exists() else "")
+            )
 
     try:
-        export_model(ckpt["model"], a.out, meta, opset=a.opset, pad_mode=a.pad_mode,
-                     check=check if a.verify else None)
+        export_model(ckpt["model"], a.out, meta, opset=a.opset, pad_mode=a.pad_mode, check=check if a.verify else None)
     except ImportError as exc:
         raise RuntimeError(str(exc)) from None
     except _Mismatch as exc:
         log.error("error: %s", exc)
         return 1
     if a.verify:
-        log.info("verified: onnxruntime matches PyTorch within %g (1 step) and %g (%d-step rollout)", a.step_atol,
-                 a.rollout_atol, a.verify_steps)
+        log.info(
+            "verified: onnxruntime matches PyTorch within %g (1 step) and %g (%d-step rollout)",
+            a.step_atol,
+            a.rollout_atol,
+            a.verify_steps,
+        )
     return 0
 
 

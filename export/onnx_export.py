@@ -158,8 +158,9 @@ def _exporter_version() -> str:
     return ch_numba.__version__ + (f"+git.{commit}" if commit else "")
 
 
-def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice",
-                   checkpoint_name: str | None = None) -> dict:
+def build_metadata(
+    ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", checkpoint_name: str | None = None
+) -> dict:
     """The ``ch3d`` metadata (schema in :mod:`export.spec`) of a loaded checkpoint.
 
     ``ckpt`` is :func:`surrogate.load_checkpoint`'s dict. The training data's root attributes are
@@ -225,16 +226,24 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
         "min_grid": int(config.get("kernel", 3)),
         "dtype": "float32",
         "phi_convention": spec.PHI_CONVENTION,
-        "inputs": {"phi": "(N, 1, X, Y, Z)", "h1": f"(N, {config['hidden']}, X, Y, Z)",
-                   "h2": f"(N, {config['hidden']}, X, Y, Z)"},
-        "outputs": {"phi_next": "(N, 1, X, Y, Z)", "h1_next": f"(N, {config['hidden']}, X, Y, Z)",
-                    "h2_next": f"(N, {config['hidden']}, X, Y, Z)"},
+        "inputs": {
+            "phi": "(N, 1, X, Y, Z)",
+            "h1": f"(N, {config['hidden']}, X, Y, Z)",
+            "h2": f"(N, {config['hidden']}, X, Y, Z)",
+        },
+        "outputs": {
+            "phi_next": "(N, 1, X, Y, Z)",
+            "h1_next": f"(N, {config['hidden']}, X, Y, Z)",
+            "h2_next": f"(N, {config['hidden']}, X, Y, Z)",
+        },
         "assumed": assumed,
         "train": {
             "dataset": files.json_safe(info.get("path") or _first([train_config], "data")),
-            "dataset_sequences": {"train": len(info["train"]) if isinstance(info.get("train"), list) else None,
-                                  "val": len(info["val"]) if isinstance(info.get("val"), list) else None,
-                                  "frames": info.get("n_frames")},
+            "dataset_sequences": {
+                "train": len(info["train"]) if isinstance(info.get("train"), list) else None,
+                "val": len(info["val"]) if isinstance(info.get("val"), list) else None,
+                "frames": info.get("n_frames"),
+            },
             "epoch": int(epoch) if isinstance(epoch, (int, np.integer)) and epoch >= 0 else None,
             "epochs": files.json_safe(_first([ckpt, train_config], "epochs")),
             "best_epoch": files.json_safe(ckpt.get("best_epoch")),
@@ -257,8 +266,10 @@ def build_metadata(ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "s
         },
     }
     if assumed:
-        log.warning("checkpoint lacks %s; assumed the paper's defaults (recorded in the metadata's 'assumed')",
-                    ", ".join(assumed))
+        log.warning(
+            "checkpoint lacks %s; assumed the paper's defaults (recorded in the metadata's 'assumed')",
+            ", ".join(assumed),
+        )
     return metadata
 
 
@@ -278,13 +289,18 @@ def _check_options(opset, pad_mode):
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
     top = max_opset()
-    if (isinstance(opset, bool) or not isinstance(opset, int) or opset < DEFAULT_OPSET
-            or (top is not None and opset > top)):
-        raise ValueError(f"opset must be an integer in {DEFAULT_OPSET}..{top if top is not None else ''} (the dynamo "
-                         f"exporter's lowest .. the installed onnx package's newest), got {opset!r}")
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, int)
+        or opset < DEFAULT_OPSET
+        or (top is not None and opset > top)
+    ):
+        raise ValueError(
+            f"opset must be an integer in {DEFAULT_OPSET}..{top if top is not None else ''} (the dynamo "
+            f"exporter's lowest .. the installed onnx package's newest), got {opset!r}"
+        )
     if pad_mode == "wrap" and opset < MIN_WRAP_OPSET:
-        raise ValueError(f"pad_mode 'wrap' writes Pad(mode='wrap'), which needs opset >= {MIN_WRAP_OPSET}, "
-                         f"got {opset}")
+        raise ValueError(f"pad_mode 'wrap' writes Pad(mode='wrap'), which needs opset >= {MIN_WRAP_OPSET}, got {opset}")
 
 
 def _atomic_save(model_proto, out: Path, check=None) -> None:
@@ -301,8 +317,9 @@ def _atomic_save(model_proto, out: Path, check=None) -> None:
             check(tmp)
 
 
-def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_OPSET,
-                 pad_mode: str = "slice", check=None) -> Path:
+def export_model(
+    model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", check=None
+) -> Path:
     """Write one step of ``model`` (a CRNN) to ``out`` as ONNX with ``metadata`` under key ``ch3d``.
 
     An equivariant model is written as its :meth:`~surrogate.CRNN.to_plain` twin (same step).
@@ -341,9 +358,14 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
         try:
             with torch.no_grad():
                 program = torch.onnx.export(
-                    _Step(body), (phi, h1, h2), dynamo=True, opset_version=opset,
-                    input_names=list(spec.INPUTS), output_names=list(spec.OUTPUTS),
-                    dynamic_shapes={"phi": dims, "h1": dims, "h2": dims}, verbose=False,
+                    _Step(body),
+                    (phi, h1, h2),
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=list(spec.INPUTS),
+                    output_names=list(spec.OUTPUTS),
+                    dynamic_shapes={"phi": dims, "h1": dims, "h2": dims},
+                    verbose=False,
                 )
             raw = Path(tmp) / "step.onnx"
             program.save(str(raw))
@@ -354,8 +376,10 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
     inputs = [i.name for i in proto.graph.input]
     outputs = [o.name for o in proto.graph.output]
     if inputs != list(spec.INPUTS) or outputs != list(spec.OUTPUTS):
-        raise RuntimeError(f"exported graph has inputs {inputs} and outputs {outputs}, expected "
-                           f"{list(spec.INPUTS)} and {list(spec.OUTPUTS)}")
+        raise RuntimeError(
+            f"exported graph has inputs {inputs} and outputs {outputs}, expected "
+            f"{list(spec.INPUTS)} and {list(spec.OUTPUTS)}"
+        )
     written = {o.domain: o.version for o in proto.opset_import}.get("", 0)
     if written != opset:
         raise RuntimeError(f"the exporter wrote opset {written}, not the requested {opset}; choose another --opset")
@@ -366,15 +390,23 @@ def export_model(model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_
         del node.metadata_props[:]
         node.doc_string = ""
     proto.graph.name = "ch3d_crnn_step"
-    proto.doc_string = ("ch3d CRNN: one recurrent step (phi, h1, h2) -> (phi_next, h1_next, h2_next) of 3D "
-                        "Cahn-Hilliard flow; metadata_props['ch3d'] holds the physics and provenance (JSON).")
+    proto.doc_string = (
+        "ch3d CRNN: one recurrent step (phi, h1, h2) -> (phi_next, h1_next, h2_next) of 3D "
+        "Cahn-Hilliard flow; metadata_props['ch3d'] holds the physics and provenance (JSON)."
+    )
     proto.model_version = spec.FORMAT_VERSION
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = spec.METADATA_KEY, json.dumps(metadata, sort_keys=True)
     _atomic_save(proto, out, check)
-    log.info("wrote %s (%d nodes, opset %d, %s circular padding, %d parameters)", out, len(proto.graph.node),
-             opset, "Slice+Concat" if pad_mode == "slice" else "Pad(wrap)", metadata.get("param_count", -1))
+    log.info(
+        "wrote %s (%d nodes, opset %d, %s circular padding, %d parameters)",
+        out,
+        len(proto.graph.node),
+        opset,
+        "Slice+Concat" if pad_mode == "slice" else "Pad(wrap)",
+        metadata.get("param_count", -1),
+    )
     return out
 
 
@@ -400,9 +432,20 @@ def _check_grids(grids):
     return out
 
 
-def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERIFY_STEPS, batch: int = 2,
-           seed: int = 1, threads: int | None = None, step_atol: float = STEP_ATOL,
-           rollout_atol: float = ROLLOUT_ATOL, providers="cpu", tf32: bool = False) -> list[dict]:
+def verify(
+    onnx_path,
+    model: nn.Module,
+    *,
+    grids=VERIFY_GRIDS,
+    steps: int = VERIFY_STEPS,
+    batch: int = 2,
+    seed: int = 1,
+    threads: int | None = None,
+    step_atol: float = STEP_ATOL,
+    rollout_atol: float = ROLLOUT_ATOL,
+    providers="cpu",
+    tf32: bool = False,
+) -> list[dict]:
     """Check an exported step against the PyTorch ``model`` it came from.
 
     1. ``onnx.checker.check_model(full_check=True)``.
@@ -440,13 +483,23 @@ def verify(onnx_path, model: nn.Module, *, grids=VERIFY_GRIDS, steps: int = VERI
         with torch.no_grad():
             want = model.step(*(torch.from_numpy(a) for a in (phi, h1, h2)))
         step_diff = max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want))
-        phi0 = np.stack([initial.perlin(grid, frequency=2, seed=seed + i, mean=0.5, amplitude=0.1)
-                         for i in range(batch)])[:, None]
+        phi0 = np.stack(
+            [initial.perlin(grid, frequency=2, seed=seed + i, mean=0.5, amplitude=0.1) for i in range(batch)]
+        )[:, None]
         frames = np.stack(list(runner.rollout(phi0, steps)), axis=1) if steps else np.zeros((batch, 0))
         with torch.no_grad():
             ref = model.rollout(torch.from_numpy(phi0), steps).numpy()
         roll_diff = float(np.max(np.abs(frames - ref))) if steps else 0.0
         ok = step_diff <= step_atol and roll_diff <= rollout_atol and math.isfinite(step_diff + roll_diff)
-        report.append({"grid": grid, "batch": batch, "steps": steps, "provider": runner.providers[0],
-                       "step_max_diff": step_diff, "rollout_max_diff": roll_diff, "ok": ok})
+        report.append(
+            {
+                "grid": grid,
+                "batch": batch,
+                "steps": steps,
+                "provider": runner.providers[0],
+                "step_max_diff": step_diff,
+                "rollout_max_diff": roll_diff,
+                "ok": ok,
+            }
+        )
     return report

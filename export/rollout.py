@@ -82,8 +82,10 @@ class RolloutConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"--{name} must be an integer >= {low}, got {v!r}")
         if self.steps % self.every:
-            raise ValueError(f"--steps {self.steps} is not a multiple of --every {self.every}; frames are stored "
-                             f"every {self.every} steps")
+            raise ValueError(
+                f"--steps {self.steps} is not a multiple of --every {self.every}; frames are stored "
+                f"every {self.every} steps"
+            )
         from ch_numba.dataset import storage_options
 
         storage_options(self.storage)
@@ -94,15 +96,32 @@ class RolloutConfig:
         return self.steps // self.every + 1
 
 
-def initial_condition(kind: str, size: int, *, seed: int = 7, frequency: int = 4, mean: float = 0.5,
-                      amplitude: float = 0.1, ic_file=None, ic_sequence: int = 0, ic_frame: int = 0):
+def initial_condition(
+    kind: str,
+    size: int,
+    *,
+    seed: int = 7,
+    frequency: int = 4,
+    mean: float = 0.5,
+    amplitude: float = 0.1,
+    ic_file=None,
+    ic_sequence: int = 0,
+    ic_frame: int = 0,
+):
     """(φ0 at ground-truth resolution (X, Y, Z) float32, JSON-able IC description) by ch_numba.initial."""
     from ch_numba import initial
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"--size must be a positive integer, got {size!r}")
-    options = cli_common.ic_options(kind, mean=mean, amplitude=amplitude, frequency=frequency, ic_file=ic_file,
-                                    ic_sequence=ic_sequence, ic_frame=ic_frame)
+    options = cli_common.ic_options(
+        kind,
+        mean=mean,
+        amplitude=amplitude,
+        frequency=frequency,
+        ic_file=ic_file,
+        ic_sequence=ic_sequence,
+        ic_frame=ic_frame,
+    )
     phi0 = initial.make(kind, (size,) * 3, seed=seed, **options)
     return np.asarray(phi0, dtype=np.float32), {"kind": kind, "seed": seed, **options}
 
@@ -114,8 +133,17 @@ def _physics(meta: dict, dx: float):
     return ch_numba.CHParams.from_metadata(meta, dx=float(dx))
 
 
-def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, seed: int = 0, command: str = "",
-                  progress: bool | None = None, overwrite: bool = False) -> Path:
+def write_rollout(
+    runner: Rollout,
+    phi0_full,
+    out,
+    config: RolloutConfig,
+    *,
+    seed: int = 0,
+    command: str = "",
+    progress: bool | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Roll the surrogate out from φ0 (ground-truth resolution) and write the data-set file ``out``.
 
     Parameters
@@ -143,13 +171,16 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     if phi0_full.ndim != 3:
         raise ValueError(f"expected the initial condition of shape (X, Y, Z), got {phi0_full.shape}")
     if any(n % f for n in phi0_full.shape):
-        raise ValueError(f"the ground-truth grid {phi0_full.shape} is not divisible by the model's downscale factor "
-                         f"{f}")
+        raise ValueError(
+            f"the ground-truth grid {phi0_full.shape} is not divisible by the model's downscale factor {f}"
+        )
     phi0 = runner.downscale(phi0_full)
     if min(phi0.shape) < runner.kernel:
-        raise ValueError(f"the ground-truth grid {phi0_full.shape} downscaled by {f} gives {phi0.shape}, smaller than "
-                         f"the model's kernel {runner.kernel} along an axis; use a grid of at least "
-                         f"{runner.kernel * f} per side")
+        raise ValueError(
+            f"the ground-truth grid {phi0_full.shape} downscaled by {f} gives {phi0.shape}, smaller than "
+            f"the model's kernel {runner.kernel} along an axis; use a grid of at least "
+            f"{runner.kernel * f} per side"
+        )
     meta = runner.metadata
     first = phi0_full if config.full_resolution else phi0
     shape = first.shape
@@ -159,10 +190,22 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
     n_frames = config.frames
     backend = runner.backend
     attrs = {  # the data-set layout's root attributes (one definition, ch_numba.dataset), then the rollout's own
-        **dataset.root_attrs(params, n_frames, spf, shape, "float32", config.storage, backend, command,
-                             json.dumps(dataclasses.asdict(config), sort_keys=True)),
-        "source": "surrogate", "model": str(runner.path), "model_metadata": json.dumps(meta, sort_keys=True),
-        "network_steps_per_frame": config.every, "downscale": f,
+        **dataset.root_attrs(
+            params,
+            n_frames,
+            spf,
+            shape,
+            "float32",
+            config.storage,
+            backend,
+            command,
+            json.dumps(dataclasses.asdict(config), sort_keys=True),
+        ),
+        "source": "surrogate",
+        "model": str(runner.path),
+        "model_metadata": json.dumps(meta, sort_keys=True),
+        "network_steps_per_frame": config.every,
+        "downscale": f,
         "resolution": "full" if config.full_resolution else "network",
     }
     masses, energies = np.empty(n_frames), np.empty(n_frames)
@@ -176,29 +219,58 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
             raise RuntimeError(f"surrogate rollout blew up: frame {k} (step {k * config.every}) is not finite")
         lo, hi = float(phi.min()), float(phi.max())
         if not warned and not (PHYSICAL_RANGE[0] <= lo and hi <= PHYSICAL_RANGE[1]):
-            log.warning("frame %d: phi in [%.3g, %.3g], far outside [0, 1]: the surrogate is out of its training "
-                        "regime", k, lo, hi)
+            log.warning(
+                "frame %d: phi in [%.3g, %.3g], far outside [0, 1]: the surrogate is out of its training regime",
+                k,
+                lo,
+                hi,
+            )
             warned = True
         h5["phi"][0, k] = phi
         masses[k] = np.mean(phi, dtype=np.float64)
         energies[k] = ch_numba.free_energy(phi, params)
         if k % log_every == 0 or k == n_frames - 1:
             rate = k * config.every / max(time.perf_counter() - t_start, 1e-9)
-            log.info("frame %*d/%d  t = %-10.6g F = %.6g  mean phi = %.6f (drift %+.2e)%s", len(str(n_frames - 1)),
-                     k, n_frames - 1, k * spf * params.dt, energies[k], masses[k], masses[k] - masses[0],
-                     f"  {rate:.1f} steps/s" if k else "")
+            log.info(
+                "frame %*d/%d  t = %-10.6g F = %.6g  mean phi = %.6f (drift %+.2e)%s",
+                len(str(n_frames - 1)),
+                k,
+                n_frames - 1,
+                k * spf * params.dt,
+                energies[k],
+                masses[k],
+                masses[k] - masses[0],
+                f"  {rate:.1f} steps/s" if k else "",
+            )
 
-    log.info("rollout: %s on %s (%s), IC %s at %s -> network grid %s, %d steps, a frame every %d (%d frames, "
-             "t_end = %g)", runner.path.name, backend, f"downscale {f}", config.ic.get("kind"),
-             "x".join(map(str, phi0_full.shape)), "x".join(map(str, phi0.shape)), config.steps, config.every,
-             n_frames, config.steps * int(meta["steps_per_frame"]) * params.dt)
+    log.info(
+        "rollout: %s on %s (%s), IC %s at %s -> network grid %s, %d steps, a frame every %d (%d frames, t_end = %g)",
+        runner.path.name,
+        backend,
+        f"downscale {f}",
+        config.ic.get("kind"),
+        "x".join(map(str, phi0_full.shape)),
+        "x".join(map(str, phi0.shape)),
+        config.steps,
+        config.every,
+        n_frames,
+        config.steps * int(meta["steps_per_frame"]) * params.dt,
+    )
     with files.atomic_path(out) as tmp:  # the project's atomic write: nothing at OUT unless the run finished
         with h5py.File(tmp, "w") as h5:
             dataset.create_layout(h5, 1, n_frames, shape, config.storage, attrs)  # the solver's writer
             dataset.set_sequence(h5, 0, seed=seed, ic=config.ic, burn_in=0, split="val", backend=backend, t0=0.0)
             record(0, np.ascontiguousarray(first, dtype=np.float32), h5)
-            with tqdm(total=config.steps, unit="step", disable=None if progress is None else not progress,
-                      desc=out.name, dynamic_ncols=True) as bar, logging_redirect_tqdm():
+            with (
+                tqdm(
+                    total=config.steps,
+                    unit="step",
+                    disable=None if progress is None else not progress,
+                    desc=out.name,
+                    dynamic_ncols=True,
+                ) as bar,
+                logging_redirect_tqdm(),
+            ):
                 for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
                     record(k, runner.upscale(phi) if config.full_resolution else phi, h5)
                     bar.update(config.every)
@@ -206,9 +278,17 @@ def write_rollout(runner: Rollout, phi0_full, out, config: RolloutConfig, *, see
             h5["free_energy"][0] = energies
     elapsed = time.perf_counter() - t_start
     drift = float(np.max(np.abs(masses - masses[0])))
-    log.info("wrote %s: %d frames of %s, F %.6g -> %.6g, max mass drift %.2e, %.1f s (%.1f steps/s)", out, n_frames,
-             "x".join(map(str, shape)), energies[0], energies[-1], drift, elapsed,
-             config.steps / max(elapsed, 1e-9))
+    log.info(
+        "wrote %s: %d frames of %s, F %.6g -> %.6g, max mass drift %.2e, %.1f s (%.1f steps/s)",
+        out,
+        n_frames,
+        "x".join(map(str, shape)),
+        energies[0],
+        energies[-1],
+        drift,
+        elapsed,
+        config.steps / max(elapsed, 1e-9),
+    )
     return out
 
 
@@ -219,18 +299,25 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
     from ch_numba.dataset import STORAGES
 
     p.add_argument("model", type=Path, help=model_help)
-    p.add_argument("--out", type=Path, required=True, help="output .h5 file (refused if it exists, unless "
-                                                            "--overwrite)")
+    p.add_argument("--out", type=Path, required=True, help="output .h5 file (refused if it exists, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
-    p.add_argument("--steps", type=int, default=100, help="network steps, each one saved frame of the training data "
-                                                          "(default %(default)s)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=100,
+        help="network steps, each one saved frame of the training data (default %(default)s)",
+    )
     p.add_argument("--every", type=int, default=1, help="store a frame every this many steps (default %(default)s)")
-    cli_common.add_ic_arguments(p.add_argument_group("initial condition (made at ground-truth resolution, then "
-                                                     "downscaled)"), None,
-                                "ground-truth grid edge L (L^3 voxels; default: the model's training grid, else 64; "
-                                "ignored for npy/h5 ICs)")
-    p.add_argument("--full-resolution", action="store_true", help="store frames upscaled to the ground-truth grid "
-                                                                  "(default: the network's grid)")
+    cli_common.add_ic_arguments(
+        p.add_argument_group("initial condition (made at ground-truth resolution, then downscaled)"),
+        None,
+        "ground-truth grid edge L (L^3 voxels; default: the model's training grid, else 64; ignored for npy/h5 ICs)",
+    )
+    p.add_argument(
+        "--full-resolution",
+        action="store_true",
+        help="store frames upscaled to the ground-truth grid (default: the network's grid)",
+    )
     p.add_argument("--storage", choices=STORAGES, default="lzf", help="HDF5 storage of phi (default %(default)s)")
 
 
@@ -239,8 +326,9 @@ def config_from_args(a: argparse.Namespace) -> RolloutConfig:
     cli_common.check_output(a.out, a.overwrite)
     if a.threads is not None and a.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {a.threads}")
-    return RolloutConfig(model=str(a.model), ic={}, steps=a.steps, every=a.every,
-                         full_resolution=a.full_resolution, storage=a.storage)
+    return RolloutConfig(
+        model=str(a.model), ic={}, steps=a.steps, every=a.every, full_resolution=a.full_resolution, storage=a.storage
+    )
 
 
 def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command: str) -> Path:
@@ -254,10 +342,20 @@ def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command:
             raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
         # the IC (float64 noise, float32 field) and, with --full-resolution, a float32 frame at the full grid
         cli_common.check_memory(size**3 * (8 + 4 + 4), f"a rollout from a {size}^3 initial condition")
-    phi0, ic = initial_condition(a.ic, size, seed=a.seed, frequency=a.frequency, mean=a.mean, amplitude=a.amplitude,
-                                 ic_file=a.ic_file, ic_sequence=a.ic_sequence, ic_frame=a.ic_frame)
-    return write_rollout(runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command,
-                         overwrite=a.overwrite)
+    phi0, ic = initial_condition(
+        a.ic,
+        size,
+        seed=a.seed,
+        frequency=a.frequency,
+        mean=a.mean,
+        amplitude=a.amplitude,
+        ic_file=a.ic_file,
+        ic_sequence=a.ic_sequence,
+        ic_frame=a.ic_frame,
+    )
+    return write_rollout(
+        runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command, overwrite=a.overwrite
+    )
 
 
 def dataset_physics(path) -> dict:
@@ -269,16 +367,23 @@ def dataset_physics(path) -> dict:
 
     with open_dataset(path) as ds:
         p, attrs = ds.params, dict(ds.attrs)
-    physics = {"epsilon": p.epsilon, "mobility": p.mobility, "W": p.W, "dx": p.dx, "dt": p.dt,
-               "steps_per_frame": int(attrs["steps_per_frame"])}
+    physics = {
+        "epsilon": p.epsilon,
+        "mobility": p.mobility,
+        "W": p.W,
+        "dx": p.dx,
+        "dt": p.dt,
+        "steps_per_frame": int(attrs["steps_per_frame"]),
+    }
     if attrs.get("source") == "surrogate":
         try:
             if attrs.get("resolution") == "network":
                 physics["dx"] /= int(attrs["downscale"])
             physics["steps_per_frame"] /= int(attrs["network_steps_per_frame"])
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise ValueError(f"{path}: a surrogate rollout file without valid downscale/network_steps_per_frame "
-                             f"attributes") from None
+            raise ValueError(
+                f"{path}: a surrogate rollout file without valid downscale/network_steps_per_frame attributes"
+            ) from None
     return physics
 
 
@@ -286,12 +391,19 @@ def build_parser() -> argparse.ArgumentParser:
     from .runtime import PROVIDERS
 
     p = argparse.ArgumentParser(
-        prog="python -m export.rollout", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m export.rollout",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Roll out an exported surrogate (ONNX, no PyTorch) from an initial condition and write the "
-                    "frames in the ground truth's HDF5 data-set layout (one sequence).")
+        "frames in the ground truth's HDF5 data-set layout (one sequence).",
+    )
     add_rollout_arguments(p, "ONNX model written by `python -m export`")
-    p.add_argument("--providers", choices=PROVIDERS, default="auto", help="onnxruntime provider (default "
-                                                                          "%(default)s: CUDA if usable, else CPU)")
+    p.add_argument(
+        "--providers",
+        choices=PROVIDERS,
+        default="auto",
+        help="onnxruntime provider (default %(default)s: CUDA if usable, else CPU)",
+    )
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p

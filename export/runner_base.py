@@ -81,8 +81,10 @@ class RunnerBase:
         """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""
         grid = tuple(int(n) for n in grid)
         if len(grid) != 3 or min(grid) < self.kernel:
-            raise ValueError(f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
-                             f"{self.kernel} (periodic {self.kernel}^3 stencils)")
+            raise ValueError(
+                f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
+                f"{self.kernel} (periodic {self.kernel}^3 stencils)"
+            )
 
     def _as_array(self, phi, name: str = "phi") -> tuple[np.ndarray, bool]:
         """phi as a contiguous (N, 1, X, Y, Z) array of the model's dtype, and whether it came as (X, Y, Z)."""
@@ -92,8 +94,9 @@ class RunnerBase:
         elif a.ndim == 5 and a.shape[1] == 1:
             squeeze = False
         else:
-            raise ValueError(f"expected {name} of shape (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, "
-                             f"got {a.shape}")
+            raise ValueError(
+                f"expected {name} of shape (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, got {a.shape}"
+            )
         if a.shape[0] < 1:
             raise ValueError(f"expected {name} with a batch of at least 1, got {a.shape}")
         if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
@@ -113,5 +116,7 @@ class RunnerBase:
 
     def _repr(self, where: str) -> str:
         """``Name('path', where, hidden=H, downscale=f, time_per_step=t)``."""
-        return (f"{type(self).__name__}({str(self.path)!r}, {where}, hidden={self.hidden_channels}, "
-                f"downscale={self.factor}, time_per_step={self.time_per_step:g})")
+        return (
+            f"{type(self).__name__}({str(self.path)!r}, {where}, hidden={self.hidden_channels}, "
+            f"downscale={self.factor}, time_per_step={self.time_per_step:g})"
+        )

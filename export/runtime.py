@@ -82,8 +82,19 @@ from .runner_base import RunnerBase, check_threads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Rollout", "PROVIDERS", "cpu_cores", "cuda_provider_options", "session_options", "read_metadata",
-           "TrainingRangeWarning", "training_mean_range", "IC_MEAN_CLIP", "MEAN_RANGE_SDS", "PHYSICS_RTOL"]
+__all__ = [
+    "Rollout",
+    "PROVIDERS",
+    "cpu_cores",
+    "cuda_provider_options",
+    "session_options",
+    "read_metadata",
+    "TrainingRangeWarning",
+    "training_mean_range",
+    "IC_MEAN_CLIP",
+    "MEAN_RANGE_SDS",
+    "PHYSICS_RTOL",
+]
 
 PROVIDERS = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
@@ -195,8 +206,9 @@ def _requested_providers(providers, tf32: bool = False):
     if isinstance(providers, (list, tuple)):
         names = [p[0] if isinstance(p, tuple) else p for p in providers]
         if not names or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"providers must be one of {PROVIDERS} or a list of onnxruntime provider names, "
-                             f"got {providers!r}")
+            raise ValueError(
+                f"providers must be one of {PROVIDERS} or a list of onnxruntime provider names, got {providers!r}"
+            )
         requested = []
         for p in providers:
             name, options = (p[0], dict(p[1]) if len(p) > 1 and p[1] else {}) if isinstance(p, tuple) else (p, {})
@@ -210,8 +222,10 @@ def _requested_providers(providers, tf32: bool = False):
     if providers == "cpu":
         return [_CPU], False, False
     if providers == "cuda" and _CUDA not in available:
-        raise ValueError(f"providers='cuda' but this onnxruntime has no CUDA provider (it has {', '.join(available)});"
-                         f" install onnxruntime-gpu, or use 'auto' or 'cpu'")
+        raise ValueError(
+            f"providers='cuda' but this onnxruntime has no CUDA provider (it has {', '.join(available)});"
+            f" install onnxruntime-gpu, or use 'auto' or 'cpu'"
+        )
     if _CUDA in available:
         return [(_CUDA, cuda_provider_options(0, tf32)), _CPU], providers == "cuda", True
     return [_CPU], False, False
@@ -231,15 +245,19 @@ def _create_session(path: Path, providers, threads, tf32: bool = False):
         except Exception as exc2:
             raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
         if need_cuda:
-            raise ValueError(f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}); use "
-                             f"providers='cpu' or 'auto'") from None
+            raise ValueError(
+                f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}); use "
+                f"providers='cpu' or 'auto'"
+            ) from None
     used = session.get_providers()
     if not try_cuda and providers == "auto":
         log.debug("onnxruntime: this build has no CUDA provider; running on CPU")
     if try_cuda and _CUDA not in used:
         if need_cuda:
-            raise ValueError("providers='cuda' but the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries "
-                             "missing); use providers='cpu' or 'auto'")
+            raise ValueError(
+                "providers='cuda' but the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries "
+                "missing); use providers='cpu' or 'auto'"
+            )
         log.info("onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing); running on CPU")
     return session
 
@@ -257,8 +275,10 @@ def read_metadata(session, path="model") -> dict:
     """The parsed ``ch3d`` metadata of a session's model; ValueError if missing or invalid."""
     raw = session.get_modelmeta().custom_metadata_map.get(spec.METADATA_KEY)
     if raw is None:
-        raise ValueError(f"{path} has no '{spec.METADATA_KEY}' metadata (not written by `python -m export`?); "
-                         f"it lacks the physics (dt, steps per frame) and the downscale factor a rollout needs")
+        raise ValueError(
+            f"{path} has no '{spec.METADATA_KEY}' metadata (not written by `python -m export`?); "
+            f"it lacks the physics (dt, steps per frame) and the downscale factor a rollout needs"
+        )
     try:
         meta = json.loads(raw)
     except ValueError:
@@ -270,8 +290,10 @@ def read_metadata(session, path="model") -> dict:
         raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata lacks {', '.join(missing)}")
     version = meta["format_version"]
     if not isinstance(version, int) or version > spec.FORMAT_VERSION:
-        raise ValueError(f"{path}: metadata format_version {version!r} is newer than this runtime reads "
-                         f"({spec.FORMAT_VERSION}); upgrade ch3d")
+        raise ValueError(
+            f"{path}: metadata format_version {version!r} is newer than this runtime reads "
+            f"({spec.FORMAT_VERSION}); upgrade ch3d"
+        )
 
     def positive_int(key, odd=False):
         v = meta[key]
@@ -319,8 +341,7 @@ class Rollout(RunnerBase):
         The training data's range of mean φ (:func:`training_mean_range`); None: not checked.
     """
 
-    def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False, *,
-                 physics=None):
+    def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False, *, physics=None):
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder, not a model file")
@@ -330,8 +351,10 @@ class Rollout(RunnerBase):
         self._check_signature()
         self.metadata = read_metadata(self.session, self.path)
         if self.metadata["hidden"] != self.hidden_channels:
-            raise ValueError(f"{self.path}: metadata says hidden={self.metadata['hidden']} but the graph's h1 has "
-                             f"{self.hidden_channels} channels")
+            raise ValueError(
+                f"{self.path}: metadata says hidden={self.metadata['hidden']} but the graph's h1 has "
+                f"{self.hidden_channels} channels"
+            )
         self.device, self.device_id = session_device(self.session)
         self._binding = self.session.io_binding()
         self._shape = None  # (N, 1, X, Y, Z) of the running state, None after reset
@@ -347,8 +370,11 @@ class Rollout(RunnerBase):
     def _warn(self, kind: str, message: str, stacklevel: int) -> None:
         if kind not in self._warned:
             self._warned.add(kind)
-            warnings.warn(f"{self.path.name}: {message} (warned once per Rollout)", TrainingRangeWarning,
-                          stacklevel=stacklevel + 1)
+            warnings.warn(
+                f"{self.path.name}: {message} (warned once per Rollout)",
+                TrainingRangeWarning,
+                stacklevel=stacklevel + 1,
+            )
 
     def check_physics(self, physics, *, _stacklevel: int = 2) -> list[str]:
         """Compare the caller's physics with the training data's; warn once if they differ.
@@ -360,8 +386,9 @@ class Rollout(RunnerBase):
         if isinstance(physics, Mapping):
             unknown = sorted(str(k) for k in physics if k not in _PHYSICS_KEYS and k not in _IGNORED_KEYS)
             if unknown:
-                raise ValueError(f"physics has unknown entries {', '.join(unknown)}; expected any of "
-                                 f"{', '.join(_PHYSICS_KEYS)}")
+                raise ValueError(
+                    f"physics has unknown entries {', '.join(unknown)}; expected any of {', '.join(_PHYSICS_KEYS)}"
+                )
             stated = {k: physics[k] for k in _PHYSICS_KEYS if physics.get(k) is not None}
         else:
             stated = {k: getattr(physics, k) for k in _PHYSICS_KEYS if getattr(physics, k, None) is not None}
@@ -379,12 +406,19 @@ class Rollout(RunnerBase):
         else:
             compare = [k for k in ("dt", "steps_per_frame") if k in stated]
         compare = [k for k in ("epsilon", "mobility", "W", "dx") if k in stated] + compare
-        differ = [f"{k}={stated[k]:g} (trained: {model[k]:g})" for k in compare
-                  if model[k] is not None and not math.isclose(stated[k], model[k], rel_tol=PHYSICS_RTOL)]
+        differ = [
+            f"{k}={stated[k]:g} (trained: {model[k]:g})"
+            for k in compare
+            if model[k] is not None and not math.isclose(stated[k], model[k], rel_tol=PHYSICS_RTOL)
+        ]
         if differ:
-            self._warn("physics", f"the stated physics differs from the training data's: {', '.join(differ)}; "
-                                  f"the model emulates only the physics it was trained on (one step = "
-                                  f"{self.time_per_step:g} time units)", _stacklevel)
+            self._warn(
+                "physics",
+                f"the stated physics differs from the training data's: {', '.join(differ)}; "
+                f"the model emulates only the physics it was trained on (one step = "
+                f"{self.time_per_step:g} time units)",
+                _stacklevel,
+            )
         return differ
 
     def _check_mean(self, x: np.ndarray) -> None:
@@ -397,18 +431,24 @@ class Rollout(RunnerBase):
             i, m = outside[0]
             who = f" (batch member {i}; {len(outside)} of {len(means)} outside)" if len(means) > 1 else ""
             ranges = " or ".join(f"[{lo:.3g}, {hi:.3g}]" for lo, hi in self.mean_range)
-            self._warn("mean", f"the field's mean phi {m:.3g}{who} is outside the training data's range {ranges} "
-                               f"(ic_mean +- {MEAN_RANGE_SDS:g} ic_mean_sd of its data set); the surrogate is only "
-                               f"as good as its training distribution", 4)
+            self._warn(
+                "mean",
+                f"the field's mean phi {m:.3g}{who} is outside the training data's range {ranges} "
+                f"(ic_mean +- {MEAN_RANGE_SDS:g} ic_mean_sd of its data set); the surrogate is only "
+                f"as good as its training distribution",
+                4,
+            )
 
     # -- signature -------------------------------------------------------------------------
     def _check_signature(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         names_in, names_out = [i.name for i in ins], [o.name for o in outs]
         if sorted(names_in) != sorted(spec.INPUTS) or sorted(names_out) != sorted(spec.OUTPUTS):
-            raise ValueError(f"{self.path} is not a ch3d CRNN step: expected inputs {', '.join(spec.INPUTS)} and "
-                             f"outputs {', '.join(spec.OUTPUTS)}, got inputs {', '.join(names_in) or 'none'} and "
-                             f"outputs {', '.join(names_out) or 'none'}")
+            raise ValueError(
+                f"{self.path} is not a ch3d CRNN step: expected inputs {', '.join(spec.INPUTS)} and "
+                f"outputs {', '.join(spec.OUTPUTS)}, got inputs {', '.join(names_in) or 'none'} and "
+                f"outputs {', '.join(names_out) or 'none'}"
+            )
         by_name = {i.name: i for i in ins}
         types = {i.type for i in ins}
         if len(types) != 1 or next(iter(types)) not in _DTYPES:
@@ -461,8 +501,10 @@ class Rollout(RunnerBase):
     def _load(self, x: np.ndarray) -> None:
         """Load φ = x into a running state of the same shape (hidden states kept)."""
         if x.shape != self._shape:
-            raise ValueError(f"phi has shape {x.shape} but the running state has {self._shape}; call reset() to "
-                             f"start a rollout on another grid or batch")
+            raise ValueError(
+                f"phi has shape {x.shape} but the running state has {self._shape}; call reset() to "
+                f"start a rollout on another grid or batch"
+            )
         self._bufs[0].update_inplace(x)
 
     def _run(self) -> None:

@@ -127,8 +127,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="torch CPU threads, >= 1 (default: torch's choice; on a loaded machine 1 can be several times faster)",
     )
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt up to --epochs")
-    p.add_argument("--init-from", metavar="CKPT", default=None,
-                   help="start from the weights of this checkpoint (fine-tuning; fresh optimiser and epochs)")
+    p.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        default=None,
+        help="start from the weights of this checkpoint (fine-tuning; fresh optimiser and epochs)",
+    )
     p.add_argument(
         "--best-from", type=int, default=d.best_from, help="first epoch that may become best.pt (default %(default)s)"
     )
@@ -157,9 +161,11 @@ def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
         shape = ds.shape
     grid = tuple(n // downscale for n in shape)
     if min(grid) < kernel:
-        raise ValueError(f"--downscale {downscale} turns the grid {'x'.join(map(str, shape))} of {data} into "
-                         f"{'x'.join(map(str, grid))}, smaller than the kernel {kernel} along an axis; use "
-                         f"--downscale <= {min(shape) // kernel}")
+        raise ValueError(
+            f"--downscale {downscale} turns the grid {'x'.join(map(str, shape))} of {data} into "
+            f"{'x'.join(map(str, grid))}, smaller than the kernel {kernel} along an axis; use "
+            f"--downscale <= {min(shape) // kernel}"
+        )
 
 
 def run_train(a: argparse.Namespace, command: str) -> int:
@@ -238,27 +244,60 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     d = EvalConfig(model="", data="", out="")
     p.add_argument("model", type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)")
     p.add_argument("data", type=Path, help="ground truth: a ch3d data set (.h5)")
-    p.add_argument("--out", type=Path, required=True, help="output folder: evaluation.json and PNG plots (refused "
-                                                            "if it holds them, unless --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace evaluation.json and the plots in --out (all "
-                                                            "of them: none of an earlier run is left)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder: evaluation.json and PNG plots (refused if it holds them, unless --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace evaluation.json and the plots in --out (all of them: none of an earlier run is left)",
+    )
     p.add_argument("--split", choices=SPLITS, default=d.split, help="sequences to evaluate (default %(default)s)")
-    p.add_argument("--sequences", type=parse_indices, metavar="I,J,..",
-                   help="evaluate these sequence indices (any split; overrides --split), e.g. 0,3,5 or 0-9")
-    p.add_argument("--max-sequences", type=int, metavar="N",
-                   help="at most N sequences, a sample drawn with --seed (default: all selected)")
-    p.add_argument("--frames", type=int, metavar="N",
-                   help="frames per sequence including frame 0, i.e. N-1 network steps (default: all stored)")
-    p.add_argument("--device", default=d.device, help="torch device for a .pt model: auto, cpu, cuda, cuda:N "
-                                                      "(default %(default)s)")
-    p.add_argument("--providers", choices=("auto", "cpu", "cuda"), default=d.providers,
-                   help="onnxruntime provider for an .onnx model (default %(default)s)")
+    p.add_argument(
+        "--sequences",
+        type=parse_indices,
+        metavar="I,J,..",
+        help="evaluate these sequence indices (any split; overrides --split), e.g. 0,3,5 or 0-9",
+    )
+    p.add_argument(
+        "--max-sequences",
+        type=int,
+        metavar="N",
+        help="at most N sequences, a sample drawn with --seed (default: all selected)",
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="frames per sequence including frame 0, i.e. N-1 network steps (default: all stored)",
+    )
+    p.add_argument(
+        "--device", default=d.device, help="torch device for a .pt model: auto, cpu, cuda, cuda:N (default %(default)s)"
+    )
+    p.add_argument(
+        "--providers",
+        choices=("auto", "cpu", "cuda"),
+        default=d.providers,
+        help="onnxruntime provider for an .onnx model (default %(default)s)",
+    )
     p.add_argument("--threads", type=int, help="CPU threads of the model (default: the runtime's choice)")
-    p.add_argument("--fit-range", type=parse_range, default=d.fit_range, metavar="T0:T1",
-                   help="window of the power-law fit F = A t^alpha in time since the initial condition "
-                        "(default: all frames with t > 0)")
-    p.add_argument("--stationary-tol", type=float, default=d.stationary_tol,
-                   help="a state is stationary when max|phi_{k+1} - phi_k| stays below this (default %(default)s)")
+    p.add_argument(
+        "--fit-range",
+        type=parse_range,
+        default=d.fit_range,
+        metavar="T0:T1",
+        help="window of the power-law fit F = A t^alpha in time since the initial condition "
+        "(default: all frames with t > 0)",
+    )
+    p.add_argument(
+        "--stationary-tol",
+        type=float,
+        default=d.stationary_tol,
+        help="a state is stationary when max|phi_{k+1} - phi_k| stays below this (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the --max-sequences sample (default %(default)s)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="numbers only (evaluation.json)")
 
@@ -267,9 +306,21 @@ def run_evaluate(a: argparse.Namespace, command: str) -> int:
     from .evaluate import EvalConfig, evaluate
 
     config = EvalConfig(
-        model=a.model, data=a.data, out=a.out, split=a.split, sequences=a.sequences, max_sequences=a.max_sequences,
-        frames=a.frames, device=a.device, providers=a.providers, threads=a.threads, fit_range=a.fit_range,
-        stationary_tol=a.stationary_tol, seed=a.seed, plots=a.plots, overwrite=a.overwrite,
+        model=a.model,
+        data=a.data,
+        out=a.out,
+        split=a.split,
+        sequences=a.sequences,
+        max_sequences=a.max_sequences,
+        frames=a.frames,
+        device=a.device,
+        providers=a.providers,
+        threads=a.threads,
+        fit_range=a.fit_range,
+        stationary_tol=a.stationary_tol,
+        seed=a.seed,
+        plots=a.plots,
+        overwrite=a.overwrite,
     )
     evaluate(config, command=command)
     return 0
@@ -293,8 +344,9 @@ def run_rollout(a: argparse.Namespace, command: str) -> int:
     try:
         from .runner import TorchRollout
     except ImportError as exc:
-        raise ValueError(f"`surrogate rollout` needs PyTorch ({exc}); for an exported .onnx model use "
-                         f"`python -m export.rollout`") from None
+        raise ValueError(
+            f"`surrogate rollout` needs PyTorch ({exc}); for an exported .onnx model use `python -m export.rollout`"
+        ) from None
     runner = TorchRollout(a.model, device=a.device, threads=a.threads)
     run_from_args(a, runner, config, command)
     return 0

@@ -116,8 +116,10 @@ class TrainConfig:
         need(self.best_from >= 0, f"--best-from must be >= 0, got {self.best_from}")
         if self.init_from is not None:
             object.__setattr__(self, "init_from", str(self.init_from))
-        need(not (self.resume and self.init_from), "--resume and --init-from exclude each other: a resumed run "
-             "continues its own weights")
+        need(
+            not (self.resume and self.init_from),
+            "--resume and --init-from exclude each other: a resumed run continues its own weights",
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

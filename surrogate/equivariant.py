@@ -178,8 +178,9 @@ class SymmetricConv3d(nn.Module):
             raise ValueError(f"a vector output needs a multiple of 3 channels (x, y, z), got {out_channels}")
         basis = torch.from_numpy(np.array(cube_basis(kernel, vector))).to(torch.get_default_dtype())
         if basis.shape[0] == 0:
-            raise ValueError(f"a {kernel}x{kernel}x{kernel} kernel has no cube-equivariant vector taps "
-                             f"(need kernel >= 3)")
+            raise ValueError(
+                f"a {kernel}x{kernel}x{kernel} kernel has no cube-equivariant vector taps (need kernel >= 3)"
+            )
         self.in_channels, self.out_channels, self.kernel, self.vector = in_channels, out_channels, kernel, bool(vector)
         self.register_buffer("basis", basis, persistent=False)
         self.coeffs = nn.Parameter(torch.empty(out_channels // comps, in_channels, basis.shape[0]))
@@ -236,8 +237,10 @@ class SymmetricConv3d(nn.Module):
             self.bias.copy_(bias)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel={self.kernel}, "
-                f"{'vector' if self.vector else 'scalar'}, free_taps={self.basis.shape[0]}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel={self.kernel}, "
+            f"{'vector' if self.vector else 'scalar'}, free_taps={self.basis.shape[0]}"
+        )
 
 
 def symmetric_conv(in_channels: int, out_channels: int, kernel: int) -> SymmetricConv3d:

@@ -79,27 +79,70 @@ from . import metrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EvalConfig", "evaluate", "load_runner", "select_sequences", "evaluate_sequence", "ensemble",
-           "summary_table", "SPLITS", "CURVES", "FORMAT", "FORMAT_VERSION"]
+__all__ = [
+    "EvalConfig",
+    "evaluate",
+    "load_runner",
+    "select_sequences",
+    "evaluate_sequence",
+    "ensemble",
+    "summary_table",
+    "SPLITS",
+    "CURVES",
+    "FORMAT",
+    "FORMAT_VERSION",
+]
 
 FORMAT = "ch3d-evaluation"
 FORMAT_VERSION = 1
 SPLITS = ("val", "train", "all")
 #: per-frame curves of each sequence (arrays of shape (T,)) that the ensemble averages
-CURVES = ("rmse_network", "rmse_full", "delta", "free_energy_pred", "free_energy_true", "free_energy_rel_error",
-          "free_energy_net_pred", "free_energy_net_true", "free_energy_rel_error_network",
-          "mass_drift_pred", "mass_drift_true", "phi_mean_pred", "phi_mean_true")
+CURVES = (
+    "rmse_network",
+    "rmse_full",
+    "delta",
+    "free_energy_pred",
+    "free_energy_true",
+    "free_energy_rel_error",
+    "free_energy_net_pred",
+    "free_energy_net_true",
+    "free_energy_rel_error_network",
+    "mass_drift_pred",
+    "mass_drift_true",
+    "phi_mean_pred",
+    "phi_mean_true",
+)
 #: per-sequence numbers that the ensemble averages
-SCALARS = ("rmse_network_final", "rmse_full_final", "rmse_full_mean", "delta_final", "delta_max",
-           "free_energy_rel_error_final", "free_energy_rel_error_max", "free_energy_rel_error_network_final",
-           "free_energy_rel_error_network_max", "mass_drift_pred_max", "mass_drift_true_max",
-           "alpha_pred", "alpha_true",
-           "rms_change_tail_pred", "rms_change_tail_true", "rms_change_tail_translated_pred",
-           "rms_change_tail_translated_true", "layered_fraction_final_pred", "layered_fraction_final_true",
-           "interface_velocity_tail_pred", "interface_velocity_tail_true")
+SCALARS = (
+    "rmse_network_final",
+    "rmse_full_final",
+    "rmse_full_mean",
+    "delta_final",
+    "delta_max",
+    "free_energy_rel_error_final",
+    "free_energy_rel_error_max",
+    "free_energy_rel_error_network_final",
+    "free_energy_rel_error_network_max",
+    "mass_drift_pred_max",
+    "mass_drift_true_max",
+    "alpha_pred",
+    "alpha_true",
+    "rms_change_tail_pred",
+    "rms_change_tail_true",
+    "rms_change_tail_translated_pred",
+    "rms_change_tail_translated_true",
+    "layered_fraction_final_pred",
+    "layered_fraction_final_true",
+    "interface_velocity_tail_pred",
+    "interface_velocity_tail_true",
+)
 #: per-sequence scalars taken from :func:`metrics.stationarity` (key there -> prefix here)
-_STATIONARITY = {"rms_change": "rms_change_tail", "rms_change_up_to_translation": "rms_change_tail_translated",
-                 "layered_fraction": "layered_fraction_final", "interface_velocity": "interface_velocity_tail"}
+_STATIONARITY = {
+    "rms_change": "rms_change_tail",
+    "rms_change_up_to_translation": "rms_change_tail_translated",
+    "layered_fraction": "layered_fraction_final",
+    "interface_velocity": "interface_velocity_tail",
+}
 #: physics of the model's training data that should match the ground truth's (relative tolerance)
 _PHYSICS_RTOL = 1e-6
 
@@ -151,18 +194,26 @@ class EvalConfig:
                 raise ValueError(msg)
 
         need(self.split in SPLITS, f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
-        need(self.sequences is None or (len(self.sequences) > 0 and min(self.sequences) >= 0),
-             f"--sequences must be non-negative indices, got {self.sequences}")
-        need(self.max_sequences is None or self.max_sequences >= 1,
-             f"--max-sequences must be >= 1, got {self.max_sequences}")
-        need(self.frames is None or self.frames >= 2, f"--frames must be >= 2 (frame 0 and a prediction), "
-                                                      f"got {self.frames}")
+        need(
+            self.sequences is None or (len(self.sequences) > 0 and min(self.sequences) >= 0),
+            f"--sequences must be non-negative indices, got {self.sequences}",
+        )
+        need(
+            self.max_sequences is None or self.max_sequences >= 1,
+            f"--max-sequences must be >= 1, got {self.max_sequences}",
+        )
+        need(
+            self.frames is None or self.frames >= 2,
+            f"--frames must be >= 2 (frame 0 and a prediction), got {self.frames}",
+        )
         need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         need(len(self.fit_range) == 2, f"fit_range must be (t_min, t_max), got {self.fit_range}")
         lo, hi = self.fit_range
         need(lo is None or hi is None or lo < hi, f"--fit-range: t_min {lo} must be below t_max {hi}")
-        need(math.isfinite(self.stationary_tol) and self.stationary_tol > 0,
-             f"--stationary-tol must be a positive number, got {self.stationary_tol}")
+        need(
+            math.isfinite(self.stationary_tol) and self.stationary_tol > 0,
+            f"--stationary-tol must be a positive number, got {self.stationary_tol}",
+        )
         need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
 
 
@@ -170,7 +221,7 @@ class EvalConfig:
 
 
 def _model_kind(path: Path) -> str:
-    """"onnx" or "torch": by the suffix, else by the content (a torch checkpoint is a zip file)."""
+    """ "onnx" or "torch": by the suffix, else by the content (a torch checkpoint is a zip file)."""
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return "onnx"
@@ -198,8 +249,10 @@ def load_runner(path, *, device: str = "auto", providers: str = "auto", threads:
     try:
         from .runner import TorchRollout
     except ImportError as exc:
-        raise ValueError(f"evaluating the checkpoint {path} needs PyTorch ({exc}); pip install 'ch3d[train]', or "
-                         f"evaluate an exported .onnx model") from None
+        raise ValueError(
+            f"evaluating the checkpoint {path} needs PyTorch ({exc}); pip install 'ch3d[train]', or "
+            f"evaluate an exported .onnx model"
+        ) from None
     return TorchRollout(path, device=device, threads=threads), kind
 
 
@@ -207,8 +260,13 @@ def _physics_warnings(meta: dict, ds) -> list[str]:
     """Differences between the model's training physics and the data set's (the model may still be
     evaluated: a mismatch is reported, not refused)."""
     out = []
-    data = {"epsilon": ds.params.epsilon, "mobility": ds.params.mobility, "W": ds.params.W, "dx": ds.params.dx,
-            "time_per_step": float(ds.attrs["steps_per_frame"]) * ds.params.dt}
+    data = {
+        "epsilon": ds.params.epsilon,
+        "mobility": ds.params.mobility,
+        "W": ds.params.W,
+        "dx": ds.params.dx,
+        "time_per_step": float(ds.attrs["steps_per_frame"]) * ds.params.dt,
+    }
     model = {k: meta.get(k) for k in ("epsilon", "mobility", "W", "dx")}
     model["time_per_step"] = float(meta["steps_per_frame"]) * float(meta["dt"])
     for key, want in data.items():
@@ -251,12 +309,16 @@ def select_sequences(ds, config: EvalConfig) -> np.ndarray:
 def _check_grid(ds, runner) -> tuple:
     f, shape = runner.factor, ds.shape
     if any(n % f for n in shape):
-        raise ValueError(f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} is not divisible by the "
-                         f"model's downscale factor {f}")
+        raise ValueError(
+            f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} is not divisible by the "
+            f"model's downscale factor {f}"
+        )
     net = tuple(n // f for n in shape)
     if min(net) < runner.kernel:
-        raise ValueError(f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} downscaled by {f} gives "
-                         f"{'x'.join(map(str, net))}, smaller than the model's kernel {runner.kernel}")
+        raise ValueError(
+            f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} downscaled by {f} gives "
+            f"{'x'.join(map(str, net))}, smaller than the model's kernel {runner.kernel}"
+        )
     return net
 
 
@@ -277,8 +339,17 @@ def _fit(t, F, fit_range):
     return {"alpha": alpha, "prefactor": prefactor, "r2": r2}
 
 
-def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, phi_mean_true, t_ic,
-                      fit_range=(None, None), stationary_tol: float = 1e-4) -> tuple[dict, np.ndarray]:
+def evaluate_sequence(
+    runner,
+    truth: np.ndarray,
+    params,
+    *,
+    free_energy_true,
+    phi_mean_true,
+    t_ic,
+    fit_range=(None, None),
+    stationary_tol: float = 1e-4,
+) -> tuple[dict, np.ndarray]:
     """Roll the model out from ``truth[0]`` and compare (module docstring).
 
     Parameters
@@ -320,8 +391,9 @@ def evaluate_sequence(runner, truth: np.ndarray, params, *, free_energy_true, ph
     net_params = dataclasses.replace(params, dx=params.dx * f)
     rec["free_energy_net_pred"] = metrics.free_energy_series(pred_net, net_params)
     rec["free_energy_net_true"] = metrics.free_energy_series(truth_net, net_params)
-    rec["free_energy_rel_error_network"] = metrics.relative_error(rec["free_energy_net_pred"],
-                                                                  rec["free_energy_net_true"])
+    rec["free_energy_rel_error_network"] = metrics.relative_error(
+        rec["free_energy_net_pred"], rec["free_energy_net_true"]
+    )
     rec["mass_drift_pred"] = _relative_drift(rec["phi_mean_pred"])
     rec["mass_drift_true"] = _relative_drift(m_true)
     with np.errstate(all="ignore"):
@@ -361,8 +433,13 @@ def _stats(values) -> dict:
     v = v[np.isfinite(v)]
     if v.size == 0:
         return {"mean": np.nan, "sd": np.nan, "min": np.nan, "max": np.nan, "n": 0}
-    return {"mean": v.mean(), "sd": v.std(ddof=1) if v.size > 1 else 0.0, "min": v.min(), "max": v.max(),
-            "n": int(v.size)}
+    return {
+        "mean": v.mean(),
+        "sd": v.std(ddof=1) if v.size > 1 else 0.0,
+        "min": v.min(),
+        "max": v.max(),
+        "n": int(v.size),
+    }
 
 
 def ensemble(records: list[dict]) -> dict:
@@ -385,10 +462,12 @@ def ensemble(records: list[dict]) -> dict:
         "n_sequences": len(records),
         "curves": curves,
         "scalars": scalars,
-        "free_energy_mean_rel_error": metrics.relative_error(curves["free_energy_pred"]["mean"],
-                                                             curves["free_energy_true"]["mean"]),
-        "free_energy_mean_rel_error_network": metrics.relative_error(curves["free_energy_net_pred"]["mean"],
-                                                                     curves["free_energy_net_true"]["mean"]),
+        "free_energy_mean_rel_error": metrics.relative_error(
+            curves["free_energy_pred"]["mean"], curves["free_energy_true"]["mean"]
+        ),
+        "free_energy_mean_rel_error_network": metrics.relative_error(
+            curves["free_energy_net_pred"]["mean"], curves["free_energy_net_true"]["mean"]
+        ),
         "stationary_pred": sum(r["stationary_index_pred"] is not None for r in records),
         "stationary_true": sum(r["stationary_index_true"] is not None for r in records),
     }
@@ -429,13 +508,16 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     outputs = [out / name for name in ("evaluation.json", *plots.PLOT_NAMES)]
     used = [p.name for p in outputs if p.exists()]
     if used and not config.overwrite:
-        raise ValueError(f"--out {out} holds an earlier evaluation ({', '.join(used[:3])}"
-                         f"{' ...' if len(used) > 3 else ''}); choose another folder or pass --overwrite")
+        raise ValueError(
+            f"--out {out} holds an earlier evaluation ({', '.join(used[:3])}"
+            f"{' ...' if len(used) > 3 else ''}); choose another folder or pass --overwrite"
+        )
     if not Path(config.data).exists():
         raise ValueError(f"{config.data}: no such file")
     with ch_numba.open_dataset(config.data) as ds:
-        runner, kind = load_runner(config.model, device=config.device, providers=config.providers,
-                                   threads=config.threads)
+        runner, kind = load_runner(
+            config.model, device=config.device, providers=config.providers, threads=config.threads
+        )
         net_grid = _check_grid(ds, runner)
         chosen = select_sequences(ds, config)
         T = ds.n_frames if config.frames is None else config.frames
@@ -449,39 +531,76 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         out.mkdir(parents=True, exist_ok=True)
         params = ds.params
         times = np.asarray(ds.time[:T], dtype=np.float64)
-        log.info("evaluating %s (%s, %s, downscale %d) on %d sequence(s) of %s x %d frames, grid %s -> network %s",
-                 config.model, kind, runner.backend, runner.factor, chosen.size, config.data, T,
-                 "x".join(map(str, ds.shape)), "x".join(map(str, net_grid)))
+        log.info(
+            "evaluating %s (%s, %s, downscale %d) on %d sequence(s) of %s x %d frames, grid %s -> network %s",
+            config.model,
+            kind,
+            runner.backend,
+            runner.factor,
+            chosen.size,
+            config.data,
+            T,
+            "x".join(map(str, ds.shape)),
+            "x".join(map(str, net_grid)),
+        )
         records, first, t_roll = [], None, 0.0
         for n, i in enumerate(chosen):
             truth = ds.phi[int(i), :T]
             t0 = float(ds.t0[i])
             t1 = time.perf_counter()
             rec, pred_net = evaluate_sequence(
-                runner, truth, params, free_energy_true=ds.free_energy[i, :T], phi_mean_true=ds.phi_mean[i, :T],
-                t_ic=t0 + times, fit_range=config.fit_range, stationary_tol=config.stationary_tol)
+                runner,
+                truth,
+                params,
+                free_energy_true=ds.free_energy[i, :T],
+                phi_mean_true=ds.phi_mean[i, :T],
+                t_ic=t0 + times,
+                fit_range=config.fit_range,
+                stationary_tol=config.stationary_tol,
+            )
             t_roll += time.perf_counter() - t1
             if not np.all(np.isfinite(pred_net)):
                 msg = f"sequence {int(i)}: the prediction is not finite (the model blew up); its numbers are null"
                 log.warning("warning: %s", msg)
                 warnings.append(msg)
-            rec = {"index": int(i), "split": str(ds.split[i]), "seed": int(ds.seed[i]), "t0": t0,
-                   "times_since_ic": t0 + times, **rec}
+            rec = {
+                "index": int(i),
+                "split": str(ds.split[i]),
+                "seed": int(ds.seed[i]),
+                "t0": t0,
+                "times_since_ic": t0 + times,
+                **rec,
+            }
             records.append(rec)
             if first is None:
                 first = (truth, metrics.upsample(pred_net, runner.factor))
-            log.info("  sequence %*d (%d/%d, %s): rmse %.4g (network %.4g), delta %.3g, F rel. error max %.3g, "
-                     "mass drift %.2g, end: layered %.2f, interface velocity %.3g cells/1e4 steps",
-                     len(str(ds.n_sequences)), i, n + 1, chosen.size, rec["split"],
-                     rec["rmse_full_final"], rec["rmse_network_final"], rec["delta_final"],
-                     rec["free_energy_rel_error_max"], rec["mass_drift_pred_max"],
-                     rec["layered_fraction_final_pred"], rec["interface_velocity_tail_pred"])
+            log.info(
+                "  sequence %*d (%d/%d, %s): rmse %.4g (network %.4g), delta %.3g, F rel. error max %.3g, "
+                "mass drift %.2g, end: layered %.2f, interface velocity %.3g cells/1e4 steps",
+                len(str(ds.n_sequences)),
+                i,
+                n + 1,
+                chosen.size,
+                rec["split"],
+                rec["rmse_full_final"],
+                rec["rmse_network_final"],
+                rec["delta_final"],
+                rec["free_energy_rel_error_max"],
+                rec["mass_drift_pred_max"],
+                rec["layered_fraction_final_pred"],
+                rec["interface_velocity_tail_pred"],
+            )
         data_info = {
-            "path": str(Path(config.data).resolve()), "grid": list(ds.shape), "frames_stored": ds.n_frames,
-            "frames": T, "n_sequences": ds.n_sequences, "physics": params.as_dict(),
+            "path": str(Path(config.data).resolve()),
+            "grid": list(ds.shape),
+            "frames_stored": ds.n_frames,
+            "frames": T,
+            "n_sequences": ds.n_sequences,
+            "physics": params.as_dict(),
             "steps_per_frame": int(ds.attrs["steps_per_frame"]),
             "time_per_frame": float(ds.attrs["steps_per_frame"]) * params.dt,
-            "package_version": ds.attrs.get("package_version"), "command": ds.attrs.get("command"),
+            "package_version": ds.attrs.get("package_version"),
+            "command": ds.attrs.get("command"),
         }
     result = {
         "format": FORMAT,
@@ -490,8 +609,14 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         "command": command,
         "code_version": code_version(),
         "config": dataclasses.asdict(config),
-        "model": {"path": str(Path(config.model).resolve()), "kind": kind, "backend": runner.backend,
-                  "downscale": runner.factor, "network_grid": list(net_grid), "metadata": runner.metadata},
+        "model": {
+            "path": str(Path(config.model).resolve()),
+            "kind": kind,
+            "backend": runner.backend,
+            "downscale": runner.factor,
+            "network_grid": list(net_grid),
+            "metadata": runner.metadata,
+        },
         "data": data_info,
         "warnings": warnings,
         "times": times,
@@ -499,8 +624,11 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         "ensemble": ensemble(records),
     }
     steps = len(records) * (T - 1)
-    result["timing"] = {"seconds": time.perf_counter() - t_start, "rollout_and_metrics_seconds": t_roll,
-                        "network_steps": steps}
+    result["timing"] = {
+        "seconds": time.perf_counter() - t_start,
+        "rollout_and_metrics_seconds": t_roll,
+        "network_steps": steps,
+    }
     result["plots"] = []
     for path in outputs:  # --overwrite: nothing of the earlier evaluation stays beside this one
         path.unlink(missing_ok=True)
@@ -543,11 +671,19 @@ def summary_table(result: dict) -> str:
         ("interface displacement δ, last frame", _pm(s["delta_final"]), ""),
         ("max F rel. error (over frames, sequences)", _num(f_max["max"]) if f_max["n"] else "n/a", ""),
         ("F rel. error, last frame", _pm(s["free_energy_rel_error_final"]), ""),
-        ("max F rel. error on the network grid", _num(s["free_energy_rel_error_network_max"]["max"])
-         if s["free_energy_rel_error_network_max"]["n"] else "n/a", ""),
+        (
+            "max F rel. error on the network grid",
+            _num(s["free_energy_rel_error_network_max"]["max"])
+            if s["free_energy_rel_error_network_max"]["n"]
+            else "n/a",
+            "",
+        ),
         ("power-law exponent α of F", _pm(s["alpha_pred"]), _pm(s["alpha_true"])),
-        ("max mass drift |Δm|/m", _num(s["mass_drift_pred_max"]["max"], ".2g"),
-         _num(s["mass_drift_true_max"]["max"], ".2g")),
+        (
+            "max mass drift |Δm|/m",
+            _num(s["mass_drift_pred_max"]["max"], ".2g"),
+            _num(s["mass_drift_true_max"]["max"], ".2g"),
+        ),
         ("sequences reaching a stationary state", str(e["stationary_pred"]), str(e["stationary_true"])),
         (f"rms change over the last {tail} steps", *both("rms_change_tail", ".2g")),
         ("  the same up to a periodic translation", *both("rms_change_tail_translated", ".2g")),
@@ -555,7 +691,9 @@ def summary_table(result: dict) -> str:
         (f"interface velocity, cells/10⁴ steps (last {tail})", *both("interface_velocity_tail")),
     ]
     w = max(len(r[0]) for r in rows)
-    lines = [f"evaluation: {n} sequence(s) x {T} frames ({T - 1} network steps); mean ± sd over sequences",
-             f"  {'':{w}}  {'model':>18}  {'ground truth':>18}"]
+    lines = [
+        f"evaluation: {n} sequence(s) x {T} frames ({T - 1} network steps); mean ± sd over sequences",
+        f"  {'':{w}}  {'model':>18}  {'ground truth':>18}",
+    ]
     lines += [f"  {a:{w}}  {b:>18}  {c:>18}" for a, b, c in rows]
     return "\n".join(lines)

@@ -438,12 +438,19 @@ def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0) -> dic
     if tail_steps is None:
         m = max(1, (T - 1) // 2)
     else:
-        if (isinstance(tail_steps, bool) or not isinstance(tail_steps, (int, np.integer)) or tail_steps < 1
-                or tail_steps % steps_between or tail_steps // steps_between > T - 1):
-            raise ValueError(f"tail_steps must be a positive multiple of steps_between = {steps_between} and at "
-                             f"most {(T - 1) * steps_between} (the {T} frames), got {tail_steps!r}")
+        if (
+            isinstance(tail_steps, bool)
+            or not isinstance(tail_steps, (int, np.integer))
+            or tail_steps < 1
+            or tail_steps % steps_between
+            or tail_steps // steps_between > T - 1
+        ):
+            raise ValueError(
+                f"tail_steps must be a positive multiple of steps_between = {steps_between} and at "
+                f"most {(T - 1) * steps_between} (the {T} frames), got {tail_steps!r}"
+            )
         m = int(tail_steps) // steps_between
-    tail = frames[T - 1 - m:].astype(np.float64)
+    tail = frames[T - 1 - m :].astype(np.float64)
     last, first = tail[-1], tail[0]
     with np.errstate(all="ignore"):
         moved, shift = change_up_to_translation(last, first)

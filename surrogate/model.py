@@ -130,8 +130,10 @@ class CRNN(nn.Module):
             raise ValueError(f"equivariant must be a bool, got {equivariant!r}")
         check_architecture(hidden, kernel)
         if equivariant and conservative and kernel < 3:
-            raise ValueError(f"an equivariant conservative CRNN needs kernel >= 3 (a 1x1x1 flux conv has no "
-                             f"equivariant taps), got {kernel}")
+            raise ValueError(
+                f"an equivariant conservative CRNN needs kernel >= 3 (a 1x1x1 flux conv has no "
+                f"equivariant taps), got {kernel}"
+            )
         self.conservative = conservative
         self.hidden = hidden
         self.kernel = kernel
@@ -154,8 +156,12 @@ class CRNN(nn.Module):
     @property
     def config(self) -> dict:
         """Constructor arguments, ``CRNN(**model.config)`` rebuilds the architecture."""
-        return {"conservative": self.conservative, "hidden": self.hidden, "kernel": self.kernel,
-                "equivariant": self.equivariant}
+        return {
+            "conservative": self.conservative,
+            "hidden": self.hidden,
+            "kernel": self.kernel,
+            "equivariant": self.equivariant,
+        }
 
     def param_count(self) -> int:
         """Number of trainable parameters (29,183 conservative / 28,641 not, for H = 10, k = 3;
@@ -163,8 +169,10 @@ class CRNN(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def extra_repr(self) -> str:
-        return (f"conservative={self.conservative}, hidden={self.hidden}, kernel={self.kernel}, "
-                f"equivariant={self.equivariant}")
+        return (
+            f"conservative={self.conservative}, hidden={self.hidden}, kernel={self.kernel}, "
+            f"equivariant={self.equivariant}"
+        )
 
     # -- plain <-> equivariant ---------------------------------------------------------------
     def _sibling(self, equivariant: bool) -> "CRNN":

@@ -119,10 +119,23 @@ def free_energy_figure(result: dict):
     times, truths, preds = [], [], []
     for k, rec in enumerate(result["sequences"]):
         tic, true, pred = _arr(rec["times_since_ic"]), _arr(rec["free_energy_true"]), _arr(rec["free_energy_pred"])
-        lg.plot(tic, true, color=TRUTH, lw=0.8, alpha=0.5,
-                label=f"ground truth, {_alpha_text(s['alpha_true'])}" if k == 0 else None)
-        lg.plot(tic, pred, color=MODEL, lw=0.8, alpha=0.5, ls="--",
-                label=f"model, {_alpha_text(s['alpha_pred'])}" if k == 0 else None)
+        lg.plot(
+            tic,
+            true,
+            color=TRUTH,
+            lw=0.8,
+            alpha=0.5,
+            label=f"ground truth, {_alpha_text(s['alpha_true'])}" if k == 0 else None,
+        )
+        lg.plot(
+            tic,
+            pred,
+            color=MODEL,
+            lw=0.8,
+            alpha=0.5,
+            ls="--",
+            label=f"model, {_alpha_text(s['alpha_pred'])}" if k == 0 else None,
+        )
         times.append(tic)
         truths.append(true)
         preds.append(pred)
@@ -140,8 +153,9 @@ def free_energy_figure(result: dict):
         if pts.any():  # log F = b − (1/3) log t, b fitted to the truth's points in the window
             b = float(np.mean(np.log(all_true[pts]) + np.log(all_t[pts]) / 3))
             tt = np.geomspace(all_t[pts].min(), all_t[pts].max(), 50)
-            lg.plot(tt, np.exp(b) * tt ** (-1 / 3), color="tab:gray", ls=":", label="∝ t^(−1/3)",
-                    scalex=False, scaley=False)
+            lg.plot(
+                tt, np.exp(b) * tt ** (-1 / 3), color="tab:gray", ls=":", label="∝ t^(−1/3)", scalex=False, scaley=False
+            )
     lg.set_xlabel(_time_label("the initial condition"))
     lg.set_ylabel("F / V")
     lg.set_title("Coarsening: power-law fits F = A t^α", fontsize=10)
@@ -205,11 +219,15 @@ def plot_slices(truth, pred, times, path: Path, title: str = "") -> Path:
     fig = _figure((2.3 * len(ks) + 1.0, 7.0))
     axes = fig.subplots(3, len(ks), squeeze=False)
     for j, k in enumerate(ks):
-        rows = ((truth[k, :, :, z], "RdBu_r", 0.0, 1.0), (pred[k, :, :, z], "RdBu_r", 0.0, 1.0),
-                (diff[j], "PuOr", -lim, lim))
+        rows = (
+            (truth[k, :, :, z], "RdBu_r", 0.0, 1.0),
+            (pred[k, :, :, z], "RdBu_r", 0.0, 1.0),
+            (diff[j], "PuOr", -lim, lim),
+        )
         for i, (img, cmap, lo, hi) in enumerate(rows):
-            im = axes[i, j].imshow(np.asarray(img).T, origin="lower", cmap=cmap, vmin=lo, vmax=hi,
-                                   interpolation="nearest")
+            im = axes[i, j].imshow(
+                np.asarray(img).T, origin="lower", cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest"
+            )
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
             if i == 0:
@@ -227,8 +245,10 @@ def plot_all(result: dict, out, truth, pred) -> list[Path]:
     (T, X, Y, Z) on the ground-truth grid (prediction upsampled). Returns the paths."""
     out = Path(out)
     first = result["sequences"][0]
-    title = (f"sequence {first['index']} ({first['split']}): central z-slice, model upsampled "
-             f"×{result['model']['downscale']}")
+    title = (
+        f"sequence {first['index']} ({first['split']}): central z-slice, model upsampled "
+        f"×{result['model']['downscale']}"
+    )
     rmse, delta, energy, energy_error, mass, slices = (out / name for name in PLOT_NAMES)
     return [
         plot_rmse(result, rmse),

@@ -72,8 +72,12 @@ class TorchRollout(RunnerBase):
         train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
         if train.get("code_version_source") == "exporter":  # the exporter's version would be stood in here
             train["code_version"] = train["code_version_source"] = None
-        meta["runner"] = {"torch": torch.__version__, "device": str(self.torch_device),
-                          "checkpoint": self.path.name, "epoch": ckpt.get("epoch")}
+        meta["runner"] = {
+            "torch": torch.__version__,
+            "device": str(self.torch_device),
+            "checkpoint": self.path.name,
+            "epoch": ckpt.get("epoch"),
+        }
         self.metadata = meta
         self.hidden_channels = int(self.model.hidden)
         self.dtype = np.dtype(np.float32)
@@ -130,8 +134,10 @@ class TorchRollout(RunnerBase):
         if self._shape is None:
             self._start(x)
         elif tuple(x.shape) != self._shape:
-            raise ValueError(f"phi has shape {tuple(x.shape)} but the running state has {self._shape}; call reset() "
-                             f"to start a rollout on another grid or batch")
+            raise ValueError(
+                f"phi has shape {tuple(x.shape)} but the running state has {self._shape}; call reset() "
+                f"to start a rollout on another grid or batch"
+            )
         return self._fetch(self._advance(x), squeeze)
 
     def rollout(self, phi0, steps: int, every: int = 1, reset: bool = True):
@@ -147,8 +153,10 @@ class TorchRollout(RunnerBase):
         if reset or self._shape is None:
             self._start(x)
         elif tuple(x.shape) != self._shape:
-            raise ValueError(f"phi0 has shape {tuple(x.shape)} but the running state has {self._shape}; use "
-                             f"reset=True to start a rollout on another grid or batch")
+            raise ValueError(
+                f"phi0 has shape {tuple(x.shape)} but the running state has {self._shape}; use "
+                f"reset=True to start a rollout on another grid or batch"
+            )
         return self._frames(x, int(steps), int(every), squeeze)
 
     def _frames(self, x: torch.Tensor, steps: int, every: int, squeeze: bool):

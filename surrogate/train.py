@@ -120,9 +120,14 @@ def _initial_weights(c: TrainConfig) -> dict:
         projected = model.to_equivariant()
         before = _kernel_norm(model)
         kept = _kernel_norm(projected.to_plain()) / before if before > 0 else 1.0
-        log.info("--init-from %s: projected its unconstrained weights onto the cube-equivariant kernels "
-                 "(%d -> %d parameters; %.1f %% of the k^3-kernel norm kept)", c.init_from, model.param_count(),
-                 projected.param_count(), 100 * kept)
+        log.info(
+            "--init-from %s: projected its unconstrained weights onto the cube-equivariant kernels "
+            "(%d -> %d parameters; %.1f %% of the k^3-kernel norm kept)",
+            c.init_from,
+            model.param_count(),
+            projected.param_count(),
+            100 * kept,
+        )
         model = projected
     elif model.equivariant and not c.equivariant:
         log.info("--init-from %s: materialised its equivariant kernels into an unconstrained model", c.init_from)
@@ -132,8 +137,11 @@ def _initial_weights(c: TrainConfig) -> dict:
 
 def _kernel_norm(model: CRNN) -> float:
     """Frobenius norm of all k×k×k kernels of a plain CRNN (1×1 convolutions excluded)."""
-    norms = [m.weight.detach().double().norm() for m in model.modules()
-             if isinstance(m, nn.Conv3d) and m.kernel_size != (1, 1, 1)]
+    norms = [
+        m.weight.detach().double().norm()
+        for m in model.modules()
+        if isinstance(m, nn.Conv3d) and m.kernel_size != (1, 1, 1)
+    ]
     return float(torch.stack(norms).norm()) if norms else 0.0
 
 

@@ -26,9 +26,17 @@ import pytest
 if os.environ.get("CH3D_REAL_CUDA", "1" if shutil.which("nvidia-smi") else "0") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-DATASET_ATTRS = {"format": "ch3d-dataset", "epsilon": np.float64(3.0), "mobility": np.float64(1.0),
-                 "W": np.float64(1.0), "dx": np.float64(1.0), "dt": np.float64(1e-3),
-                 "steps_per_frame": np.int64(400), "shape": np.array([16, 16, 16]), "package_version": "0.1.0"}
+DATASET_ATTRS = {
+    "format": "ch3d-dataset",
+    "epsilon": np.float64(3.0),
+    "mobility": np.float64(1.0),
+    "W": np.float64(1.0),
+    "dx": np.float64(1.0),
+    "dt": np.float64(1e-3),
+    "steps_per_frame": np.int64(400),
+    "shape": np.array([16, 16, 16]),
+    "package_version": "0.1.0",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +70,26 @@ def exported_model(tmp_path_factory):
     if not path.exists():
         folder.mkdir(exist_ok=True)
         torch.manual_seed(0)
-        dataset = {"path": "/data/train.h5", "n_sequences": 10, "n_frames": 50, "shape": [16, 16, 16],
-                   "train": list(range(7)), "val": [7, 8, 9], "attrs": DATASET_ATTRS}  # as surrogate.train stores
-        save_checkpoint(CRNN(), ckpt, epoch=7, dataset=dataset, downscale=2, best_val_loss=1.25e-3, best_epoch=6,
-                        train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4}, code_version="0.1.0+g1234")
+        dataset = {
+            "path": "/data/train.h5",
+            "n_sequences": 10,
+            "n_frames": 50,
+            "shape": [16, 16, 16],
+            "train": list(range(7)),
+            "val": [7, 8, 9],
+            "attrs": DATASET_ATTRS,
+        }  # as surrogate.train stores
+        save_checkpoint(
+            CRNN(),
+            ckpt,
+            epoch=7,
+            dataset=dataset,
+            downscale=2,
+            best_val_loss=1.25e-3,
+            best_epoch=6,
+            train_config={"data": "/data/train.h5", "epochs": 8, "lr": 1e-4},
+            code_version="0.1.0+g1234",
+        )
         onnx_export.export_checkpoint(ckpt, path)
     return ckpt, path
 

@@ -31,8 +31,26 @@ def one_line_error(capsys, code, pattern):
 
 def test_simulate_then_info_and_render(tmp_path, capsys):
     out = tmp_path / "run.h5"
-    code = main(["simulate", str(out), "--ic", "perlin", "--size", "16", "--frames", "3", "--steps-per-frame", "50",
-                 "--seed", "3", "--frequency", "2", "--backend", "cpu"])
+    code = main(
+        [
+            "simulate",
+            str(out),
+            "--ic",
+            "perlin",
+            "--size",
+            "16",
+            "--frames",
+            "3",
+            "--steps-per-frame",
+            "50",
+            "--seed",
+            "3",
+            "--frequency",
+            "2",
+            "--backend",
+            "cpu",
+        ]
+    )
     assert code == 0
     phi0 = initial.perlin((16,) * 3, frequency=2, seed=3, mean=0.5, amplitude=0.1)
     with open_dataset(out) as ds:
@@ -57,8 +75,27 @@ def test_simulate_from_npy_ic(tmp_path):
     src = tmp_path / "ic.npy"
     np.save(src, arr)
     out = tmp_path / "npy.h5"
-    assert main(["simulate", str(out), "--ic", "npy", "--ic-file", str(src), "--frames", "2", "--steps-per-frame",
-                 "10", "--backend", "cpu", "--storage", "none"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(out),
+                "--ic",
+                "npy",
+                "--ic-file",
+                str(src),
+                "--frames",
+                "2",
+                "--steps-per-frame",
+                "10",
+                "--backend",
+                "cpu",
+                "--storage",
+                "none",
+            ]
+        )
+        == 0
+    )
     with open_dataset(out) as ds:
         np.testing.assert_array_equal(ds.phi[0, 0], arr)
         assert ds.shape == (8, 10, 12)
@@ -76,8 +113,10 @@ def test_simulate_from_npy_ic(tmp_path):
         (["merge", "{tmp}/nothing.h5"], "no parts to merge"),
         (["simulate", "{tmp}/a.h5", "--threads", "0"], r"--threads must be in 1\.\.\d+ \(NUMBA_NUM_THREADS\), got 0"),
         (["simulate", "{tmp}/a.h5", "--size", "8", "--frames", "0"], "--frames and --steps-per-frame must be >= 1"),
-        (["simulate", "{tmp}/a.h5", "--size", "8", "--steps-per-frame", "0"],
-         r"--frames and --steps-per-frame must be >= 1, got 50 and 0"),
+        (
+            ["simulate", "{tmp}/a.h5", "--size", "8", "--steps-per-frame", "0"],
+            r"--frames and --steps-per-frame must be >= 1, got 50 and 0",
+        ),
         (["generate", "{tmp}/g.h5", "--sequences", "2", "--threads", "100000"], r"--threads must be in 1\.\.\d+"),
         (["generate", "{tmp}/g.h5", "--sequences", "2", "--batch", "0"], "--batch must be an integer >= 1, got 0"),
         (["info", "{tmp}/bad.h5"], "not a readable HDF5 file"),
@@ -95,9 +134,11 @@ def test_simulate_from_npy_ic(tmp_path):
         (["simulate", "{tmp}", "--size", "8"], "is a folder; give the name of the file to write"),
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}"], "IC file .* is a folder, not a file"),
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/noise.npy"], "it has no NumPy header"),
-        (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/three.npy"],
-         r"^error: .*three\.npy: the initial condition is outside the physical range: it has phi = 3 "
-         r"\(phi is in \[0, 1\]; the solver accepts \[-0\.5, 1\.5\]\)$"),
+        (
+            ["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/three.npy"],
+            r"^error: .*three\.npy: the initial condition is outside the physical range: it has phi = 3 "
+            r"\(phi is in \[0, 1\]; the solver accepts \[-0\.5, 1\.5\]\)$",
+        ),
     ],
 )
 def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
@@ -120,8 +161,21 @@ def test_backend_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, cap
     monkeypatch.setattr(kernels_cuda, "is_simulator", lambda: False)
     monkeypatch.setattr(kernels_cuda, "gpu_available", lambda: False)
     extra = ["--sequences", "2"] if command == "generate" else []
-    code = main([command, str(tmp_path / "c.h5"), "--size", "8", "--frames", "2", "--steps-per-frame", "2",
-                 "--backend", "cuda", *extra])
+    code = main(
+        [
+            command,
+            str(tmp_path / "c.h5"),
+            "--size",
+            "8",
+            "--frames",
+            "2",
+            "--steps-per-frame",
+            "2",
+            "--backend",
+            "cuda",
+            *extra,
+        ]
+    )
     one_line_error(capsys, code, r"^error: backend 'cuda' needs a usable CUDA GPU and driver \(none found\)")
     assert list(tmp_path.iterdir()) == []
 
@@ -130,9 +184,28 @@ def test_verbose_shows_the_project_debug_log_and_not_the_libraries(tmp_path):
     """-v: the project's DEBUG lines, not Numba's compiler dumps (tens of thousands of lines when the kernels are
     compiled: an empty cache folder here) nor h5py's converter messages."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-m", "ch_numba", "-v", "simulate", str(tmp_path / "v.h5"), "--size", "8",
-                          "--frames", "2", "--steps-per-frame", "2", "--backend", "auto"], env=env,
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ch_numba",
+            "-v",
+            "simulate",
+            str(tmp_path / "v.h5"),
+            "--size",
+            "8",
+            "--frames",
+            "2",
+            "--steps-per-frame",
+            "2",
+            "--backend",
+            "auto",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     lines = res.stderr.splitlines()
     assert re.match(r"ch3d \d+\.\d+\.\d+", lines[0]), lines[0]  # the project's debug line: version, Python
@@ -149,8 +222,11 @@ def test_ic_arguments_are_one_definition():
     from export.rollout import add_rollout_arguments
 
     def ic_actions(parser):
-        return {a.dest: (tuple(a.option_strings), a.default, a.choices) for a in parser._actions
-                if a.dest in ("ic", "ic_file", "ic_sequence", "ic_frame", "seed", "frequency", "mean", "amplitude")}
+        return {
+            a.dest: (tuple(a.option_strings), a.default, a.choices)
+            for a in parser._actions
+            if a.dest in ("ic", "ic_file", "ic_sequence", "ic_frame", "seed", "frequency", "mean", "amplitude")
+        }
 
     simulate = build_parser()._subparsers._group_actions[0].choices["simulate"]
     rollout = __import__("argparse").ArgumentParser()
@@ -186,8 +262,11 @@ def test_one_physical_range():
 
 
 def test_unknown_ic_is_rejected_by_argparse(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "ch_numba", "simulate", str(tmp_path / "x.h5"), "--ic", "cube"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "ch_numba", "simulate", str(tmp_path / "x.h5"), "--ic", "cube"],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "invalid choice: 'cube'" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -205,19 +284,58 @@ def test_threads_and_batch_options_set_numba_threads_and_keep_the_data(tmp_path,
     calls = []
     monkeypatch.setattr(numba, "set_num_threads", calls.append)
     out = tmp_path / "t.h5"
-    assert main(["generate", str(out), "--sequences", "2", "--frames", "2", "--steps-per-frame", "5", "--size", "8",
-                 "--backend", "cpu", "--threads", "1", "--batch", "2"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(out),
+                "--sequences",
+                "2",
+                "--frames",
+                "2",
+                "--steps-per-frame",
+                "5",
+                "--size",
+                "8",
+                "--backend",
+                "cpu",
+                "--threads",
+                "1",
+                "--batch",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert calls == [1]
     ref = tmp_path / "ref.h5"
-    assert main(["generate", str(ref), "--sequences", "2", "--frames", "2", "--steps-per-frame", "5", "--size", "8",
-                 "--backend", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(ref),
+                "--sequences",
+                "2",
+                "--frames",
+                "2",
+                "--steps-per-frame",
+                "5",
+                "--size",
+                "8",
+                "--backend",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     with open_dataset(out) as a, open_dataset(ref) as b:
         np.testing.assert_array_equal(a.phi[:], b.phi[:])
 
 
 def _simulate(out, *extra):
-    return main(["simulate", str(out), "--size", "8", "--frames", "2", "--steps-per-frame", "5", "--backend", "cpu",
-                 *extra])
+    return main(
+        ["simulate", str(out), "--size", "8", "--frames", "2", "--steps-per-frame", "5", "--backend", "cpu", *extra]
+    )
 
 
 def test_existing_outputs_are_refused_unless_overwrite(tmp_path, capsys):
@@ -229,8 +347,20 @@ def test_existing_outputs_are_refused_unless_overwrite(tmp_path, capsys):
     assert _simulate(out, "--seed", "4", "--overwrite") == 0
     with open_dataset(out) as ds:
         assert ds.seed[0] == 4
-    gen = ["generate", str(tmp_path / "g.h5"), "--sequences", "1", "--frames", "2", "--steps-per-frame", "5",
-           "--size", "8", "--backend", "cpu"]
+    gen = [
+        "generate",
+        str(tmp_path / "g.h5"),
+        "--sequences",
+        "1",
+        "--frames",
+        "2",
+        "--steps-per-frame",
+        "5",
+        "--size",
+        "8",
+        "--backend",
+        "cpu",
+    ]
     assert main(gen) == 0
     one_line_error(capsys, main(gen), "already exists")
     assert main([*gen, "--overwrite"]) == 0
@@ -242,14 +372,21 @@ def test_existing_outputs_are_refused_unless_overwrite(tmp_path, capsys):
     assert (pics / "seq0000_frame0000.png").stat().st_mtime_ns == stamp
     assert main([*render, "--overwrite"]) == 0
     # other frames: their strip and energy plot would replace these
-    one_line_error(capsys, main(["render", str(out), "--frames", "1", "--out", str(pics)]),
-                   r"seq0000_strip\.png already exists")
+    one_line_error(
+        capsys, main(["render", str(out), "--frames", "1", "--out", str(pics)]), r"seq0000_strip\.png already exists"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.h5", "pics", "run.h5"]  # no temporaries
 
 
-@pytest.mark.parametrize("frames, pattern", [("", "--frames lists no value"), (",", "--frames lists no value"),
-                                             ("0,1,0", "--frames lists frame 0 twice"),
-                                             ("1,-1", r"--frames lists frame 1 twice \(1 and -1\)")])
+@pytest.mark.parametrize(
+    "frames, pattern",
+    [
+        ("", "--frames lists no value"),
+        (",", "--frames lists no value"),
+        ("0,1,0", "--frames lists frame 0 twice"),
+        ("1,-1", r"--frames lists frame 1 twice \(1 and -1\)"),
+    ],
+)
 def test_render_refuses_empty_or_repeated_frames(tmp_path, capsys, frames, pattern):
     out = tmp_path / "run.h5"
     assert _simulate(out) == 0
@@ -264,15 +401,31 @@ def test_an_initial_condition_outside_the_range_is_refused_before_the_resume_fol
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ic.npy"]
     assert caplog.records == []  # the error line alone: no warning about the same values before it
     np.save(tmp_path / "ic.npy", np.full((8, 8, 8), 1.2, np.float32))  # outside [0, 1], inside what the solver takes
-    assert main(["simulate", str(tmp_path / "b.h5"), "--ic", "npy", "--ic-file", str(tmp_path / "ic.npy"), "--frames",
-                 "1", "--backend", "numpy"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(tmp_path / "b.h5"),
+                "--ic",
+                "npy",
+                "--ic-file",
+                str(tmp_path / "ic.npy"),
+                "--frames",
+                "1",
+                "--backend",
+                "numpy",
+            ]
+        )
+        == 0
+    )
     assert "values span [1.2, 1.2], outside φ ∈ [0, 1]" in caplog.text
 
 
 def test_a_closed_pipe_ends_quietly(data_file):
     """`python -m ch_numba info f.h5 | head -1`: the reader is gone before the summary is written."""
-    proc = subprocess.Popen([sys.executable, "-m", "ch_numba", "info", str(data_file)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ch_numba", "info", str(data_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()  # before the child (still importing) writes anything
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""
@@ -313,8 +466,9 @@ def test_the_merged_file_records_the_merge_and_the_commands_of_its_parts(tmp_pat
     assert main(["generate", str(one), *args]) == 0
     with open_dataset(out) as ds, open_dataset(one) as ref:
         assert ds.attrs["command"] == line("merge", out)
-        assert json.loads(ds.attrs["part_commands"]) == [line("generate", out, *args, "--shard", f"{k}/2")
-                                                          for k in (0, 1)]
+        assert json.loads(ds.attrs["part_commands"]) == [
+            line("generate", out, *args, "--shard", f"{k}/2") for k in (0, 1)
+        ]
         assert ref.attrs["command"] == line("generate", one, *args)
         assert json.loads(ref.attrs["part_commands"]) == [ref.attrs["command"]]
         np.testing.assert_array_equal(ds.phi[:], ref.phi[:])
@@ -340,14 +494,32 @@ def test_pictures_leave_the_matplotlib_backend_alone(tmp_path, monkeypatch):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
-
 def test_the_same_generate_twice_at_once_is_refused_and_sigterm_cleans_up(tmp_path):
     """Two identical runs at once: the second stops with one line naming the first (its shard lock); SIGTERM
     (a Slurm time limit, scancel) ends the first with one line, deleting its unfinished part and its lock."""
     out = tmp_path / "c.h5"
     parts, lock = tmp_path / "c.h5.parts", tmp_path / "c.h5.parts" / "shard-0-of-2.lock"
-    cmd = [sys.executable, "-m", "ch_numba", "generate", str(out), "--sequences", "2", "--frames", "400",
-           "--steps-per-frame", "20000", "--size", "8", "--backend", "cpu", "--threads", "1", "--shard", "0/2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ch_numba",
+        "generate",
+        str(out),
+        "--sequences",
+        "2",
+        "--frames",
+        "400",
+        "--steps-per-frame",
+        "20000",
+        "--size",
+        "8",
+        "--backend",
+        "cpu",
+        "--threads",
+        "1",
+        "--shard",
+        "0/2",
+    ]
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -359,15 +531,19 @@ def test_the_same_generate_twice_at_once_is_refused_and_sigterm_cleans_up(tmp_pa
         assert first.poll() is None, "the first run should still be running"
         err = second.stderr.strip().splitlines()
         assert second.returncode == 2 and len(err) == 1 and "Traceback" not in second.stderr
-        assert re.fullmatch(rf"error: generate --shard 0/2 into {re.escape(str(parts))} is already running \(pid "
-                            rf"{first.pid} on host {re.escape(socket.gethostname())}, started .*\); if that job is "
-                            rf"gone, delete {re.escape(str(lock))}", err[0]), err[0]
+        assert re.fullmatch(
+            rf"error: generate --shard 0/2 into {re.escape(str(parts))} is already running \(pid "
+            rf"{first.pid} on host {re.escape(socket.gethostname())}, started .*\); if that job is "
+            rf"gone, delete {re.escape(str(lock))}",
+            err[0],
+        ), err[0]
         first.send_signal(signal.SIGTERM)
         err = first.communicate(timeout=120)[1].strip().splitlines()
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
-    assert first.returncode == 2 and err[-1] == ("error: terminated (SIGTERM); finished sequences are kept: rerun the "
-                                                 "same command to resume")
+    assert first.returncode == 2 and err[-1] == (
+        "error: terminated (SIGTERM); finished sequences are kept: rerun the same command to resume"
+    )
     assert sorted(p.name for p in parts.iterdir()) == ["config.json"]  # no lock, no temporary part left

@@ -45,8 +45,7 @@ def test_cuda_conserves_mass_and_keeps_state_on_device():
     phi = st.get()
     assert st.steps_done == 2 * STEPS
     assert abs(phi.mean() - phi0.mean()) < 1e-14
-    np.testing.assert_allclose(phi, ch_numba.evolve(phi0, 2 * STEPS, p, backend="numpy" if SIM else "cpu"),
-                               atol=1e-12)
+    np.testing.assert_allclose(phi, ch_numba.evolve(phi0, 2 * STEPS, p, backend="numpy" if SIM else "cpu"), atol=1e-12)
 
 
 def test_launch_plan_covers_the_batch():

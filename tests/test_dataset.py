@@ -56,8 +56,9 @@ def test_layout_and_contents_match_independent_recomputation(small):
             ic = spec["ic"]
             assert ds.seed[i] == spec["seed"] and ds.burn_in[i] == spec["burn_in"] and ds.ic[i] == ic
             assert ds.t0[i] == pytest.approx(spec["burn_in"] * 20 * p.dt)
-            phi0 = initial.perlin((12,) * 3, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"],
-                                  amplitude=ic["amplitude"])
+            phi0 = initial.perlin(
+                (12,) * 3, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"], amplitude=ic["amplitude"]
+            )
             frames = ds.sequence(i)
             np.testing.assert_array_equal(frames[0], ch_numba.evolve(phi0, 20 * spec["burn_in"], p))
             for k in range(2):
@@ -116,8 +117,15 @@ def test_batches_give_the_data_of_single_runs(small, tmp_path, batch, shards):
         generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", progress=False, batch=batch)
     else:
         for k in range(shards):
-            generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard=f"{k}/{shards}", progress=False,
-                     batch=batch)
+            generate(
+                out,
+                DatasetConfig(**SMALL),
+                CHParams(),
+                backend="cpu",
+                shard=f"{k}/{shards}",
+                progress=False,
+                batch=batch,
+            )
         merge(out)
     assert_same_data(read_all(out), read_all(small))
 
@@ -152,8 +160,7 @@ def test_rerun_with_other_arguments_refused(tmp_path):
     out = tmp_path / "x.h5"
     generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/3", progress=False)
     with pytest.raises(ValueError, match="different arguments.*frames"):
-        generate(out, DatasetConfig(**{**SMALL, "frames": 4}), CHParams(), backend="cpu", shard="1/3",
-                 progress=False)
+        generate(out, DatasetConfig(**{**SMALL, "frames": 4}), CHParams(), backend="cpu", shard="1/3", progress=False)
 
 
 @pytest.mark.parametrize("storage, tol", [("none", 0.0), ("gzip", 0.0), ("scaleoffset", 1e-4), ("float16", 5e-4)])
@@ -171,10 +178,27 @@ def test_storage_options(small, tmp_path, storage, tol):
 
 def _generate_cmd(out, **over):
     cfg = {**SMALL, "sequences": 6, "frames": 4, "steps_per_frame": 300, "size": 24, **over}
-    return [sys.executable, "-m", "ch_numba", "generate", str(out), "--sequences", str(cfg["sequences"]),
-            "--frames", str(cfg["frames"]), "--steps-per-frame", str(cfg["steps_per_frame"]), "--size",
-            str(cfg["size"]), "--burn-in-frames", str(cfg["burn_in_frames"]), "--seed", str(cfg["seed"]),
-            "--backend", "cpu"]
+    return [
+        sys.executable,
+        "-m",
+        "ch_numba",
+        "generate",
+        str(out),
+        "--sequences",
+        str(cfg["sequences"]),
+        "--frames",
+        str(cfg["frames"]),
+        "--steps-per-frame",
+        str(cfg["steps_per_frame"]),
+        "--size",
+        str(cfg["size"]),
+        "--burn-in-frames",
+        str(cfg["burn_in_frames"]),
+        "--seed",
+        str(cfg["seed"]),
+        "--backend",
+        "cpu",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +269,15 @@ def test_foreign_corrupt_and_missing_files(tmp_path, small):
         open_dataset(incomplete)
 
 
-@pytest.mark.parametrize("over, match", [({"sequences": 0}, "--sequences"), ({"val_fraction": 1.0}, "--val-fraction"),
-                                         ({"storage": "zip"}, "unknown storage"), ({"frequencies": ()}, "frequencies")])
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"sequences": 0}, "--sequences"),
+        ({"val_fraction": 1.0}, "--val-fraction"),
+        ({"storage": "zip"}, "unknown storage"),
+        ({"frequencies": ()}, "frequencies"),
+    ],
+)
 def test_bad_config(over, match):
     with pytest.raises(ValueError, match=match):
         DatasetConfig(**{**SMALL, **over})
@@ -270,17 +301,29 @@ def test_config_json_records_arguments(tmp_path):
 def _lock_file(parts, name, pid, host):
     """A lock file as another run's PartsLock writes it."""
     parts.mkdir(parents=True, exist_ok=True)
-    (parts / name).write_text(json.dumps({"pid": pid, "host": host, "started": "2026-01-01 00:00:00 UTC",
-                                          "command": "python -m ch_numba generate ...", "token": "0" * 32}))
+    (parts / name).write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "host": host,
+                "started": "2026-01-01 00:00:00 UTC",
+                "command": "python -m ch_numba generate ...",
+                "token": "0" * 32,
+            }
+        )
+    )
 
 
 def test_a_running_shard_is_refused_naming_it_while_other_shards_run(tmp_path):
     out, host, live = tmp_path / "l.h5", socket.gethostname(), os.getppid()  # pytest's parent: a running process
     parts = parts_dir(out)
     _lock_file(parts, "shard-0-of-2.lock", live, host)
-    with pytest.raises(ValueError, match=rf"^generate --shard 0/2 into {parts} is already running \(pid {live} on "
-                                         rf"host {host}, started 2026-01-01 00:00:00 UTC\); if that job is gone, "
-                                         rf"delete {parts / 'shard-0-of-2.lock'}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^generate --shard 0/2 into {parts} is already running \(pid {live} on "
+        rf"host {host}, started 2026-01-01 00:00:00 UTC\); if that job is gone, "
+        rf"delete {parts / 'shard-0-of-2.lock'}$",
+    ):
         generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="0/2", progress=False)
     assert not list(parts.glob("seq_*")) and not list(parts.glob("*.tmp*"))
     generate(out, DatasetConfig(**SMALL), CHParams(), backend="cpu", shard="1/2", progress=False)  # beside it
@@ -315,8 +358,11 @@ def test_parts_are_checked_against_the_folder_config(tmp_path):
     out, cfg = tmp_path / "r.h5", DatasetConfig(**SMALL)
     generate(out, cfg, CHParams(), backend="cpu", shard="0/3", progress=False)
     generate(out, cfg, CHParams(), backend="numpy", shard="1/3", batch=2, progress=False)  # another backend, batch
-    with pytest.raises(ValueError, match=r"was started with different arguments \(dt, epsilon\); rerun with the "
-                                         r"same arguments or delete that folder"):
+    with pytest.raises(
+        ValueError,
+        match=r"was started with different arguments \(dt, epsilon\); rerun with the "
+        r"same arguments or delete that folder",
+    ):
         generate(out, cfg, CHParams(epsilon=2.0, dt=5e-4), backend="cpu", shard="2/3", progress=False)
     with pytest.raises(ValueError, match=r"different arguments \(.*scheme.*\)"):
         generate(out, cfg, CHParams(scheme="spectral", dt=0.5), backend="cpu", shard="2/3", progress=False)
@@ -374,6 +420,7 @@ def test_generate_without_a_terminal_logs_each_sequence(tmp_path, monkeypatch, c
     monkeypatch.setattr(dataset, "PROGRESS_INTERVAL", 0.0)
     generate(tmp_path / "p.h5", DatasetConfig(**SMALL), CHParams(), backend="cpu")
     lines = [r.getMessage() for r in caplog.records if "sequences (" in r.getMessage()]
-    assert [line.split(",")[0] for line in lines] == [f"p.h5: {i}/3 sequences ({round(100 * i / 3)} %)"
-                                                      for i in (1, 2, 3)]
+    assert [line.split(",")[0] for line in lines] == [
+        f"p.h5: {i}/3 sequences ({round(100 * i / 3)} %)" for i in (1, 2, 3)
+    ]
     assert lines[-1].split(", ")[2] == "ETA 0:00:00"

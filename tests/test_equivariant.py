@@ -152,12 +152,19 @@ def test_default_model_is_unchanged_and_shipped_checkpoints_load(conservative):
     of the reference construction order (cell1, cell2, head 1×1, 1×1, conv_k); the shipped checkpoint
     (config without 'equivariant') loads as plain."""
     torch.manual_seed(3)
-    reference = nn.ModuleDict({
-        "cell1": ConvGRU3DCell(1, 10, 3),
-        "cell2": ConvGRU3DCell(10, 10, 3),
-        "head": nn.Sequential(nn.Conv3d(10, 10, 1), nn.Tanh(), nn.Conv3d(10, 10, 1), nn.Tanh(),
-                              nn.Conv3d(10, 3 if conservative else 1, 3, padding=1, padding_mode="circular")),
-    }).state_dict()
+    reference = nn.ModuleDict(
+        {
+            "cell1": ConvGRU3DCell(1, 10, 3),
+            "cell2": ConvGRU3DCell(10, 10, 3),
+            "head": nn.Sequential(
+                nn.Conv3d(10, 10, 1),
+                nn.Tanh(),
+                nn.Conv3d(10, 10, 1),
+                nn.Tanh(),
+                nn.Conv3d(10, 3 if conservative else 1, 3, padding=1, padding_mode="circular"),
+            ),
+        }
+    ).state_dict()
     for model in (CRNN(conservative), CRNN(conservative, equivariant=False)):
         torch.manual_seed(3)
         state = type(model)(**model.config).state_dict()
@@ -350,8 +357,9 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_export_writes_the_plain_graph_and_records_equivariant(tmp_path, exported_model, dataset_attrs):
     model = make_model(dtype=torch.float32, seed=5, scale=1.5)
-    ckpt = save_checkpoint(model, tmp_path / "eq.pt", epoch=3, downscale=2,
-                           dataset={"path": "/data/train.h5", "attrs": dataset_attrs})
+    ckpt = save_checkpoint(
+        model, tmp_path / "eq.pt", epoch=3, downscale=2, dataset={"path": "/data/train.h5", "attrs": dataset_attrs}
+    )
     path = tmp_path / "eq.onnx"
     meta = onnx_export.export_checkpoint(ckpt, path)
     assert meta["equivariant"] is True and meta["param_count"] == 7_010

@@ -43,9 +43,22 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(path, sequences=4, frames=6, size=16, val_fraction=0.5, burn_in=2):
-    generate(path, DatasetConfig(sequences=sequences, frames=frames, steps_per_frame=100, size=size,
-                                 val_fraction=val_fraction, seed=1, frequencies=(2,), burn_in_frames=burn_in),
-             PARAMS, backend="numpy", progress=False)
+    generate(
+        path,
+        DatasetConfig(
+            sequences=sequences,
+            frames=frames,
+            steps_per_frame=100,
+            size=size,
+            val_fraction=val_fraction,
+            seed=1,
+            frequencies=(2,),
+            burn_in_frames=burn_in,
+        ),
+        PARAMS,
+        backend="numpy",
+        progress=False,
+    )
     return path
 
 
@@ -62,8 +75,14 @@ def models(data_file, tmp_path_factory):
         attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
     torch.manual_seed(0)
     ckpt = folder / "model.pt"
-    save_checkpoint(CRNN(), ckpt, epoch=0, downscale=2, code_version="0.1.0+git.test",
-                    dataset={"path": str(data_file), "attrs": attrs, "n_frames": 6, "shape": [16, 16, 16]})
+    save_checkpoint(
+        CRNN(),
+        ckpt,
+        epoch=0,
+        downscale=2,
+        code_version="0.1.0+git.test",
+        dataset={"path": str(data_file), "attrs": attrs, "n_frames": 6, "shape": [16, 16, 16]},
+    )
     onnx = folder / "model.onnx"
     onnx_export.export_checkpoint(ckpt, onnx)
     return ckpt, onnx
@@ -72,8 +91,13 @@ def models(data_file, tmp_path_factory):
 # -- independent references ---------------------------------------------------------------------
 def read(data_file, i, T):
     with h5py.File(data_file, "r") as f:
-        return (f["phi"][i, :T].astype(np.float32), f["free_energy"][i, :T], f["phi_mean"][i, :T],
-                f["t0"][i] + f["time"][:T], f["split"].asstr()[i])
+        return (
+            f["phi"][i, :T].astype(np.float32),
+            f["free_energy"][i, :T],
+            f["phi_mean"][i, :T],
+            f["t0"][i] + f["time"][:T],
+            f["split"].asstr()[i],
+        )
 
 
 def free_energy_numpy(phi, eps=1.0, W=1.0, dx=1.0):
@@ -109,18 +133,25 @@ def reference(ckpt, data_file, i, T):
         for k in range(T - 1 - m, T - 1):
             g2 = sum(((np.roll(net[k], -1, a) - np.roll(net[k], 1, a)) / 2.0) ** 2 for a in range(3))
             speeds.append(np.sqrt(np.sum((net[k + 1] - net[k]) ** 2) / np.sum(g2)) * 1e4)
-        stat.update({f"rms_change_tail_{who}": np.sqrt(np.mean((last - first) ** 2)),
-                     f"layered_fraction_final_{who}": max(prof) / last.var(),
-                     f"interface_velocity_tail_{who}": np.mean(speeds)})
+        stat.update(
+            {
+                f"rms_change_tail_{who}": np.sqrt(np.mean((last - first) ** 2)),
+                f"layered_fraction_final_{who}": max(prof) / last.var(),
+                f"interface_velocity_tail_{who}": np.mean(speeds),
+            }
+        )
     return {
         **stat,
-        "split": split, "t_ic": t_ic,
+        "split": split,
+        "t_ic": t_ic,
         "rmse_full": np.sqrt(np.mean(diff**2, axis=(1, 2, 3))),
         "rmse_network": np.sqrt(np.mean((pred_net - truth[:, ::2, ::2, ::2]) ** 2, axis=(1, 2, 3))),
         "delta": np.sqrt(np.sum(diff**2, axis=(1, 2, 3)) / np.sum(sum(g**2 for g in grad), axis=(1, 2, 3))),
-        "free_energy_pred": F_pred, "free_energy_true": F_true,
+        "free_energy_pred": F_pred,
+        "free_energy_true": F_true,
         "free_energy_rel_error": np.abs(F_pred - F_true) / F_true,
-        "free_energy_net_pred": F_net_pred, "free_energy_net_true": F_net_true,
+        "free_energy_net_pred": F_net_pred,
+        "free_energy_net_true": F_net_true,
         "free_energy_rel_error_network": np.abs(F_net_pred - F_net_true) / F_net_true,
         "mass_drift_pred": np.abs(m_pred - m_pred[0]) / m_pred[0],
         "mass_drift_true": np.abs(m_true - m_true[0]) / m_true[0],
@@ -139,10 +170,17 @@ def load(out):
 
 
 def check_against_reference(seq, ref, atol):
-    for key in ("rmse_full", "rmse_network", "delta", "free_energy_pred", "free_energy_rel_error",
-                "free_energy_rel_error_network"):
-        np.testing.assert_allclose(seq[key], ref[key], rtol=0 if atol else REDUCTION["rtol"],
-                                   atol=atol or REDUCTION["atol"], err_msg=key)
+    for key in (
+        "rmse_full",
+        "rmse_network",
+        "delta",
+        "free_energy_pred",
+        "free_energy_rel_error",
+        "free_energy_rel_error_network",
+    ):
+        np.testing.assert_allclose(
+            seq[key], ref[key], rtol=0 if atol else REDUCTION["rtol"], atol=atol or REDUCTION["atol"], err_msg=key
+        )
     np.testing.assert_allclose(seq["free_energy_true"], ref["free_energy_true"], rtol=0, atol=0)  # the stored F
     np.testing.assert_allclose(seq["mass_drift_true"], ref["mass_drift_true"], **REDUCTION)
     np.testing.assert_allclose(seq["times_since_ic"], ref["t_ic"], rtol=1e-12)
@@ -186,13 +224,15 @@ def test_checkpoint_evaluation_equals_numpy_reference(models, data_file, tmp_pat
     np.testing.assert_allclose(ens["free_energy_mean_rel_error"], np.abs(F_mean - F_true) / F_true, **REDUCTION)
     F_net_mean = np.mean([r["free_energy_net_pred"] for r in refs], axis=0)
     F_net_true = np.mean([r["free_energy_net_true"] for r in refs], axis=0)
-    np.testing.assert_allclose(ens["free_energy_mean_rel_error_network"], np.abs(F_net_mean - F_net_true) / F_net_true,
-                               **REDUCTION)
+    np.testing.assert_allclose(
+        ens["free_energy_mean_rel_error_network"], np.abs(F_net_mean - F_net_true) / F_net_true, **REDUCTION
+    )
     alphas = [r["alpha_true"] for r in refs]
     assert ens["scalars"]["alpha_true"]["mean"] == pytest.approx(np.mean(alphas), rel=1e-9)
     assert ens["scalars"]["alpha_true"]["sd"] == pytest.approx(np.std(alphas, ddof=1), rel=1e-9)
     assert ens["scalars"]["free_energy_rel_error_max"]["max"] == pytest.approx(
-        max(r["free_energy_rel_error"].max() for r in refs), rel=1e-10)
+        max(r["free_energy_rel_error"].max() for r in refs), rel=1e-10
+    )
     # provenance and plots
     assert result["format"] == "ch3d-evaluation" and result["model"]["kind"] == "torch"
     assert result["model"]["backend"] == "torch-cpu" and result["model"]["downscale"] == 2
@@ -205,14 +245,27 @@ def test_checkpoint_evaluation_equals_numpy_reference(models, data_file, tmp_pat
     assert "RMSE, last frame (full grid)" in caplog.text and "power-law exponent" in caplog.text
     assert "interface velocity, cells/10⁴ steps (last 2)" in caplog.text and "layered fraction" in caplog.text
     assert ens["scalars"]["interface_velocity_tail_pred"]["mean"] == pytest.approx(
-        np.mean([r["interface_velocity_tail_pred"] for r in refs]), rel=1e-9)
+        np.mean([r["interface_velocity_tail_pred"] for r in refs]), rel=1e-9
+    )
 
 
 def test_onnx_evaluation_equals_numpy_reference(models, data_file, tmp_path, capsys):
     ckpt, onnx = models
     out = tmp_path / "eval"
-    run_evaluate(capsys, onnx, data_file, "--out", out, "--sequences", "0,2", "--frames", "5", "--fit-range", "1.5:",
-                 "--no-plots")
+    run_evaluate(
+        capsys,
+        onnx,
+        data_file,
+        "--out",
+        out,
+        "--sequences",
+        "0,2",
+        "--frames",
+        "5",
+        "--fit-range",
+        "1.5:",
+        "--no-plots",
+    )
     result = load(out)
     assert [s["index"] for s in result["sequences"]] == [0, 2] and result["data"]["frames"] == 5
     assert result["model"]["kind"] == "onnx" and result["model"]["backend"] == "onnxruntime-cpu"
@@ -240,9 +293,27 @@ def test_onnx_evaluation_runs_without_torch(models, data_file, tmp_path):
     ckpt, onnx = models
     out = tmp_path / "eval"
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", CHILD, "evaluate", str(onnx), str(data_file), "--out", str(out),
-                             "--threads", "1", "--sequences", "1"],
-                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            "evaluate",
+            str(onnx),
+            str(data_file),
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            "--sequences",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TORCH-FREE OK" in result.stdout
     seq = load(out)["sequences"][0]
@@ -274,13 +345,14 @@ class _Exact:
 
     def rollout(self, phi0, steps):
         np.testing.assert_array_equal(phi0, self.frames[0])
-        return iter(self.frames[1:steps + 1])
+        return iter(self.frames[1 : steps + 1])
 
 
 def test_a_perfect_model_scores_zero(data_file):
     truth, F_true, m_true, t_ic, _ = read(data_file, 1, 6)
-    rec, pred = evaluate_sequence(_Exact(truth), truth, PARAMS, free_energy_true=F_true, phi_mean_true=m_true,
-                                  t_ic=t_ic)
+    rec, pred = evaluate_sequence(
+        _Exact(truth), truth, PARAMS, free_energy_true=F_true, phi_mean_true=m_true, t_ic=t_ic
+    )
     np.testing.assert_array_equal(pred, truth)
     for key in ("rmse_full", "rmse_network", "delta"):
         np.testing.assert_array_equal(rec[key], 0.0)
@@ -300,8 +372,27 @@ def test_a_perfect_model_scores_zero(data_file):
 def test_rollout_cli_writes_crnn_rollout(models, tmp_path, capsys):
     ckpt, onnx = models
     out = tmp_path / "run.h5"
-    assert main(["rollout", str(ckpt), "--size", "16", "--steps", "4", "--every", "2", "--seed", "5",
-                 "--out", str(out), "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "rollout",
+                str(ckpt),
+                "--size",
+                "16",
+                "--steps",
+                "4",
+                "--every",
+                "2",
+                "--seed",
+                "5",
+                "--out",
+                str(out),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     phi0 = initial.perlin((16, 16, 16), frequency=4, seed=5, mean=0.5, amplitude=0.1)[::2, ::2, ::2]
     model = load_checkpoint(ckpt)["model"]
     with torch.no_grad():
@@ -317,8 +408,26 @@ def test_rollout_cli_writes_crnn_rollout(models, tmp_path, capsys):
     # the same as `python -m export.rollout` on the exported model
     from export.rollout import main as onnx_rollout
 
-    assert onnx_rollout([str(onnx), "--size", "16", "--steps", "4", "--every", "2", "--seed", "5",
-                         "--out", str(tmp_path / "onnx.h5"), "--threads", "1"]) == 0
+    assert (
+        onnx_rollout(
+            [
+                str(onnx),
+                "--size",
+                "16",
+                "--steps",
+                "4",
+                "--every",
+                "2",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path / "onnx.h5"),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     with ch_numba.open_dataset(tmp_path / "onnx.h5") as ds:
         np.testing.assert_allclose(ds.sequence(0), frames, rtol=0, atol=ORT_ATOL)
 
@@ -364,8 +473,9 @@ def test_flat_layer_variants():
         assert metrics.layered_fraction(phi) == pytest.approx(1.0, abs=1e-6)
     off = probe.flat_layer(32, 0, w, "offset")[:, 0, 0].astype(np.float64)
     assert np.max(np.abs(off - off[(-np.arange(32)) % 32])) > 0.1  # no lattice mirror
-    assert metrics.layer_shift(probe.flat_layer(32, 0, w), probe.flat_layer(32, 0, w, "offset"), 0) == \
-        pytest.approx(0.3, abs=1e-3)
+    assert metrics.layer_shift(probe.flat_layer(32, 0, w), probe.flat_layer(32, 0, w, "offset"), 0) == pytest.approx(
+        0.3, abs=1e-3
+    )
     assert probe.flat_layer(32, 1, w, "unequal").mean() == pytest.approx(0.4, abs=1e-5)
 
 
@@ -409,36 +519,45 @@ def bad_files(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("args, match", [
-    (["evaluate", "{d}/missing.pt", "{data}"], "no such model file"),
-    (["evaluate", "{ckpt}", "{d}/missing.h5"], "no such file"),
-    (["evaluate", "{ckpt}", "{d}/foreign.h5"], "is not a ch3d data set"),
-    (["evaluate", "{d}/garbage.pt", "{data}"], "not a ch3d checkpoint"),
-    (["evaluate", "{d}/garbage.onnx", "{data}"], "not a readable ONNX model"),
-    (["evaluate", "{onnx}", "{d}/odd.h5"], "grid mismatch: the data set's grid 9x9x9 is not divisible by the model's "
-                                           "downscale factor 2"),
-    (["evaluate", "{ckpt}", "{d}/four.h5"], "smaller than the model's kernel 3"),
-    (["evaluate", "{ckpt}", "{d}/noval.h5"], "has no 'val' sequences; use --split train or all, or --sequences"),
-    (["evaluate", "{ckpt}", "{d}/notrain.h5", "--split", "train"],
-     "has no 'train' sequences; use --split val or all, or --sequences"),  # the hint never names the split used
-    (["evaluate", "{ckpt}", "{data}", "--frames", "7"], "stores only 6 frames"),
-    (["evaluate", "{ckpt}", "{data}", "--frames", "1"], "--frames must be >= 2"),
-    (["evaluate", "{ckpt}", "{data}", "--sequences", "4"], "--sequences 4 is out of range"),
-    (["evaluate", "{ckpt}", "{data}", "--fit-range", "5:1"], "t_min 5.0 must be below t_max 1.0"),
-    (["rollout", "{d}/missing.pt", "--size", "16"], "checkpoint not found"),
-    (["rollout", "{ckpt}", "--size", "15"], "not divisible by the model's downscale factor 2"),
-    (["rollout", "{ckpt}", "--steps", "5", "--every", "2"], "not a multiple of --every"),
-    (["rollout", "{ckpt}", "--threads", "0"], "--threads must be >= 1, got 0"),
-    (["evaluate", "{ckpt}", "{data}", "--threads", "0"], "--threads must be >= 1, got 0"),
-    (["train", "{data}", "--threads", "0"], "--threads must be >= 1, got 0"),
-    (["train", "{data}", "--downscale", "8"], "--downscale 8 turns the grid 16x16x16 of "),
-    (["evaluate", "{d}/folder.pt", "{data}"], "folder.pt is a folder, not a model file"),
-    (["evaluate", "{ckpt}", "{d}"], "is a folder, not a data set file"),
-    (["rollout", "{d}/folder.pt"], "checkpoint {d}/folder.pt is a folder, not a file"),
-    (["rollout", "{d}/noise.pt"], "not a ch3d checkpoint: {d}/noise.pt (not a file written by torch.save)"),
-    (["rollout", "{d}/objects.pt"], "(it holds Python objects other than tensors and plain data, which are not "
-                                    "loaded)"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["evaluate", "{d}/missing.pt", "{data}"], "no such model file"),
+        (["evaluate", "{ckpt}", "{d}/missing.h5"], "no such file"),
+        (["evaluate", "{ckpt}", "{d}/foreign.h5"], "is not a ch3d data set"),
+        (["evaluate", "{d}/garbage.pt", "{data}"], "not a ch3d checkpoint"),
+        (["evaluate", "{d}/garbage.onnx", "{data}"], "not a readable ONNX model"),
+        (
+            ["evaluate", "{onnx}", "{d}/odd.h5"],
+            "grid mismatch: the data set's grid 9x9x9 is not divisible by the model's downscale factor 2",
+        ),
+        (["evaluate", "{ckpt}", "{d}/four.h5"], "smaller than the model's kernel 3"),
+        (["evaluate", "{ckpt}", "{d}/noval.h5"], "has no 'val' sequences; use --split train or all, or --sequences"),
+        (
+            ["evaluate", "{ckpt}", "{d}/notrain.h5", "--split", "train"],
+            "has no 'train' sequences; use --split val or all, or --sequences",
+        ),  # the hint never names the split used
+        (["evaluate", "{ckpt}", "{data}", "--frames", "7"], "stores only 6 frames"),
+        (["evaluate", "{ckpt}", "{data}", "--frames", "1"], "--frames must be >= 2"),
+        (["evaluate", "{ckpt}", "{data}", "--sequences", "4"], "--sequences 4 is out of range"),
+        (["evaluate", "{ckpt}", "{data}", "--fit-range", "5:1"], "t_min 5.0 must be below t_max 1.0"),
+        (["rollout", "{d}/missing.pt", "--size", "16"], "checkpoint not found"),
+        (["rollout", "{ckpt}", "--size", "15"], "not divisible by the model's downscale factor 2"),
+        (["rollout", "{ckpt}", "--steps", "5", "--every", "2"], "not a multiple of --every"),
+        (["rollout", "{ckpt}", "--threads", "0"], "--threads must be >= 1, got 0"),
+        (["evaluate", "{ckpt}", "{data}", "--threads", "0"], "--threads must be >= 1, got 0"),
+        (["train", "{data}", "--threads", "0"], "--threads must be >= 1, got 0"),
+        (["train", "{data}", "--downscale", "8"], "--downscale 8 turns the grid 16x16x16 of "),
+        (["evaluate", "{d}/folder.pt", "{data}"], "folder.pt is a folder, not a model file"),
+        (["evaluate", "{ckpt}", "{d}"], "is a folder, not a data set file"),
+        (["rollout", "{d}/folder.pt"], "checkpoint {d}/folder.pt is a folder, not a file"),
+        (["rollout", "{d}/noise.pt"], "not a ch3d checkpoint: {d}/noise.pt (not a file written by torch.save)"),
+        (
+            ["rollout", "{d}/objects.pt"],
+            "(it holds Python objects other than tensors and plain data, which are not loaded)",
+        ),
+    ],
+)
 def test_bad_inputs_give_one_error_line(models, data_file, bad_files, tmp_path, capsys, args, match):
     ckpt, onnx = models
     argv = [a.format(d=bad_files, data=data_file, ckpt=ckpt, onnx=onnx) for a in args]
@@ -456,8 +575,20 @@ def test_evaluate_refuses_an_earlier_evaluation_unless_overwrite(models, data_fi
     (out / "evaluation.json").write_text("{}")
     (out / "rmse.png").write_bytes(b"an earlier plot")
     (out / "notes.txt").write_text("the user's")
-    argv = ["evaluate", str(models[1]), str(data_file), "--out", str(out), "--sequences", "1", "--frames", "3",
-            "--no-plots", "--threads", "1"]
+    argv = [
+        "evaluate",
+        str(models[1]),
+        str(data_file),
+        "--out",
+        str(out),
+        "--sequences",
+        "1",
+        "--frames",
+        "3",
+        "--no-plots",
+        "--threads",
+        "1",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "holds an earlier evaluation (evaluation.json, rmse.png); choose another folder or pass --overwrite" in err
@@ -510,7 +641,18 @@ def test_training_checkpoints_record_the_code_version(data_file, tmp_path):
     from surrogate.train import TrainConfig, train
 
     out = tmp_path / "run"
-    train(TrainConfig(data=data_file, out=out, epochs=1, batch=2, min_len=2, max_len=3, threads=1, tensorboard=False,
-                      progress=False))
+    train(
+        TrainConfig(
+            data=data_file,
+            out=out,
+            epochs=1,
+            batch=2,
+            min_len=2,
+            max_len=3,
+            threads=1,
+            tensorboard=False,
+            progress=False,
+        )
+    )
     for name in ("last.pt", "best.pt"):
         assert load_checkpoint(out / name)["code_version"] == code_version()

@@ -36,8 +36,12 @@ def test_readme_simulate_examples_run_on_the_shipped_inputs(tmp_path):
     assert 0.05 < phi.mean() < 0.2 and phi[16, 16, 16] == 1.0 and phi[0, 0, 0] == 0.0  # filled, padded
     fast = ["--frames", "2", "--steps-per-frame", "2", "--backend", "numpy"]
     peanut, gyroid = tmp_path / "peanut.h5", tmp_path / "gyroid.h5"
-    assert ch_main(["simulate", str(peanut), "--ic", "mesh", "--ic-file", str(EXAMPLES / "peanut.stl"),
-                    "--size", "16", *fast]) == 0
+    assert (
+        ch_main(
+            ["simulate", str(peanut), "--ic", "mesh", "--ic-file", str(EXAMPLES / "peanut.stl"), "--size", "16", *fast]
+        )
+        == 0
+    )
     assert ch_main(["simulate", str(gyroid), "--ic", "npy", "--ic-file", str(EXAMPLES / "gyroid32.npy"), *fast]) == 0
     with open_dataset(peanut) as a, open_dataset(gyroid) as b:
         assert a.shape == (16, 16, 16) and b.shape == (32, 32, 32)

@@ -98,8 +98,24 @@ def test_metadata_is_complete(exported_model):
     proto = onnx.load(str(exported_model[1]))
     props = {p.key: p.value for p in proto.metadata_props}
     meta = json.loads(props[spec.METADATA_KEY])
-    for key in ("format_version", "conservative", "hidden", "kernel", "downscale", "epsilon", "mobility", "W", "dx",
-                "dt", "steps_per_frame", "train_grid", "param_count", "train", "phi_convention", "time_per_step"):
+    for key in (
+        "format_version",
+        "conservative",
+        "hidden",
+        "kernel",
+        "downscale",
+        "epsilon",
+        "mobility",
+        "W",
+        "dx",
+        "dt",
+        "steps_per_frame",
+        "train_grid",
+        "param_count",
+        "train",
+        "phi_convention",
+        "time_per_step",
+    ):
         assert key in meta, key
     assert meta["format_version"] == spec.FORMAT_VERSION and meta["format"] == spec.FORMAT
     assert meta["conservative"] is True and meta["hidden"] == 10 and meta["kernel"] == 3
@@ -155,8 +171,14 @@ def test_metadata_reads_only_the_keys_training_writes():
     """No aliases for keys no released checkpoint has (code version under git_commit/package_version/version,
     the data set under train_config's dataset/data_path or as a string)."""
     torch.manual_seed(1)
-    ckpt = {"model": CRNN(), "git_commit": "abc", "version": "9", "package_version": "9", "dataset": "/d.h5",
-            "train_config": {"dataset": "/e.h5", "data_path": "/f.h5"}}
+    ckpt = {
+        "model": CRNN(),
+        "git_commit": "abc",
+        "version": "9",
+        "package_version": "9",
+        "dataset": "/d.h5",
+        "train_config": {"dataset": "/e.h5", "data_path": "/f.h5"},
+    }
     train = onnx_export.build_metadata(ckpt)["train"]
     assert train["code_version_source"] == "exporter" and train["dataset"] is None
     ckpt = {"model": CRNN(), "code_version": "0.1.0+git.abc", "train_config": {"data": "/d.h5"}}
@@ -174,11 +196,15 @@ def test_git_describe_failures_never_crash(monkeypatch):
     assert onnx_export.build_metadata({"model": CRNN()})["train"]["code_version"].startswith("exported by ch3d ")
 
 
-@pytest.mark.parametrize("kwargs, match", [({"pad_mode": "wrap", "opset": 18}, "needs opset >= 19"),
-                                           ({"pad_mode": "reflect"}, "pad_mode must be"),
-                                           ({"opset": 17}, "opset must be an integer in 18.."),
-                                           ({"opset": onnx.defs.onnx_opset_version() + 1},
-                                            "the installed onnx package's newest")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"pad_mode": "wrap", "opset": 18}, "needs opset >= 19"),
+        ({"pad_mode": "reflect"}, "pad_mode must be"),
+        ({"opset": 17}, "opset must be an integer in 18.."),
+        ({"opset": onnx.defs.onnx_opset_version() + 1}, "the installed onnx package's newest"),
+    ],
+)
 def test_bad_export_options_are_refused(tmp_path, model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         onnx_export.export_model(model, tmp_path / "m.onnx", {}, **kwargs)
@@ -202,8 +228,22 @@ def test_cli_exports_wrap_padding_and_verifies(exported_model, tmp_path, caplog)
 
     caplog.set_level(logging.INFO)
     out = tmp_path / "wrap.onnx"
-    rc = main([str(exported_model[0]), str(out), "--pad-mode", "wrap", "--opset", "20", "--verify", "--verify-grids",
-               "8x8x8", "12x8x10", "--verify-steps", str(ROLLOUT_STEPS)])  # the random model: module docstring
+    rc = main(
+        [
+            str(exported_model[0]),
+            str(out),
+            "--pad-mode",
+            "wrap",
+            "--opset",
+            "20",
+            "--verify",
+            "--verify-grids",
+            "8x8x8",
+            "12x8x10",
+            "--verify-steps",
+            str(ROLLOUT_STEPS),
+        ]
+    )  # the random model: module docstring
     err = caplog.text
     assert rc == 0, err
     assert "onnx.checker: ok" in err and "verified" in err and err.count(" ok\n") >= 2
@@ -213,26 +253,33 @@ def test_cli_exports_wrap_padding_and_verifies(exported_model, tmp_path, caplog)
     assert json.loads(proto.metadata_props[0].value)["exported"]["padding"] == "Pad(mode=wrap)"
 
 
-@pytest.mark.parametrize("args, match", [(["missing.pt", "o.onnx"], "checkpoint not found"),
-                                         (["ckpt", "o.onnx", "--opset", "18", "--pad-mode", "wrap"], "opset >= 19"),
-                                         (["ckpt", "o.onnx", "--opset", "99"], "opset must be an integer in 18.."),
-                                         (["ckpt", "o.onnx", "--opset", "17"], "opset must be an integer in 18.."),
-                                         (["ckpt", "dir", "--overwrite"], "is a folder; give the name of the file")])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["missing.pt", "o.onnx"], "checkpoint not found"),
+        (["ckpt", "o.onnx", "--opset", "18", "--pad-mode", "wrap"], "opset >= 19"),
+        (["ckpt", "o.onnx", "--opset", "99"], "opset must be an integer in 18.."),
+        (["ckpt", "o.onnx", "--opset", "17"], "opset must be an integer in 18.."),
+        (["ckpt", "dir", "--overwrite"], "is a folder; give the name of the file"),
+    ],
+)
 def test_cli_errors_are_one_line(exported_model, tmp_path, capsys, args, match):
     from export.__main__ import main
 
     ckpt = str(exported_model[0])
     (tmp_path / "dir").mkdir()
-    args = [ckpt if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) or a == "dir" else a
-            for a in args]
+    args = [
+        ckpt if a == "ckpt" else str(tmp_path / a) if a.endswith((".pt", ".onnx")) or a == "dir" else a for a in args
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
 
 
-def test_cli_refuses_an_existing_file_and_a_failed_verify_keeps_it(exported_model, tmp_path, capsys, caplog,
-                                                                   monkeypatch):
+def test_cli_refuses_an_existing_file_and_a_failed_verify_keeps_it(
+    exported_model, tmp_path, capsys, caplog, monkeypatch
+):
     from export.__main__ import main
 
     out = tmp_path / "m.onnx"
@@ -243,8 +290,17 @@ def test_cli_refuses_an_existing_file_and_a_failed_verify_keeps_it(exported_mode
 
     def failing_verify(path, model, **kwargs):
         checked.append(Path(path))
-        return [{"grid": (8, 8, 8), "batch": 2, "steps": 3, "provider": "CPUExecutionProvider",
-                 "step_max_diff": 1e-7, "rollout_max_diff": 0.5, "ok": False}]
+        return [
+            {
+                "grid": (8, 8, 8),
+                "batch": 2,
+                "steps": 3,
+                "provider": "CPUExecutionProvider",
+                "step_max_diff": 1e-7,
+                "rollout_max_diff": 0.5,
+                "ok": False,
+            }
+        ]
 
     monkeypatch.setattr(onnx_export, "verify", failing_verify)
     assert main([str(exported_model[0]), str(out), "--overwrite", "--verify"]) == 1
@@ -253,8 +309,21 @@ def test_cli_refuses_an_existing_file_and_a_failed_verify_keeps_it(exported_mode
     assert out.read_bytes() == b"the previous model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # the failed file is not left anywhere
     monkeypatch.undo()
-    assert main([str(exported_model[0]), str(out), "--overwrite", "--verify", "--verify-grids", "6x6x6",
-                 "--verify-steps", "3"]) == 0
+    assert (
+        main(
+            [
+                str(exported_model[0]),
+                str(out),
+                "--overwrite",
+                "--verify",
+                "--verify-grids",
+                "6x6x6",
+                "--verify-steps",
+                "3",
+            ]
+        )
+        == 0
+    )
     onnx.checker.check_model(str(out), full_check=True)
 
 

@@ -44,11 +44,27 @@ def test_atomic_path_runs_checks_before_the_rename(tmp_path):
 
 
 def test_json_safe():
-    value = {1: np.float32(0.5), "a": (np.int64(3), np.nan, -math.inf), "b": np.arange(3), "c": b"x",
-             "d": np.bool_(True), "e": Path("p/q"), "f": [np.array([[1.5, np.inf]])], "g": None}
+    value = {
+        1: np.float32(0.5),
+        "a": (np.int64(3), np.nan, -math.inf),
+        "b": np.arange(3),
+        "c": b"x",
+        "d": np.bool_(True),
+        "e": Path("p/q"),
+        "f": [np.array([[1.5, np.inf]])],
+        "g": None,
+    }
     out = files.json_safe(value)
-    assert out == {"1": 0.5, "a": [3, None, None], "b": [0, 1, 2], "c": "x", "d": True, "e": "p/q",
-                   "f": [[[1.5, None]]], "g": None}
+    assert out == {
+        "1": 0.5,
+        "a": [3, None, None],
+        "b": [0, 1, 2],
+        "c": "x",
+        "d": True,
+        "e": "p/q",
+        "f": [[[1.5, None]]],
+        "g": None,
+    }
     assert type(out["a"][0]) is int and type(out["d"]) is bool
     json.dumps(out, allow_nan=False)
 
@@ -78,12 +94,44 @@ def test_the_solver_side_writes_through_the_one_helper(tmp_path, commits):
     render.plot_energy([0.0, 1.0], [2.0, 1.0], tmp_path / "e.png")
     assert commits == ["a.vti", "a.png", "e.png"]
     commits.clear()
-    assert main(["simulate", str(tmp_path / "s.h5"), "--size", "6", "--frames", "2", "--steps-per-frame", "2",
-                 "--backend", "numpy"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(tmp_path / "s.h5"),
+                "--size",
+                "6",
+                "--frames",
+                "2",
+                "--steps-per-frame",
+                "2",
+                "--backend",
+                "numpy",
+            ]
+        )
+        == 0
+    )
     assert commits == ["frame_000000.npy", "state.npz", "frame_000001.npy", "state.npz", "s.h5"]
     commits.clear()
-    assert main(["generate", str(tmp_path / "g.h5"), "--sequences", "2", "--size", "6", "--frames", "2",
-                 "--steps-per-frame", "2", "--backend", "numpy"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(tmp_path / "g.h5"),
+                "--sequences",
+                "2",
+                "--size",
+                "6",
+                "--frames",
+                "2",
+                "--steps-per-frame",
+                "2",
+                "--backend",
+                "numpy",
+            ]
+        )
+        == 0
+    )
     assert commits == ["seq_000000.h5", "seq_000001.h5", "g.h5"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.vti", "e.png", "g.h5", "s.h5"]
 
@@ -105,9 +153,12 @@ def test_the_surrogate_side_writes_through_the_one_helper(tmp_path, commits):
     _write_json(tmp_path / "evaluation.json", {"a": 1})
     _save(_figure((2, 2)), tmp_path / "rmse.png")
     node = helper.make_node("Identity", ["x"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     _atomic_save(helper.make_model(graph), tmp_path / "m.onnx", check=lambda p: onnx.checker.check_model(str(p)))
     assert commits == ["last.pt", "log.csv", "evaluation.json", "rmse.png", "m.onnx"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.json", "last.pt", "log.csv", "m.onnx",
-                                                          "rmse.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.json", "last.pt", "log.csv", "m.onnx", "rmse.png"]

@@ -31,8 +31,13 @@ def _scales(path):
 
 def _assert_self_explaining(path, n_seq, frames, shape, dx):
     """Named dimensions and coordinate values, with h5py and (where installed) with xarray."""
-    expected = {"phi": DIMS, "phi_mean": DIMS[:2], "free_energy": DIMS[:2], "time": ("frame",),
-                **{name: ("sequence",) for name in ("seed", "ic", "burn_in", "split", "backend", "t0")}}
+    expected = {
+        "phi": DIMS,
+        "phi_mean": DIMS[:2],
+        "free_energy": DIMS[:2],
+        "time": ("frame",),
+        **{name: ("sequence",) for name in ("seed", "ic", "burn_in", "split", "backend", "t0")},
+    }
     assert _scales(path) == expected
     xr = pytest.importorskip("xarray")
     pytest.importorskip("h5netcdf")
@@ -68,8 +73,27 @@ def test_generated_parts_and_merged_file_name_their_dimensions(tmp_path):
 
 def test_simulate_writes_the_same_layout(tmp_path):
     out = tmp_path / "run.h5"
-    assert cli.main(["simulate", str(out), "--size", "6", "--frames", "2", "--steps-per-frame", "5", "--dx", "2",
-                     "--dt", "0.01", "--backend", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "simulate",
+                str(out),
+                "--size",
+                "6",
+                "--frames",
+                "2",
+                "--steps-per-frame",
+                "5",
+                "--dx",
+                "2",
+                "--dt",
+                "0.01",
+                "--backend",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     _assert_self_explaining(out, 1, 2, (6, 6, 6), 2.0)
 
 
@@ -99,8 +123,13 @@ def test_rollout_files_use_the_same_layout_writer(tmp_path):
 
     rng = np.random.default_rng(0)
     phi0 = (0.5 + 0.1 * rng.standard_normal((8, 10, 12))).astype(np.float32)
-    out = write_rollout(_Shift(), phi0, tmp_path / "r.h5", RolloutConfig(model="shift.onnx", ic={"kind": "test"},
-                                                                          steps=4, every=2), progress=False)
+    out = write_rollout(
+        _Shift(),
+        phi0,
+        tmp_path / "r.h5",
+        RolloutConfig(model="shift.onnx", ic={"kind": "test"}, steps=4, every=2),
+        progress=False,
+    )
     _assert_self_explaining(out, 1, 3, (4, 5, 6), 2.0)  # network grid: dx_stored = 2 dx
     with open_dataset(out) as ds:
         np.testing.assert_array_equal(ds.phi[0, 1], np.roll(phi0[::2, ::2, ::2], 2, axis=0))

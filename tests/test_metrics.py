@@ -265,8 +265,7 @@ def test_interface_velocity_of_a_moving_layer():
     # the shipped model's network grid (w ≈ 1.06): central differences overestimate by ~11 %
     narrow = [periodic_slab(64, 16 + d, 48 + d, 1.06) for d in (0.0, 0.2)]
     assert 1.09 < metrics.interface_velocity(*narrow, 100) / (0.2 / 100 * 1e4) < 1.13
-    series = metrics.interface_velocity(np.stack([old, old]), np.stack([old, periodic_slab(64, 16.2, 48.2, WIDTH)]),
-                                        10)
+    series = metrics.interface_velocity(np.stack([old, old]), np.stack([old, periodic_slab(64, 16.2, 48.2, WIDTH)]), 10)
     assert series.shape == (2,) and series[0] == 0 and series[1] == pytest.approx(200, rel=DELTA_RTOL)
     with pytest.raises(ValueError, match="steps"):
         metrics.interface_velocity(old, old, 0)

@@ -267,8 +267,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
         note="x",
     )
     ck = load_checkpoint(path)
-    assert ck["epoch"] == 7 and ck["config"] == {"conservative": False, "hidden": 6, "kernel": 3,
-                                                 "equivariant": False}
+    assert ck["epoch"] == 7 and ck["config"] == {"conservative": False, "hidden": 6, "kernel": 3, "equivariant": False}
     assert ck["losses"] == [0.5, 0.25] and ck["note"] == "x"
     assert not ck["model"].training and isinstance(ck["model"], CRNN)
     np.testing.assert_array_equal(ck["numpy_rng"][1], rng[1])

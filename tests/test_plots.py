@@ -17,8 +17,11 @@ def labelled_ticks(fig, axis):
     """(value, label) of the major ticks inside the axis's view that carry a label, after drawing."""
     fig.canvas.draw()
     lo, hi = sorted(axis.get_view_interval())
-    return [(t.get_loc(), t.label1.get_text()) for t in axis.get_major_ticks()
-            if lo <= t.get_loc() <= hi and t.label1.get_visible() and t.label1.get_text()]
+    return [
+        (t.get_loc(), t.label1.get_text())
+        for t in axis.get_major_ticks()
+        if lo <= t.get_loc() <= hi and t.label1.get_visible() and t.label1.get_text()
+    ]
 
 
 def test_energy_plot_keeps_frame_0_and_fits_the_data():
@@ -46,11 +49,14 @@ def test_energy_plot_of_a_sequence_after_burn_in_is_log_log():
     assert len(labelled_ticks(fig, ax.xaxis)) >= 3
 
 
-@pytest.mark.parametrize("lo, hi, want", [
-    (0.021, 0.06, None),  # under a decade: round numbers, at least 3
-    (1e-3, 1.0, [1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),  # 1-3 decades: 1-2-5
-    (1e-6, 1.0, [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0]),  # more: decades
-])
+@pytest.mark.parametrize(
+    "lo, hi, want",
+    [
+        (0.021, 0.06, None),  # under a decade: round numbers, at least 3
+        (1e-3, 1.0, [1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),  # 1-3 decades: 1-2-5
+        (1e-6, 1.0, [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0]),  # more: decades
+    ],
+)
 def test_log_value_axis_ticks(lo, hi, want):
     fig = render.new_figure()
     ax = fig.subplots()
@@ -75,15 +81,25 @@ def synthetic_result(t0s=(0.0, 0.0, 4.0, 20.0), fit_range=(None, None)):
         pred = true * (1 + 0.03 * np.sin(tic / 5 + i))
         trues.append(true)
         preds.append(pred)
-        seqs.append({"index": i, "split": "val", "times_since_ic": tic.tolist(), "free_energy_true": true.tolist(),
-                     "free_energy_pred": pred.tolist()})
+        seqs.append(
+            {
+                "index": i,
+                "split": "val",
+                "times_since_ic": tic.tolist(),
+                "free_energy_true": true.tolist(),
+                "free_energy_pred": pred.tolist(),
+            }
+        )
 
     def curve(a):
         return {"mean": np.mean(a, 0).tolist(), "sd": np.std(a, 0, ddof=1).tolist()}
 
     alpha = {"n": len(t0s), "mean": -0.3, "sd": 0.02}
-    ensemble = {"n_sequences": len(t0s), "curves": {"free_energy_true": curve(trues), "free_energy_pred": curve(preds)},
-                "scalars": {"alpha_true": alpha, "alpha_pred": alpha}}
+    ensemble = {
+        "n_sequences": len(t0s),
+        "curves": {"free_energy_true": curve(trues), "free_energy_pred": curve(preds)},
+        "scalars": {"alpha_true": alpha, "alpha_pred": alpha},
+    }
     return {"times": T.tolist(), "sequences": seqs, "config": {"fit_range": list(fit_range)}, "ensemble": ensemble}
 
 

@@ -190,13 +190,16 @@ def _with_metadata(model_path, tmp_path, metadata):
     return path
 
 
-@pytest.mark.parametrize("edit, match", [
-    (None, "has no 'ch3d' metadata"),
-    ("{not json", "not valid JSON"),
-    ("drop downscale", "lacks downscale"),
-    ("format_version 99", "newer than this runtime"),
-    ("hidden 12", "metadata says hidden=12"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (None, "has no 'ch3d' metadata"),
+        ("{not json", "not valid JSON"),
+        ("drop downscale", "lacks downscale"),
+        ("format_version 99", "newer than this runtime"),
+        ("hidden 12", "metadata says hidden=12"),
+    ],
+)
 def test_refuses_missing_or_invalid_metadata(model_path, tmp_path, edit, match):
     meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
     if edit == "drop downscale":
@@ -210,13 +213,16 @@ def test_refuses_missing_or_invalid_metadata(model_path, tmp_path, edit, match):
         Rollout(_with_metadata(model_path, tmp_path, text), providers="cpu")
 
 
-@pytest.mark.parametrize("phi, match", [
-    (np.zeros((2, 8, 8), np.float32), "too small"),
-    (np.zeros((8, 8, 8, 8), np.float32), "expected phi of shape"),
-    (np.zeros((1, 2, 8, 8, 8), np.float32), "expected phi of shape"),
-    (np.full((8, 8, 8), np.nan, np.float32), "NaN or Inf"),
-    (np.zeros((8, 8, 8), np.complex64), "real array"),
-])
+@pytest.mark.parametrize(
+    "phi, match",
+    [
+        (np.zeros((2, 8, 8), np.float32), "too small"),
+        (np.zeros((8, 8, 8, 8), np.float32), "expected phi of shape"),
+        (np.zeros((1, 2, 8, 8, 8), np.float32), "expected phi of shape"),
+        (np.full((8, 8, 8), np.nan, np.float32), "NaN or Inf"),
+        (np.zeros((8, 8, 8), np.complex64), "real array"),
+    ],
+)
 def test_refuses_inputs_the_model_cannot_take(runner, phi, match):
     with pytest.raises(ValueError, match=match):
         runner.step(phi)
@@ -351,8 +357,14 @@ def test_guards_load_neither_surrogate_nor_torch(guarded_model):
     child = child.replace("np.full((16, 16, 16), 0.5,", "np.full((16, 16, 16), 0.1,")
     child = "import warnings\nwarnings.simplefilter('always')\n" + child
     heavy = ["surrogate", "surrogate.metrics", "torch", "ch_numba", "numba", "h5py", "scipy", "matplotlib"]
-    result = subprocess.run([sys.executable, "-c", child, str(guarded_model), *heavy], capture_output=True,
-                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", child, str(guarded_model), *heavy],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "loaded: none"
     assert result.stderr.count("TrainingRangeWarning") == 2 and "epsilon=1 (trained: 3)" in result.stderr
@@ -381,8 +393,10 @@ def fake_cuda(monkeypatch):
                 raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
             self._real = real_session(path, sess_options=sess_options, providers=[_CPU])
             self._cuda = _CUDA in names and state["mode"] == "starts"
-            self._options = {n: {str(k): str(v) for k, v in (p[1].items() if isinstance(p, tuple) else [])}
-                             for n, p in zip(names, providers)}
+            self._options = {
+                n: {str(k): str(v) for k, v in (p[1].items() if isinstance(p, tuple) else [])}
+                for n, p in zip(names, providers)
+            }
 
         def get_providers(self):
             return [_CUDA, _CPU] if self._cuda else [_CPU]
@@ -435,8 +449,11 @@ def test_auto_falls_back_to_cpu_in_one_line_and_cuda_refuses(model_path, fake_cu
     r = Rollout(model_path, providers="auto", threads=1)
     assert (r.device, r.device_id) == ("cpu", 0) and r.providers == [_CPU]
     assert caplog.text.count("CUDA provider not usable here") == 1
-    with pytest.raises(ValueError, match="providers='cuda' but the CUDA provider did not start" +
-                       (r" \(CUDA failure 100" if mode == "fails" else "")):
+    with pytest.raises(
+        ValueError,
+        match="providers='cuda' but the CUDA provider did not start"
+        + (r" \(CUDA failure 100" if mode == "fails" else ""),
+    ):
         Rollout(model_path, providers="cuda", threads=1)
     np.testing.assert_allclose(r.step(field()), Rollout(model_path, providers="cpu", threads=1).step(field()), **EXACT)
 
@@ -459,8 +476,23 @@ def test_verify_names_the_provider_used(exported_model, fake_cuda):
 def test_cli_writes_a_data_set_that_ch_numba_reads(model_path, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     out = tmp_path / "run.h5"
-    rc = rollout_main([str(model_path), "--ic", "perlin", "--steps", "6", "--every", "2", "--out", str(out),
-                       "--seed", "3", "--threads", "1"])
+    rc = rollout_main(
+        [
+            str(model_path),
+            "--ic",
+            "perlin",
+            "--steps",
+            "6",
+            "--every",
+            "2",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no temporary left behind
     phi0 = initial.perlin((16, 16, 16), frequency=4, seed=3, mean=0.5)  # --size defaults to the training grid
@@ -483,8 +515,22 @@ def test_cli_writes_a_data_set_that_ch_numba_reads(model_path, tmp_path, caplog)
 
 def test_cli_full_resolution(model_path, tmp_path):
     out = tmp_path / "full.h5"
-    rc = rollout_main([str(model_path), "--size", "16", "--steps", "2", "--out", str(out), "--full-resolution",
-                       "--threads", "1", "--ic", "sphere"])
+    rc = rollout_main(
+        [
+            str(model_path),
+            "--size",
+            "16",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            "--full-resolution",
+            "--threads",
+            "1",
+            "--ic",
+            "sphere",
+        ]
+    )
     assert rc == 0
     with ch_numba.open_dataset(out) as ds:
         assert ds.shape == (16, 16, 16) and ds.attrs["dx"] == 1.0 and ds.attrs["resolution"] == "full"
@@ -500,8 +546,12 @@ def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_
     meta["train"].update(code_version="exported by ch3d 0.1.0+git.0716e6e947e9-dirty", code_version_source="exporter")
     model = _with_metadata(model_path, tmp_path, json.dumps(meta))
     out = tmp_path / "r.h5"
-    assert rollout_main([str(model), "--ic", "perlin", "--steps", "4", "--every", "2", "--out", str(out),
-                         "--threads", "1"]) == 0  # --size: the training grid, 32
+    assert (
+        rollout_main(
+            [str(model), "--ic", "perlin", "--steps", "4", "--every", "2", "--out", str(out), "--threads", "1"]
+        )
+        == 0
+    )  # --size: the training grid, 32
     with ch_numba.open_dataset(out) as ds:
         assert ds.shape == (16, 16, 16) and ds.n_frames == 3 and ds.attrs["steps_per_frame"] == 400
         assert ds.params.epsilon == 1.5 and ds.params.dt == 4e-3 and ds.params.dx == 2.0
@@ -528,16 +578,59 @@ def test_cli_ic_h5_states_the_data_set_physics(model_path, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     same, other = tmp_path / "same.h5", tmp_path / "other.h5"
     for path, eps in ((same, "3"), (other, "2")):  # the model's: eps 3, dt 1e-3, 400 steps per frame
-        assert ch_main(["simulate", str(path), "--size", "16", "--frames", "1", "--steps-per-frame", "400",
-                        "--epsilon", eps, "--backend", "numpy"]) == 0
-    for path, warned in ((same, []), (other, ["warning: model.onnx: the stated physics differs from the training "
-                                              "data's: epsilon=2 (trained: 3); the model emulates only the physics "
-                                              "it was trained on (one step = 0.4 time units) (warned once per "
-                                              "Rollout)"])):
+        assert (
+            ch_main(
+                [
+                    "simulate",
+                    str(path),
+                    "--size",
+                    "16",
+                    "--frames",
+                    "1",
+                    "--steps-per-frame",
+                    "400",
+                    "--epsilon",
+                    eps,
+                    "--backend",
+                    "numpy",
+                ]
+            )
+            == 0
+        )
+    for path, warned in (
+        (same, []),
+        (
+            other,
+            [
+                "warning: model.onnx: the stated physics differs from the training "
+                "data's: epsilon=2 (trained: 3); the model emulates only the physics "
+                "it was trained on (one step = 0.4 time units) (warned once per "
+                "Rollout)"
+            ],
+        ),
+    ):
         caplog.clear()
         out = tmp_path / f"r_{path.name}"
-        assert rollout_main([str(model_path), "--ic", "h5", "--ic-file", str(path), "--steps", "2", "--every", "2",
-                             "--out", str(out), "--threads", "1"]) == 0
+        assert (
+            rollout_main(
+                [
+                    str(model_path),
+                    "--ic",
+                    "h5",
+                    "--ic-file",
+                    str(path),
+                    "--steps",
+                    "2",
+                    "--every",
+                    "2",
+                    "--out",
+                    str(out),
+                    "--threads",
+                    "1",
+                ]
+            )
+            == 0
+        )
         assert [r.getMessage() for r in caplog.records if "physics" in r.getMessage()] == warned
         assert out.exists()
     model = {"epsilon": 3.0, "mobility": 1.0, "W": 1.0, "dx": 1.0, "dt": 1e-3, "steps_per_frame": 400}
@@ -545,16 +638,19 @@ def test_cli_ic_h5_states_the_data_set_physics(model_path, tmp_path, caplog):
     assert dataset_physics(tmp_path / "r_same.h5") == model  # stored at dx 2, 800 steps apart
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--steps", "5", "--every", "2"], "not a multiple of --every"),
-    (["--size", "15"], "not divisible by the model's downscale factor 2"),
-    (["--size", "4"], "smaller than the model's kernel"),
-    (["--ic", "npy"], "needs --ic-file"),
-    (["--out", "exists"], "already exists"),
-    (["--out", "folder"], "is a folder"),
-    (["--threads", "0"], "--threads must be >= 1, got 0"),
-    (["--size", "4000"], "GiB of memory"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--steps", "5", "--every", "2"], "not a multiple of --every"),
+        (["--size", "15"], "not divisible by the model's downscale factor 2"),
+        (["--size", "4"], "smaller than the model's kernel"),
+        (["--ic", "npy"], "needs --ic-file"),
+        (["--out", "exists"], "already exists"),
+        (["--out", "folder"], "is a folder"),
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--size", "4000"], "GiB of memory"),
+    ],
+)
 def test_cli_errors_are_one_line(model_path, tmp_path, capsys, args, match):
     (tmp_path / "exists.h5").write_bytes(b"")
     args = [str(tmp_path / "exists.h5") if a == "exists" else str(tmp_path) if a == "folder" else a for a in args]
@@ -607,9 +703,21 @@ print("TORCH-FREE OK")
 
 def test_runtime_cli_and_example_run_without_torch(model_path, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", CHILD, str(model_path), str(tmp_path / "child.h5"),
-                             str(ROOT / "examples" / "embed_rollout.py")],
-                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(model_path),
+            str(tmp_path / "child.h5"),
+            str(ROOT / "examples" / "embed_rollout.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TORCH-FREE OK" in result.stdout and "torch imported: no" in result.stdout
     with ch_numba.open_dataset(tmp_path / "child.h5") as ds:
@@ -634,8 +742,14 @@ def test_a_runtime_rollout_loads_neither_surrogate_nor_torch(model_path, tmp_pat
     metrics held the resampling), torch, nor the solver's numba, h5py, scipy, matplotlib."""
     heavy = ["surrogate", "surrogate.metrics", "torch", "ch_numba", "numba", "h5py", "scipy", "matplotlib"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", LIGHT_CHILD, str(model_path), *heavy], capture_output=True,
-                            text=True, env=env, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", LIGHT_CHILD, str(model_path), *heavy],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "loaded: none"
 
@@ -655,12 +769,19 @@ print("train", surrogate_main(["train", data, "--out", out + "/run"]))
 def test_torch_commands_name_the_extra_to_install_without_torch(exported_model, tmp_path):
     """`export` and `surrogate train` in an install without PyTorch: one line each, status 2, the extra named."""
     data = tmp_path / "d.h5"
-    assert ch_main(["simulate", str(data), "--size", "8", "--frames", "2", "--steps-per-frame", "1",
-                    "--backend", "numpy"]) == 0
+    assert (
+        ch_main(["simulate", str(data), "--size", "8", "--frames", "2", "--steps-per-frame", "1", "--backend", "numpy"])
+        == 0
+    )
     out = tmp_path / "out"
     out.mkdir()
-    result = subprocess.run([sys.executable, "-c", NO_TORCH_CHILD, str(exported_model[0]), str(data), str(out)],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TORCH_CHILD, str(exported_model[0]), str(data), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.stdout.split() == ["export", "2", "train", "2"], result.stderr[-3000:]
     err = result.stderr.strip().splitlines()
     assert len(err) == 2 and "Traceback" not in result.stderr, err

@@ -46,14 +46,23 @@ def each_runner(request):
 
 
 def test_shipped_files_exist_and_are_small():
-    for path in (MODEL, MODEL.with_suffix(".pt"), PAPER, PAPER.with_suffix(".pt"), ABLATION, ABLATION.with_suffix(".pt"),
-                 ROOT / "models" / "README.md"):
+    for path in (
+        MODEL,
+        MODEL.with_suffix(".pt"),
+        PAPER,
+        PAPER.with_suffix(".pt"),
+        ABLATION,
+        ABLATION.with_suffix(".pt"),
+        ROOT / "models" / "README.md",
+    ):
         assert path.is_file(), f"{path} missing"
         assert path.stat().st_size < 2_000_000, f"{path} is too large for git"
 
 
-@pytest.mark.parametrize("path, conservative, equivariant, params",
-                         [(MODEL, True, True, 7010), (PAPER, True, False, 29183), (ABLATION, False, False, 28641)])
+@pytest.mark.parametrize(
+    "path, conservative, equivariant, params",
+    [(MODEL, True, True, 7010), (PAPER, True, False, 29183), (ABLATION, False, False, 28641)],
+)
 def test_metadata_complete(path, conservative, equivariant, params):
     from export import spec
     from export.runtime import Rollout

@@ -262,8 +262,10 @@ def test_batched_stepper_set_member_get_member_state_and_free_energy():
 def test_an_initial_condition_outside_the_range_is_not_reported_as_a_blow_up():
     with pytest.raises(BlowUpError) as e:
         ch_numba.evolve(np.full((6, 6, 6), 2.0, np.float32), 10)
-    assert str(e.value) == ("the initial condition is outside the physical range: it has phi = 2 (phi is in [0, 1]; "
-                            "the solver accepts [-0.5, 1.5])")
+    assert str(e.value) == (
+        "the initial condition is outside the physical range: it has phi = 2 (phi is in [0, 1]; "
+        "the solver accepts [-0.5, 1.5])"
+    )
     assert e.value.step == 0 and "reduce dt" not in str(e.value)
 
 

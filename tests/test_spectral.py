@@ -83,9 +83,15 @@ def test_converges_to_the_explicit_kernel_with_the_measured_order():
     assert np.abs(ref - phi0).max() > 0.1
     dts = (0.2, 0.1, 0.05)
     for order, (lo, hi) in ((1, (0.75, 1.25)), (2, (1.8, 2.2))):
-        errs = [np.abs(ch_numba.evolve(phi0, int(round(t_end / dt)), CHParams(epsilon=1.0, dt=dt, scheme="spectral",
-                                                                             order=order)) - ref).max()
-                for dt in dts]
+        errs = [
+            np.abs(
+                ch_numba.evolve(
+                    phi0, int(round(t_end / dt)), CHParams(epsilon=1.0, dt=dt, scheme="spectral", order=order)
+                )
+                - ref
+            ).max()
+            for dt in dts
+        ]
         rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
         assert np.all((rates > lo) & (rates < hi)), (order, errs, rates)
 
@@ -186,13 +192,20 @@ def test_spectral_accepts_any_positive_dt_and_explicit_keeps_its_bound():
         CHParams(order=1)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(dt=0.0), "dt must be finite and > 0"), (dict(dt=-1.0), "dt must be finite and > 0"),
-    (dict(dt=float("nan")), "dt must be finite"), (dict(dt=float("inf")), "dt must be finite"),
-    (dict(scheme="implicit"), "unknown scheme 'implicit'"), (dict(order=3), "order must be 1 or 2"),
-    (dict(symbol="fourier"), "unknown Laplacian symbol"), (dict(stabilization=-1.0), "stabilization must be"),
-    (dict(stabilization=float("nan")), "stabilization must be"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(dt=0.0), "dt must be finite and > 0"),
+        (dict(dt=-1.0), "dt must be finite and > 0"),
+        (dict(dt=float("nan")), "dt must be finite"),
+        (dict(dt=float("inf")), "dt must be finite"),
+        (dict(scheme="implicit"), "unknown scheme 'implicit'"),
+        (dict(order=3), "order must be 1 or 2"),
+        (dict(symbol="fourier"), "unknown Laplacian symbol"),
+        (dict(stabilization=-1.0), "stabilization must be"),
+        (dict(stabilization=float("nan")), "stabilization must be"),
+    ],
+)
 def test_bad_parameters_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         CHParams(**{"dt": 1.0, "scheme": "spectral", **kw})
@@ -234,8 +247,9 @@ def test_generated_data_set_carries_the_scheme(tmp_path):
         i = 0
         spec = DatasetConfig(**SMALL).sequence_spec(i)
         ic = spec["ic"]
-        phi0 = initial.perlin((12,) * 3, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"],
-                              amplitude=ic["amplitude"])
+        phi0 = initial.perlin(
+            (12,) * 3, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"], amplitude=ic["amplitude"]
+        )
         want = ch_numba.evolve(phi0, 4 * (spec["burn_in"] + 2), p)
         np.testing.assert_array_equal(ds.phi[i, 2], want)
     from ch_numba.spectral import fft_library
@@ -251,8 +265,9 @@ def _cli(*args):
 
 def _read(path):
     with h5py.File(path, "r") as f:
-        return {k: f[k][...] for k in ("phi", "seed", "ic", "burn_in", "split", "phi_mean", "free_energy", "time",
-                                       "t0")}, dict(f.attrs)
+        return {
+            k: f[k][...] for k in ("phi", "seed", "ic", "burn_in", "split", "phi_mean", "free_energy", "time", "t0")
+        }, dict(f.attrs)
 
 
 def _same(a, b):
@@ -260,8 +275,28 @@ def _same(a, b):
         np.testing.assert_array_equal(a[0][k], b[0][k], err_msg=k)
 
 
-GEN = ("--sequences", 6, "--frames", 4, "--steps-per-frame", 150, "--size", 24, "--burn-in-frames", 2, "--seed", 5,
-       "--scheme", "spectral", "--dt", 0.5, "--epsilon", 1.5, "--backend", "cpu")
+GEN = (
+    "--sequences",
+    6,
+    "--frames",
+    4,
+    "--steps-per-frame",
+    150,
+    "--size",
+    24,
+    "--burn-in-frames",
+    2,
+    "--seed",
+    5,
+    "--scheme",
+    "spectral",
+    "--dt",
+    0.5,
+    "--epsilon",
+    1.5,
+    "--backend",
+    "cpu",
+)
 
 
 def _kill_when(proc, cond, timeout=120):
@@ -293,8 +328,22 @@ def test_generate_spectral_resumes_after_sigkill_and_shards_merge_to_the_same_da
     _same(_read(sharded), _read(ref))
 
 
-SIM = ("--size", 24, "--frames", 40, "--steps-per-frame", 25, "--seed", 3, "--scheme", "spectral", "--dt", 1,
-       "--backend", "cpu")
+SIM = (
+    "--size",
+    24,
+    "--frames",
+    40,
+    "--steps-per-frame",
+    25,
+    "--seed",
+    3,
+    "--scheme",
+    "spectral",
+    "--dt",
+    1,
+    "--backend",
+    "cpu",
+)
 
 
 def test_simulate_resumes_after_sigkill_with_the_same_file(tmp_path):
@@ -303,8 +352,9 @@ def test_simulate_resumes_after_sigkill_with_the_same_file(tmp_path):
     subprocess.run(_cli("simulate", ref, *SIM), check=True, env=env, capture_output=True, cwd=tmp_path)
     assert not resume_dir_of(ref).exists()
     out = tmp_path / "run.h5"
-    proc = subprocess.Popen(_cli("simulate", out, *SIM), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=tmp_path)
+    proc = subprocess.Popen(
+        _cli("simulate", out, *SIM), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
+    )
     folder = resume_dir_of(out)
     _kill_when(proc, lambda: len(list(folder.glob("frame_*.npy"))) >= 8)
     done = len(list(folder.glob("frame_*.npy")))
@@ -315,8 +365,13 @@ def test_simulate_resumes_after_sigkill_with_the_same_file(tmp_path):
     a, b = _read(out), _read(ref)
     _same(a, b)
     assert not folder.exists()
-    other = subprocess.run(_cli("simulate", tmp_path / "x.h5", *SIM[:-4], "--dt", 2, "--backend", "cpu"), env=env,
-                           capture_output=True, text=True, cwd=tmp_path)
+    other = subprocess.run(
+        _cli("simulate", tmp_path / "x.h5", *SIM[:-4], "--dt", 2, "--backend", "cpu"),
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert other.returncode == 0
     # a leftover folder from other arguments is refused, in one line, without touching it
     resume = resume_dir_of(tmp_path / "y.h5")
@@ -327,17 +382,21 @@ def test_simulate_resumes_after_sigkill_with_the_same_file(tmp_path):
     assert (resume / "config.json").exists()
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (("--scheme", "spectral", "--dt", "0"), "dt must be finite and > 0"),
-    (("--scheme", "spectral", "--dt", "-1"), "dt must be finite and > 0"),
-    (("--scheme", "spectral", "--dt", "nan"), "dt must be finite"),
-    (("--order", "1"), "--order applies to --scheme spectral only"),
-    (("--scheme", "spectral", "--dt", "1", "--backend", "numpy"), "spectral scheme runs on the cpu backend"),
-    (("--scheme", "spectral", "--dt", "1", "--stabilization", "-2"), "stabilization must be"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (("--scheme", "spectral", "--dt", "0"), "dt must be finite and > 0"),
+        (("--scheme", "spectral", "--dt", "-1"), "dt must be finite and > 0"),
+        (("--scheme", "spectral", "--dt", "nan"), "dt must be finite"),
+        (("--order", "1"), "--order applies to --scheme spectral only"),
+        (("--scheme", "spectral", "--dt", "1", "--backend", "numpy"), "spectral scheme runs on the cpu backend"),
+        (("--scheme", "spectral", "--dt", "1", "--stabilization", "-2"), "stabilization must be"),
+    ],
+)
 def test_cli_bad_input_one_line(tmp_path, args, pattern):
-    res = subprocess.run(_cli("simulate", tmp_path / "z.h5", "--size", 8, "--frames", 2, *args), capture_output=True,
-                         text=True)
+    res = subprocess.run(
+        _cli("simulate", tmp_path / "z.h5", "--size", 8, "--frames", 2, *args), capture_output=True, text=True
+    )
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and pattern in res.stderr, res.stderr
     assert not (tmp_path / "z.h5").exists() and not resume_dir_of(tmp_path / "z.h5").exists()

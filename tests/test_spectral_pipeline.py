@@ -22,12 +22,35 @@ def test_spectral_data_set_trains_exports_and_rolls_out(tmp_path):
 
     p = CHParams(epsilon=1.0, dt=0.5, scheme="spectral", order=2)
     data = tmp_path / "spec.h5"
-    generate(data, DatasetConfig(sequences=4, frames=5, steps_per_frame=4, size=16, val_fraction=0.5, seed=3,
-                                 frequencies=(2,)), p, backend="auto", progress=False)
+    generate(
+        data,
+        DatasetConfig(sequences=4, frames=5, steps_per_frame=4, size=16, val_fraction=0.5, seed=3, frequencies=(2,)),
+        p,
+        backend="auto",
+        progress=False,
+    )
     with open_dataset(data) as ds:
         assert ds.params == p and ds.params.dt > CHParams(epsilon=1.0).stable_dt()
-    assert surrogate_main(["train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "2",
-                           "--threads", "1", "--no-tensorboard", "--seed", "0"]) == 0
+    assert (
+        surrogate_main(
+            [
+                "train",
+                str(data),
+                "--out",
+                str(tmp_path / "run"),
+                "--epochs",
+                "1",
+                "--batch",
+                "2",
+                "--threads",
+                "1",
+                "--no-tensorboard",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     onnx = tmp_path / "m.onnx"
     onnx_export.export_checkpoint(tmp_path / "run" / "last.pt", onnx)
     meta = Rollout(onnx).metadata

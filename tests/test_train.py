@@ -160,8 +160,16 @@ def test_curriculum_feeds_the_ground_truth(data_file, tmp_path, monkeypatch):
 def test_resume_is_bit_for_bit(data_file, tmp_path, noise):
     straight = train(config(data_file, tmp_path / "a", epochs=2, input_noise=noise))
     train(config(data_file, tmp_path / "b", epochs=1, input_noise=noise))  # "killed" after epoch 0
-    resumed = train(config(data_file, tmp_path / "b", epochs=2, resume=True, workers=2,  # workers: same data
-                           input_noise=noise))
+    resumed = train(
+        config(
+            data_file,
+            tmp_path / "b",
+            epochs=2,
+            resume=True,
+            workers=2,  # workers: same data
+            input_noise=noise,
+        )
+    )
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     assert a["epoch"] == b["epoch"] == 1
     assert_same_state(a["model_state"], b["model_state"])
@@ -331,8 +339,9 @@ def test_init_from_starts_at_the_checkpoint_weights(data_file, tmp_path, capsys)
     train(config(data_file, tmp_path / "src", epochs=2))
     src = load_checkpoint(tmp_path / "src" / "best.pt")
     # lr tiny: after one epoch the weights are still the source's to ~1e-9, a fresh init is ~0.1 away
-    tuned = train(config(data_file, tmp_path / "tuned", epochs=1, lr=1e-12, ramp=0,
-                         init_from=str(tmp_path / "src" / "best.pt")))
+    tuned = train(
+        config(data_file, tmp_path / "tuned", epochs=1, lr=1e-12, ramp=0, init_from=str(tmp_path / "src" / "best.pt"))
+    )
     new = load_checkpoint(tmp_path / "tuned" / "last.pt")
     assert [r["epoch"] for r in tuned["history"]] == [0]
     assert new["train_config"]["init_from"] == str(tmp_path / "src" / "best.pt")
@@ -340,11 +349,23 @@ def test_init_from_starts_at_the_checkpoint_weights(data_file, tmp_path, capsys)
     scratch = train(config(data_file, tmp_path / "scratch", epochs=1, lr=1e-12, ramp=0))
     assert scratch["history"][0]["val_loss"] != pytest.approx(tuned["history"][0]["val_loss"], rel=1e-6)
     # architecture and option checks: one-line errors, nothing written
-    code = main(cli_args(data_file, tmp_path / "bad", "--epochs", "1", "--no-conservative",
-                         "--init-from", str(tmp_path / "src" / "best.pt")))
+    code = main(
+        cli_args(
+            data_file,
+            tmp_path / "bad",
+            "--epochs",
+            "1",
+            "--no-conservative",
+            "--init-from",
+            str(tmp_path / "src" / "best.pt"),
+        )
+    )
     one_line_error(capsys, code, r"--init-from .* architecture .* differs")
-    code = main(cli_args(data_file, tmp_path / "src", "--epochs", "3", "--resume",
-                         "--init-from", str(tmp_path / "src" / "best.pt")))
+    code = main(
+        cli_args(
+            data_file, tmp_path / "src", "--epochs", "3", "--resume", "--init-from", str(tmp_path / "src" / "best.pt")
+        )
+    )
     one_line_error(capsys, code, "--resume and --init-from exclude each other")
     assert not (tmp_path / "bad").exists()
 
@@ -362,8 +383,9 @@ def test_input_noise_changes_training_and_old_checkpoints_resume(data_file, tmp_
     del old["train_config"]["input_noise"]  # as written by the code before the option
     torch.save(old, last)
     assert len(train(config(data_file, tmp_path / "quiet", epochs=2, lr=1e-12, resume=True))["history"]) == 2
-    code = main(cli_args(data_file, tmp_path / "noisy", "--epochs", "3", "--lr", "1e-12", "--resume",
-                         "--input-noise", "0.2"))
+    code = main(
+        cli_args(data_file, tmp_path / "noisy", "--epochs", "3", "--lr", "1e-12", "--resume", "--input-noise", "0.2")
+    )
     one_line_error(capsys, code, r"cannot resume .* input_noise=0.1 \(now 0.2\)")
 
 
@@ -413,8 +435,17 @@ def test_init_from_projects_an_unconstrained_checkpoint_and_evaluate_reads_the_r
     source = CRNN()
     save_checkpoint(source, tmp_path / "plain.pt", epoch=0)
     with caplog.at_level(logging.INFO, logger="surrogate.train"):
-        train(config(data_file, tmp_path / "eq", epochs=1, lr=1e-12, ramp=0, equivariant=True,
-                     init_from=str(tmp_path / "plain.pt")))
+        train(
+            config(
+                data_file,
+                tmp_path / "eq",
+                epochs=1,
+                lr=1e-12,
+                ramp=0,
+                equivariant=True,
+                init_from=str(tmp_path / "plain.pt"),
+            )
+        )
     assert "projected its unconstrained weights onto the cube-equivariant kernels (29183 -> 7010" in caplog.text
     tuned = load_checkpoint(tmp_path / "eq" / "last.pt")
     want = source.to_equivariant().state_dict()
@@ -422,16 +453,30 @@ def test_init_from_projects_an_unconstrained_checkpoint_and_evaluate_reads_the_r
     # an equivariant checkpoint into a plain run: its materialised kernels
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="surrogate.train"):
-        train(config(data_file, tmp_path / "back", epochs=1, lr=1e-12, ramp=0,
-                     init_from=str(tmp_path / "eq" / "last.pt")))
+        train(
+            config(data_file, tmp_path / "back", epochs=1, lr=1e-12, ramp=0, init_from=str(tmp_path / "eq" / "last.pt"))
+        )
     assert "materialised its equivariant kernels" in caplog.text
     back = load_checkpoint(tmp_path / "back" / "last.pt")
     assert back["config"]["equivariant"] is False
     assert_same_state(back["model_state"], tuned["model"].to_plain().state_dict(), tol=dict(rtol=0, atol=1e-8))
     # evaluate an equivariant checkpoint (PyTorch backend): runs, records the architecture, conserves mass
     out = tmp_path / "eval"
-    assert main(["evaluate", str(tmp_path / "eq" / "last.pt"), str(data_file), "--out", str(out), "--threads", "1",
-                 "--no-plots"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "eq" / "last.pt"),
+                str(data_file),
+                "--out",
+                str(out),
+                "--threads",
+                "1",
+                "--no-plots",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     result = json.loads((out / "evaluation.json").read_text())
     assert result["model"]["metadata"]["equivariant"] is True and result["model"]["metadata"]["param_count"] == 7010
     assert max(max(s["mass_drift_pred"]) for s in result["sequences"]) < 1e-5
