@@ -21,7 +21,7 @@ EXAMPLES = """examples:
   python -m surrogate train data.h5 --out runs/crnn --epochs 100
   python -m surrogate train data.h5 --out runs/crnn --epochs 200 --resume      # continue a stopped run
   python -m surrogate train data.h5 --out runs/ablation --no-conservative --mass-penalty 1e-3
-  python -m surrogate train data.h5 --out runs/eq --equivariant --init-from models/crnn.pt   # projected weights
+  python -m surrogate train data.h5 --out runs/eq --equivariant --init-from models/crnn_paper.pt   # projected
   torchrun --nproc_per_node 4 -m surrogate train data.h5 --out runs/ddp --batch 4   # data parallel
   python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/crnn                 # val split, all frames
   python -m surrogate evaluate model.onnx data.h5 --out eval/onnx --max-sequences 20     # no PyTorch needed
