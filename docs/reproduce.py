@@ -526,14 +526,11 @@ def architecture_rollouts(path: str) -> dict:
     )
     n_ic = len(ARCH_SEEDS)
 
-    def energies(x):
-        return [ch_numba.free_energy(np.ascontiguousarray(x[i], dtype=np.float32), net_p) for i in range(n_ic)]
-
     t0 = time.perf_counter()
-    F, frames, first_bad = [energies(ics)], [ics], [None] * n_ic
+    F, frames, first_bad = [metrics.free_energy_series(ics, net_p)], [ics], [None] * n_ic
     for k, phi in enumerate(runner.rollout(ics[:, None], ARCH_STEPS), 1):
         phi = phi[:, 0]
-        F.append(energies(phi))
+        F.append(metrics.free_energy_series(phi, net_p))
         if k % ARCH_EVERY == 0:
             frames.append(np.array(phi, dtype=np.float32))
             for i in range(n_ic):
@@ -613,10 +610,11 @@ def exp_architecture(ctx) -> dict:
     if not ctx.other:
         return {"skipped": "no --other model"}
     paths = [ctx.model, ctx.other]
-    labels = [architecture_label(ctx.runner(q).metadata) for q in paths]
+    metas = [ctx.runner(q).metadata for q in paths]
+    labels = [architecture_label(m) for m in metas]
     if len(set(labels)) != 2:
         raise SystemExit(f"error: --model and --other are both {labels[0]}: give one of each architecture")
-    caches = [ctx.work / f"architecture_{weights_key(ctx.runner(q).metadata)}.json" for q in paths]
+    caches = [ctx.work / f"architecture_{weights_key(m)}.json" for m in metas]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [None if c.exists() else pool.submit(architecture_rollouts, str(q)) for q, c in zip(paths, caches)]
         held = (
@@ -938,7 +936,7 @@ def architecture_lines(arch: dict | None) -> list[str]:
         out.append(
             row(
                 f"ms per step at {n}³ (onnxruntime CPU, 1 thread; median [range])",
-                lambda r: (
+                lambda r, n=n: (
                     f"{1e3 * r['seconds_per_step'][n]['median']:.3g} "
                     f"[{1e3 * r['seconds_per_step'][n]['min']:.3g}–{1e3 * r['seconds_per_step'][n]['max']:.3g}]"
                 ),
