@@ -24,12 +24,30 @@
    at 16³ and 32³ network grids, random data (φ = 0.5 + 0.1·N(0, 1)); a warm-up iteration, then the mean over a
    few iterations. No data loading (the loader reads a few MiB per batch; the model dominates).
 
+4. Training levers (``--part levers``), the training step of (3) at a 32³ network grid (batch 4,
+   seq-len 10, i.e. 9 steps, forward + backward + Adam), every variant once per round, rounds
+   interleaved, best and median of the rounds reported, speed-ups against "before" = today's
+   step as it ran before these levers (the paper-architecture CRNN, float32, 1×1 convolutions
+   through ``nn.Conv3d``):
+
+   - ``plain``: 1×1 convolutions as batched matrix products (:class:`surrogate.cells.PointwiseConv3d`);
+   - ``+cl``: ``channels_last_3d`` model and input (1×1 as conv, as the probe of the issue);
+   - ``+bf16``: ``torch.autocast("cpu", bfloat16)`` around the rollout (``--amp bf16``);
+   - ``eq dense``: the cube-equivariant CRNN with materialised kernels (``conv3d``);
+   - ``eq``: the equivariant CRNN, stencils first (:mod:`surrogate.equivariant`, fast path);
+   - ``ddp 2x1``: the last variant in two processes of one thread each (DistributedDataParallel,
+     gloo, batch 2 per process = the same global batch 4; ``torchrun --nproc_per_node 2``), the
+     throughput of the two together.
+
+   The in-process variants use ``--threads`` threads (default: all CPUs).
+
 The weights do not change the cost, so a random-weight CRNN is used.
 On a shared machine timings are noisy: each entry is the best of several rounds, --wait-idle lets each
 round first wait for other processes to leave the CPUs, and the run ends by printing the share of
 the CPUs other processes used meanwhile.
 
-Usage:  python benchmarks/crnn_step.py [--sizes 16 24 32 48 64] [--train-sizes 16 32] [--threads N]
+Usage:  python benchmarks/crnn_step.py [--part all|step|levers] [--sizes 16 24 32 48 64]
+                                      [--train-sizes 16 32] [--threads N] [--rounds R]
                                       [--wait-idle SECONDS]
         (``python -m benchmarks.crnn_step ...`` works as well)
 """
@@ -47,6 +65,8 @@ import numpy as np
 import torch
 
 from surrogate import CRNN
+from surrogate.cells import PointwiseConv3d
+from surrogate.equivariant import SymmetricConv3d
 
 if __package__:  # python -m benchmarks.crnn_step
     from ._common import SHARE, add_wait_idle_option, best_time, cpu_model
@@ -177,6 +197,149 @@ def train_throughput(n: int, device, seq_len: int = 10, batch: int = 4, iters: i
     return batch * iters / (time.perf_counter() - t0)
 
 
+# -- training levers ------------------------------------------------------------------------------------------
+#: name -> (equivariant, 1×1 as matmul, stencils first, channels_last_3d, bf16 autocast)
+LEVERS = {
+    "before": (False, False, True, False, False),
+    "plain": (False, True, True, False, False),
+    "plain +cl": (False, False, True, True, False),
+    "plain +bf16": (False, True, True, False, True),
+    "plain +cl +bf16": (False, False, True, True, True),
+    "eq dense": (True, True, False, False, False),
+    "eq": (True, True, True, False, False),
+    "eq +bf16": (True, True, True, False, True),
+}
+DDP_NAME = "ddp 2x1: eq +bf16"
+
+
+class _Rollout(torch.nn.Module):
+    """``model.rollout`` as ``forward``, so that DistributedDataParallel sees the whole rollout."""
+
+    def __init__(self, model: CRNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, phi0, steps: int):
+        return self.model.rollout(phi0, steps)
+
+
+def lever_step(name: str, n: int, batch: int, seq_len: int = 10, ddp: bool = False):
+    """One training step of variant ``name`` as a closure (the class switches are set on every
+    call, so variants can be interleaved); ``ddp``: through DistributedDataParallel (gloo)."""
+    equivariant, matmul, stencils, cl, bf16 = LEVERS[name]
+    torch.manual_seed(0)
+    fmt = torch.channels_last_3d if cl else torch.contiguous_format
+    model = CRNN(equivariant=equivariant).to(memory_format=fmt)
+    net = _Rollout(model)
+    if ddp:
+        net = torch.nn.parallel.DistributedDataParallel(net)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(1)
+    seq = 0.5 + 0.1 * torch.randn((batch, seq_len, 1, n, n, n), generator=g)
+    phi0 = seq[:, 0].contiguous(memory_format=fmt)
+
+    def one():
+        PointwiseConv3d.as_matmul, SymmetricConv3d.stencils_first = matmul, stencils
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pred = net(phi0, seq_len - 1)
+        loss = torch.nn.functional.mse_loss(pred.float(), seq[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return one
+
+
+def child_ddp(n: int, batch: int, iters: int) -> dict:
+    """One rank of the DDP variant (RANK, WORLD_SIZE, MASTER_ADDR/PORT in the environment)."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    one = lever_step("eq +bf16", n, batch, ddp=True)
+    one()  # warm-up
+    dist.barrier()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        one()
+    dist.barrier()
+    seconds = time.perf_counter() - t0
+    dist.destroy_process_group()
+    return {"seconds": seconds}
+
+
+def ddp_throughput(n: int, batch: int = 4, iters: int = 3, world: int = 2) -> float:
+    """Sequences per second of ``world`` one-thread processes, batch // world each."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    procs = []
+    for rank in range(world):
+        env = dict(
+            os.environ,
+            RANK=str(rank),
+            WORLD_SIZE=str(world),
+            LOCAL_RANK=str(rank),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            OMP_NUM_THREADS="1",
+        )
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child-ddp",
+            str(n),
+            "--ddp-batch",
+            str(batch // world),
+            "--ddp-iters",
+            str(iters),
+        ]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        if p.returncode != 0:
+            raise RuntimeError(f"DDP child failed: {err[-2000:]}")
+    seconds = max(json.loads(o.strip().splitlines()[-1])["seconds"] for o, _ in outs)
+    return batch * iters / seconds
+
+
+def levers(n: int, rounds: int, threads: int) -> dict:
+    """Interleaved rounds over LEVERS (in this process) and the DDP variant (two children)."""
+    steps = {name: lever_step(name, n, 4) for name in LEVERS}
+    for one in steps.values():
+        one()  # warm-up: kernels, allocator
+    rates: dict[str, list[float]] = {name: [] for name in [*LEVERS, DDP_NAME]}
+    for r in range(rounds):
+        for name, one in steps.items():
+            SHARE.wait_idle()
+            t0 = time.perf_counter()
+            one()
+            rates[name].append(4 / (time.perf_counter() - t0))
+        SHARE.wait_idle()
+        rates[DDP_NAME].append(ddp_throughput(n))
+        print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in rates.items()), flush=True)
+    PointwiseConv3d.as_matmul, SymmetricConv3d.stencils_first = True, True
+    return {"size": n, "threads": threads, "rates": rates}
+
+
+def levers_report(res: dict) -> str:
+    base = float(np.median(res["rates"]["before"]))
+    lines = [
+        f"Training throughput at {res['size']}³ (batch 4, seq-len 10, forward + backward + Adam), "
+        f"{res['threads']} thread(s) in process, {len(res['rates']['before'])} interleaved rounds:",
+        "",
+        "| variant | sequences/s best | median | min | speed-up (median / median of before) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in res["rates"].items():
+        lines.append(
+            f"| {name} | {max(v):.3f} | {float(np.median(v)):.3f} | {min(v):.3f} | {float(np.median(v)) / base:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
 # -- main ----------------------------------------------------------------------------------------------------
 def run(device, sizes, train_sizes, threads) -> dict:
     torch.manual_seed(0)
@@ -244,24 +407,41 @@ def main(argv=None) -> int:
     p.add_argument("--train-sizes", type=int, nargs="*", default=[16, 32], help="grid edges of the training test")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch CPU threads")
     add_wait_idle_option(p)
+    p.add_argument(
+        "--part",
+        choices=("all", "step", "levers"),
+        default="all",
+        help="step: step time, memory, throughput (1-3); levers: the training levers (4); all: both",
+    )
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the levers (default %(default)s)")
     p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--child-ddp", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--ddp-batch", type=int, default=2, help=argparse.SUPPRESS)
+    p.add_argument("--ddp-iters", type=int, default=3, help=argparse.SUPPRESS)
     p.add_argument("--device-name", default="cpu", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child_memory:
         print(json.dumps(child_memory(a.child_memory, a.device_name, a.threads)))
         return 0
+    if a.child_ddp:
+        print(json.dumps(child_ddp(a.child_ddp, a.ddp_batch, a.ddp_iters)))
+        return 0
     torch.set_num_threads(a.threads)
     SHARE.restart(a.wait_idle)
     print(f"torch {torch.__version__}, {cpu_model()}, {a.threads} threads, {os.cpu_count()} CPUs", flush=True)
     t0 = time.perf_counter()
-    results = [run(torch.device("cpu"), a.sizes, a.train_sizes, a.threads)]
-    if torch.cuda.is_available():
-        results.append(run(torch.device("cuda"), a.sizes, a.train_sizes, a.threads))
-    else:
-        print("  cuda: not available (torch.cuda.is_available() is False)")
-    print()
-    for res in results:
-        print(report(res))
+    if a.part in ("all", "step"):
+        results = [run(torch.device("cpu"), a.sizes, a.train_sizes, a.threads)]
+        if torch.cuda.is_available():
+            results.append(run(torch.device("cuda"), a.sizes, a.train_sizes, a.threads))
+        else:
+            print("  cuda: not available (torch.cuda.is_available() is False)")
+        print()
+        for res in results:
+            print(report(res))
+            print()
+    if a.part in ("all", "levers"):
+        print(levers_report(levers(32, a.rounds, a.threads)))
         print()
     print(f"benchmark time {time.perf_counter() - t0:.0f} s; {SHARE.report()}")
     return 0

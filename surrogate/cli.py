@@ -114,7 +114,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--amp",
         choices=AMP_CHOICES,
         default=d.amp,
-        help="mixed precision on CUDA (default %(default)s: bf16 where supported)",
+        help="mixed precision of the training forward pass (default %(default)s: bf16 on CUDA where "
+        "supported, float32 on the CPU; --amp bf16 on the CPU trains ~1.4x faster)",
+    )
+    p.add_argument(
+        "--bptt",
+        type=int,
+        default=d.bptt,
+        metavar="K",
+        help="backpropagate long rollouts in pieces of K steps (truncated; default: the whole "
+        "sub-sequence). Memory grows with K: ~45 MB per sequence and step at a 32^3 network grid",
     )
     p.add_argument(
         "--seed", type=int, default=d.seed, help="seed of the weights and the sampling (default %(default)s)"
@@ -196,6 +205,7 @@ def run_train(a: argparse.Namespace, command: str) -> int:
         input_noise=a.input_noise,
         device=a.device,
         amp=a.amp,
+        bptt=a.bptt,
         seed=a.seed,
         workers=a.workers,
         threads=a.threads or 0,  # TrainConfig: 0 = torch's choice

@@ -34,7 +34,10 @@ class TrainConfig:
     input_noise : σ of the zero-mean Gaussian noise added to every network input in training
         (:meth:`surrogate.CRNN.rollout`; 0: none). Validation never adds noise.
     device : "auto" (cuda if available), "cpu", "cuda" or "cuda:N".
-    amp : mixed precision on CUDA: "auto" (bf16 where supported, else fp16), "off", "bf16", "fp16".
+    amp : mixed precision: "auto" (CUDA: bf16 where supported, else fp16; CPU: off), "off", "bf16"
+        (CUDA or CPU), "fp16" (CUDA).
+    bptt : truncated backpropagation through time in pieces of this many steps (None: the whole
+        sub-sequence); bounds the training memory for long sequences.
     seed : seeds the initial weights and the sampling.
     workers : DataLoader worker processes. threads : torch CPU threads (0: torch's default).
     resume : continue RUN_DIR/last.pt. best_from : first epoch that may become best.pt.
@@ -63,6 +66,7 @@ class TrainConfig:
     input_noise: float = 0.0
     device: str = "auto"
     amp: str = "auto"
+    bptt: int | None = None
     seed: int = 0
     workers: int = 0
     threads: int = 0
@@ -110,6 +114,7 @@ class TrainConfig:
             f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}",
         )
         need(self.amp in AMP_CHOICES, f"--amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        need(self.bptt is None or self.bptt >= 1, f"--bptt must be >= 1, got {self.bptt}")
         need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")

@@ -46,10 +46,12 @@ all 48 rotations and reflections g of the cube (O_h)::
     step(g·φ, g·h1, g·h2) = (g·φ', g·h1', g·h2')       exactly, up to float round-off
 
 on any periodic grid (axis permutations need X = Y = Z; the 8 reflections act on any grid), and
-mass is conserved as before. The kernels are materialised from the free taps at every call (one
-small einsum per conv_k; a training step costs the same as the plain model's, measured 0.45 s for
-5 steps at 16³, batch 4, one thread); :meth:`CRNN.to_plain` writes them into a plain CRNN (what the
-ONNX export runs: same graph, same cost per step) and :meth:`CRNN.to_equivariant` projects a plain
+mass is conserved as before. In PyTorch a k = 3 conv runs stencils first: the four fixed
+stencil sums of every input channel, then a channel product with the free taps (the flux conv:
+channel products first, then the odd stencils), the same function as the dense kernel up to
+round-off and ~2× cheaper to train (:mod:`surrogate.equivariant`, fast path); other k
+materialise the kernel from the free taps at every call. :meth:`CRNN.to_plain` writes the kernels
+into a plain CRNN (what the ONNX export runs: same graph, same cost per step) and :meth:`CRNN.to_equivariant` projects a plain
 model's kernels orthogonally onto the symmetric subspace (the group average).
 
 Parameter count, equivariant, H = 10, k = 3 (4 free taps per scalar conv_k pair: centre, faces,
@@ -74,7 +76,7 @@ import copy
 import torch
 from torch import nn
 
-from .cells import ConvGRU3DCell, check_architecture, periodic_conv
+from .cells import ConvGRU3DCell, PointwiseConv3d, check_architecture, periodic_conv
 from .equivariant import SymmetricConv3d, symmetric_conv
 
 __all__ = ["CRNN", "FluxDivergence"]
@@ -142,9 +144,9 @@ class CRNN(nn.Module):
         self.cell1 = ConvGRU3DCell(1, hidden, kernel, conv=conv)
         self.cell2 = ConvGRU3DCell(hidden, hidden, kernel, conv=conv)
         self.head = nn.Sequential(  # built in this order: the random initialisation depends on it
-            nn.Conv3d(hidden, hidden, kernel_size=1, bias=True),
+            PointwiseConv3d(hidden, hidden),
             nn.Tanh(),
-            nn.Conv3d(hidden, hidden, kernel_size=1, bias=True),
+            PointwiseConv3d(hidden, hidden),
             nn.Tanh(),
             SymmetricConv3d(hidden, 3, kernel, vector=True)  # the flux J is a vector field
             if conservative and equivariant
@@ -189,7 +191,8 @@ class CRNN(nn.Module):
 
         Every :class:`~surrogate.equivariant.SymmetricConv3d` becomes the ``nn.Conv3d`` of the plain
         model with ``weight = Σ_r c_r B_r`` and its bias (zeros for the flux conv); all other
-        weights are copied. The step is bitwise the same (same ops, same kernels). A plain model
+        weights are copied. The step is the same up to float round-off (the equivariant model sums
+        the same products in another order, :mod:`surrogate.equivariant` fast path). A plain model
         is returned as a copy. Used by the ONNX export: same graph and cost as the paper's model.
         """
         if not self.equivariant:
@@ -268,6 +271,7 @@ class CRNN(nn.Module):
         h2 = self.cell2(h1, h2)
         out = self.head(h2)
         if self.conservative:
+            out = out.to(phi.dtype)  # under autocast (bf16) the divergence still telescopes in phi's precision
             flux = out - out.mean(dim=_SPATIAL, keepdim=True)
             phi_next = phi + self.divergence(flux)
         else:
@@ -292,8 +296,10 @@ class CRNN(nn.Module):
         teacher: torch.Tensor | None = None,
         input_noise: float = 0.0,
         generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Predict frames 1..steps from frame 0, hidden states starting at zero.
+        hidden: tuple[torch.Tensor, torch.Tensor] | None = None,
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Predict frames 1..steps from frame 0, hidden states starting at zero (or ``hidden``).
 
         Parameters
         ----------
@@ -313,10 +319,17 @@ class CRNN(nn.Module):
             so learns to pull perturbed states back towards the data (stability of long rollouts).
         generator : torch.Generator, optional
             Source of the noise (default: torch's global generator), on phi0's device.
+        hidden : (h1, h2), each (N, H, X, Y, Z), optional
+            Hidden states to start from (default zeros): with ``return_hidden`` a long rollout can
+            be cut into pieces (truncated backpropagation in :mod:`surrogate.train`); phi0 is then
+            the next step's input.
+        return_hidden : bool
+            Also return the hidden states after the last step.
 
         Returns
         -------
-        Tensor (N, steps, 1, X, Y, Z): predicted frames 1..steps.
+        Tensor (N, steps, 1, X, Y, Z): predicted frames 1..steps; with ``return_hidden`` the tuple
+        (predictions, (h1, h2)).
         """
         self._check_phi(phi0, "phi0")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -333,7 +346,12 @@ class CRNN(nn.Module):
             n_teacher = teacher.shape[1]
         if isinstance(input_noise, bool) or not isinstance(input_noise, (int, float)) or not input_noise >= 0:
             raise ValueError(f"input_noise must be a number >= 0, got {input_noise!r}")
-        h1, h2 = self.init_hidden(phi0)
+        if hidden is None:
+            h1, h2 = self.init_hidden(phi0)
+        else:
+            h1, h2 = hidden
+            self._check_hidden(phi0, h1, "h1")
+            self._check_hidden(phi0, h2, "h2")
         phi = phi0
         preds = []
         for k in range(steps):
@@ -344,6 +362,5 @@ class CRNN(nn.Module):
                 phi = phi + input_noise * (eta - eta.mean(dim=_SPATIAL, keepdim=True))
             phi, h1, h2 = self.step(phi, h1, h2)
             preds.append(phi)
-        if not preds:
-            return phi0.new_empty((n, 0, 1, *grid))
-        return torch.stack(preds, dim=1)
+        out = torch.stack(preds, dim=1) if preds else phi0.new_empty((n, 0, 1, *grid))
+        return (out, (h1, h2)) if return_hidden else out

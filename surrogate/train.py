@@ -46,12 +46,19 @@ process, LOCAL_RANK).
 Validation is sharded the same way and reduced. Only rank 0 writes files and logs; after every
 epoch the replicas' weights are compared (they must be identical).
 
-Mixed precision (CUDA only): ``torch.autocast`` in bfloat16 (or float16 with a GradScaler) for
-the training forward pass; the loss is computed in float32.
+Mixed precision: ``torch.autocast`` in bfloat16 (or, on CUDA, float16 with a GradScaler) for the
+training forward pass (``amp``: on CUDA by default, on the CPU with ``--amp bf16``); the loss, φ
+and the flux divergence stay float32, so mass is conserved as without it. Validation runs in
+float32.
+
+Truncated backpropagation (``bptt`` K): a batch's rollout is backpropagated in pieces of K steps
+(:meth:`_Trainer._forward_backward`); memory then grows with K, not with the sub-sequence length
+(~45 MB per sequence and step at a 32³ network grid in float32).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import io
@@ -165,10 +172,15 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def _amp_dtype(amp: str, device: torch.device):
+    """The autocast dtype of the training forward pass, or None (float32).
+
+    CUDA: "auto" is bf16 where supported, else fp16. CPU: only "bf16" turns it on ("auto" stays
+    float32 there, so that a recipe's numbers do not depend on the CPU); fp16 needs CUDA.
+    """
     if device.type != "cuda":
-        if amp in ("bf16", "fp16"):
-            raise ValueError(f"--amp {amp} needs a CUDA device (mixed precision is used on GPUs only)")
-        return None
+        if amp == "fp16":
+            raise ValueError("--amp fp16 needs a CUDA device (on the CPU use --amp bf16)")
+        return torch.bfloat16 if amp == "bf16" else None
     if amp == "off":
         return None
     if amp == "auto":
@@ -216,8 +228,8 @@ class _Rollout(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, phi0, steps: int, teacher=None, input_noise: float = 0.0, generator=None):
-        return self.model.rollout(phi0, steps, teacher, input_noise, generator)
+    def forward(self, phi0, steps: int, teacher=None, input_noise: float = 0.0, generator=None, hidden=None):
+        return self.model.rollout(phi0, steps, teacher, input_noise, generator, hidden=hidden, return_hidden=True)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -417,20 +429,50 @@ class _Trainer:
             L = teacher_frames(epoch, T, c.ramp)
             teacher = seq[:, 1:L] if L > 1 else None
             noise = self._noise_generator(epoch, i) if c.input_noise > 0 else None
-            with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
-                pred = self.net(seq[:, 0], T - 1, teacher, c.input_noise, noise)
-            loss = objective(pred.float(), seq, c.conservative, c.mass_penalty)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            value = self._forward_backward(seq, L, noise)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            value = loss.item()
             total += value * n
             count += n
             bar.set_postfix_str(f"loss {value:.3e}", refresh=False)
         bar.close()
         total, count = self.dist.sum([total, count], self.device)
         return total / count, int(count)
+
+    def _forward_backward(self, seq: torch.Tensor, L: int, noise) -> float:
+        """Rollout of the batch seq (N, T, 1, X, Y, Z) with teacher frames 1..L−1, the objective and
+        its gradients (accumulated into .grad); returns the loss.
+
+        With ``bptt`` K < T − 1 the T − 1 steps run in pieces of K: each piece's share of the loss
+        (its steps' MSE / (T − 1)) is backpropagated at once and the state (φ input, h1, h2) passed
+        on detached, so memory holds K steps' activations instead of T − 1. The loss is the
+        same number; the gradient drops the paths that cross a cut (truncated backpropagation
+        through time). Without ``bptt`` (or K ≥ T − 1) this is the plain full backpropagation.
+        """
+        c = self.cfg
+        steps = seq.shape[1] - 1
+        K = c.bptt if c.bptt else steps
+        phi, hidden, total = seq[:, 0], None, 0.0
+        starts = list(range(0, steps, K))
+        for s in starts:
+            n = min(K, steps - s)
+            if 0 < s <= L - 1:
+                phi = seq[:, s]  # a teacher frame is the input of step s
+            teacher = seq[:, s + 1 : L] if L - 1 > s else None
+            last = s == starts[-1]
+            sync = contextlib.nullcontext() if last or self.dist.world == 1 else self.net.no_sync()
+            with sync:
+                with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+                    pred, hidden = self.net(phi, n, teacher, c.input_noise, noise, hidden)
+                ref = torch.cat([seq[:, :1], seq[:, s + 1 : s + 1 + n]], dim=1)
+                loss = objective(pred.float(), ref, c.conservative, c.mass_penalty) * (n / steps)
+                self.scaler.scale(loss).backward()
+            total += loss.item()
+            if not last:
+                phi = pred[:, -1].detach()
+                hidden = tuple(h.detach() for h in hidden)
+        return total
 
     def _noise_generator(self, epoch: int, batch: int) -> torch.Generator:
         """The input noise's generator of one batch: a pure function of (seed, epoch, batch, rank)."""

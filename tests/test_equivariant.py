@@ -331,8 +331,40 @@ def test_to_plain_is_the_same_step_and_leaves_the_rng_alone():
     assert not plain.equivariant and plain.param_count() == 29_183 and plain.head[-1].bias.abs().max() == 0
     assert next(plain.parameters()).dtype == torch.float64 and not plain.training
     with torch.no_grad():
-        torch.testing.assert_close(plain.rollout(phi0, 5), model.rollout(phi0, 5), **EXACT)
+        # dense kernels against the stencils-first fast path: the same sums in another order
+        torch.testing.assert_close(plain.rollout(phi0, 5), model.rollout(phi0, 5), **ROUNDOFF64)
     assert model.to_equivariant() is not model and plain.to_plain() is not plain  # copies
+
+
+def rolled_conv(x, weight, bias):
+    """Reference periodic k = 3 cross-correlation y(i) = Σ_d w(d) x(i + d) + b from torch.roll."""
+    y = sum(
+        torch.einsum("oc,ncxyz->noxyz", weight[:, :, a + 1, b + 1, c + 1], torch.roll(x, (-a, -b, -c), (2, 3, 4)))
+        for a in (-1, 0, 1)
+        for b in (-1, 0, 1)
+        for c in (-1, 0, 1)
+    )
+    return y if bias is None else y + bias[None, :, None, None, None]
+
+
+@pytest.mark.parametrize("vector", [False, True])
+@pytest.mark.parametrize("grid", [(5, 6, 7), (1, 2, 3), (4, 4, 4)])
+def test_fast_path_is_the_dense_convolution_with_its_gradients(vector, grid):
+    """SymmetricConv3d (k = 3) runs stencils and channel sums instead of conv3d: values and the
+    gradients of x, the free taps and the bias equal those of the materialised kernel."""
+    torch.manual_seed(11)
+    m = SymmetricConv3d(3, 6 if vector else 5, 3, vector=vector).double()
+    x = torch.randn(2, 3, *grid, dtype=torch.float64, requires_grad=True)
+    y = m(x)
+    ref = rolled_conv(x, m.weight, m.bias)
+    torch.testing.assert_close(y, ref, **ROUNDOFF64)
+    probe = torch.randn_like(ref)
+    params = [x, m.coeffs] + ([m.bias] if m.bias is not None else [])
+    got = torch.autograd.grad((y * probe).sum(), params)
+    want = torch.autograd.grad((ref * probe).sum(), params)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, **ROUNDOFF64)
+    assert float(ref.detach().abs().max()) > 0.1  # not a trivially zero comparison
 
 
 def test_gradients_reach_every_free_tap():

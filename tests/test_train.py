@@ -141,9 +141,9 @@ def test_curriculum_feeds_the_ground_truth(data_file, tmp_path, monkeypatch):
     calls = []
     rollout = CRNN.rollout
 
-    def spy(self, phi0, steps, teacher=None, *noise):
+    def spy(self, phi0, steps, teacher=None, *noise, **state):
         calls.append((self.training, steps, None if teacher is None else teacher.shape[1]))
-        return rollout(self, phi0, steps, teacher, *noise)
+        return rollout(self, phi0, steps, teacher, *noise, **state)
 
     monkeypatch.setattr(CRNN, "rollout", spy)
     train(config(data_file, tmp_path / "run", epochs=4, ramp=3, min_len=6, max_len=6))
@@ -237,11 +237,12 @@ def test_cli_errors(data_file, tmp_path, capsys):
     )
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--batch", "0")), "--batch must be >= 1")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--seq-len", "1")), "at least 2 frames")
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--bptt", "0")), "--bptt must be >= 1")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "3")), "not divisible")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--resume")), "no checkpoint .* to continue")
     if not torch.cuda.is_available():
         one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--device", "cuda")), "no usable CUDA")
-        one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--amp", "bf16")), "needs a CUDA device")
+        one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--amp", "fp16")), "needs a CUDA device")
     assert not (tmp_path / "r").exists()  # nothing written on refusal
     # a run exists: refuse to overwrite; refuse to resume with other numbers
     assert main(cli_args(data_file, tmp_path / "r", "--epochs", "1")) == 0
@@ -292,7 +293,7 @@ def test_ddp_two_gloo_processes(data_file, tmp_path):
         "2",
         "-m",
         "surrogate",
-        *cli_args(data_file, out, "--epochs", "2", "--batch", "1", "--lr", "1e-3"),
+        *cli_args(data_file, out, "--epochs", "2", "--batch", "1", "--lr", "1e-3", "--bptt", "2"),
     ]
     proc = subprocess.run(cmd, env=env1(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -302,7 +303,7 @@ def test_ddp_two_gloo_processes(data_file, tmp_path):
     # the same as one process with the global batch (2 ranks × 1), up to summation order
     torch.manual_seed(0)
     init = CRNN().state_dict()
-    train(config(data_file, tmp_path / "single", epochs=2, batch=2, lr=1e-3))
+    train(config(data_file, tmp_path / "single", epochs=2, batch=2, lr=1e-3, bptt=2))
     single = load_checkpoint(tmp_path / "single" / "last.pt")
     # The flux head's bias (head.4.bias) is dropped by the mean-flux removal: its gradient is zero up to
     # round-off, which Adam normalises to steps of ±lr, so it differs by O(lr) and is left out.
@@ -315,6 +316,85 @@ def test_ddp_two_gloo_processes(data_file, tmp_path):
     np.testing.assert_allclose(
         [r["val_loss"] for r in ddp["history"]], [r["val_loss"] for r in single["history"]], rtol=1e-4
     )
+
+
+def manual_loss(model, seq, teacher_frames, cut_every=None):
+    """Reference objective of a rollout written out step by step with CRNN.step: step j's input is
+    seq[:, j] for 1 <= j < teacher_frames, else the previous prediction; with cut_every K the state
+    (input, h1, h2) is detached before steps K, 2K, ... (truncated backpropagation)."""
+    phi, (h1, h2) = seq[:, 0], model.init_hidden(seq[:, 0])
+    steps, losses = seq.shape[1] - 1, []
+    for j in range(steps):
+        if 0 < j < teacher_frames:
+            phi = seq[:, j]
+        if cut_every and j and j % cut_every == 0:
+            phi, h1, h2 = phi.detach(), h1.detach(), h2.detach()
+        phi, h1, h2 = model.step(phi, h1, h2)
+        losses.append((phi - seq[:, j + 1]).pow(2).mean())
+    return torch.stack(losses).mean()
+
+
+@pytest.mark.parametrize("teacher_frames", [1, 4])
+def test_truncated_backprop_is_the_cut_gradient_of_the_same_loss(data_file, tmp_path, teacher_frames):
+    """--bptt K: the same loss; its gradient is the one of the rollout with the state detached every
+    K steps (a reference written with CRNN.step), and differs from the full gradient."""
+    from surrogate.train import _Dist, _Trainer
+
+    trainer = _Trainer(config(data_file, tmp_path / "t", bptt=2), _Dist())
+    try:
+        model = trainer.model
+        seq = torch.stack([trainer.val_ds[k] for k in range(2)])[:, :6]  # 5 steps: pieces 2 + 2 + 1
+        params = list(model.parameters())
+
+        def grads(loss):
+            return [g.clone() for g in torch.autograd.grad(loss, params, allow_unused=True)]
+
+        model.zero_grad(set_to_none=True)
+        loss = trainer._forward_backward(seq, teacher_frames, None)
+        got = [p.grad.clone() if p.grad is not None else None for p in params]
+        cut = manual_loss(model, seq, teacher_frames, cut_every=2)
+        full = manual_loss(model, seq, teacher_frames)
+        assert loss == pytest.approx(float(full.detach()), rel=1e-6) == pytest.approx(float(cut.detach()), rel=1e-6)
+        want, whole = grads(cut), grads(full)
+        differs = 0.0
+        for g, w, f in zip(got, want, whole):
+            if w is None:  # the flux head's last bias never reaches the loss
+                assert g is None or float(g.abs().max()) < 1e-9
+                continue
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-7)
+            differs = max(differs, float((w - f).abs().max() / f.abs().max()))
+        assert differs > 1e-3  # the cut changes the gradient: not the full backpropagation
+        # K >= the number of steps: one piece, the full gradient
+        model.zero_grad(set_to_none=True)
+        trainer.cfg = config(data_file, tmp_path / "t", bptt=5)
+        trainer._forward_backward(seq, teacher_frames, None)
+        for p, f in zip(params, whole):
+            if f is not None:
+                torch.testing.assert_close(p.grad, f, rtol=1e-4, atol=1e-7)
+    finally:
+        trainer.close()
+
+
+def test_bf16_autocast_on_the_cpu_keeps_mass_and_trains(data_file, tmp_path):
+    """--amp bf16 on the CPU: the rollout under autocast conserves mass in float32 (the divergence
+    runs in φ's precision), stays within bf16 precision of the float32 rollout, and a run trains."""
+    torch.manual_seed(0)
+    model = CRNN(equivariant=True)
+    ds = SequenceDataset(data_file, "train", 2)
+    phi0 = torch.stack([ds[k] for k in range(2)])[:, 0]
+    with torch.no_grad():
+        exact = model.rollout(phi0, 5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model.rollout(phi0, 5)
+    assert fast.dtype == torch.float32
+    mass = fast.double().mean(dim=(2, 3, 4, 5)) - phi0.double().mean(dim=(1, 2, 3, 4))[:, None]
+    assert float(mass.abs().max()) < 1e-6
+    err = float((fast - exact).abs().max())
+    assert 1e-6 < err < 0.02  # bf16 (8 bits of mantissa) was used, and only rounds
+    run = train(config(data_file, tmp_path / "bf16", epochs=3, amp="bf16", lr=3e-3))
+    losses = [r["train_loss"] for r in run["history"]]
+    assert losses[-1] < losses[0]
+    assert load_checkpoint(tmp_path / "bf16" / "last.pt")["train_config"]["amp"] == "bf16"
 
 
 def test_non_conservative_ablation_and_mass_penalty(data_file, tmp_path):
