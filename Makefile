@@ -40,7 +40,8 @@ demo: setup-demo
 	$(DEMO_VENV)/bin/python -m export.rollout $(MODEL) --ic perlin --size 64 --frequency 6 --steps 500 --every 25 \
 		--out $(OUT)/long_rollout.h5
 	$(DEMO_VENV)/bin/python -m ch_numba render $(OUT)/long_rollout.h5 --sequence 0 --frames 0,4,10,-1 --out $(OUT)/pictures_long
-	@echo "demo done: $(OUT)/evaluation/*.png (surrogate vs solver), $(OUT)/pictures*/ (slices, .vti for ParaView)"
+	@echo "demo done: look first at $(OUT)/evaluation/overview.png (free energy on the network grid, surrogate vs solver);"
+	@echo "  the other $(OUT)/evaluation/*.png, $(OUT)/pictures*/ (slices, .vti for ParaView)"
 
 test: setup-test
 	$(TEST_VENV)/bin/ruff format --check --quiet .   # the code style (pinned ruff; `ruff format .` fixes it)

@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   python -m surrogate train data.h5 --out runs/ablation --no-conservative --mass-penalty 1e-3
   python -m surrogate train data.h5 --out runs/eq --equivariant --init-from models/crnn_paper.pt   # projected
   torchrun --nproc_per_node 4 -m surrogate train data.h5 --out runs/ddp --batch 4   # data parallel
+  python -m surrogate train data.h5 --out runs/fast --equivariant --amp bf16 --bptt 10   # CPU: bf16, cut backprop
   python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/crnn                 # val split, all frames
   python -m surrogate evaluate model.onnx data.h5 --out eval/onnx --max-sequences 20     # no PyTorch needed
   python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/s035 --sequences 0,3,5 --fit-range 20:200

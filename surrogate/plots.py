@@ -11,6 +11,9 @@ The log-log panel keeps frame 0 (t = 0 when a sequence has no burn-in) on a symm
 least-squares line of slope −1/3 through the ground truth's points in the fit window (all positive
 times without one), drawn over that window only, so it never stretches the axes.
 
+    overview.png           the first look: F(t) of truth and model on the network grid (the fair
+                           comparison: both sampled every f-th voxel), and the relative F error there
+                           against the full-grid error, whose floor at frame 0 is the upsampling's
     rmse.png               RMSE(t), full and network grid
     delta.png              interface displacement δ(t)
     free_energy.png        F(t) truth vs model; log-log F vs t since the IC with the fits and t^(−1/3)
@@ -28,7 +31,15 @@ import numpy as np
 __all__ = ["plot_all", "slice_frames", "PLOT_NAMES"]
 
 #: the files :func:`plot_all` writes, in its order
-PLOT_NAMES = ("rmse.png", "delta.png", "free_energy.png", "free_energy_error.png", "mass.png", "slices.png")
+PLOT_NAMES = (
+    "overview.png",
+    "rmse.png",
+    "delta.png",
+    "free_energy.png",
+    "free_energy_error.png",
+    "mass.png",
+    "slices.png",
+)
 
 TRUTH, MODEL = "black", "tab:red"
 DPI = 110
@@ -67,6 +78,40 @@ def _save(fig, path: Path) -> Path:
 def _title(result: dict, what: str) -> str:
     n = result["ensemble"]["n_sequences"]
     return f"{what} ({n} sequence{'s' if n != 1 else ''}, mean ± sd)"
+
+
+def plot_overview(result: dict, path: Path) -> Path:
+    return _save(overview_figure(result), path)
+
+
+def overview_figure(result: dict):
+    """The Figure of overview.png: F on the network grid, truth vs model (mean ± sd), and the
+    relative F error on the network grid (per sequence, mean, worst) beside the full-grid error
+    (mean) with its floor at frame 0."""
+    t, e = _arr(result["times"]), result["ensemble"]
+    c = e["curves"]
+    f = result["model"]["downscale"]
+    fig = _figure((10, 3.9))
+    ax, er = fig.subplots(1, 2)
+    _band(ax, t, c["free_energy_net_true"], TRUTH, f"ground truth, every {f}th voxel")
+    _band(ax, t, c["free_energy_net_pred"], MODEL, "model")
+    ax.set_xlabel(_time_label("frame 0"))
+    ax.set_ylabel(f"F / V on the network grid (spacing {f} dx)")
+    ax.set_title(_title(result, "Free energy where the model lives"), fontsize=10)
+    ax.legend(fontsize=8)
+    per_seq = np.array([_arr(r["free_energy_rel_error_network"]) for r in result["sequences"]]) * 100
+    for row in per_seq:
+        er.plot(t, row, color="tab:green", lw=0.5, alpha=0.35)
+    worst = float(np.nanmax(per_seq)) if np.isfinite(per_seq).any() else float("nan")
+    er.plot(t, np.nanmean(per_seq, axis=0), color="tab:green", label=f"network grid, mean (worst {worst:.1f} %)")
+    full = _arr(c["free_energy_rel_error"]["mean"]) * 100
+    er.plot(t, full, color="tab:gray", ls="--", label=f"full grid, upsampled (floor {full[0]:.1f} % at frame 0)")
+    er.set_xlabel(_time_label("frame 0"))
+    er.set_ylabel("|F_pred − F_true| / F_true  (%)")
+    er.set_title("Relative free-energy error: network grid vs full grid", fontsize=10)
+    er.set_ylim(bottom=0)
+    er.legend(fontsize=8)
+    return fig
 
 
 def plot_rmse(result: dict, path: Path) -> Path:
@@ -241,7 +286,7 @@ def plot_slices(truth, pred, times, path: Path, title: str = "") -> Path:
 
 
 def plot_all(result: dict, out, truth, pred) -> list[Path]:
-    """All six plots into the folder ``out``; truth and pred are the first sequence's frames
+    """All seven plots into the folder ``out``; truth and pred are the first sequence's frames
     (T, X, Y, Z) on the ground-truth grid (prediction upsampled). Returns the paths."""
     out = Path(out)
     first = result["sequences"][0]
@@ -249,8 +294,9 @@ def plot_all(result: dict, out, truth, pred) -> list[Path]:
         f"sequence {first['index']} ({first['split']}): central z-slice, model upsampled "
         f"×{result['model']['downscale']}"
     )
-    rmse, delta, energy, energy_error, mass, slices = (out / name for name in PLOT_NAMES)
+    overview, rmse, delta, energy, energy_error, mass, slices = (out / name for name in PLOT_NAMES)
     return [
+        plot_overview(result, overview),
         plot_rmse(result, rmse),
         plot_delta(result, delta),
         plot_free_energy(result, energy),

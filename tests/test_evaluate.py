@@ -35,7 +35,7 @@ REDUCTION = dict(rtol=1e-10, atol=1e-14)
 ORT_ATOL = 1e-5
 MASS = 1e-6
 PARAMS = ch_numba.CHParams(epsilon=1.0, dt=0.01)
-PLOTS = ("rmse.png", "delta.png", "free_energy.png", "free_energy_error.png", "mass.png", "slices.png")
+PLOTS = ("overview.png", "rmse.png", "delta.png", "free_energy.png", "free_energy_error.png", "mass.png", "slices.png")
 ROOT = Path(__file__).resolve().parents[1]
 
 

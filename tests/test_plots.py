@@ -127,3 +127,45 @@ def test_free_energy_plot_guide_does_not_stretch_the_axes(fit_range):
     for ax in (lin, lg):
         assert render.TIME_UNIT in ax.get_xlabel()
     assert len(labelled_ticks(fig, lg.yaxis)) >= 3
+
+
+def test_overview_shows_the_network_grid_error_first_and_the_full_grid_floor():
+    """overview.png: left F on the network grid (truth and model), right the relative F error per
+    sequence on the network grid, its mean and worst, beside the full grid's mean with its floor."""
+    from surrogate import plots
+
+    rng = np.random.default_rng(0)
+    net_true = [0.05 * (1 + T / 40) ** (-1 / 3) for _ in range(3)]
+    net_pred = [f * (1 + 0.02 * (i + 1) * np.sin(T / 7) ** 2) for i, f in enumerate(net_true)]
+    errors = [np.abs(p - f) / f for p, f in zip(net_pred, net_true)]
+    full = 0.08 + 0.01 * rng.random(T.size)  # the upsampling floor: not 0 at frame 0
+
+    def curve(a):
+        return {"mean": np.mean(a, 0).tolist(), "sd": np.std(a, 0, ddof=1).tolist()}
+
+    result = {
+        "times": T.tolist(),
+        "model": {"downscale": 2},
+        "sequences": [{"free_energy_rel_error_network": e.tolist()} for e in errors],
+        "ensemble": {
+            "n_sequences": 3,
+            "curves": {
+                "free_energy_net_true": curve(net_true),
+                "free_energy_net_pred": curve(net_pred),
+                "free_energy_rel_error": {"mean": full.tolist(), "sd": [0.0] * T.size},
+            },
+        },
+    }
+    fig = plots.overview_figure(result)
+    left, right = fig.axes[:2]
+    assert "network grid" in left.get_ylabel() and "network grid" in right.get_title()
+    np.testing.assert_allclose(left.lines[0].get_ydata(), np.mean(net_true, 0))
+    np.testing.assert_allclose(left.lines[1].get_ydata(), np.mean(net_pred, 0))
+    lines = {line.get_label(): np.asarray(line.get_ydata(), float) for line in right.lines}
+    worst = 100 * max(float(e.max()) for e in errors)
+    mean_label = f"network grid, mean (worst {worst:.1f} %)"
+    np.testing.assert_allclose(lines[mean_label], 100 * np.mean(errors, 0))
+    assert lines[mean_label][0] == 0.0  # no floor on the network grid
+    floor_label = f"full grid, upsampled (floor {100 * full[0]:.1f} % at frame 0)"
+    np.testing.assert_allclose(lines[floor_label], 100 * full)
+    assert render.TIME_UNIT in left.get_xlabel() and render.TIME_UNIT in right.get_xlabel()
