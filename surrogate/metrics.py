@@ -32,6 +32,25 @@ regime L(t) ~ t^{1/3}, hence F/V ~ t^{-1/3}. :func:`fit_power_law` fits log F = 
 over a time window (the coarsening regime: after the spinodal decomposition, before the
 finite box stops the growth); α ≈ −1/3 is expected.
 
+Morphology: structure factor and characteristic length
+------------------------------------------------------
+The free energy measures the interface area only; the structure factor says how the domains are
+sized. With the fluctuation u = φ − ⟨φ⟩ on a periodic n_x × n_y × n_z grid of spacing dx, its DFT
+û(k) at the wavevectors k = 2π (i/(n_x dx), j/(n_y dx), l/(n_z dx)) (signed indices) and V the
+number of voxels,
+
+    S(k) = ⟨ |û(k)|² ⟩_{shell} / V           shells |k| ∈ [(m − ½) Δk, (m + ½) Δk), Δk = 2π / (n_min dx)
+
+(:func:`structure_factor`: the shell mean over the modes of shell m = 1, 2, ..., with the mean |k|
+of the shell's modes as its abscissa; Parseval: Σ over all modes of |û|²/V = V · var(φ)). The
+characteristic length is
+
+    L = 2π / ⟨k⟩,     ⟨k⟩ = Σ_{k ≠ 0} |k| |û(k)|² / Σ_{k ≠ 0} |û(k)|²
+
+over all modes (:func:`characteristic_length`; no binning), L = n dx / m exactly for a single
+mode cos(2π m x / (n dx)). In the coarsening regime L(t) ~ t^{1/3} (LSW), fitted with
+:func:`fit_power_law` (α ≈ +1/3).
+
 Stationarity of layered states
 ------------------------------
 A periodic box at φ̄ ≈ ½ coarsens into flat layers (a slab of each phase normal to one axis), a
@@ -75,6 +94,8 @@ __all__ = [
     "layer_shifts",
     "interface_velocity",
     "stationarity",
+    "structure_factor",
+    "characteristic_length",
 ]
 
 
@@ -211,6 +232,69 @@ def fit_power_law(t, F, t_min=None, t_max=None) -> tuple[float, float, float]:
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(res**2)) / ss_tot if ss_tot > 0 else 1.0
     return float(alpha), float(np.exp(logA)), r2
+
+
+def _spectrum(frames, dx: float):
+    """|û(k)|² / V per frame (T, X, Y, Z//2+1) of u = φ − ⟨φ⟩ (rfft, float64), the |k| of the modes
+    (X, Y, Z//2+1), the weight of every rfft column (1 or 2: it also stands for its mirror mode),
+    whether ``frames`` was one frame, and the grid shape; a frame without fluctuation (var φ at
+    round-off of its values) has power 0."""
+    phi = _field(frames, "frames").astype(np.float64)
+    one = phi.ndim == 3
+    phi = phi[None] if one else phi
+    if not (math.isfinite(dx) and dx > 0):
+        raise ValueError(f"dx must be a positive number, got {dx}")
+    nx, ny, nz = phi.shape[1:]
+    u = phi - phi.mean(axis=(1, 2, 3), keepdims=True)
+    flat = np.mean(u**2, axis=(1, 2, 3)) <= 1e-26 * np.mean(phi**2, axis=(1, 2, 3))
+    u[flat] = 0.0
+    power = np.abs(np.fft.rfftn(u, axes=(1, 2, 3))) ** 2 / (nx * ny * nz)
+    kx = 2 * np.pi * np.fft.fftfreq(nx, d=dx)
+    ky = 2 * np.pi * np.fft.fftfreq(ny, d=dx)
+    kz = 2 * np.pi * np.fft.rfftfreq(nz, d=dx)
+    kabs = np.sqrt(kx[:, None, None] ** 2 + ky[None, :, None] ** 2 + kz[None, None, :] ** 2)
+    weight = np.full(kz.size, 2.0)  # every rfft column but z-index 0 (and nz/2 for even nz) stands for two modes
+    weight[0] = 1.0
+    if nz % 2 == 0:
+        weight[-1] = 1.0
+    return power, kabs, np.broadcast_to(weight, kabs.shape), one, (nx, ny, nz)
+
+
+def structure_factor(frames, dx: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Spherically averaged structure factor S(k) of φ − ⟨φ⟩ (module docstring).
+
+    frames : (T, X, Y, Z) or (X, Y, Z). dx : grid spacing.
+    Returns (k, S): k (M,) the mean |k| of the modes of shells m = 1..M (Δk = 2π/(n_min dx), up to
+    the largest |k| on the grid; empty shells left out), S (T, M) or (M,) the mean of |û(k)|²/V
+    over each shell's modes.
+    """
+    power, kabs, weight, one, grid = _spectrum(frames, dx)
+    dk = 2 * np.pi / (min(grid) * dx)
+    shell = np.rint(kabs / dk).astype(np.int64).ravel()
+    w = weight.ravel()
+    n_shells = int(shell.max()) + 1
+    count = np.bincount(shell, weights=w, minlength=n_shells)
+    ksum = np.bincount(shell, weights=w * kabs.ravel(), minlength=n_shells)
+    keep = (np.arange(n_shells) > 0) & (count > 0)
+    S = np.stack([np.bincount(shell, weights=w * p.ravel(), minlength=n_shells)[keep] for p in power])
+    S /= count[keep]
+    k = ksum[keep] / count[keep]
+    return k, (S[0] if one else S)
+
+
+def characteristic_length(frames, dx: float = 1.0):
+    """L = 2π / ⟨k⟩ with ⟨k⟩ the |û|²-weighted mean |k| over all modes k ≠ 0 (module docstring).
+
+    frames : (T, X, Y, Z) or (X, Y, Z). Returns (T,) float64 or a float, in the units of dx; NaN
+    for a uniform frame (no fluctuation).
+    """
+    power, kabs, weight, one, _ = _spectrum(frames, dx)
+    wp = power * weight
+    total = wp.sum(axis=(1, 2, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_k = (wp * kabs).sum(axis=(1, 2, 3)) / total
+        L = np.where(total > 0, 2 * np.pi / mean_k, np.nan)
+    return _per_frame(L, one)
 
 
 def mass_drift(frames) -> float:

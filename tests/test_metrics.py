@@ -345,3 +345,59 @@ def test_metrics_import_without_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok"
+
+
+# -- structure factor and characteristic length -----------------------------------------------------
+def _cosines(shape, modes, dx=1.0):
+    """0.5 + Σ a cos(2π m x_axis / n): modes is [(axis, m, a)]."""
+    phi = np.full(shape, 0.5)
+    for axis, m, a in modes:
+        x = np.arange(shape[axis]).reshape([-1 if d == axis else 1 for d in range(3)])
+        phi = phi + a * np.cos(2 * np.pi * m * x / shape[axis])
+    return phi
+
+
+@pytest.mark.parametrize("dx", [1.0, 0.5])
+def test_characteristic_length_of_single_and_two_modes(dx):
+    n = 32
+    assert metrics.characteristic_length(_cosines((n, n, n), [(0, 4, 0.3)]), dx) == pytest.approx(n * dx / 4)
+    # two modes: <k> is the |û|²-weighted mean of their wavenumbers (weights a²)
+    phi = _cosines((n, n, n), [(1, 3, 0.3), (2, 5, 0.1)])
+    k3, k5 = 2 * np.pi * 3 / (n * dx), 2 * np.pi * 5 / (n * dx)
+    want = 2 * np.pi / ((0.09 * k3 + 0.01 * k5) / 0.10)
+    assert metrics.characteristic_length(phi, dx) == pytest.approx(want, rel=1e-12)
+    series = metrics.characteristic_length(np.stack([phi, phi]), dx)
+    assert series.shape == (2,) and series[1] == pytest.approx(want, rel=1e-12)
+    assert np.isnan(metrics.characteristic_length(np.full((8, 8, 8), 0.3)))
+
+
+def test_structure_factor_against_a_full_fft_reference():
+    """Shell means of |û|²/V from numpy's full fftn (no rfft bookkeeping), on a non-cubic odd/even grid."""
+    rng = np.random.default_rng(5)
+    shape = (12, 10, 9)
+    phi = rng.random(shape)
+    k, S = metrics.structure_factor(phi, dx=0.7)
+    u = phi - phi.mean()
+    power = np.abs(np.fft.fftn(u)) ** 2 / u.size
+    ks = np.meshgrid(*(2 * np.pi * np.fft.fftfreq(n, d=0.7) for n in shape), indexing="ij")
+    kabs = np.sqrt(sum(c**2 for c in ks))
+    shell = np.rint(kabs / (2 * np.pi / (min(shape) * 0.7))).astype(int)
+    want_k, want_S = [], []
+    for m in range(1, shell.max() + 1):
+        sel = shell == m
+        if sel.any():
+            want_k.append(kabs[sel].mean())
+            want_S.append(power[sel].mean())
+    np.testing.assert_allclose(k, want_k, rtol=1e-12)
+    np.testing.assert_allclose(S, want_S, rtol=1e-10)
+    # Parseval over all shells: Σ_m count_m S_m = V var(φ) (shell 0 holds k = 0 only, where û = 0)
+    counts = [np.count_nonzero(shell == m) for m in range(1, shell.max() + 1) if (shell == m).any()]
+    assert float(np.dot(counts, S)) == pytest.approx(u.size * u.var(), rel=1e-10)
+
+
+def test_structure_factor_peaks_at_the_mode():
+    n = 32
+    k, S = metrics.structure_factor(_cosines((n, n, n), [(0, 4, 0.3)]))
+    peak = int(np.argmax(S))
+    assert abs(k[peak] - 2 * np.pi * 4 / n) < np.pi / n  # the shell of the mode (half a shell width)
+    assert S[peak] > 1e6 * np.delete(S, peak).max()
