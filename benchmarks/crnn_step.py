@@ -39,7 +39,9 @@
      gloo, batch 2 per process = the same global batch 4; ``torchrun --nproc_per_node 2``), the
      throughput of the two together.
 
-   The in-process variants use ``--threads`` threads (default: all CPUs).
+   The in-process variants use ``--threads`` threads (default: all CPUs). Then the training
+   memory of one step on 21-frame sub-sequences (plain, equivariant, +bf16, +``--bptt 5``), each in
+   a fresh process, measured as in (2).
 
 The weights do not change the cost, so a random-weight CRNN is used.
 On a shared machine timings are noisy: each entry is the best of several rounds, --wait-idle lets each
@@ -321,7 +323,55 @@ def levers(n: int, rounds: int, threads: int) -> dict:
         rates[DDP_NAME].append(ddp_throughput(n))
         print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in rates.items()), flush=True)
     PointwiseConv3d.as_matmul, SymmetricConv3d.stencils_first = True, True
-    return {"size": n, "threads": threads, "rates": rates}
+    return {"size": n, "threads": threads, "rates": rates, "memory": train_memory(n)}
+
+
+#: (label, equivariant, bf16, bptt K) of the training-memory rows; sub-sequences of 21 frames (20 steps)
+MEMORY_CASES = (
+    ("plain, float32", False, False, None),
+    ("eq, float32", True, False, None),
+    ("eq +bf16", True, True, None),
+    ("eq +bf16, --bptt 5", True, True, 5),
+)
+
+
+def child_train_memory(n: int, equivariant: bool, bf16: bool, bptt: int | None, batch: int = 4, frames: int = 21):
+    """Peak extra resident memory of one training step (rollout + backward, as surrogate.train with
+    ``bptt``), measured like :func:`child_memory`: VmHWM reset after a warm-up, then one step."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = CRNN(equivariant=equivariant)
+    seq = 0.5 + 0.1 * torch.randn((batch, frames, 1, n, n, n))
+    with torch.no_grad():
+        model.rollout(seq[:, 0, :, :8, :8, :8], 1)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    before = _status_kib("VmRSS")
+    steps = frames - 1
+    K = bptt or steps
+    phi, hidden = seq[:, 0], None
+    for s0 in range(0, steps, K):
+        k = min(K, steps - s0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pred, hidden = model.rollout(phi, k, hidden=hidden, return_hidden=True)
+        torch.nn.functional.mse_loss(pred.float(), seq[:, s0 + 1 : s0 + 1 + k]).backward()
+        phi, hidden = pred[:, -1].detach(), tuple(h.detach() for h in hidden)
+    extra = (_status_kib("VmHWM") - before) * 1024
+    return {"extra": extra, "per_sample_step": extra / (batch * K)}
+
+
+def train_memory(n: int = 32) -> list[dict]:
+    rows = []
+    for label, eq, bf16, bptt in MEMORY_CASES:
+        cmd = [sys.executable, __file__, "--child-train-memory", str(n), "--memory-case", label]
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=900
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"training-memory child failed: {out.stderr[-2000:]}")
+        rows.append({"case": label, **json.loads(out.stdout.strip().splitlines()[-1])})
+        print(f"  training memory {label}: {rows[-1]['extra'] / 2**20:.0f} MiB", flush=True)
+    return rows
 
 
 def levers_report(res: dict) -> str:
@@ -337,6 +387,17 @@ def levers_report(res: dict) -> str:
         lines.append(
             f"| {name} | {max(v):.3f} | {float(np.median(v)):.3f} | {min(v):.3f} | {float(np.median(v)) / base:.2f}× |"
         )
+    if res.get("memory"):
+        lines += [
+            "",
+            f"Training memory at {res['size']}³ (batch 4, 21-frame sub-sequences = 20 steps, one step: rollout + "
+            "backward; peak extra resident memory, fresh process per row):",
+            "",
+            "| variant | peak extra | per sequence and backpropagated step |",
+            "|---|---|---|",
+        ]
+        for r in res["memory"]:
+            lines.append(f"| {r['case']} | {r['extra'] / 2**20:.0f} MiB | {r['per_sample_step'] / 2**20:.1f} MiB |")
     return "\n".join(lines)
 
 
@@ -416,12 +477,18 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the levers (default %(default)s)")
     p.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     p.add_argument("--child-ddp", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--child-train-memory", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--memory-case", help=argparse.SUPPRESS)
     p.add_argument("--ddp-batch", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--ddp-iters", type=int, default=3, help=argparse.SUPPRESS)
     p.add_argument("--device-name", default="cpu", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child_memory:
         print(json.dumps(child_memory(a.child_memory, a.device_name, a.threads)))
+        return 0
+    if a.child_train_memory:
+        _, eq, bf16, bptt = next(c for c in MEMORY_CASES if c[0] == a.memory_case)
+        print(json.dumps(child_train_memory(a.child_train_memory, eq, bf16, bptt)))
         return 0
     if a.child_ddp:
         print(json.dumps(child_ddp(a.child_ddp, a.ddp_batch, a.ddp_iters)))

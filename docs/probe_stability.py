@@ -185,6 +185,20 @@ def main(argv=None) -> int:
         default=LAYER_CELLS,
         help="network cells along the layer normal (default %(default)s)",
     )
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(LAYER_VARIANTS),
+        default=list(LAYER_VARIANTS),
+        help="with --layers: which layers (default: all)",
+    )
+    ap.add_argument(
+        "--axes",
+        nargs="+",
+        choices=list("xyz"),
+        default=list("xyz"),
+        help="with --layers: the layer normals (default: x y z; an equivariant model gives the same drift on all three)",
+    )
     a = ap.parse_args(argv)
     if a.steps is None:
         a.steps = 5_000 if a.layers else 10_000
@@ -206,8 +220,8 @@ def main(argv=None) -> int:
                 f"normal",
                 flush=True,
             )
-            for variant in LAYER_VARIANTS:
-                for axis in range(3):
+            for variant in a.variants:
+                for axis in ("xyz".index(c) for c in a.axes):
                     r = probe_layers(runner, axis, variant, a.steps, a.layer_cells)
                     print(
                         f"{path} layers {variant:7s} normal {'xyz'[axis]}: drift {r['drift']:+.3f} cells "

@@ -53,7 +53,9 @@ float32.
 
 Truncated backpropagation (``bptt`` K): a batch's rollout is backpropagated in pieces of K steps
 (:meth:`_Trainer._forward_backward`); memory then grows with K, not with the sub-sequence length
-(~45 MB per sequence and step at a 32³ network grid in float32).
+(per sequence and step at a 32³ network grid: ~60 MB for the paper's model, ~90 MB for the
+equivariant one, whose stencils-first convolutions keep 4 stencil channels per input, ~45 MB for
+it under bf16; ``benchmarks/crnn_step.py --part levers``).
 """
 
 from __future__ import annotations
