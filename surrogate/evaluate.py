@@ -26,6 +26,10 @@ and per frame k (all reductions in float64):
     free_energy_net_pred = F[ψ_k], free_energy_net_true = F[φ_k[::f, ::f, ::f]]   both on the network
                        grid (spacing f·dx): what the network sees, without the resolution floor
     free_energy_rel_error_network = |F_net_pred − F_net_true| / F_net_true   (0 at frame 0)
+    length_pred[k], length_true[k] = L[ψ_k], L[φ_k[::f, ::f, ::f]]   characteristic length
+                       L = 2π/⟨k⟩ on the network grid, in the units of dx
+                       (:func:`surrogate.metrics.characteristic_length`): the domain size the F
+                       curve cannot see
     mass_drift_pred[k] = |⟨ψ_k⟩ − ⟨ψ_0⟩| / ⟨ψ_0⟩   (0 to round-off for the conservative CRNN)
     mass_drift_true[k] = |m_k − m_0| / m_0           (the stored means)
 
@@ -107,6 +111,8 @@ CURVES = (
     "free_energy_net_pred",
     "free_energy_net_true",
     "free_energy_rel_error_network",
+    "length_pred",
+    "length_true",
     "mass_drift_pred",
     "mass_drift_true",
     "phi_mean_pred",
@@ -394,6 +400,8 @@ def evaluate_sequence(
     rec["free_energy_rel_error_network"] = metrics.relative_error(
         rec["free_energy_net_pred"], rec["free_energy_net_true"]
     )
+    rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f)
+    rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f)
     rec["mass_drift_pred"] = _relative_drift(rec["phi_mean_pred"])
     rec["mass_drift_true"] = _relative_drift(m_true)
     with np.errstate(all="ignore"):

@@ -140,8 +140,18 @@ def reference(ckpt, data_file, i, T):
                 f"interface_velocity_tail_{who}": np.mean(speeds),
             }
         )
+
+    def length(frames):  # L = 2π/<k> from the full FFT on the network grid (spacing 2)
+        u = frames - frames.mean(axis=(1, 2, 3), keepdims=True)
+        power = np.abs(np.fft.fftn(u, axes=(1, 2, 3))) ** 2
+        ks = np.meshgrid(*(2 * np.pi * np.fft.fftfreq(n, d=2.0) for n in frames.shape[1:]), indexing="ij")
+        kabs = np.sqrt(sum(c**2 for c in ks))
+        return 2 * np.pi * power.sum(axis=(1, 2, 3)) / (power * kabs).sum(axis=(1, 2, 3))
+
     return {
         **stat,
+        "length_pred": length(pred_net.astype(np.float64)),
+        "length_true": length(truth[:, ::2, ::2, ::2].astype(np.float64)),
         "split": split,
         "t_ic": t_ic,
         "rmse_full": np.sqrt(np.mean(diff**2, axis=(1, 2, 3))),
@@ -177,6 +187,8 @@ def check_against_reference(seq, ref, atol):
         "free_energy_pred",
         "free_energy_rel_error",
         "free_energy_rel_error_network",
+        "length_pred",
+        "length_true",
     ):
         np.testing.assert_allclose(
             seq[key], ref[key], rtol=0 if atol else REDUCTION["rtol"], atol=atol or REDUCTION["atol"], err_msg=key
