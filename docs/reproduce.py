@@ -1004,8 +1004,20 @@ def main(argv=None) -> int:
         default=",".join(EXPERIMENTS),
         help="comma-separated experiments to run, e.g. heldout,long (default: all; --list names them)",
     )
+    ap.add_argument(
+        "--scale",
+        default=None,
+        metavar="NAME",
+        help="write to docs/results/NAME/ and docs/figures/NAME/ instead of docs/results/ and "
+        "docs/figures/: one report section per scale, e.g. --scale paper --model models/crnn64.onnx",
+    )
     ap.add_argument("--list", action="store_true", help="list the experiments (this help) and exit")
     a = ap.parse_args(argv)
+    if a.scale is not None:
+        if not a.scale or "/" in a.scale or a.scale.startswith("."):
+            ap.error(f"--scale must be a plain folder name, got {a.scale!r}")
+        global FIGURES, RESULTS
+        FIGURES, RESULTS = FIGURES / a.scale, RESULTS / a.scale
     if a.list:
         ap.print_help()
         return 0
@@ -1025,7 +1037,7 @@ def main(argv=None) -> int:
             return 1
         res["seconds"] = time.perf_counter() - t0
         save_json(name, res)
-        print(f"== {name} done in {res['seconds']:.0f} s -> docs/results/{name}.json", flush=True)
+        print(f"== {name} done in {res['seconds']:.0f} s -> {RESULTS / (name + '.json')}", flush=True)
     print(f"tables: {write_summary()}")
     return 0
 
