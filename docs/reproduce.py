@@ -1018,6 +1018,8 @@ def main(argv=None) -> int:
             ap.error(f"--scale must be a plain folder name, got {a.scale!r}")
         global FIGURES, RESULTS
         FIGURES, RESULTS = FIGURES / a.scale, RESULTS / a.scale
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     if a.list:
         ap.print_help()
         return 0
