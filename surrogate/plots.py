@@ -13,7 +13,7 @@ times without one), drawn over that window only, so it never stretches the axes.
 
     overview.png           the first look: F(t) of truth and model on the network grid (the fair
                            comparison: both sampled every f-th voxel), and the relative F error there
-                           against the full-grid error, whose floor at frame 0 is the upsampling's
+                           against the full-grid error, which includes the upsampling's error
     rmse.png               RMSE(t), full and network grid
     delta.png              interface displacement δ(t)
     free_energy.png        F(t) truth vs model; log-log F vs t since the IC with the fits and t^(−1/3)
@@ -87,13 +87,14 @@ def plot_overview(result: dict, path: Path) -> Path:
 def overview_figure(result: dict):
     """The Figure of overview.png: F on the network grid, truth vs model (mean ± sd), and the
     relative F error on the network grid (per sequence, mean, worst) beside the full-grid error
-    (mean) with its floor at frame 0."""
+    (mean), which includes the error of upsampling by repetition (already at frame 0, growing as
+    the interfaces sharpen)."""
     t, e = _arr(result["times"]), result["ensemble"]
     c = e["curves"]
     f = result["model"]["downscale"]
     fig = _figure((10, 3.9))
     ax, er = fig.subplots(1, 2)
-    _band(ax, t, c["free_energy_net_true"], TRUTH, f"ground truth, every {f}th voxel")
+    _band(ax, t, c["free_energy_net_true"], TRUTH, f"ground truth, sampled every {f} voxels")
     _band(ax, t, c["free_energy_net_pred"], MODEL, "model")
     ax.set_xlabel(_time_label("frame 0"))
     ax.set_ylabel(f"F / V on the network grid (spacing {f} dx)")
@@ -105,7 +106,13 @@ def overview_figure(result: dict):
     worst = float(np.nanmax(per_seq)) if np.isfinite(per_seq).any() else float("nan")
     er.plot(t, np.nanmean(per_seq, axis=0), color="tab:green", label=f"network grid, mean (worst {worst:.1f} %)")
     full = _arr(c["free_energy_rel_error"]["mean"]) * 100
-    er.plot(t, full, color="tab:gray", ls="--", label=f"full grid, upsampled (floor {full[0]:.1f} % at frame 0)")
+    er.plot(
+        t,
+        full,
+        color="tab:gray",
+        ls="--",
+        label=f"full grid, prediction upsampled (with the upsampling error: {full[0]:.1f} % at frame 0)",
+    )
     er.set_xlabel(_time_label("frame 0"))
     er.set_ylabel("|F_pred − F_true| / F_true  (%)")
     er.set_title("Relative free-energy error: network grid vs full grid", fontsize=10)
