@@ -69,6 +69,7 @@ import torch
 from surrogate import CRNN
 from surrogate.cells import PointwiseConv3d
 from surrogate.equivariant import SymmetricConv3d
+from surrogate.train import _Rollout  # the wrapper training runs (and hands to DistributedDataParallel)
 
 if __package__:  # python -m benchmarks.crnn_step
     from ._common import SHARE, add_wait_idle_option, best_time, cpu_model
@@ -214,17 +215,6 @@ LEVERS = {
 DDP_NAME = "ddp 2x1: eq +bf16"
 
 
-class _Rollout(torch.nn.Module):
-    """``model.rollout`` as ``forward``, so that DistributedDataParallel sees the whole rollout."""
-
-    def __init__(self, model: CRNN):
-        super().__init__()
-        self.model = model
-
-    def forward(self, phi0, steps: int):
-        return self.model.rollout(phi0, steps)
-
-
 def lever_step(name: str, n: int, batch: int, seq_len: int = 10, ddp: bool = False):
     """One training step of variant ``name`` as a closure (the class switches are set on every
     call, so variants can be interleaved); ``ddp``: through DistributedDataParallel (gloo)."""
@@ -243,7 +233,7 @@ def lever_step(name: str, n: int, batch: int, seq_len: int = 10, ddp: bool = Fal
     def one():
         PointwiseConv3d.as_matmul, SymmetricConv3d.stencils_first = matmul, stencils
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            pred = net(phi0, seq_len - 1)
+            pred, _ = net(phi0, seq_len - 1)
         loss = torch.nn.functional.mse_loss(pred.float(), seq[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1018,11 +1018,11 @@ def main(argv=None) -> int:
             ap.error(f"--scale must be a plain folder name, got {a.scale!r}")
         global FIGURES, RESULTS
         FIGURES, RESULTS = FIGURES / a.scale, RESULTS / a.scale
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     if a.list:
         ap.print_help()
         return 0
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     names = [n.strip() for n in a.only.split(",") if n.strip()]
     unknown = sorted(set(names) - set(EXPERIMENTS))
     if unknown:

@@ -47,7 +47,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ConvGRU3DCell", "PointwiseConv3d", "check_architecture", "periodic_conv"]
+__all__ = ["ConvGRU3DCell", "PointwiseConv3d", "channel_product", "check_architecture", "periodic_conv"]
 
 
 def check_architecture(hidden: int, kernel: int) -> None:
@@ -63,6 +63,17 @@ def periodic_conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv3d
     return nn.Conv3d(
         in_channels, out_channels, kernel_size=kernel, padding=kernel // 2, padding_mode="circular", bias=True
     )
+
+
+def channel_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``y[n, o, ...] = b[o] + Σ_c W[o, c] x[n, c, ...]`` as one batched matrix product
+    (N, O, C) @ (N, C, V): x (N, C, *grid), weight (O, C), bias (O) or None -> (N, O, *grid), in
+    x's dtype. The 1×1 convolution of :class:`PointwiseConv3d` and of the equivariant fast paths."""
+    n, c, *grid = x.shape
+    w = weight.to(x.dtype).expand(n, -1, -1)
+    flat = x.reshape(n, c, -1)
+    y = torch.bmm(w, flat) if bias is None else torch.baddbmm(bias.to(x.dtype)[None, :, None], w, flat)
+    return y.reshape(n, weight.shape[0], *grid)
 
 
 class PointwiseConv3d(nn.Conv3d):
@@ -82,10 +93,7 @@ class PointwiseConv3d(nn.Conv3d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.as_matmul or torch.onnx.is_in_onnx_export() or x.dim() != 5:
             return super().forward(x)
-        n, c, *grid = x.shape
-        w = self.weight.reshape(self.out_channels, c).to(x.dtype)
-        y = torch.baddbmm(self.bias.to(x.dtype)[None, :, None], w.expand(n, -1, -1), x.reshape(n, c, -1))
-        return y.reshape(n, self.out_channels, *grid)
+        return channel_product(x, self.weight.reshape(self.out_channels, self.in_channels), self.bias)
 
 
 def _gate_block(in_channels: int, out_channels: int, kernel: int, conv=periodic_conv) -> nn.Sequential:

@@ -75,6 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cells import channel_product
 from .data import N_SYMMETRIES, SYMMETRIES, cube_symmetry
 
 __all__ = ["vector_symmetry", "cube_basis", "cube_stencils", "SymmetricConv3d", "symmetric_conv"]
@@ -161,11 +162,17 @@ def cube_basis(kernel: int, vector: bool = False) -> np.ndarray:
     return _cube_basis(kernel, bool(vector))
 
 
+def _shift_sum(u: torch.Tensor, dim: int) -> torch.Tensor:
+    """(S u)(i) = u(i − 1) + u(i + 1) along ``dim``, periodic, from two rolls (differentiable)."""
+    return u.roll(1, dim) + u.roll(-1, dim)
+
+
 def _neighbour_sum(u: torch.Tensor, dim: int) -> torch.Tensor:
-    """(S u)(i) = u(i − 1) + u(i + 1) along ``dim``, periodic (any length, 1 and 2 included)."""
+    """:func:`_shift_sum` with one fresh tensor instead of two rolled copies (not differentiable:
+    it writes with ``out=``; for the stencils' own autograd Function). Any length, 1 and 2 included."""
     n = u.shape[dim]
     if n <= 2:
-        return u.roll(1, dim) + u.roll(-1, dim)
+        return _shift_sum(u, dim)
     out = torch.empty_like(u)
     torch.add(u.narrow(dim, 0, n - 2), u.narrow(dim, 2, n - 2), out=out.narrow(dim, 1, n - 2))
     torch.add(u.narrow(dim, n - 1, 1), u.narrow(dim, 1, 1), out=out.narrow(dim, 0, 1))
@@ -205,11 +212,6 @@ def _stencils_adjoint(g: torch.Tensor) -> torch.Tensor:
     t0 = u0 + _neighbour_sum(u1, -2)
     t1 = u1 + _neighbour_sum(u2, -2)
     return t0 + _neighbour_sum(t1, -3)
-
-
-def _shift_sum(u: torch.Tensor, dim: int) -> torch.Tensor:
-    """u(i − 1) + u(i + 1) along ``dim``, periodic, with autograd (rolls)."""
-    return u.roll(1, dim) + u.roll(-1, dim)
 
 
 def _vector_stencils(z: torch.Tensor) -> torch.Tensor:
@@ -314,6 +316,8 @@ class SymmetricConv3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stencils_first and self.kernel == 3 and not torch.onnx.is_in_onnx_export():
+            if x.dim() != 5 or x.shape[1] != self.in_channels:
+                raise ValueError(f"expected x of shape (N, {self.in_channels}, X, Y, Z), got {tuple(x.shape)}")
             return self._vector_taps_first(x) if self.vector else self._stencils_first(x)
         p = self.kernel // 2
         if p:
@@ -323,22 +327,15 @@ class SymmetricConv3d(nn.Module):
     def _stencils_first(self, x: torch.Tensor) -> torch.Tensor:
         """The fast path of the module docstring: 1×1 conv (4C -> O) of :func:`cube_stencils` (x)."""
         n, c, *grid = x.shape
-        if c != self.in_channels:
-            raise ValueError(f"expected x of shape (N, {self.in_channels}, X, Y, Z), got {tuple(x.shape)}")
-        feats = cube_stencils(x).reshape(n, 4 * c, -1)  # (N, 4C, V), channel index 4 c + r
-        weight = self.coeffs.reshape(self.out_channels, 4 * c).to(x.dtype)
-        y = torch.baddbmm(self.bias.to(x.dtype)[None, :, None], weight.expand(n, -1, -1), feats)
-        return y.reshape(n, self.out_channels, *grid)
+        feats = cube_stencils(x).reshape(n, 4 * c, *grid)  # channel index 4 c + r
+        return channel_product(feats, self.coeffs.reshape(self.out_channels, 4 * c), self.bias)
 
     def _vector_taps_first(self, x: torch.Tensor) -> torch.Tensor:
         """Vector fast path: the channel sums z_{f,r} = Σ_c c_{f,c,r} x_c first (3 taps per output
         vector), then the fixed odd stencils of :func:`_vector_stencils`."""
         n, c, *grid = x.shape
-        if c != self.in_channels:
-            raise ValueError(f"expected x of shape (N, {self.in_channels}, X, Y, Z), got {tuple(x.shape)}")
         fields = self.out_channels // 3
-        weight = self.coeffs.permute(0, 2, 1).reshape(fields * 3, c).to(x.dtype)  # row 3 f + r
-        z = torch.bmm(weight.expand(n, -1, -1), x.reshape(n, c, -1))
+        z = channel_product(x, self.coeffs.permute(0, 2, 1).reshape(fields * 3, c))  # channel 3 f + r
         return _vector_stencils(z.reshape(n, fields, 3, *grid))
 
     @torch.no_grad()

@@ -429,7 +429,6 @@ class _Trainer:
             seq = batch.to(self.device, non_blocking=True)
             n, T = seq.shape[:2]
             L = teacher_frames(epoch, T, c.ramp)
-            teacher = seq[:, 1:L] if L > 1 else None
             noise = self._noise_generator(epoch, i) if c.input_noise > 0 else None
             self.optimizer.zero_grad(set_to_none=True)
             value = self._forward_backward(seq, L, noise)
