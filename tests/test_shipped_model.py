@@ -157,3 +157,52 @@ def test_heldout_numbers_match_the_report(tmp_path):
     a, b = new["model"]["ensemble"]["scalars"], ref["model"]["ensemble"]["scalars"]
     for key in ("rmse_full_mean", "rmse_full_final", "free_energy_rel_error_max"):
         np.testing.assert_allclose(a[key]["mean"], b[key]["mean"], rtol=1e-3, atol=1e-6)
+
+
+def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
+    """``--spectral-truth``: SBDF2 covering exactly one frame of the model's data in steps of at most
+    the matched-accuracy dt; the coarsening experiment's curves equal an independent run of the
+    solver (ch_numba.Stepper) and of the network, reduced by the metrics' own functions."""
+    import dataclasses
+
+    import ch_numba
+    from ch_numba import initial
+    from export.runtime import Rollout
+    from surrogate import metrics
+
+    mod = _reproduce()
+    mod.FIGURES = tmp_path
+    mod.COARSENING_SEQUENCES, mod.COARSENING_FRAMES, mod.COARSENING_FIT_FROM = 1, 8, 2
+    ctx = mod.Context(MODEL, None, tmp_path, spectral=("coarsening",))
+    p = mod.params_of(ctx.meta)
+    frame = int(ctx.meta["steps_per_frame"]) * p.dt
+    q, n = ctx.truth("coarsening")
+    assert q.scheme == "spectral" and q.order == 2 and q.symbol == "stencil"
+    assert (q.epsilon, q.mobility, q.W, q.dx) == (p.epsilon, p.mobility, p.W, p.dx)
+    assert n * q.dt == pytest.approx(frame, rel=1e-12)
+    assert q.dt <= mod.SPECTRAL_DT_EPS3 * (p.epsilon / 3) ** 2 + 1e-12 and (n - 1) * q.dt < frame
+    assert ctx.truth("heldout") == (p, int(ctx.meta["steps_per_frame"]))  # not listed: the data's scheme
+    assert ctx.truth_file("coarsening").name == "coarsening_spectral.h5"
+    assert ctx.truth_file("heldout").name == "heldout.h5"
+    assert "--scheme" not in ctx.truth_args("heldout") and "spectral" in ctx.truth_args("coarsening")
+
+    res = mod.exp_coarsening(ctx)
+    f, size = ctx.factor, 2 * ctx.grid
+    ic = initial.perlin((size,) * 3, frequency=3, seed=5000, mean=0.5, amplitude=0.1).astype(np.float32)
+    stepper = ch_numba.Stepper(ic.shape, q, "cpu", ic.dtype)
+    stepper.set(ic)
+    truth = [ic[::f, ::f, ::f]]
+    for _ in range(7):
+        stepper.advance(n)
+        truth.append(stepper.get()[::f, ::f, ::f])
+    truth = np.stack(truth)
+    pred = np.stack([truth[0], *Rollout(MODEL, providers="cpu", threads=1).rollout(truth[0], 7)])
+    net = dataclasses.replace(p, dx=p.dx * f)
+    curves = res["curves"]
+    np.testing.assert_allclose(curves["F_net_true"]["mean"], metrics.free_energy_series(truth, net), rtol=1e-12)
+    np.testing.assert_allclose(curves["F_net_pred"]["mean"], metrics.free_energy_series(pred, net), rtol=1e-6)
+    np.testing.assert_allclose(curves["L_true"]["mean"], metrics.characteristic_length(truth, dx=net.dx), rtol=1e-12)
+    np.testing.assert_allclose(curves["L_pred"]["mean"], metrics.characteristic_length(pred, dx=net.dx), rtol=1e-6)
+    err = metrics.relative_error(metrics.free_energy_series(pred, net), metrics.free_energy_series(truth, net))
+    assert res["F_net_rel_error_max"]["worst"] == pytest.approx(err.max(), rel=1e-6)
+    assert (tmp_path / "coarsening.png").stat().st_size > 10_000
