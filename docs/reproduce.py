@@ -1086,7 +1086,15 @@ class Context:
     """What every experiment shares: the model (its ONNX metadata: physics, grid, downscale), the
     other models, the work folder and which experiments take the spectral ground truth."""
 
-    def __init__(self, model: Path, ablation: Path | None, work: Path, other: Path | None = None, spectral: tuple = ()):
+    def __init__(
+        self,
+        model: Path,
+        ablation: Path | None,
+        work: Path,
+        other: Path | None = None,
+        spectral: tuple = (),
+        ensemble: int = 100,
+    ):
         from export.runtime import Rollout
 
         self._Rollout = Rollout
