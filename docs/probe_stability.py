@@ -3,9 +3,9 @@ r"""How long does a checkpoint stay physical, and does it rest? Free rollouts ch
     python docs/probe_stability.py runs/late03/best.pt runs/late06/last.pt --steps 10000
     python docs/probe_stability.py models/crnn.onnx --layers        # flat-layer drift, 5,000 steps
 
-For each model (a PyTorch checkpoint .pt or an exported .onnx) and each IC (32³ Perlin noise,
-frequency 3, mean 0.5, amplitude 0.1, seeds 2024, 7, 99, sampled every second voxel: the 16³
-network grid of the shipped configuration), it rolls the network out for ``--steps`` steps and
+For each model (a PyTorch checkpoint .pt or an exported .onnx) and each IC (Perlin noise on the
+model's training box — 32³ for the scaled models, 64³ at the paper's scale —, frequency 3, mean 0.5,
+amplitude 0.1, seeds 2024, 7, 99, sampled every second voxel: the 16³ or 32³ network grid), it rolls the network out for ``--steps`` steps and
 prints the first checked step at which φ leaves [−0.5, 1.5] ("ok" if none), and at the end of
 the run the range of φ, its standard deviation (½ for a sharp 50/50 two-phase field), the rms
 change over the last 2,500 steps (0 for a stationary state), the same after undoing the best
@@ -67,7 +67,8 @@ def probe(runner, seed: int, steps: int) -> dict:
     rms_change_up_to_translation, translation, layered_fraction, interface_velocity (network cells
     per 10⁴ steps), layer_shift_per_1e4_steps, stationarity (the whole dict)}.
     """
-    ic = initial.perlin((32,) * 3, frequency=3, seed=seed, mean=0.5, amplitude=0.1).astype(np.float32)
+    size = int(runner.metadata.get("train_grid", 32))  # the model's ground-truth box (32³ for the scaled model)
+    ic = initial.perlin((size,) * 3, frequency=3, seed=seed, mean=0.5, amplitude=0.1).astype(np.float32)
     phi0 = ic[:: runner.factor, :: runner.factor, :: runner.factor]
     frames = [np.array(phi0, dtype=np.float32)]
     first_bad = None
