@@ -4,8 +4,9 @@ r"""How long does a checkpoint stay physical, and does it rest? Free rollouts ch
     python docs/probe_stability.py models/crnn.onnx --layers        # flat-layer drift, 5,000 steps
 
 For each model (a PyTorch checkpoint .pt or an exported .onnx) and each IC (Perlin noise on the
-model's training box — 32³ for the scaled models, 64³ at the paper's scale —, frequency 3, mean 0.5,
-amplitude 0.1, seeds 2024, 7, 99, sampled every second voxel: the 16³ or 32³ network grid), it rolls the network out for ``--steps`` steps and
+model's training box — 32³ for the scaled models, 64³ at the paper's scale —, frequency 3, mean
+0.5, amplitude 0.1, seeds 2024, 7, 99, sampled every second voxel: the 16³ or 32³ network grid),
+it rolls the network out for ``--steps`` steps and
 prints the first checked step at which φ leaves [−0.5, 1.5] ("ok" if none), and at the end of
 the run the range of φ, its standard deviation (½ for a sharp 50/50 two-phase field), the rms
 change over the last 2,500 steps (0 for a stationary state), the same after undoing the best

@@ -220,7 +220,7 @@ def exp_ensemble(ctx) -> dict:
             1234,
             *ctx.truth_args("ensemble"),
         )
-    frame_time = int(ctx.meta["steps_per_frame"]) * params_of(ctx.meta).dt
+    frame_time = float(ctx.meta["time_per_step"])  # steps_per_frame · dt of the training data
     t_min, t_max = 50 * frame_time, 200 * frame_time  # coarsening: after the phase separation (frame 50) to the end
     ev = evaluate(ctx.model, truth, "ensemble", ctx.work, "--split", "all", "--fit-range", f"{t_min:g}:{t_max:g}")
     # F on the network grid (spacing f·dx, no upsampling floor): mean ± sd and power law of the means
@@ -266,7 +266,7 @@ def exp_long(ctx) -> dict:
     pred = np.stack(pred)
 
     q, q_spf = ctx.truth("long")
-    cache = ctx.work / ("long_solver_spectral.npy" if "long" in ctx.spectral else "long_solver.npy")
+    cache = ctx.truth_file("long", "long_solver", ".npy")
     if cache.exists():
         truth = np.load(cache)
         t_sol = None
@@ -725,12 +725,13 @@ def exp_architecture(ctx) -> dict:
     caches = [ctx.work / f"architecture_{weights_key(m)}.json" for m in metas]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [None if c.exists() else pool.submit(architecture_rollouts, str(q)) for q, c in zip(paths, caches)]
+        heldout = ctx.truth_file("heldout")
         held = (
             {
-                lab: evaluate(q, ctx.truth_file("heldout"), f"architecture_{lab}", ctx.work, "--split", "all")
+                lab: evaluate(q, heldout, f"architecture_{lab}", ctx.work, "--split", "all")
                 for lab, q in zip(labels, paths)
             }
-            if (ctx.truth_file("heldout")).exists()
+            if heldout.exists()
             else {}
         )
         runs = []
@@ -1124,9 +1125,18 @@ class Context:
         q, spf = self.truth(name)
         return [*cli_physics_args(q), "--steps-per-frame", spf, "--backend", "cpu"]
 
-    def truth_file(self, name: str, stem: str | None = None) -> Path:
+    def truth_file(self, name: str, stem: str | None = None, suffix: str = ".h5") -> Path:
         """The cached ground truth of experiment ``name`` in the work folder (one file per scheme)."""
-        return self.work / f"{stem or name}{'_spectral' if name in self.spectral else ''}.h5"
+        return self.work / f"{stem or name}{'_spectral' if name in self.spectral else ''}{suffix}"
+
+
+def experiment_list(ap: argparse.ArgumentParser, text: str, option: str) -> list[str]:
+    """The experiment names of a comma-separated option; an unknown name is a usage error."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(EXPERIMENTS))
+    if unknown:
+        ap.error(f"{option}: unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    return names
 
 
 def main(argv=None) -> int:
@@ -1201,14 +1211,8 @@ def main(argv=None) -> int:
         return 0
     FIGURES.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    names = [n.strip() for n in a.only.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(EXPERIMENTS))
-    if unknown:
-        ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
-    spectral = [n.strip() for n in a.spectral_truth.split(",") if n.strip()]
-    unknown = sorted(set(spectral) - set(EXPERIMENTS))
-    if unknown:
-        ap.error(f"--spectral-truth: unknown experiment(s) {', '.join(unknown)}")
+    names = experiment_list(ap, a.only, "--only")
+    spectral = experiment_list(ap, a.spectral_truth, "--spectral-truth")
     if a.ensemble < 2:
         ap.error(f"--ensemble must be at least 2, got {a.ensemble}")
     work = a.work / a.scale if a.scale else a.work  # one cache per scale: same file names, other physics
