@@ -359,11 +359,10 @@ def exp_coarsening(ctx) -> dict:
     F ~ t^α (coarsening: α → −1/3) and L ~ t^β (β → 1/3, Lifshitz–Slyozov) are fitted to the
     ensemble means from frame 50 to the end (:func:`surrogate.metrics.fit_power_law`).
     """
-    import dataclasses
 
     size, f = 2 * ctx.grid, ctx.factor
     p = params_of(ctx.meta)
-    net_params = dataclasses.replace(p, dx=p.dx * f)
+    net_params = metrics.network_params(p, f)
     q, q_spf = ctx.truth("coarsening")
     runner = ctx.runner(ctx.model)
     T = COARSENING_FRAMES
@@ -613,17 +612,17 @@ def architecture_rollouts(path: str) -> dict:
     * The flat-layer drift probe (:func:`probe_stability.probe_layers`: mirror, offset by 0.3 cells,
       unequal 40/60; normal to x, y, z), ``ARCH_LAYER_STEPS`` steps each.
     """
-    import dataclasses
 
     sys.path.insert(0, str(ROOT / "docs"))
-    from export.runtime import Rollout
     from probe_stability import probe_layers
+
+    from export.runtime import Rollout
 
     runner = Rollout(path, providers="cpu", threads=1)
     meta, f = runner.metadata, runner.factor
     grid = int(meta["train_grid"])
     p = params_of(meta)
-    net_p = dataclasses.replace(p, dx=p.dx * f)
+    net_p = metrics.network_params(p, f)
     ics = np.stack(
         [
             metrics.downsample(
@@ -794,7 +793,6 @@ def check_rollout(runner, grid: int, factor: int, params) -> dict:
     100 network steps; every 10 steps F at full resolution (``free_energy``, the prediction
     upsampled: it carries the upsampling floor and rises as sharp blocky interfaces form), F on the
     network grid (``free_energy_network``, spacing factor·dx: the fair one) and the mass."""
-    import dataclasses
 
     ic = initial.perlin((grid,) * 3, frequency=3, seed=99, mean=0.5, amplitude=0.1).astype(np.float32)
     x0 = metrics.downsample(ic, factor)
@@ -803,7 +801,7 @@ def check_rollout(runner, grid: int, factor: int, params) -> dict:
         "steps": CHECK_STEPS,
         "every": 10,
         "free_energy": metrics.free_energy_series(metrics.upsample(frames, factor), params),
-        "free_energy_network": metrics.free_energy_series(frames, dataclasses.replace(params, dx=params.dx * factor)),
+        "free_energy_network": metrics.free_energy_series(frames, metrics.network_params(params, factor)),
         "mass": frames.reshape(len(frames), -1).astype(np.float64).mean(axis=1),
     }
 

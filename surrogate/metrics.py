@@ -193,6 +193,17 @@ def free_energy_series(frames, params=None) -> np.ndarray:
     return np.array([ch_numba.free_energy(np.ascontiguousarray(f), params) for f in frames], dtype=np.float64)
 
 
+def network_params(params, factor: int):
+    """The physics of the network grid: ``params`` with its spacing dx → factor · dx (W, ε, M kept).
+
+    A network that steps every ``factor``-th voxel sees the same field with a coarser spacing; its
+    free energy F[ψ] (:func:`free_energy_series`) and lengths are measured with this spacing.
+    """
+    import dataclasses
+
+    return dataclasses.replace(params, dx=params.dx * factor)
+
+
 def relative_error(a, b):
     """|a − b| / |b| elementwise (float64; inf or NaN where b = 0). a, b: equal shapes."""
     a = np.asarray(a, dtype=np.float64)

@@ -167,6 +167,8 @@ def reference(ckpt, data_file, i, T):
         "mass_drift_true": np.abs(m_true - m_true[0]) / m_true[0],
         "alpha_pred": np.polyfit(np.log(t_ic[keep]), np.log(F_pred[keep]), 1)[0],
         "alpha_true": np.polyfit(np.log(t_ic[keep]), np.log(F_true[keep]), 1)[0],
+        "alpha_net_pred": np.polyfit(np.log(t_ic[keep]), np.log(F_net_pred[keep]), 1)[0],
+        "alpha_net_true": np.polyfit(np.log(t_ic[keep]), np.log(F_net_true[keep]), 1)[0],
     }
 
 
@@ -199,6 +201,9 @@ def check_against_reference(seq, ref, atol):
     assert max(seq["mass_drift_pred"]) < MASS and max(ref["mass_drift_pred"]) < MASS
     assert seq["alpha_true"] == pytest.approx(ref["alpha_true"], rel=1e-9)
     assert seq["alpha_pred"] == pytest.approx(ref["alpha_pred"], rel=1e-9, abs=max(atol, 1e-12) * 100)
+    assert seq["alpha_net_true"] == pytest.approx(ref["alpha_net_true"], rel=1e-9)
+    assert seq["alpha_net_pred"] == pytest.approx(ref["alpha_net_pred"], rel=1e-9, abs=max(atol, 1e-12) * 100)
+    assert seq["alpha_net_true"] != pytest.approx(seq["alpha_true"], rel=1e-6)  # two different fits
     assert seq["split"] == ref["split"]
     for who in ("pred", "true"):  # stationarity of the end, network grid
         tol = dict(rtol=1e-3, atol=atol) if atol and who == "pred" else REDUCTION
@@ -287,6 +292,9 @@ def test_onnx_evaluation_equals_numpy_reference(models, data_file, tmp_path, cap
         keep = ref["t_ic"] >= 1.5  # the fit window
         ref["alpha_true"] = np.polyfit(np.log(ref["t_ic"][keep]), np.log(ref["free_energy_true"][keep]), 1)[0]
         ref["alpha_pred"] = np.polyfit(np.log(ref["t_ic"][keep]), np.log(ref["free_energy_pred"][keep]), 1)[0]
+        for who in ("pred", "true"):
+            F_net = ref[f"free_energy_net_{who}"][keep]
+            ref[f"alpha_net_{who}"] = np.polyfit(np.log(ref["t_ic"][keep]), np.log(F_net), 1)[0]
         check_against_reference(seq, ref, atol=ORT_ATOL)
 
 
@@ -372,6 +380,7 @@ def test_a_perfect_model_scores_zero(data_file):
     np.testing.assert_array_equal(rec["free_energy_rel_error_network"], 0.0)
     np.testing.assert_allclose(rec["mass_drift_pred"], rec["mass_drift_true"], rtol=1e-9, atol=1e-15)
     assert rec["alpha_pred"] == pytest.approx(rec["alpha_true"], rel=1e-12)
+    assert rec["alpha_net_pred"] == pytest.approx(rec["alpha_net_true"], rel=1e-12)
     assert rec["stationary_index_pred"] == rec["stationary_index_true"]
     assert json_safe(rec["stationarity_pred"]) == json_safe(rec["stationarity_true"])
     assert rec["interface_velocity_tail_pred"] == rec["interface_velocity_tail_true"] > 0  # still coarsening

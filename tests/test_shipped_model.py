@@ -188,7 +188,6 @@ def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
     """``--spectral-truth``: SBDF2 covering exactly one frame of the model's data in steps of at most
     the matched-accuracy dt; the coarsening experiment's curves equal an independent run of the
     solver (ch_numba.Stepper) and of the network, reduced by the metrics' own functions."""
-    import dataclasses
 
     import ch_numba
     from ch_numba import initial
@@ -222,7 +221,7 @@ def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
         truth.append(stepper.get()[::f, ::f, ::f])
     truth = np.stack(truth)
     pred = np.stack([truth[0], *Rollout(MODEL, providers="cpu", threads=1).rollout(truth[0], 7)])
-    net = dataclasses.replace(p, dx=p.dx * f)
+    net = metrics.network_params(p, f)
     curves = res["curves"]
     np.testing.assert_allclose(curves["F_net_true"]["mean"], metrics.free_energy_series(truth, net), rtol=1e-12)
     np.testing.assert_allclose(curves["F_net_pred"]["mean"], metrics.free_energy_series(pred, net), rtol=1e-6)
