@@ -166,6 +166,6 @@ def test_overview_shows_the_network_grid_error_first_and_the_full_grid_floor():
     mean_label = f"network grid, mean (worst {worst:.1f} %)"
     np.testing.assert_allclose(lines[mean_label], 100 * np.mean(errors, 0))
     assert lines[mean_label][0] == 0.0  # no floor on the network grid
-    floor_label = f"full grid, prediction upsampled (with the upsampling error: {100 * full[0]:.1f} % at frame 0)"
+    floor_label = f"full grid, prediction upsampled\n(upsampling floor {100 * full[0]:.1f} % at frame 0)"
     np.testing.assert_allclose(lines[floor_label], 100 * full)
     assert render.TIME_UNIT in left.get_xlabel() and render.TIME_UNIT in right.get_xlabel()
