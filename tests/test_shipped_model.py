@@ -185,6 +185,27 @@ def test_heldout_numbers_match_the_report(tmp_path):
         np.testing.assert_allclose(a[key]["mean"], b[key]["mean"], rtol=1e-3, atol=1e-6)
 
 
+def test_explicit_reference_of_a_spectral_trained_model(tmp_path):
+    """crnn64 was last trained on spectral data (its metadata: SBDF2, 4 steps of dt 0.8 per frame);
+    the report's explicit reference (cost, held-out truth) is then the explicit scheme over the same
+    3.2 time units at the largest dt ≤ 0.7 of the linear bound 2/(M(ε²k⁴ + 2Wk²)), k² = 12/dx²; the
+    spectral truth is the training data's own scheme. A model trained on explicit data keeps its data's step."""
+    mod = _reproduce()
+    ctx = mod.Context(MODEL64, None, tmp_path, spectral=("long",))
+    p = mod.params_of(ctx.meta)
+    assert p.scheme == "spectral" and (p.dt, int(ctx.meta["steps_per_frame"])) == (0.8, 4)
+    q, n = ctx.explicit()
+    bound = 2.0 / (p.mobility * (p.epsilon**2 * 144.0 + 2.0 * p.W * 12.0))  # dx = 1: k⁴ = 144, k² = 12
+    assert q.scheme == "explicit" and (q.epsilon, q.mobility, q.W, q.dx) == (p.epsilon, p.mobility, p.W, p.dx)
+    assert n * q.dt == pytest.approx(3.2, rel=1e-12)
+    assert q.dt <= 0.7 * bound < 3.2 / (n - 1)  # the fewest steps within 0.7 of the bound
+    assert n == 3018
+    assert ctx.truth("heldout") == (q, n) and ctx.truth("long") == (p, 4)
+    scaled = mod.Context(MODEL, None, tmp_path)  # explicit data: its own dt and steps
+    ps = mod.params_of(scaled.meta)
+    assert scaled.explicit() == (ps, int(scaled.meta["steps_per_frame"])) and ps.scheme == "explicit"
+
+
 def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
     """``--spectral-truth``: SBDF2 covering exactly one frame of the model's data in steps of at most
     the matched-accuracy dt; the coarsening experiment's curves equal an independent run of the
