@@ -96,7 +96,7 @@ def test_short_rollout_conserves_mass_and_lowers_free_energy(each_runner):
 
     runner = each_runner
     m = runner.metadata
-    p = ch_numba.CHParams(epsilon=m["epsilon"], mobility=m["mobility"], W=m["W"], dx=m["dx"], dt=m["dt"])
+    p = ch_numba.CHParams.from_metadata(m)  # the physics and scheme of the training data
     res = _reproduce().check_rollout(runner, int(m["train_grid"]), runner.factor, p)
     mass, F = res["mass"], res["free_energy_network"]
     assert np.max(np.abs(mass - mass[0])) / mass[0] < 1e-5  # float32 round-off only
@@ -112,7 +112,7 @@ def test_matches_the_report(runner):
 
     ref = json.loads((RESULTS / "check.json").read_text())
     m = runner.metadata
-    p = ch_numba.CHParams(epsilon=m["epsilon"], mobility=m["mobility"], W=m["W"], dx=m["dx"], dt=m["dt"])
+    p = ch_numba.CHParams.from_metadata(m)  # the physics and scheme of the training data
     res = _reproduce().check_rollout(runner, int(m["train_grid"]), runner.factor, p)
     np.testing.assert_allclose(res["free_energy"], ref["free_energy"], rtol=1e-4)
     np.testing.assert_allclose(res["free_energy_network"], ref["free_energy_network"], rtol=1e-4)
