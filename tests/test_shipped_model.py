@@ -252,3 +252,55 @@ def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
     err = metrics.relative_error(metrics.free_energy_series(pred, net), metrics.free_energy_series(truth, net))
     assert res["F_net_rel_error_max"]["worst"] == pytest.approx(err.max(), rel=1e-6)
     assert (tmp_path / "coarsening.png").stat().st_size > 10_000
+
+
+def test_long_rollout_follows_independent_runs(tmp_path):
+    """The long experiment, shortened (40 network steps, checked every 10): its F on both grids,
+    mass drift and stationarity numbers equal an independent run of the network and of the solver
+    (ch_numba.Stepper, the spectral truth), reduced with numpy; the solver run is cached."""
+    import ch_numba
+    from ch_numba import initial
+    from export.runtime import Rollout
+    from surrogate import metrics
+
+    mod = _reproduce()
+    mod.FIGURES = tmp_path
+    mod.LONG_STEPS, mod.LONG_EVERY, mod.LONG_TAIL = 40, 10, 10_000
+    ctx = mod.Context(MODEL, None, tmp_path, spectral=("long",))
+    res = mod.exp_long(ctx)
+    f, p = ctx.factor, mod.params_of(ctx.meta)
+    q, n = ctx.truth("long")
+    ic = initial.perlin((ctx.grid,) * 3, frequency=3, seed=2024, mean=0.5, amplitude=0.1).astype(np.float32)
+    stepper = ch_numba.Stepper(ic.shape, q, "cpu", ic.dtype)
+    stepper.set(ic)
+    truth = [ic]
+    for _ in range(4):
+        stepper.advance(10 * n)
+        truth.append(stepper.get())
+    truth = np.stack(truth)
+    pred = np.stack(
+        [ic[::f, ::f, ::f], *Rollout(MODEL, providers="cpu", threads=1).rollout(ic[::f, ::f, ::f], 40, every=10)]
+    )
+    net = metrics.network_params(p, f)
+    assert net.dx == f * p.dx and (net.epsilon, net.W) == (p.epsilon, p.W)
+
+    def F(frames):  # F/V = mean(W φ²(1−φ)² + ε²/2 |∇⁺φ|²), forward differences of spacing f·dx, periodic
+        x = frames.astype(np.float64)
+        g2 = sum((np.roll(x, -1, axis=a) - x) ** 2 for a in (1, 2, 3)) / net.dx**2
+        return np.mean(p.W * x**2 * (1 - x) ** 2 + 0.5 * p.epsilon**2 * g2, axis=(1, 2, 3))
+
+    F_net_pred, F_net_true = F(pred), F(truth[:, ::f, ::f, ::f])
+    assert res["F_net_network_final"] == pytest.approx(F_net_pred[-1], rel=1e-5)
+    assert res["F_net_solver_final"] == pytest.approx(F_net_true[-1], rel=1e-9)
+    err = np.abs(F_net_pred - F_net_true) / F_net_true
+    assert res["F_net_rel_error_max"] == pytest.approx(err.max(), rel=1e-4, abs=1e-7)
+    assert res["F_net_rel_error_final"] == pytest.approx(err[-1], rel=1e-4, abs=1e-7)
+    m = pred.reshape(len(pred), -1).astype(np.float64).mean(axis=1)
+    assert res["mass_drift_network"] == pytest.approx(np.max(np.abs(m - m[0])) / m[0], rel=1e-3, abs=1e-9)
+    assert res["tail_steps"] == 20  # half the run when LONG_TAIL exceeds it
+    last, start = pred[-1].astype(np.float64), pred[-3].astype(np.float64)
+    assert res["network"]["rms_change_last_10000_steps"] == pytest.approx(
+        np.sqrt(np.mean((last - start) ** 2)), rel=1e-5
+    )
+    assert res["first_step_out_of_range"] is None
+    assert ctx.truth_file("long", "long_solver", ".npy").exists()  # cached for the next run
