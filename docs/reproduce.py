@@ -331,7 +331,7 @@ def exp_long(ctx) -> dict:
         "F_net_rel_error_final": float(metrics.relative_error(F_net_pred[-1], F_net_true[-1])),
         "tail_steps": tail,
         "mass_drift_network": metrics.mass_drift(pred),
-        "network": final(pred, p.dx * ctx.factor),
+        "network": final(pred, net_p.dx),
         "solver": final(truth, p.dx),
         "stationary_index_network": metrics.stationary_index(pred, 1e-3),
         "stationary_index_solver": metrics.stationary_index(truth, 1e-3),
@@ -374,7 +374,6 @@ def exp_coarsening(ctx) -> dict:
     F ~ t^α (coarsening: α → −1/3) and L ~ t^β (β → 1/3, Lifshitz–Slyozov) are fitted to the
     ensemble means from frame 50 to the end (:func:`surrogate.metrics.fit_power_law`).
     """
-
     size, f = 2 * ctx.grid, ctx.factor
     p = params_of(ctx.meta)
     net_params = metrics.network_params(p, f)
@@ -519,11 +518,10 @@ EXPLICIT_DT_FRACTION = 0.7
 def explicit_frame(p, frame_time: float):
     """(CHParams, steps) of the explicit scheme covering one frame: the fewest steps with
     dt ≤ EXPLICIT_DT_FRACTION · stable_dt (the solver's cost is not inflated by a needlessly small step)."""
-    dt_max = (
-        EXPLICIT_DT_FRACTION * ch_numba.CHParams(epsilon=p.epsilon, mobility=p.mobility, W=p.W, dx=p.dx).stable_dt()
-    )
+    physics = dict(epsilon=p.epsilon, mobility=p.mobility, W=p.W, dx=p.dx)  # without p's scheme settings
+    dt_max = EXPLICIT_DT_FRACTION * ch_numba.CHParams(**physics).stable_dt()
     steps = max(1, int(np.ceil(frame_time / dt_max - 1e-9)))
-    return ch_numba.CHParams(epsilon=p.epsilon, mobility=p.mobility, W=p.W, dx=p.dx, dt=frame_time / steps), steps
+    return ch_numba.CHParams(**physics, dt=frame_time / steps), steps
 
 
 def spectral_frame(p, frame_time: float):
@@ -643,7 +641,6 @@ def architecture_rollouts(path: str) -> dict:
     * The flat-layer drift probe (:func:`probe_stability.probe_layers`: mirror, offset by 0.3 cells,
       unequal 40/60; normal to x, y, z), ``ARCH_LAYER_STEPS`` steps each.
     """
-
     sys.path.insert(0, str(ROOT / "docs"))
     from probe_stability import probe_layers
 
@@ -824,7 +821,6 @@ def check_rollout(runner, grid: int, factor: int, params) -> dict:
     100 network steps; every 10 steps F at full resolution (``free_energy``, the prediction
     upsampled: it carries the upsampling floor and rises as sharp blocky interfaces form), F on the
     network grid (``free_energy_network``, spacing factor·dx: the fair one) and the mass."""
-
     ic = initial.perlin((grid,) * 3, frequency=3, seed=99, mean=0.5, amplitude=0.1).astype(np.float32)
     x0 = metrics.downsample(ic, factor)
     frames = np.stack([x0, *runner.rollout(x0, CHECK_STEPS, every=10)])

@@ -210,7 +210,6 @@ def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
     """``--spectral-truth``: SBDF2 covering exactly one frame of the model's data in steps of at most
     the matched-accuracy dt; the coarsening experiment's curves equal an independent run of the
     solver (ch_numba.Stepper) and of the network, reduced by the metrics' own functions."""
-
     import ch_numba
     from ch_numba import initial
     from export.runtime import Rollout
