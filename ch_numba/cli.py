@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 
 from . import cli_common
-from .params import ORDERS, SCHEMES, SYMBOLS, CHParams
+from .options import add_options, from_args
+from .params import CHParams
 from .solver import BACKENDS
 
 log = logging.getLogger("ch_numba")
@@ -36,48 +37,7 @@ EXAMPLES = """examples:
 
 
 def _add_physics(p: argparse.ArgumentParser) -> None:
-    d = CHParams()
-    g = p.add_argument_group("physics (grid units)")
-    g.add_argument("--epsilon", type=float, default=d.epsilon, help="gradient coefficient ε (default %(default)s)")
-    g.add_argument("--mobility", type=float, default=d.mobility, help="mobility M (default %(default)s)")
-    g.add_argument("--W", type=float, default=d.W, help="double-well height W (default %(default)s)")
-    g.add_argument("--dx", type=float, default=d.dx, help="grid spacing (default %(default)s)")
-    g.add_argument(
-        "--dt",
-        type=float,
-        default=d.dt,
-        help="time step; explicit: must be below the stability bound "
-        "(default %(default)s); spectral: any dt > 0 (e.g. 1)",
-    )
-    s = p.add_argument_group("time integrator")
-    s.add_argument(
-        "--scheme",
-        choices=SCHEMES,
-        default=d.scheme,
-        help="explicit: forward Euler, the paper's (default); spectral: semi-implicit Fourier-spectral, "
-        "large stable steps (cpu backend)",
-    )
-    s.add_argument(
-        "--order",
-        type=int,
-        choices=ORDERS,
-        default=d.order,
-        help="spectral: 1 (stabilised semi-implicit Euler) or 2 (SBDF2; default %(default)s)",
-    )
-    s.add_argument(
-        "--stabilization",
-        type=float,
-        default=d.stabilization,
-        metavar="S",
-        help="spectral: stabilisation constant S >= 0 (default: W)",
-    )
-    s.add_argument(
-        "--symbol",
-        choices=SYMBOLS,
-        default=d.symbol,
-        help="spectral: Laplacian symbol, stencil (the 7-point stencil's, same system as explicit; "
-        "default) or exact (-|k|^2)",
-    )
+    add_options(p, CHParams)  # the groups "physics (grid units)" and "time integrator"
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -147,18 +107,7 @@ def _params(a) -> CHParams:
         given = [f"--{k}" for k in ("order", "stabilization", "symbol") if getattr(a, k) != getattr(CHParams, k)]
         if given:
             raise ValueError(f"{given[0]} applies to --scheme spectral only")
-        return CHParams(epsilon=a.epsilon, mobility=a.mobility, W=a.W, dx=a.dx, dt=a.dt)
-    return CHParams(
-        epsilon=a.epsilon,
-        mobility=a.mobility,
-        W=a.W,
-        dx=a.dx,
-        dt=a.dt,
-        scheme="spectral",
-        stabilization=a.stabilization,
-        symbol=a.symbol,
-        order=a.order,
-    )
+    return from_args(CHParams, a)
 
 
 def set_threads(n: int | None) -> None:

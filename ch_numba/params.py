@@ -28,11 +28,14 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
+from .options import option
+
 SCHEMES = ("explicit", "spectral")
 SYMBOLS = ("stencil", "exact")
 ORDERS = (1, 2)
 _PHYSICS = ("epsilon", "mobility", "W", "dx", "dt")
 _SPECTRAL = ("stabilization", "symbol", "order")  # settings of the spectral scheme only
+_PHYSICS_GROUP, _SCHEME_GROUP = "physics (grid units)", "time integrator"  # the command-line option groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,20 +57,45 @@ class CHParams:
         or ``"exact"`` (−|k|²). Spectral only.
     order : 1 (stabilised semi-implicit Euler) or 2 (SBDF2, default). Spectral only.
 
+    Each field is also an option of ``python -m ch_numba simulate/generate`` (:mod:`ch_numba.options`).
+
     ``as_dict()`` lists the spectral settings only for ``scheme="spectral"``, so explicit runs
     describe themselves as before the option existed; :meth:`from_metadata` rebuilds the object from
     any such mapping (a data set's root attributes, an ONNX model's metadata).
     """
 
-    epsilon: float = 3.0
-    mobility: float = 1.0
-    W: float = 1.0
-    dx: float = 1.0
-    dt: float = 1e-3
-    scheme: str = "explicit"
-    stabilization: float | None = None
-    symbol: str = "stencil"
-    order: int = 2
+    epsilon: float = option(3.0, "gradient coefficient ε (default %(default)s)", group=_PHYSICS_GROUP)
+    mobility: float = option(1.0, "mobility M (default %(default)s)", group=_PHYSICS_GROUP)
+    W: float = option(1.0, "double-well height W (default %(default)s)", flag="--W", group=_PHYSICS_GROUP)
+    dx: float = option(1.0, "grid spacing (default %(default)s)", group=_PHYSICS_GROUP)
+    dt: float = option(
+        1e-3,
+        "time step; explicit: must be below the stability bound (default %(default)s); spectral: any dt > 0 (e.g. 1)",
+        group=_PHYSICS_GROUP,
+    )
+    scheme: str = option(
+        "explicit",
+        "explicit: forward Euler, the paper's (default); spectral: semi-implicit Fourier-spectral, "
+        "large stable steps (cpu backend)",
+        choices=SCHEMES,
+        group=_SCHEME_GROUP,
+    )
+    stabilization: float | None = option(
+        None, "spectral: stabilisation constant S >= 0 (default: W)", metavar="S", group=_SCHEME_GROUP
+    )
+    symbol: str = option(
+        "stencil",
+        "spectral: Laplacian symbol, stencil (the 7-point stencil's, same system as explicit; "
+        "default) or exact (-|k|^2)",
+        choices=SYMBOLS,
+        group=_SCHEME_GROUP,
+    )
+    order: int = option(
+        2,
+        "spectral: 1 (stabilised semi-implicit Euler) or 2 (SBDF2; default %(default)s)",
+        choices=ORDERS,
+        group=_SCHEME_GROUP,
+    )
 
     def __post_init__(self):
         for name in _PHYSICS:

@@ -53,106 +53,24 @@ def parse_seq_len(text: str) -> tuple[int, int | None]:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from .config import AMP_CHOICES, TrainConfig  # not .train: building the parser must not import torch
+    from ch_numba.options import add_options
 
-    d = TrainConfig(data="", out="")
-    p.add_argument("data", type=Path, help="ch3d data set (.h5) from `python -m ch_numba generate`")
-    p.add_argument("--out", type=Path, required=True, help="run folder: last.pt, best.pt, log.csv, tensorboard/")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (default %(default)s)")
-    p.add_argument("--batch", type=int, default=d.batch, help="sequences per batch and process (default %(default)s)")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
-    p.add_argument(
-        "--ramp", type=int, default=d.ramp, help="curriculum epochs R of teacher forcing (default %(default)s; 0: none)"
-    )
-    p.add_argument(
-        "--conservative",
-        action=argparse.BooleanOptionalAction,
-        default=d.conservative,
-        help="flux head + divergence (mass conserved; default) or the sigmoid ablation",
-    )
-    p.add_argument(
-        "--equivariant",
-        action=argparse.BooleanOptionalAction,
-        default=d.equivariant,
-        help="kernels tied to the 48 cube rotations/reflections: the model commutes with them exactly "
-        "(7,010 parameters); with --init-from an unconstrained checkpoint is projected (default: off)",
-    )
-    p.add_argument("--hidden", type=int, default=d.hidden, help="hidden channels (default %(default)s)")
-    p.add_argument("--kernel", type=int, default=d.kernel, help="convolution kernel size (default %(default)s)")
-    p.add_argument(
-        "--downscale",
-        type=int,
-        default=d.downscale,
-        help="nearest downsampling factor of the stored grid (default %(default)s: 64^3 -> 32^3)",
-    )
+    from .config import TrainConfig  # not .train: building the parser must not import torch
+
+    add_options(p, TrainConfig)
     p.add_argument(
         "--seq-len",
         type=parse_seq_len,
-        default=(d.min_len, d.max_len),
+        default=(TrainConfig.min_len, TrainConfig.max_len),
         metavar="N|MIN:MAX",
         help="training sub-sequence length in frames, fixed or a range drawn per batch "
         "(default 2: i.e. from 2 frames to all stored frames)",
     )
-    p.add_argument("--no-augment", dest="augment", action="store_false", help="no cube symmetries / phase swap")
-    p.add_argument(
-        "--mass-penalty",
-        type=float,
-        default=d.mass_penalty,
-        help="weight of the mass-change penalty, non-conservative model only (default %(default)s)",
-    )
-    p.add_argument(
-        "--input-noise",
-        type=float,
-        default=d.input_noise,
-        metavar="SIGMA",
-        help="σ of zero-mean Gaussian noise added to every network input in training, so that the "
-        "model learns to correct its own errors in long rollouts (default %(default)s: none)",
-    )
-    p.add_argument(
-        "--device", default=d.device, help="auto (cuda if available), cpu, cuda, cuda:N (default %(default)s)"
-    )
-    p.add_argument(
-        "--amp",
-        choices=AMP_CHOICES,
-        default=d.amp,
-        help="mixed precision of the training forward pass (default %(default)s: bf16 on CUDA where "
-        "supported, float32 on the CPU; --amp bf16 on the CPU trains ~1.4x faster)",
-    )
-    p.add_argument(
-        "--bptt",
-        type=int,
-        default=d.bptt,
-        metavar="K",
-        help="backpropagate long rollouts in pieces of K steps (truncated; default: the whole "
-        "sub-sequence). Memory grows with K: per sequence and step at a 32^3 network grid ~60 MB "
-        "(paper model), ~90 MB (equivariant), ~45 MB (equivariant, --amp bf16)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=d.seed, help="seed of the weights and the sampling (default %(default)s)"
-    )
-    p.add_argument("--workers", type=int, default=d.workers, help="data-loader processes (default %(default)s)")
     p.add_argument(
         "--threads",
         type=int,
         default=None,
         help="torch CPU threads, >= 1 (default: torch's choice; on a loaded machine 1 can be several times faster)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt up to --epochs")
-    p.add_argument(
-        "--init-from",
-        metavar="CKPT",
-        default=None,
-        help="start from the weights of this checkpoint (fine-tuning; fresh optimiser and epochs)",
-    )
-    p.add_argument(
-        "--best-from", type=int, default=d.best_from, help="first epoch that may become best.pt (default %(default)s)"
-    )
-    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="CSV log only")
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="tqdm progress bar (default: on a terminal)",
     )
 
 
@@ -187,36 +105,11 @@ def run_train(a: argparse.Namespace, command: str) -> int:
         raise ValueError(f"`surrogate train` needs PyTorch ({exc}); pip install 'ch3d[train]'") from None
     _check_train_grid(a.data, a.downscale, a.kernel)
 
+    from ch_numba.options import from_args
+
     min_len, max_len = a.seq_len
-    config = TrainConfig(
-        data=a.data,
-        out=a.out,
-        epochs=a.epochs,
-        batch=a.batch,
-        lr=a.lr,
-        ramp=a.ramp,
-        conservative=a.conservative,
-        hidden=a.hidden,
-        kernel=a.kernel,
-        equivariant=a.equivariant,
-        downscale=a.downscale,
-        min_len=min_len,
-        max_len=max_len,
-        augment=a.augment,
-        mass_penalty=a.mass_penalty,
-        input_noise=a.input_noise,
-        device=a.device,
-        amp=a.amp,
-        bptt=a.bptt,
-        seed=a.seed,
-        workers=a.workers,
-        threads=a.threads or 0,  # TrainConfig: 0 = torch's choice
-        resume=a.resume,
-        best_from=a.best_from,
-        init_from=a.init_from,
-        tensorboard=a.tensorboard,
-        progress=a.progress,
-    )
+    # a.threads None: torch's choice, which TrainConfig calls 0
+    config = from_args(TrainConfig, a, min_len=min_len, max_len=max_len, threads=a.threads or 0)
     train(config, command=command)
     return 0
 

@@ -1,0 +1,128 @@
+"""Command-line options declared once, in the fields of the configuration dataclasses.
+
+A configuration field that is also a command-line option says so in its metadata, with its help, and
+its flag, choices, metavar or argparse action where the defaults below do not fit::
+
+    @dataclasses.dataclass(frozen=True)
+    class TrainConfig:
+        epochs: int = option(100, "total epochs (default %(default)s)")
+        amp: str = option("auto", "mixed precision (default %(default)s)", choices=AMP_CHOICES)
+        equivariant: bool = option(False, "cube-equivariant kernels", action="bool")   # --equivariant/--no-equivariant
+        augment: bool = option(True, "no cube symmetries", action="store_false")      # --no-augment
+
+:func:`add_options` adds one argparse option per such field — flag ``--field-name`` (``--no-field-name``
+for ``store_false``), type from the annotation (``int``, ``float``, ``str``, optionally ``| None``),
+default from the field — and :func:`from_args` builds the dataclass from the parsed namespace, so
+adding an option is one edit: the field. Options whose command-line form differs from the field
+(one flag filling two fields, another default on the command line) stay written by hand beside the
+generated ones and are passed to :func:`from_args` as keywords.
+
+Standard library only: every command of the three packages builds its parser from here without
+importing numba, torch or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Iterable
+from typing import Any, Callable
+
+__all__ = ["option", "add_options", "from_args", "option_fields"]
+
+#: the metadata key of a command-line option
+KEY = "cli"
+#: argparse actions a boolean option may use: "bool" = --x/--no-x (BooleanOptionalAction)
+BOOL_ACTIONS = ("store_true", "store_false", "bool")
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """How a field appears on the command line (see the module docstring)."""
+
+    help: str
+    flag: str | None = None
+    type: Callable[[str], Any] | None = None
+    choices: tuple | None = None
+    metavar: str | None = None
+    action: str | None = None
+    group: str | None = None
+    positional: bool = False
+    required: bool = False
+
+
+def option(default=dataclasses.MISSING, help: str = "", **cli) -> Any:
+    """A dataclass field with default ``default`` (none: a required field) that is also a command-line
+    option (keywords: the :class:`Option` fields: flag, type, choices, metavar, action, group, positional,
+    required)."""
+    if cli.get("action") not in (None, *BOOL_ACTIONS):
+        raise ValueError(f"action must be one of {BOOL_ACTIONS}, got {cli['action']!r}")
+    if "choices" in cli and cli["choices"] is not None:
+        cli["choices"] = tuple(cli["choices"])
+    return dataclasses.field(default=default, metadata={KEY: Option(help=help, **cli)})
+
+
+def option_fields(cls) -> list[dataclasses.Field]:
+    """The fields of dataclass ``cls`` that are command-line options, in declaration order."""
+    return [f for f in dataclasses.fields(cls) if KEY in f.metadata]
+
+
+def _value_type(f: dataclasses.Field) -> Callable[[str], Any]:
+    """The parser of a field's values from its annotation (``int``, ``float``, ``str``, ``X | None``)."""
+    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    name = annotation.replace(" ", "").removesuffix("|None").removeprefix("None|")
+    if name not in _TYPES:
+        raise TypeError(f"field {f.name}: give option(type=...) for the annotation {f.type!r}")
+    return _TYPES[name]
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """The option's flag: given, else ``--name-with-dashes`` (``--no-...`` for ``store_false``)."""
+    opt: Option = f.metadata[KEY]
+    if opt.flag:
+        return opt.flag
+    name = f.name.replace("_", "-")
+    return f"--no-{name}" if opt.action == "store_false" else f"--{name}"
+
+
+def add_options(parser: argparse.ArgumentParser, cls, *, only: Iterable[str] | None = None) -> None:
+    """Add the options of dataclass ``cls`` to ``parser`` (argument groups by ``Option.group``, created
+    once per title in order); ``only``: these field names only."""
+    wanted = None if only is None else set(only)
+    groups: dict[str | None, Any] = {None: parser}
+    for f in option_fields(cls):
+        if wanted is not None and f.name not in wanted:
+            continue
+        opt: Option = f.metadata[KEY]
+        if opt.group not in groups:
+            groups[opt.group] = parser.add_argument_group(opt.group)
+        target = groups[opt.group]
+        default = None if f.default is dataclasses.MISSING else f.default
+        kw: dict[str, Any] = {"help": opt.help}
+        if opt.metavar is not None:
+            kw["metavar"] = opt.metavar
+        if opt.action in ("store_true", "store_false"):
+            kw.update(action=opt.action, dest=f.name)
+        elif opt.action == "bool":
+            kw.update(action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kw["type"] = opt.type or _value_type(f)
+            if opt.choices is not None:
+                kw["choices"] = opt.choices
+            if opt.required:
+                kw["required"] = True
+            elif not opt.positional:
+                kw["default"] = default
+        if opt.positional:
+            target.add_argument(f.name, **kw)
+        else:
+            target.add_argument(flag_of(f), **kw)
+
+
+def from_args(cls, args: argparse.Namespace, **given):
+    """``cls`` built from the parsed ``args`` (its option fields) and ``given`` (the other fields, or
+    options whose command-line form differs; ``given`` wins)."""
+    values = {f.name: getattr(args, f.name) for f in option_fields(cls) if hasattr(args, f.name)}
+    values.update(given)
+    return cls(**values)
