@@ -57,9 +57,13 @@ class SequenceFile:
     :mod:`ch_numba.dataset.layout`).
 
     :meth:`add` writes frame k (φ, its mass and free energy, computed from the state before any
-    lossy storage); :meth:`commit` fills the per-sequence arrays, fsyncs and renames the file to
-    `path`; :meth:`abort` (a no-op after commit) deletes the temporary file. An interrupted or
-    diverged run therefore leaves no file at `path`.
+    lossy storage; kept in :attr:`masses` and :attr:`energies`, (frames,) float64); :meth:`commit`
+    fills the per-sequence arrays, fsyncs and renames the file to `path`; :meth:`abort` (a no-op after
+    commit) deletes the temporary file. An interrupted or diverged run therefore leaves no file at `path`.
+
+    The root attributes are ``attrs`` if given (e.g. the surrogate's rollout files: :func:`root_attrs`
+    plus their own), else those of a solver run (:func:`solver_attrs` of the arguments, with
+    ``command`` and ``config_json``).
     """
 
     def __init__(
@@ -79,14 +83,16 @@ class SequenceFile:
         split: str = "train",
         command: str = "",
         config_json: str = "{}",
+        attrs: dict | None = None,
     ):
         self.path = Path(path)
         self.tmp = files.tmp_path(self.path)
         self.params = params
-        self._masses, self._energies = np.empty(frames), np.empty(frames)
-        attrs = solver_attrs(
-            params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command, config_json
-        )
+        self.masses, self.energies = np.empty(frames), np.empty(frames)
+        if attrs is None:
+            attrs = solver_attrs(
+                params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command, config_json
+            )
         self._file = h5py.File(self.tmp, "w")
         try:
             create_layout(self._file, 1, frames, tuple(shape), storage, attrs)
@@ -107,13 +113,13 @@ class SequenceFile:
     def add(self, k: int, phi: np.ndarray) -> None:
         """Frame k (X, Y, Z) of the sequence."""
         self._file["phi"][0, k] = phi
-        self._masses[k] = np.mean(phi, dtype=np.float64)
-        self._energies[k] = free_energy(phi, self.params)
+        self.masses[k] = np.mean(phi, dtype=np.float64)
+        self.energies[k] = free_energy(phi, self.params)
 
     def commit(self) -> Path:
         """Finish the file and rename it to `path` (atomic)."""
-        self._file["phi_mean"][0] = self._masses
-        self._file["free_energy"][0] = self._energies
+        self._file["phi_mean"][0] = self.masses
+        self._file["free_energy"][0] = self.energies
         self._file.close()
         self._file = None
         files.commit(self.tmp, self.path)
