@@ -1,7 +1,7 @@
 """``python -m ch_numba {simulate,generate,merge,info,render}``: thin command-line front end.
 
 Each subcommand parses its arguments, builds the configuration dataclasses and
-calls the library (dataset.py, initial.py, render.py). Errors on bad input are one
+calls the library (dataset/, initial/, render.py). Errors on bad input are one
 line on stderr with exit status 2 (cli_runner.run).
 """
 
