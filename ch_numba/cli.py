@@ -1,8 +1,8 @@
 """``python -m ch_numba {simulate,generate,merge,info,render}``: thin command-line front end.
 
 Each subcommand parses its arguments, builds the configuration dataclasses and
-calls the library (dataset.py, initial.py, render.py). Errors on bad input are one
-line on stderr with exit status 2 (cli_common.run).
+calls the library (dataset/, initial/, render.py). Errors on bad input are one
+line on stderr with exit status 2 (cli_runner.run).
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from . import cli_common
+from .cli_runner import run, setup_logging
+from .files import check_output
+from .initial.arguments import add_ic_arguments, ic_options_from_args
 from .options import add_options, from_args
 from .params import CHParams
-from .solver import BACKENDS
+from .provenance import command_line
+from .solver import BACKENDS, check_memory
 
 log = logging.getLogger("ch_numba")
 
@@ -142,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate one evolution and write it in the data-set layout.",
     )
     s.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
-    cli_common.add_ic_arguments(
+    add_ic_arguments(
         s.add_argument_group("initial condition"),
         64,
         "grid edge L (L³ voxels; default %(default)s; ignored for npy/h5 ICs)",
@@ -252,12 +255,12 @@ def cmd_simulate(a, command: str) -> None:
     params = _params(a)
     if a.frames < 1 or a.steps_per_frame < 1:
         raise ValueError(f"--frames and --steps-per-frame must be >= 1, got {a.frames} and {a.steps_per_frame}")
-    cli_common.check_output(a.out, a.overwrite)
-    options = cli_common.ic_options_from_args(a)
+    check_output(a.out, a.overwrite)
+    options = ic_options_from_args(a)
     if a.ic not in ("npy", "h5"):  # the grid is --size (a file IC brings its own, already in memory)
         if a.size < 3:
             raise ValueError(f"--size must be >= 3, got {a.size}")
-        cli_common.check_memory(memory_needed((a.size,) * 3, a.dtype), f"a {a.size}^3 run")
+        check_memory(memory_needed((a.size,) * 3, a.dtype), f"a {a.size}^3 run")
     phi0 = initial.make(a.ic, (a.size,) * 3, seed=a.seed, **options)
     bad = blowup_value(phi0)
     if bad is not None:  # before anything is written (the resume folder below)
@@ -385,7 +388,7 @@ def cmd_render(a) -> None:
         if a.out.exists() and not a.out.is_dir():
             raise ValueError(f"--out {a.out} exists and is not a folder")
         for path in outputs:
-            cli_common.check_output(path, a.overwrite)
+            check_output(path, a.overwrite)
         a.out.mkdir(parents=True, exist_ok=True)
         times = ds.time[frames] + ds.t0[a.sequence]
         stack = []
@@ -416,8 +419,8 @@ def cmd_render(a) -> None:
 def _main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
-    cli_common.setup_logging(a.verbose)
-    command = cli_common.command_line("python -m ch_numba", argv)
+    setup_logging(a.verbose)
+    command = command_line("python -m ch_numba", argv)
     if a.command in ("simulate", "generate"):
         set_threads(a.threads)
     if a.command == "simulate":
@@ -439,7 +442,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    return cli_common.run(_main, argv)
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Writing files: one atomic-write helper and one JSON sanitiser, for every package of the project.
+"""Files: one atomic-write helper, one JSON sanitiser and the output/input checks, for every package of the project.
 
 Atomic writes (:func:`atomic_path`, :func:`atomic_write`, and :func:`tmp_path` + :func:`commit` for a
 file kept open across calls). Every output the project writes goes through them: data sets, their
@@ -18,6 +18,10 @@ JSON (:func:`json_safe`): metadata, evaluation results and checkpoint provenance
 and arrays, bytes from HDF5 attributes, paths, and NaN; :func:`json_safe` turns them into strict JSON
 (NaN and ±inf as None).
 
+Checks (:func:`check_output`, :func:`check_input_file`): outputs follow one rule in every command, an
+existing output is refused unless ``--overwrite``; a missing input file, or a folder given as one, is
+one line naming it.
+
 This module imports numpy and the standard library only.
 """
 
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tmp_path", "commit", "atomic_path", "atomic_write", "json_safe"]
+__all__ = ["tmp_path", "commit", "atomic_path", "atomic_write", "json_safe", "check_output", "check_input_file"]
 
 
 def tmp_path(path, hidden: bool = False) -> Path:
@@ -97,3 +101,25 @@ def json_safe(value):
     if isinstance(value, np.ndarray) or hasattr(value, "tolist"):
         return json_safe(value.tolist())
     return str(value)
+
+
+def check_output(path, overwrite: bool = False) -> Path:
+    """Refuse (ValueError, one line) an output ``path`` that exists, unless ``overwrite``; a folder where
+    a file is to be written is refused either way. Returns ``path`` as a Path."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the name of the file to write")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} already exists; remove it, choose another name or pass --overwrite")
+    return path
+
+
+def check_input_file(path, what: str = "file") -> Path:
+    """``path`` as a Path if it is a file; ValueError naming ``what`` (e.g. "IC file") if it is missing
+    ("WHAT PATH not found") or a folder ("WHAT PATH is a folder, not a file")."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} not found")
+    return path

@@ -25,6 +25,8 @@ other (one SpectralIntegrator each).
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -130,11 +132,45 @@ def check_grid(shape, name: str = "phi0") -> tuple:
 def memory_needed(shape, dtype=np.float32) -> int:
     """A lower bound of the host memory (bytes) a run on ``shape`` ((X, Y, Z) or (B, X, Y, Z)) needs: the two
     states of the explicit scheme (the spectral scheme holds more) and one initial condition being made (its
-    float64 noise and float32 field). Commands check it before allocating (``cli_common.check_memory``)."""
+    float64 noise and float32 field). Commands check it before allocating (:func:`check_memory`)."""
     shape = tuple(int(n) for n in shape)
     voxels = int(np.prod(shape[-3:], dtype=np.float64))
     batch = shape[0] if len(shape) == 4 else 1
     return 2 * batch * voxels * np.dtype(dtype).itemsize + voxels * (8 + 4)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use: the smaller of /proc/meminfo's MemAvailable and the
+    cgroup (v2) limit where they exist, else the physical memory, else None (unknown)."""
+    found = []
+    try:
+        with open("/proc/meminfo") as fh:
+            found += [int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            found.append(int(limit))
+    except OSError:
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            return None
+    return min(found)
+
+
+def check_memory(needed: int, what: str) -> None:
+    """ValueError (one line) naming the memory ``what`` needs if ``needed`` bytes exceed
+    :func:`available_memory` (checked before allocating; nothing happens when it is unknown)."""
+    have = available_memory()
+    if have is not None and needed > have:
+        raise ValueError(
+            f"{what} needs at least {needed / 2**30:,.1f} GiB of memory, but {have / 2**30:,.1f} GiB "
+            f"are available; use a smaller grid"
+        )
 
 
 def blowup_value(phi: np.ndarray) -> float | None:

@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ch_numba import cli_common
+from ch_numba import cli_runner, files
 
 log = logging.getLogger("export")
 
@@ -123,10 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv=None) -> int:
     a = build_parser().parse_args(argv)
-    cli_common.setup_logging(a.verbose)
+    cli_runner.setup_logging(a.verbose)
     if a.verify_steps < 0:
         raise ValueError(f"--verify-steps must be >= 0, got {a.verify_steps}")
-    cli_common.check_output(a.out, a.overwrite)
+    files.check_output(a.out, a.overwrite)
     from surrogate import load_checkpoint
 
     from .onnx_export import _check_options, build_metadata, export_model, verify
@@ -188,7 +188,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    return cli_common.run(_main, argv)
+    return cli_runner.run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ch_numba import cli_common, files
+from ch_numba import files, provenance
 
 from . import spec
 
@@ -146,8 +146,8 @@ def _first(sources, *keys):
 
 
 def _git_commit() -> str | None:
-    """``git describe`` of the exporting checkout, or None (:func:`ch_numba.cli_common.git_describe`)."""
-    return cli_common.git_describe()
+    """``git describe`` of the exporting checkout, or None (:func:`ch_numba.provenance.git_describe`)."""
+    return provenance.git_describe()
 
 
 def _exporter_version() -> str:

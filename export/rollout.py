@@ -1,6 +1,6 @@
 """``python -m export.rollout MODEL.onnx --ic perlin --size 64 --steps 10000 --every 100 --out run.h5``.
 
-A surrogate rollout written in the ground truth's HDF5 layout (ch_numba/dataset.py: root attribute
+A surrogate rollout written in the ground truth's HDF5 layout (ch_numba.dataset: root attribute
 format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m ch_numba info`` /
 ``render`` and the evaluation tools read it like a solver run. No PyTorch.
 
@@ -40,11 +40,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 
-from ch_numba import cli_common
-from ch_numba.solver import PHYSICAL_RANGE  # re-exported: docs/probe_stability.py and docs/reproduce.py read it here
+from ch_numba import cli_runner, provenance
+from ch_numba.files import check_output
+from ch_numba.initial.arguments import add_ic_arguments, ic_options
+from ch_numba.solver import (
+    PHYSICAL_RANGE,  # re-exported: docs/probe_stability.py and docs/reproduce.py read it here
+    check_memory,
+)
 
 if TYPE_CHECKING:
     from .runtime import Rollout
@@ -113,7 +117,7 @@ def initial_condition(
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"--size must be a positive integer, got {size!r}")
-    options = cli_common.ic_options(
+    options = ic_options(
         kind,
         mean=mean,
         amplitude=amplitude,
@@ -160,10 +164,9 @@ def write_rollout(
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    import ch_numba
-    from ch_numba import dataset, files
+    from ch_numba.dataset import SequenceFile, root_attrs
 
-    out = cli_common.check_output(out, overwrite)
+    out = check_output(out, overwrite)
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise ValueError(f"folder {out.parent} does not exist")
     phi0_full = np.asarray(phi0_full)
@@ -190,7 +193,7 @@ def write_rollout(
     n_frames = config.frames
     backend = runner.backend
     attrs = {  # the data-set layout's root attributes (one definition, ch_numba.dataset), then the rollout's own
-        **dataset.root_attrs(
+        **root_attrs(
             params,
             n_frames,
             spf,
@@ -208,12 +211,11 @@ def write_rollout(
         "downscale": f,
         "resolution": "full" if config.full_resolution else "network",
     }
-    masses, energies = np.empty(n_frames), np.empty(n_frames)
     log_every = max(1, (n_frames - 1) // 10)
     t_start = time.perf_counter()
     warned = False
 
-    def record(k: int, phi: np.ndarray, h5: h5py.File) -> None:
+    def record(k: int, phi: np.ndarray, writer: SequenceFile) -> None:
         nonlocal warned
         if not np.all(np.isfinite(phi)):
             raise RuntimeError(f"surrogate rollout blew up: frame {k} (step {k * config.every}) is not finite")
@@ -226,9 +228,8 @@ def write_rollout(
                 hi,
             )
             warned = True
-        h5["phi"][0, k] = phi
-        masses[k] = np.mean(phi, dtype=np.float64)
-        energies[k] = ch_numba.free_energy(phi, params)
+        writer.add(k, phi)  # the frame, its mass and free energy (per volume, with dx_stored)
+        masses, energies = writer.masses, writer.energies
         if k % log_every == 0 or k == n_frames - 1:
             rate = k * config.every / max(time.perf_counter() - t_start, 1e-9)
             log.info(
@@ -256,26 +257,41 @@ def write_rollout(
         n_frames,
         config.steps * int(meta["steps_per_frame"]) * params.dt,
     )
-    with files.atomic_path(out) as tmp:  # the project's atomic write: nothing at OUT unless the run finished
-        with h5py.File(tmp, "w") as h5:
-            dataset.create_layout(h5, 1, n_frames, shape, config.storage, attrs)  # the solver's writer
-            dataset.set_sequence(h5, 0, seed=seed, ic=config.ic, burn_in=0, split="val", backend=backend, t0=0.0)
-            record(0, np.ascontiguousarray(first, dtype=np.float32), h5)
-            with (
-                tqdm(
-                    total=config.steps,
-                    unit="step",
-                    disable=None if progress is None else not progress,
-                    desc=out.name,
-                    dynamic_ncols=True,
-                ) as bar,
-                logging_redirect_tqdm(),
-            ):
-                for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
-                    record(k, runner.upscale(phi) if config.full_resolution else phi, h5)
-                    bar.update(config.every)
-            h5["phi_mean"][0] = masses
-            h5["free_energy"][0] = energies
+    # the solver's sequence writer (layout, per-frame mass and F, atomic rename): nothing at OUT unless the run finished
+    writer = SequenceFile(
+        out,
+        params,
+        frames=n_frames,
+        steps_per_frame=spf,
+        shape=shape,
+        backend=backend,
+        dtype="float32",
+        storage=config.storage,
+        seed=seed,
+        ic=config.ic,
+        burn_in=0,
+        split="val",
+        attrs=attrs,
+    )
+    try:
+        record(0, np.ascontiguousarray(first, dtype=np.float32), writer)
+        with (
+            tqdm(
+                total=config.steps,
+                unit="step",
+                disable=None if progress is None else not progress,
+                desc=out.name,
+                dynamic_ncols=True,
+            ) as bar,
+            logging_redirect_tqdm(),
+        ):
+            for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
+                record(k, runner.upscale(phi) if config.full_resolution else phi, writer)
+                bar.update(config.every)
+        writer.commit()
+    finally:
+        writer.abort()
+    masses, energies = writer.masses, writer.energies
     elapsed = time.perf_counter() - t_start
     drift = float(np.max(np.abs(masses - masses[0])))
     log.info(
@@ -308,7 +324,7 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
         help="network steps, each one saved frame of the training data (default %(default)s)",
     )
     p.add_argument("--every", type=int, default=1, help="store a frame every this many steps (default %(default)s)")
-    cli_common.add_ic_arguments(
+    add_ic_arguments(
         p.add_argument_group("initial condition (made at ground-truth resolution, then downscaled)"),
         None,
         "ground-truth grid edge L (L^3 voxels; default: the model's training grid, else 64; ignored for npy/h5 ICs)",
@@ -323,7 +339,7 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
 
 def config_from_args(a: argparse.Namespace) -> RolloutConfig:
     """Check the output path and the numbers (before any model is loaded); the IC is filled in later."""
-    cli_common.check_output(a.out, a.overwrite)
+    check_output(a.out, a.overwrite)
     if a.threads is not None and a.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {a.threads}")
     return RolloutConfig(
@@ -341,7 +357,7 @@ def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command:
         if size % runner.factor:
             raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
         # the IC (float64 noise, float32 field) and, with --full-resolution, a float32 frame at the full grid
-        cli_common.check_memory(size**3 * (8 + 4 + 4), f"a rollout from a {size}^3 initial condition")
+        check_memory(size**3 * (8 + 4 + 4), f"a rollout from a {size}^3 initial condition")
     phi0, ic = initial_condition(
         a.ic,
         size,
@@ -413,8 +429,8 @@ def _main(argv=None) -> int:
     from .runtime import Rollout
 
     a = build_parser().parse_args(argv)
-    cli_common.setup_logging(a.verbose)
-    command = cli_common.command_line("python -m export.rollout", argv)
+    cli_runner.setup_logging(a.verbose)
+    command = provenance.command_line("python -m export.rollout", argv)
     config = config_from_args(a)  # checks the numbers first
     # --ic h5: the data set's physics, so that the runtime warns when it differs from the model's training data
     physics = dataset_physics(a.ic_file) if a.ic == "h5" and a.ic_file is not None else None
@@ -424,7 +440,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    return cli_common.run(_main, argv)
+    return cli_runner.run(_main, argv)
 
 
 if __name__ == "__main__":

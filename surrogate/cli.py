@@ -3,7 +3,7 @@
 Each subcommand is one entry of :data:`COMMANDS`: a help line, a function that adds its
 arguments to an argparse sub-parser, and a function ``run(args, command)`` that builds the
 configuration and calls the library. Adding a subcommand = adding an entry. Errors on bad input
-are one line on stderr with exit status 2 (``ch_numba.cli_common.run``).
+are one line on stderr with exit status 2 (``ch_numba.cli_runner.run``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ch_numba import cli_common
+from ch_numba import cli_runner, provenance
 
 log = logging.getLogger("surrogate")
 
@@ -297,13 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv=None) -> int:
     a = build_parser().parse_args(argv)
-    cli_common.setup_logging(a.verbose)
-    command = cli_common.command_line("python -m surrogate", argv)
+    cli_runner.setup_logging(a.verbose)
+    command = provenance.command_line("python -m surrogate", argv)
     return COMMANDS[a.command].run(a, command) or 0
 
 
 def main(argv=None) -> int:
-    return cli_common.run(_main, argv)
+    return cli_runner.run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -514,7 +514,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     bad options.
     """
     import ch_numba
-    from ch_numba.cli_common import code_version
+    from ch_numba.provenance import code_version
 
     from . import plots
 

@@ -78,8 +78,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ch_numba.cli_common import code_version
 from ch_numba.files import atomic_write, json_safe
+from ch_numba.provenance import code_version
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import AMP_CHOICES, TrainConfig

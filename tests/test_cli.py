@@ -215,10 +215,10 @@ def test_verbose_shows_the_project_debug_log_and_not_the_libraries(tmp_path):
 
 
 def test_ic_arguments_are_one_definition():
-    """simulate and the two rollout commands share the IC arguments (cli_common.add_ic_arguments) and turn them
-    into the same options of initial.make (cli_common.ic_options)."""
-    from ch_numba import cli_common
+    """simulate and the two rollout commands share the IC arguments (initial.add_ic_arguments) and turn them
+    into the same options of initial.make (initial.ic_options)."""
     from ch_numba.cli import build_parser
+    from ch_numba.initial import ic_options
     from export.rollout import add_rollout_arguments
 
     def ic_actions(parser):
@@ -232,11 +232,11 @@ def test_ic_arguments_are_one_definition():
     rollout = __import__("argparse").ArgumentParser()
     add_rollout_arguments(rollout, "model")
     assert ic_actions(simulate) == ic_actions(rollout) and len(ic_actions(simulate)) == 8
-    assert cli_common.ic_options("perlin", mean=0.4) == {"mean": 0.4, "amplitude": 0.1, "frequency": 4}
-    assert cli_common.ic_options("h5", ic_file="d.h5", ic_sequence=2) == {"path": "d.h5", "sequence": 2, "frame": 0}
-    assert cli_common.ic_options("npy", ic_file="a.npy", mean=0.3) == {"path": "a.npy"}
+    assert ic_options("perlin", mean=0.4) == {"mean": 0.4, "amplitude": 0.1, "frequency": 4}
+    assert ic_options("h5", ic_file="d.h5", ic_sequence=2) == {"path": "d.h5", "sequence": 2, "frame": 0}
+    assert ic_options("npy", ic_file="a.npy", mean=0.3) == {"path": "a.npy"}
     with pytest.raises(ValueError, match="--ic mesh needs --ic-file"):
-        cli_common.ic_options("mesh")
+        ic_options("mesh")
 
 
 def test_only_the_expected_errors_are_one_liners(tmp_path, monkeypatch):

@@ -417,7 +417,7 @@ def test_progress_lines_without_a_terminal(caplog):
 def test_generate_without_a_terminal_logs_each_sequence(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="ch_numba")
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, as in a Slurm log
-    monkeypatch.setattr(dataset, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(dataset.generation, "PROGRESS_INTERVAL", 0.0)
     generate(tmp_path / "p.h5", DatasetConfig(**SMALL), CHParams(), backend="cpu")
     lines = [r.getMessage() for r in caplog.records if "sequences (" in r.getMessage()]
     assert [line.split(",")[0] for line in lines] == [

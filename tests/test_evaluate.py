@@ -22,7 +22,7 @@ import torch
 
 import ch_numba
 from ch_numba import initial
-from ch_numba.cli_common import code_version
+from ch_numba.provenance import code_version
 from ch_numba.dataset import DatasetConfig, generate
 from ch_numba.files import json_safe
 from export import onnx_export
@@ -652,9 +652,9 @@ def test_code_version(monkeypatch):
     def no_git(*args, **kwargs):
         raise FileNotFoundError("git")
 
-    from ch_numba import cli_common
+    from ch_numba import provenance
 
-    monkeypatch.setattr(cli_common.subprocess, "run", no_git)
+    monkeypatch.setattr(provenance.subprocess, "run", no_git)
     assert code_version.__wrapped__() == ch_numba.__version__
 
 

@@ -21,7 +21,7 @@ import onnx
 import pytest
 import torch
 
-from ch_numba import cli_common
+from ch_numba import provenance
 from export import onnx_export, spec
 from export.runtime import Rollout
 from surrogate import CRNN, load_checkpoint
@@ -190,7 +190,7 @@ def test_git_describe_failures_never_crash(monkeypatch):
     def missing_git(*args, **kwargs):
         raise FileNotFoundError("git")
 
-    monkeypatch.setattr(cli_common.subprocess, "run", missing_git)
+    monkeypatch.setattr(provenance.subprocess, "run", missing_git)
     assert onnx_export._git_commit() is None
     torch.manual_seed(1)
     assert onnx_export.build_metadata({"model": CRNN()})["train"]["code_version"].startswith("exported by ch3d ")

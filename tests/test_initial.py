@@ -258,7 +258,7 @@ def test_npy(tmp_path):
 
 def test_the_random_and_slice_kinds_leave_the_builtins_alone():
     """``initial.random`` and ``initial.slice`` are public names of IC kinds, served without module globals of
-    those names (inside ch_numba/initial.py, ``slice`` is the builtin)."""
+    those names (inside ch_numba/initial/, ``slice`` is the builtin)."""
     assert "slice" not in vars(initial) and "random" not in vars(initial)
     assert initial.slice is initial.perturbed_plane and initial.random is initial.white_noise
     from ch_numba.initial import random as kind_random

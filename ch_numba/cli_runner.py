@@ -1,0 +1,91 @@
+"""The command runner shared by ch_numba, surrogate and export: logging, one-line errors, warnings.
+
+Every ``main(argv=None)`` in the project is wrapped by :func:`run`: expected
+failures (bad input, diverged run, unreadable file) end the program with a
+single ``error: ...`` line on stderr and exit status 2, without a traceback. A reader
+that closes the pipe early (``python -m ch_numba info f.h5 | head -1``) ends it quietly.
+
+Outputs follow one rule in every command: an existing output is refused unless ``--overwrite``
+(:func:`ch_numba.files.check_output`).
+
+Logging (:func:`setup_logging`): INFO lines of the project on stderr; ``-v`` adds the project's DEBUG
+lines (loggers ``ch_numba``, ``surrogate``, ``export``), not the DEBUG output of the libraries
+underneath (Numba's compiler dumps, h5py's converters). Warnings (``warnings.warn``, e.g. the
+runtime's TrainingRangeWarning) are one ``warning: ...`` line each; with ``-v`` they keep Python's
+format (file and line).
+
+This is the top of ch_numba's layers: the data and physics modules never import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+from .provenance import code_version
+
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError)
+
+#: the project's loggers (their children: ch_numba.dataset, export.runtime, ...); ``-v`` shows their DEBUG lines
+PROJECT_LOGGERS = ("ch_numba", "surrogate", "export")
+
+log = logging.getLogger(__name__)
+
+_verbose = [False]  # -v of the running command (the warning format)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """INFO and above on stderr, one message per line; ``verbose``: the project's DEBUG lines too (only the
+    project's: the libraries' loggers stay at INFO, so Numba's compiler dumps are not shown)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for name in PROJECT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    _verbose[0] = bool(verbose)
+    if verbose:
+        log.debug("ch3d %s, Python %s (%s)", code_version(), sys.version.split()[0], sys.executable)
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the commands: one ``warning: ...`` log line (Python's format with -v)."""
+    if _verbose[0]:
+        text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    else:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+        text = text if text.startswith("warning") else f"warning: {text}"
+    log.warning("%s", text)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the reader is gone, and the interpreter's final flush must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run(main_body, argv=None) -> int:
+    """Call ``main_body(argv)``; turn expected exceptions into one line and exit code 2.
+
+    A closed pipe on stdout (the reader stopped, e.g. ``| head -1``) ends quietly with status 141
+    (128 + SIGPIPE, what a shell reports for a program killed by it), without a message.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _log_warning
+            code = main_body(argv) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,315 @@
+"""The parts folder of a data set: one finished 1-sequence file per sequence, the locks of the jobs that share
+the folder (:class:`PartsLock`: shards on many machines, the merge), and :func:`merge`.
+
+Crash safety: every sequence is first written completely to its own file in
+``OUT.h5.parts/`` (same layout with S = 1) under a temporary name, then renamed; a
+rerun with the same arguments skips finished sequences; :func:`merge` assembles the
+final file under a temporary name and renames it. Sequence i depends only on
+(master seed, i), so any set of shards gives the data of one process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import h5py
+
+from .. import files
+from ..params import CHParams
+from .layout import REQUIRED, create_layout
+from .recipe import _differing_keys
+
+log = logging.getLogger("ch_numba.dataset")
+
+
+def parts_dir(out) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def part_path(parts: Path, i: int) -> Path:
+    return parts / f"seq_{i:06d}.h5"
+
+
+def part_problem(path, frames: int | None = None, recipe: dict | None = None) -> str | None:
+    """Why the finished part ``path`` cannot be merged (one line: not HDF5, truncated, incomplete, not
+    one sequence of ``frames`` frames), or None if it opens as a complete 1-sequence data set.
+
+    With ``recipe`` (the folder's :func:`parts_recipe`), a readable part made with other arguments
+    (another physics, scheme, size, seed, ...) raises ValueError naming the differing keys: it is
+    somebody else's data, not damage, so it is neither merged nor silently replaced.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [name for name in REQUIRED if name not in f]
+            if missing:
+                return f"incomplete: no {', '.join(missing)}"
+            phi = f["phi"]
+            if phi.ndim != 5 or phi.shape[0] != 1 or (frames is not None and phi.shape[1] != frames):
+                return f"phi has shape {phi.shape}, expected (1, {frames if frames is not None else 'F'}, X, Y, Z)"
+            made = _file_recipe(f.attrs) if recipe is not None else None
+    except (OSError, KeyError, ValueError) as e:
+        text = str(e).strip()
+        return text.splitlines()[0][:200] if text else type(e).__name__
+    if made is not None and made != recipe:
+        raise ValueError(
+            f"{path} was made with other arguments than {Path(path).parent / 'config.json'} "
+            f"({', '.join(_differing_keys(made, recipe))}); delete it, or the folder, to start over"
+        )
+    return None
+
+
+def _file_recipe(attrs) -> dict:
+    """The :func:`parts_recipe` a 1-sequence data set (a part) was made with, read from its root attributes."""
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    params = CHParams.from_metadata(attrs).as_dict()
+    if "fft" in attrs:  # "scipy 1.16.0" -> "scipy", the library as run_params names it
+        params["fft"] = str(attrs["fft"]).split()[0]
+    return json.loads(json.dumps({"config": json.loads(attrs.get("config", "{}")), "params": params}, sort_keys=True))
+
+
+class PartsLock:
+    """An exclusive claim of one job on a parts folder that many processes, on many machines, share.
+
+    ``generate --shard K/N`` holds ``PARTS/shard-K-of-N.lock`` (``shard-0-of-1.lock`` without
+    ``--shard``) while it runs, and ``merge`` holds ``PARTS/merge.lock``. The lock is a file created
+    with O_CREAT | O_EXCL, which is atomic on local file systems and on NFS (v3 and later) and
+    Lustre, where fcntl/flock locks are unreliable or absent; it holds JSON ``{"pid", "host",
+    "started", "command", "token"}``. A second process wanting the same lock stops with one line
+    naming the holder (:meth:`acquire`); other shards of the folder run beside it (their locks differ).
+    The lock is deleted when its job ends, also after an error, Ctrl-C or SIGTERM (the ``generate``
+    command turns SIGTERM, e.g. a Slurm time limit, into an exception).
+
+    Stale locks: a job killed with SIGKILL, or whose machine died, leaves its lock behind. A lock of
+    this host whose pid is no longer running is stale: it is taken over, with a warning. The pid of a
+    lock of another host cannot be checked from here, so that lock is refused with a message that
+    names its host and pid and says to delete the file once that job is known to be gone.
+    """
+
+    def __init__(self, folder, name: str, what: str, command: str = ""):
+        self.path = Path(folder) / name
+        self.what = what
+        self.info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": command,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "token": uuid.uuid4().hex,
+        }
+        self.held = False
+
+    @staticmethod
+    def read(path) -> dict | None:
+        """The JSON a lock file holds, or None if it is gone or unreadable (e.g. still being written)."""
+        try:
+            info = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    @staticmethod
+    def is_stale(info: dict | None) -> bool:
+        """True if ``info`` is a lock of this host whose process is no longer running."""
+        if not info or info.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):  # alive under another user, or odd
+            return False
+        return False
+
+    @staticmethod
+    def describe(info: dict | None) -> str:
+        if not info:
+            return "a process whose lock file is unreadable"
+        return f"pid {info.get('pid')} on host {info.get('host')}, started {info.get('started')}"
+
+    def acquire(self) -> PartsLock:
+        """Create the lock file; ValueError (one line) naming the holder if another job holds it."""
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                info = self.read(self.path)
+                if self.is_stale(info) and self._remove_stale(info):
+                    log.warning(
+                        "warning: took over the stale lock %s (%s is no longer running)", self.path, self.describe(info)
+                    )
+                    continue
+                raise ValueError(
+                    f"{self.what} is already running ({self.describe(info)}); if that job is gone, delete {self.path}"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.info, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.held = True
+            return self
+        raise ValueError(f"could not take the lock {self.path} (other jobs keep taking it)")
+
+    def _remove_stale(self, info: dict) -> bool:
+        """Remove the lock file if it still holds ``info`` (renamed aside first, so that a lock another
+        process took meanwhile is put back rather than deleted); True if the name is free now."""
+        aside = files.tmp_path(self.path.with_name(self.path.name + ".stale"), hidden=True)
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return True
+        try:
+            if self.read(aside) == info:
+                return True
+            try:  # a fresh lock: put it back
+                os.link(aside, self.path)
+            except OSError:
+                pass
+            return False
+        finally:
+            aside.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Delete the lock file if it is still this job's (nothing happens if its folder is gone)."""
+        if self.held and (self.read(self.path) or {}).get("token") == self.info["token"]:
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def shard_lock(parts, k: int, n: int, command: str = "") -> PartsLock:
+    """The :class:`PartsLock` of ``generate --shard k/n`` (k = 0, n = 1 without --shard)."""
+    what = f"generate --shard {k}/{n} into {parts}" if n > 1 else f"generate into {parts}"
+    return PartsLock(parts, f"shard-{k}-of-{n}.lock", what, command)
+
+
+MERGE_LOCK = "merge.lock"
+
+
+def _running_jobs(parts: Path, pattern: str, own: PartsLock | None = None) -> list[tuple[Path, dict | None]]:
+    """Locks in ``parts`` matching ``pattern`` other than ``own`` and not stale: (file, its JSON)."""
+    found = []
+    for path in sorted(parts.glob(pattern)):
+        if own is not None and path == own.path:
+            continue
+        info = PartsLock.read(path)
+        if info is None and not path.exists():
+            continue
+        if not PartsLock.is_stale(info):
+            found.append((path, info))
+    return found
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'i/n' → (i, n) with 0 ≤ i < n; None → (0, 1)."""
+    if text is None:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def merge(
+    out, keep_parts: bool = False, overwrite: bool = False, command: str = "", _own_lock: PartsLock | None = None
+) -> Path:
+    """Assemble OUT.h5 from OUT.h5.parts/ (atomically); refuses if a sequence is missing, a part is
+    unreadable or made with other arguments than the folder's config.json (naming it), a shard is
+    still running (its :class:`PartsLock`; ``_own_lock`` is the calling ``generate``'s own), another
+    merge of the folder runs, and an existing OUT.h5 unless `overwrite`.
+
+    The merged file records the merge: its root attribute ``command`` is ``command`` (the ``merge``
+    command, or the unsharded ``generate`` that merged its own parts), and ``part_commands`` the JSON
+    list of the distinct commands that wrote the parts (the shards'), in the order of the sequences.
+
+    Frames are copied as raw compressed chunks, so the merged data are
+    bit-identical to the parts whatever the storage.
+    """
+    out = Path(out)
+    parts = parts_dir(out)
+    cfg_file = parts / "config.json"
+    if not cfg_file.exists():
+        raise ValueError(f"no parts to merge: {cfg_file} not found (run `generate` first)")
+    files.check_output(out, overwrite)
+    with PartsLock(parts, MERGE_LOCK, f"merge of {parts}"):
+        running = _running_jobs(parts, "shard-*.lock", _own_lock)
+        if running:
+            path, info = running[0]
+            raise ValueError(
+                f"cannot merge {out}: a shard is still running ({PartsLock.describe(info)}; {path.name}); "
+                f"merge when it has finished, or delete {path} if that job is gone"
+            )
+        _merge(out, parts, cfg_file, command)
+        if not keep_parts:
+            shutil.rmtree(parts)
+    return out
+
+
+def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
+    """:func:`merge` once its checks passed and its lock is held."""
+    try:
+        recipe = json.loads(cfg_file.read_text())
+        n_seq = int(recipe["config"]["sequences"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{cfg_file} is corrupt; delete the folder {parts} to start over") from None
+    missing = [i for i in range(n_seq) if not part_path(parts, i).exists()]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"cannot merge {out}: {len(missing)} of {n_seq} sequences missing ({shown}); "
+            f"finish the shards that write them"
+        )
+    redo = "; rerun `generate` with the same arguments to make it again"
+    for i in range(n_seq):
+        try:
+            problem = part_problem(part_path(parts, i), int(recipe["config"]["frames"]), recipe)
+        except ValueError as e:
+            raise ValueError(f"cannot merge {out}: {e}") from None
+        if problem is not None:
+            raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({problem}){redo}")
+    with files.atomic_path(out) as tmp, h5py.File(part_path(parts, 0), "r") as first:
+        with h5py.File(tmp, "w") as f:
+            attrs = dict(first.attrs)
+            frames, shape = int(attrs["frames"]), tuple(int(v) for v in attrs["shape"])
+            backends, commands = set(), []
+            attrs["command"] = command  # the merge's, not shard 0's
+            create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
+            for i in range(n_seq):
+                try:
+                    with h5py.File(part_path(parts, i), "r") as src:
+                        for name in ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy"):
+                            f[name][i] = src[name][0]
+                        backends.add(
+                            src["backend"][0].decode() if isinstance(src["backend"][0], bytes) else src["backend"][0]
+                        )
+                        part_command = str(src.attrs.get("command", ""))
+                        if part_command not in commands:
+                            commands.append(part_command)
+                        for k in range(frames):
+                            mask, chunk = src["phi"].id.read_direct_chunk((0, k, 0, 0, 0))
+                            f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
+                except (OSError, KeyError, ValueError) as e:  # a part damaged inside (its chunks)
+                    text = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                    raise ValueError(
+                        f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({text}){redo}"
+                    ) from None
+            f.attrs["backend"] = ",".join(sorted(backends))
+            f.attrs["part_commands"] = json.dumps(commands)
+    log.info("merged %d sequences into %s", n_seq, out)
