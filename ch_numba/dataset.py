@@ -106,9 +106,7 @@ def storage_options(storage: str, scaleoffset_digits: int = 4) -> dict:
 
 
 BURN_IN_LAWS = ("uniform", "log")
-#: the window each sequence's drawn mean φ̄ is clipped to (inside the spinodal region); changing it would
-#: change the data of existing configurations
-IC_MEAN_CLIP = (0.3, 0.7)
+from .params import IC_MEAN_CLIP  # noqa: E402  (defined once, stdlib-only: the runtime reads it)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Export one recurrent step of a trained CRNN to ONNX, and check it against PyTorch.
 
 The graph is ``(phi, h1, h2) -> (phi_next, h1_next, h2_next)`` of :meth:`surrogate.CRNN.step`
-(signature and metadata in :mod:`export.spec`); the loop lives in numpy (:mod:`export.runtime`).
+(signature and metadata in :mod:`export.runtime.spec`); the loop lives in numpy (:mod:`export.runtime`).
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript), the supported
 path; the TorchScript exporter is deprecated. Three things matter:
@@ -59,7 +59,7 @@ from torch import nn
 
 from ch_numba import cli_common, files
 
-from . import spec
+from .runtime import spec
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _exporter_version() -> str:
 def build_metadata(
     ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", checkpoint_name: str | None = None
 ) -> dict:
-    """The ``ch3d`` metadata (schema in :mod:`export.spec`) of a loaded checkpoint.
+    """The ``ch3d`` metadata (schema in :mod:`export.runtime.spec`) of a loaded checkpoint.
 
     ``ckpt`` is :func:`surrogate.load_checkpoint`'s dict. The training data's root attributes are
     read from ``ckpt["dataset"]["attrs"]`` (what ``python -m surrogate train`` stores, with the data
