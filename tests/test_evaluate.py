@@ -653,3 +653,31 @@ def test_training_checkpoints_record_the_code_version(data_file, tmp_path):
     )
     for name in ("last.pt", "best.pt"):
         assert load_checkpoint(out / name)["code_version"] == code_version()
+
+
+# -- the torch runner (issue 23: a runner, the model card, no trainer or exporter) ------------------------
+RUNNER_CHILD = r"""
+import sys
+from surrogate.runner import TorchRollout, TorchRunner
+r = TorchRunner(sys.argv[1], device="cpu", threads=1)
+assert TorchRollout is TorchRunner and "exported" not in r.metadata and r.metadata["runner"]["checkpoint"]
+print("loaded:", ",".join(m for m in ("surrogate.train", "export.onnx_export", "onnx") if m in sys.modules) or "none")
+"""
+
+
+def test_the_torch_runner_carries_the_model_card_and_imports_neither_trainer_nor_exporter(models):
+    """TorchRunner's metadata is the model card (surrogate.card): the exporter's metadata of the same
+    checkpoint less its "exported" section, plus a "runner" section; loading it imports neither the
+    trainer nor the exporter."""
+    from surrogate.card import build_card
+    from surrogate.runner import TorchRunner
+
+    ckpt, onnx = models
+    meta = TorchRunner(ckpt, device="cpu", threads=1).metadata
+    card = onnx_export.build_metadata(load_checkpoint(ckpt), checkpoint_name=ckpt.name)
+    assert card.pop("exported")["checkpoint"] == ckpt.name
+    assert {k: v for k, v in meta.items() if k != "runner"} == card == build_card(load_checkpoint(ckpt))
+    assert meta["runner"]["checkpoint"] == ckpt.name and meta["runner"]["device"] == "cpu"
+    result = run_python(RUNNER_CHILD, ckpt, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "loaded: none"

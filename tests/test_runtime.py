@@ -761,3 +761,39 @@ def test_cuda_rollout_with_device_state_matches_cpu(model_path):
     on_cpu = np.stack(list(cpu.rollout(phi0, 20, every=5)))
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=0, atol=1e-4)
     np.testing.assert_allclose(gpu.step(on_gpu[-1]), cpu.step(on_cpu[-1]), rtol=0, atol=1e-4)
+
+
+# -- layout of the runtime (issue 23) ----------------------------------------------------------------------
+def test_the_old_module_paths_are_aliases_of_the_runtime_subpackage():
+    """export.spec, export.resample and export.runner_base moved into export.runtime; the old paths
+    re-export the same objects, and every public name of export.runtime resolves."""
+    import export.resample
+    import export.runner_base
+    import export.runtime
+    import export.spec
+    from export.runtime import resample, runner_base
+
+    assert export.spec.INPUTS is spec.INPUTS and export.spec.METADATA_KEY is spec.METADATA_KEY
+    assert export.resample.downsample is resample.downsample and export.resample.upsample is resample.upsample
+    assert export.runner_base.RunnerBase is runner_base.RunnerBase and Rollout.__mro__[1] is runner_base.RunnerBase
+    assert export.runner_base.check_threads is runner_base.check_threads
+    for name in export.runtime.__all__:
+        assert getattr(export.runtime, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        export.runtime.nothing  # noqa: B018
+
+
+def test_the_physics_check_is_one_function():
+    """guards.physics_mismatches: epsilon, mobility, W, dx as stated; time as time_per_step, else
+    dt · steps_per_frame when both are stated, else dt or steps_per_frame alone; relative 1e-6."""
+    from export.runtime.guards import PHYSICS_RTOL, physics_mismatches
+
+    meta = {"epsilon": 3.0, "mobility": 1.0, "W": 1.0, "dx": 1.0, "dt": 1e-3, "steps_per_frame": 400}
+    assert PHYSICS_RTOL == 1e-6
+    assert physics_mismatches(meta, {"epsilon": 3.0 * (1 + 1e-7), "dt": 2e-3, "steps_per_frame": 200}) == []
+    assert physics_mismatches(meta, {"epsilon": 1.0, "time_per_step": 0.8}) == [
+        ("epsilon", 1.0, 3.0),
+        ("time_per_step", 0.8, pytest.approx(0.4)),
+    ]
+    assert physics_mismatches(meta, {"dt": 2e-3}) == [("dt", 2e-3, 1e-3)]
+    assert physics_mismatches({"dt": 1e-3, "steps_per_frame": 400}, {"epsilon": 1.0, "dx": 2.0}) == []  # not known
