@@ -69,7 +69,7 @@ import torch
 from surrogate import CRNN
 from surrogate.cells import PointwiseConv3d
 from surrogate.equivariant import SymmetricConv3d
-from surrogate.train import _Rollout  # the wrapper training runs (and hands to DistributedDataParallel)
+from surrogate.train import _UnrolledModel  # the wrapper training runs (and hands to DistributedDataParallel)
 
 if __package__:  # python -m benchmarks.crnn_step
     from ._common import SHARE, add_wait_idle_option, best_time, cpu_model
@@ -222,7 +222,7 @@ def lever_step(name: str, n: int, batch: int, seq_len: int = 10, ddp: bool = Fal
     torch.manual_seed(0)
     fmt = torch.channels_last_3d if cl else torch.contiguous_format
     model = CRNN(equivariant=equivariant).to(memory_format=fmt)
-    net = _Rollout(model)
+    net = _UnrolledModel(model)
     if ddp:
         net = torch.nn.parallel.DistributedDataParallel(net)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

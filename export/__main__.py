@@ -127,19 +127,13 @@ def _main(argv=None) -> int:
     if a.verify_steps < 0:
         raise ValueError(f"--verify-steps must be >= 0, got {a.verify_steps}")
     files.check_output(a.out, a.overwrite)
-    from surrogate import load_checkpoint
+    from . import onnx_export
 
-    from .onnx_export import _check_options, build_metadata, export_model, verify
-
-    _check_options(a.opset, a.pad_mode)
-    ckpt = load_checkpoint(a.checkpoint)
-    meta = build_metadata(ckpt, opset=a.opset, pad_mode=a.pad_mode, checkpoint_name=a.checkpoint.name)
-
-    def check(tmp: Path) -> None:
+    def check(tmp: Path, model) -> None:
         """--verify on the temporary file, before it replaces OUT; raises _Mismatch on a failure."""
-        report = verify(
+        report = onnx_export.verify(
             tmp,
-            ckpt["model"],
+            model,
             grids=a.verify_grids,
             steps=a.verify_steps,
             step_atol=a.step_atol,
@@ -171,7 +165,9 @@ def _main(argv=None) -> int:
             )
 
     try:
-        export_model(ckpt["model"], a.out, meta, opset=a.opset, pad_mode=a.pad_mode, check=check if a.verify else None)
+        onnx_export.export_checkpoint(
+            a.checkpoint, a.out, opset=a.opset, pad_mode=a.pad_mode, check=check if a.verify else None
+        )
     except ImportError as exc:
         raise RuntimeError(str(exc)) from None
     except _Mismatch as exc:

@@ -1,7 +1,7 @@
 """Export one recurrent step of a trained CRNN to ONNX, and check it against PyTorch.
 
 The graph is ``(phi, h1, h2) -> (phi_next, h1_next, h2_next)`` of :meth:`surrogate.CRNN.step`
-(signature and metadata in :mod:`export.spec`); the loop lives in numpy (:mod:`export.runtime`).
+(signature and metadata in :mod:`export.runtime.spec`); the loop lives in numpy (:mod:`export.runtime`).
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript), the supported
 path; the TorchScript exporter is deprecated. Three things matter:
@@ -58,8 +58,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ch_numba import files, provenance
+from surrogate.card import DEFAULT_DOWNSCALE, DEFAULT_STEPS_PER_FRAME, build_card  # noqa: F401  (names kept here)
 
-from . import spec
+from .runtime import spec
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ __all__ = ["export_checkpoint", "export_model", "build_metadata", "verify", "DEF
 DEFAULT_OPSET = 18  # the lowest the dynamo exporter writes natively; onnxruntime ≥ 1.14 runs it
 MIN_WRAP_OPSET = 19  # Pad(mode="wrap")
 PAD_MODES = ("slice", "wrap")
-DEFAULT_DOWNSCALE = 2
-DEFAULT_STEPS_PER_FRAME = 400
 EXAMPLE_BATCH = 2
 EXAMPLE_GRID = (6, 7, 8)
 
@@ -134,15 +133,7 @@ class _Step(nn.Module):
 
 
 # ------------------------------------------------------------------------------ metadata
-# (JSON-safe copies of checkpoint entries: ch_numba.files.json_safe, the project's one sanitiser)
-
-
-def _first(sources, *keys):
-    for source in sources:
-        for key in keys:
-            if isinstance(source, dict) and source.get(key) is not None:
-                return source[key]
-    return None
+# (the model card, surrogate.card.build_card, plus the exporter's "exported" section)
 
 
 def _git_commit() -> str | None:
@@ -161,115 +152,36 @@ def _exporter_version() -> str:
 def build_metadata(
     ckpt: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", checkpoint_name: str | None = None
 ) -> dict:
-    """The ``ch3d`` metadata (schema in :mod:`export.spec`) of a loaded checkpoint.
+    """The ``ch3d`` metadata (schema in :mod:`export.runtime.spec`) of a loaded checkpoint.
 
     ``ckpt`` is :func:`surrogate.load_checkpoint`'s dict. The training data's root attributes are
     read from ``ckpt["dataset"]["attrs"]`` (what ``python -m surrogate train`` stores, with the data
     set's path and sizes) or ``ckpt["dataset_attrs"]``. Entries the checkpoint lacks (physics,
     ``downscale``) get the paper's defaults and are listed in ``assumed``; provenance the
-    checkpoint lacks is None, except the code version: without one in the checkpoint,
+    checkpoint lacks is None (all of this is the model card, :func:`surrogate.card.build_card`; the
+    exporter adds the "exported" section: exporter, opset, padding, torch and ch3d versions, git
+    commit, checkpoint file name), except the code version: without one in the checkpoint,
     ``train.code_version`` is ``"exported by ch3d VERSION+git.DESCRIBE"`` (the exporting code's
     version and ``git describe --always --dirty`` where available) and ``train.code_version_source``
     is ``"exporter"`` instead of ``"checkpoint"``.
     """
     import ch_numba
 
-    model = ckpt["model"]
-    config = dict(model.config)
-    dataset = ckpt.get("dataset")
-    info = files.json_safe(dataset) if isinstance(dataset, dict) else {}
-    attrs = files.json_safe(ckpt.get("dataset_attrs") or info.get("attrs") or {})
-    train_config = files.json_safe(ckpt.get("train_config") or {})
-    if not isinstance(attrs, dict):
-        attrs = {}
-    if not isinstance(train_config, dict):
-        train_config = {"value": train_config}
-    assumed = []
-    assumed += [key for key in ("epsilon", "mobility", "W", "dx", "dt") if attrs.get(key) is None]
-    # the training data's physics and scheme, one definition (CHParams.as_dict: ε, M, W, dx, dt and, for
-    # data made with the spectral scheme, scheme/stabilization/symbol/order); missing entries take the defaults
-    physics = ch_numba.CHParams.from_metadata(attrs).as_dict()
-    steps_per_frame = attrs.get("steps_per_frame")
-    if steps_per_frame is None:
-        assumed.append("steps_per_frame")
-        steps_per_frame = DEFAULT_STEPS_PER_FRAME
-    downscale = _first([ckpt, train_config], "downscale")
-    if downscale is None:
-        assumed.append("downscale")
-        downscale = DEFAULT_DOWNSCALE
-    shape = attrs.get("shape")
-    train_shape = [int(n) for n in shape] if isinstance(shape, list) and len(shape) == 3 else None
-    if train_shape is None and isinstance(attrs.get("size"), int):
-        train_shape = [attrs["size"]] * 3
-    train_grid = None
-    if train_shape is not None:
-        train_grid = train_shape[0] if len(set(train_shape)) == 1 else train_shape
-    epoch = ckpt.get("epoch")
-    code_version = files.json_safe(_first([ckpt, train_config], "code_version"))
-    code_version_source = "checkpoint"
-    if code_version is None:  # checkpoints of older trainings: record what exported them, marked as such
-        code_version, code_version_source = f"exported by ch3d {_exporter_version()}", "exporter"
-        log.info("checkpoint records no code version; recorded the exporter's: %s", code_version)
-    metadata = {
-        "format": spec.FORMAT,
-        "format_version": spec.FORMAT_VERSION,
-        **{k: files.json_safe(v) for k, v in config.items()},
-        "equivariant": bool(config.get("equivariant", False)),
-        "param_count": int(model.param_count()),  # the free parameters of an equivariant model
-        "downscale": int(downscale),
-        **physics,
-        "steps_per_frame": int(steps_per_frame),
-        "time_per_step": float(steps_per_frame) * physics["dt"],
-        "network_dx": int(downscale) * physics["dx"],
-        "train_grid": train_grid,
-        "train_shape": train_shape,
-        "min_grid": int(config.get("kernel", 3)),
-        "dtype": "float32",
-        "phi_convention": spec.PHI_CONVENTION,
-        "inputs": {
-            "phi": "(N, 1, X, Y, Z)",
-            "h1": f"(N, {config['hidden']}, X, Y, Z)",
-            "h2": f"(N, {config['hidden']}, X, Y, Z)",
-        },
-        "outputs": {
-            "phi_next": "(N, 1, X, Y, Z)",
-            "h1_next": f"(N, {config['hidden']}, X, Y, Z)",
-            "h2_next": f"(N, {config['hidden']}, X, Y, Z)",
-        },
-        "assumed": assumed,
-        "train": {
-            "dataset": files.json_safe(info.get("path") or _first([train_config], "data")),
-            "dataset_sequences": {
-                "train": len(info["train"]) if isinstance(info.get("train"), list) else None,
-                "val": len(info["val"]) if isinstance(info.get("val"), list) else None,
-                "frames": info.get("n_frames"),
-            },
-            "epoch": int(epoch) if isinstance(epoch, (int, np.integer)) and epoch >= 0 else None,
-            "epochs": files.json_safe(_first([ckpt, train_config], "epochs")),
-            "best_epoch": files.json_safe(ckpt.get("best_epoch")),
-            "best_val_loss": files.json_safe(_first([ckpt, train_config], "best_val_loss")),
-            "code_version": code_version,
-            "code_version_source": code_version_source,
-            "command": files.json_safe(ckpt.get("command")),
-            "torch": files.json_safe(ckpt.get("torch_version")),
-            "train_config": train_config or None,
-            "dataset_attrs": attrs or None,
-        },
-        "exported": {
-            "exporter": "torch.onnx.export(dynamo=True)",
-            "opset": int(opset),
-            "padding": "Slice+Concat" if pad_mode == "slice" else "Pad(mode=wrap)",
-            "torch": torch.__version__,
-            "ch3d_version": ch_numba.__version__,
-            "git_commit": _git_commit(),
-            "checkpoint": checkpoint_name,
-        },
+    metadata = build_card(ckpt)
+    train = metadata["train"]
+    if train["code_version"] is None:  # checkpoints of older trainings: record what exported them, marked as such
+        train["code_version"] = f"exported by ch3d {_exporter_version()}"
+        train["code_version_source"] = "exporter"
+        log.info("checkpoint records no code version; recorded the exporter's: %s", train["code_version"])
+    metadata["exported"] = {
+        "exporter": "torch.onnx.export(dynamo=True)",
+        "opset": int(opset),
+        "padding": "Slice+Concat" if pad_mode == "slice" else "Pad(mode=wrap)",
+        "torch": torch.__version__,
+        "ch3d_version": ch_numba.__version__,
+        "git_commit": _git_commit(),
+        "checkpoint": checkpoint_name,
     }
-    if assumed:
-        log.warning(
-            "checkpoint lacks %s; assumed the paper's defaults (recorded in the metadata's 'assumed')",
-            ", ".join(assumed),
-        )
     return metadata
 
 
@@ -410,14 +322,21 @@ def export_model(
     return out
 
 
-def export_checkpoint(checkpoint, out, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice") -> dict:
-    """Load a checkpoint and export it (see :func:`export_model`); returns the written metadata."""
+def export_checkpoint(checkpoint, out, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", check=None) -> dict:
+    """Load a checkpoint and export it (see :func:`export_model`); returns the written metadata.
+
+    ``check(path, model)``, if given, is called on the temporary file before it replaces ``out``, with
+    the checkpoint's model (``python -m export --verify`` passes :func:`verify` and its report);
+    an exception it raises leaves ``out`` as it was. The one export path: the command calls this.
+    """
     from surrogate import load_checkpoint
 
     _check_options(opset, pad_mode)
     ckpt = load_checkpoint(checkpoint)
+    model = ckpt["model"]
     metadata = build_metadata(ckpt, opset=opset, pad_mode=pad_mode, checkpoint_name=Path(checkpoint).name)
-    export_model(ckpt["model"], out, metadata, opset=opset, pad_mode=pad_mode)
+    on_file = None if check is None else (lambda path: check(path, model))
+    export_model(model, out, metadata, opset=opset, pad_mode=pad_mode, check=on_file)
     return metadata
 
 

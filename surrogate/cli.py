@@ -247,12 +247,12 @@ def run_rollout(a: argparse.Namespace, command: str) -> int:
 
     config = config_from_args(a)  # checks the output path and the numbers (--threads too) first
     try:
-        from .runner import TorchRollout
+        from .runner import TorchRunner
     except ImportError as exc:
         raise ValueError(
             f"`surrogate rollout` needs PyTorch ({exc}); for an exported .onnx model use `python -m export.rollout`"
         ) from None
-    runner = TorchRollout(a.model, device=a.device, threads=a.threads)
+    runner = TorchRunner(a.model, device=a.device, threads=a.threads)
     run_from_args(a, runner, config, command)
     return 0
 

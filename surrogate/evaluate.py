@@ -80,6 +80,7 @@ from pathlib import Path
 import numpy as np
 
 from ch_numba.files import json_safe
+from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
 
 from . import metrics
 
@@ -153,8 +154,6 @@ _STATIONARITY = {
     "layered_fraction": "layered_fraction_final",
     "interface_velocity": "interface_velocity_tail",
 }
-#: physics of the model's training data that should match the ground truth's (relative tolerance)
-_PHYSICS_RTOL = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,8 +267,8 @@ def load_runner(path, *, device: str = "auto", providers: str = "auto", threads:
 
 def _physics_warnings(meta: dict, ds) -> list[str]:
     """Differences between the model's training physics and the data set's (the model may still be
-    evaluated: a mismatch is reported, not refused)."""
-    out = []
+    evaluated: a mismatch is reported, not refused); the comparison is the runtime's
+    (:func:`export.runtime.guards.physics_mismatches`, relative tolerance ``PHYSICS_RTOL``)."""
     data = {
         "epsilon": ds.params.epsilon,
         "mobility": ds.params.mobility,
@@ -277,15 +276,10 @@ def _physics_warnings(meta: dict, ds) -> list[str]:
         "dx": ds.params.dx,
         "time_per_step": float(ds.attrs["steps_per_frame"]) * ds.params.dt,
     }
-    model = {k: meta.get(k) for k in ("epsilon", "mobility", "W", "dx")}
-    model["time_per_step"] = float(meta["steps_per_frame"]) * float(meta["dt"])
-    for key, want in data.items():
-        got = model.get(key)
-        if got is None:
-            continue
-        if not math.isclose(float(got), float(want), rel_tol=_PHYSICS_RTOL):
-            what = "time per stored frame (steps_per_frame * dt)" if key == "time_per_step" else key
-            out.append(f"the model was trained with {what} = {float(got):g}, the ground truth has {float(want):g}")
+    out = []
+    for key, want, trained in physics_mismatches(meta, {k: float(v) for k, v in data.items()}):
+        what = "time per stored frame (steps_per_frame * dt)" if key == "time_per_step" else key
+        out.append(f"the model was trained with {what} = {trained:g}, the ground truth has {want:g}")
     assumed = meta.get("assumed") or []
     if assumed:
         out.append(f"the model's metadata lacks {', '.join(assumed)} (defaults assumed)")

@@ -75,7 +75,7 @@ import math
 
 import numpy as np
 
-from export.resample import downsample, upsample  # one definition (numpy only), used by the runtime too
+from export.runtime.resample import downsample, upsample  # one definition (numpy only), used by the runtime too
 
 __all__ = [
     "rmse",

@@ -1,11 +1,12 @@
 """A CRNN checkpoint behind the interface of :class:`export.runtime.Rollout`: numpy in, numpy out.
 
-``TorchRollout(path, device="auto")`` loads a checkpoint (:func:`surrogate.load_checkpoint`) and
+``TorchRunner(path, device="auto")`` loads a checkpoint (:func:`surrogate.load_checkpoint`) and
 offers what the rollout writer (:mod:`export.rollout`) and the evaluation (:mod:`surrogate.evaluate`)
 use of the ONNX runtime::
 
-    metadata        the "ch3d" metadata an export of this checkpoint would carry
-                    (:func:`export.onnx_export.build_metadata`: physics, downscale, train grid, ...)
+    metadata        the "ch3d" metadata an export of this checkpoint would carry, less the exporter's
+                    section (the model card, :func:`surrogate.card.build_card`: physics, downscale,
+                    train grid, ...), plus a "runner" section
     factor, kernel, time_per_step, path, backend ("torch-cpu", "torch-cuda"), device
     downscale(field) / upscale(pred)        every f-th voxel / each voxel repeated f³ times
     step(phi) ; rollout(phi0, steps, every=1, reset=True) -> generator of frames ; reset()
@@ -15,6 +16,9 @@ states h1, h2 (N, H, X, Y, Z) stay on the device between steps and start at zero
 is one :meth:`surrogate.CRNN.step` under ``torch.inference_mode``: ``list(r.rollout(phi0, n))`` is
 :meth:`surrogate.CRNN.rollout` of the same model, frame for frame, on the same device and thread
 count.
+
+(``TorchRollout``, the class's name before issue 23, is kept as an alias: the stepping object is a
+*runner*; a *rollout* is the loop it runs.)
 """
 
 from __future__ import annotations
@@ -25,16 +29,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.runner_base import RunnerBase, check_threads
+from export.runtime.runner_base import RunnerBase, check_threads
 
+from .card import build_card
 from .checkpoint import load_checkpoint
+from .device import resolve_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TorchRollout"]
+__all__ = ["TorchRunner", "TorchRollout"]
 
 
-class TorchRollout(RunnerBase):
+class TorchRunner(RunnerBase):
     """A CRNN checkpoint rolled out with PyTorch, with the interface of ``export.runtime.Rollout``.
 
     Parameters
@@ -49,10 +55,6 @@ class TorchRollout(RunnerBase):
     """
 
     def __init__(self, path, device: str = "auto", threads: int | None = None):
-        from export.onnx_export import build_metadata
-
-        from .train import resolve_device
-
         self.path = Path(path)
         check_threads(threads)
         if threads is not None:
@@ -61,17 +63,7 @@ class TorchRollout(RunnerBase):
         self.device = self.torch_device.type
         ckpt = load_checkpoint(self.path, map_location="cpu")
         self.model = ckpt["model"].float().to(self.torch_device).eval()
-        quiet = logging.getLogger("export.onnx_export")  # its info line is about exporting; warnings pass
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)
-        try:
-            meta = build_metadata(ckpt, checkpoint_name=self.path.name)
-        finally:
-            quiet.setLevel(level)
-        meta.pop("exported", None)  # nothing was exported: the weights run in PyTorch
-        train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
-        if train.get("code_version_source") == "exporter":  # the exporter's version would be stood in here
-            train["code_version"] = train["code_version_source"] = None
+        meta = build_card(ckpt)  # no "exported" section: the weights run in PyTorch
         meta["runner"] = {
             "torch": torch.__version__,
             "device": str(self.torch_device),
@@ -168,3 +160,6 @@ class TorchRollout(RunnerBase):
 
     def __repr__(self) -> str:
         return self._repr(f"device={self.torch_device}")
+
+
+TorchRollout = TorchRunner  # the name before issue 23 (deprecated alias)

@@ -15,13 +15,26 @@ that needs none of them imports none of them):
 ``dataset_attrs``     the data-set attributes that checkpoint's training metadata carries.
 ``data_file``         module scope: a tiny data set (test_data.py, test_train.py; test_evaluate.py
                       defines its own).
+
+Shared helper (a plain function, ``from conftest import run_python``): :func:`run_python` runs code in a
+fresh interpreter, optionally with torch made unimportable and reporting which heavy modules it
+loaded (:func:`heavy_modules`) — the torch-free checks of the runtime, the rollout command and the
+ONNX evaluation.
 """
 
 import os
+import pkgutil
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: prepended to a child's code by ``run_python(..., no_torch=True)``
+NO_TORCH = 'import sys\nsys.modules["torch"] = None  # any `import torch` now raises ImportError\n'
 
 if os.environ.get("CH3D_REAL_CUDA", "1" if shutil.which("nvidia-smi") else "0") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -110,3 +123,36 @@ def data_file(tmp_path_factory):
         progress=False,
     )
     return path
+
+
+def heavy_modules() -> list[str]:
+    """What an embedding of the torch-free runtime must not load: ``surrogate``, torch, the solver's
+    numba, h5py, scipy, matplotlib, and every module of ``ch_numba`` except the stdlib-only
+    :mod:`ch_numba.params` (the generator's clip window of mean φ, which the runtime reads; the lazy
+    ``ch_numba/__init__`` that comes with it loads nothing)."""
+    import ch_numba
+
+    solver = sorted(f"ch_numba.{m.name}" for m in pkgutil.iter_modules(ch_numba.__path__) if m.name != "params")
+    return ["surrogate", "surrogate.metrics", "torch", *solver, "numba", "h5py", "scipy", "matplotlib"]
+
+
+def run_python(code: str, *args, no_torch: bool = False, report=None, env=None, cwd=ROOT, timeout: float = 300):
+    """Run ``python -c code args...`` in a fresh interpreter; returns the CompletedProcess (text output).
+
+    no_torch : make torch unimportable first (:data:`NO_TORCH`: ``sys.modules["torch"] = None``, so any
+        ``import torch`` raises ImportError).
+    report : module names; the child then prints, last, ``loaded: a,b`` (those of them it imported)
+        or ``loaded: none``.
+    env : the environment (default: this one with OMP_NUM_THREADS=1 and NUMBA_NUM_THREADS=1; tiny
+        grids gain nothing from threads). cwd : the repository root by default, so ``-c`` code
+        imports this checkout's packages.
+    """
+    if no_torch:
+        code = NO_TORCH + code
+    if report is not None:
+        code += f'\nimport sys\nprint("loaded:", ",".join(m for m in {list(report)!r} if m in sys.modules) or "none")\n'
+    if env is None:
+        env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )

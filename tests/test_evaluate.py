@@ -10,8 +10,6 @@ for onnxruntime against PyTorch (float32, 5 steps), MASS for the conservative mo
 
 import json
 import logging
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import run_python
 
 import ch_numba
 from ch_numba import initial
@@ -26,9 +25,8 @@ from ch_numba.provenance import code_version
 from ch_numba.dataset import DatasetConfig, generate
 from ch_numba.files import json_safe
 from export import onnx_export
-from surrogate import CRNN, load_checkpoint, save_checkpoint
+from surrogate import CRNN, load_checkpoint, metrics, save_checkpoint
 from surrogate.cli import main
-from surrogate import metrics
 from surrogate.evaluate import EvalConfig, ensemble, evaluate_sequence, select_sequences
 
 REDUCTION = dict(rtol=1e-10, atol=1e-14)
@@ -299,8 +297,6 @@ def test_onnx_evaluation_equals_numpy_reference(models, data_file, tmp_path, cap
 
 
 CHILD = r"""
-import sys
-sys.modules["torch"] = None  # any `import torch` now raises ImportError
 from surrogate.cli import main
 rc = main(sys.argv[1:])
 assert rc == 0, rc
@@ -312,28 +308,8 @@ print("TORCH-FREE OK")
 def test_onnx_evaluation_runs_without_torch(models, data_file, tmp_path):
     ckpt, onnx = models
     out = tmp_path / "eval"
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            "evaluate",
-            str(onnx),
-            str(data_file),
-            "--out",
-            str(out),
-            "--threads",
-            "1",
-            "--sequences",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    args = ["evaluate", onnx, data_file, "--out", out, "--threads", "1", "--sequences", "1"]
+    result = run_python(CHILD, *args, no_torch=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TORCH-FREE OK" in result.stdout
     seq = load(out)["sequences"][0]
@@ -677,3 +653,31 @@ def test_training_checkpoints_record_the_code_version(data_file, tmp_path):
     )
     for name in ("last.pt", "best.pt"):
         assert load_checkpoint(out / name)["code_version"] == code_version()
+
+
+# -- the torch runner (issue 23: a runner, the model card, no trainer or exporter) ------------------------
+RUNNER_CHILD = r"""
+import sys
+from surrogate.runner import TorchRollout, TorchRunner
+r = TorchRunner(sys.argv[1], device="cpu", threads=1)
+assert TorchRollout is TorchRunner and "exported" not in r.metadata and r.metadata["runner"]["checkpoint"]
+print("loaded:", ",".join(m for m in ("surrogate.train", "export.onnx_export", "onnx") if m in sys.modules) or "none")
+"""
+
+
+def test_the_torch_runner_carries_the_model_card_and_imports_neither_trainer_nor_exporter(models):
+    """TorchRunner's metadata is the model card (surrogate.card): the exporter's metadata of the same
+    checkpoint less its "exported" section, plus a "runner" section; loading it imports neither the
+    trainer nor the exporter."""
+    from surrogate.card import build_card
+    from surrogate.runner import TorchRunner
+
+    ckpt, onnx = models
+    meta = TorchRunner(ckpt, device="cpu", threads=1).metadata
+    card = onnx_export.build_metadata(load_checkpoint(ckpt), checkpoint_name=ckpt.name)
+    assert card.pop("exported")["checkpoint"] == ckpt.name
+    assert {k: v for k, v in meta.items() if k != "runner"} == card == build_card(load_checkpoint(ckpt))
+    assert meta["runner"]["checkpoint"] == ckpt.name and meta["runner"]["device"] == "cpu"
+    result = run_python(RUNNER_CHILD, ckpt, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "loaded: none"

@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from ch_numba import provenance
-from export import onnx_export, spec
-from export.runtime import Rollout
+from export import onnx_export
+from export.runtime import Rollout, spec
 from surrogate import CRNN, load_checkpoint
 
 STEP_ATOL = 1e-5  # one step measured at <= 7e-7

@@ -9,23 +9,21 @@ conserved mean of φ over 100 float32 steps.
 import json
 import logging
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from conftest import heavy_modules, run_python
 from onnx import TensorProto, helper
 
 import ch_numba
 from ch_numba import initial
 from ch_numba.cli import main as ch_main
 from ch_numba.render import read_vti
-from export import spec
 from export.rollout import main as rollout_main
-from export.runtime import Rollout
+from export.runtime import Rollout, spec
 
 EXACT = dict(rtol=0, atol=0)
 BATCH_ATOL = 1e-6
@@ -269,7 +267,7 @@ def test_guard_training_mean_range_from_the_metadata(guarded_model):
     from ch_numba.dataset import IC_MEAN_CLIP
     from export import runtime
 
-    assert runtime.IC_MEAN_CLIP == IC_MEAN_CLIP  # the runtime's copy of the generator's clip window
+    assert runtime.IC_MEAN_CLIP is IC_MEAN_CLIP  # the generator's clip window, one definition (ch_numba.params)
     assert Rollout(guarded_model, providers="cpu", threads=1).mean_range == ((0.35, 0.65),)
 
     def meta(config, augment=None):
@@ -356,15 +354,7 @@ def test_guards_load_neither_surrogate_nor_torch(guarded_model):
     child = LIGHT_CHILD.replace('providers="cpu", threads=1)', 'providers="cpu", threads=1, physics={"epsilon": 1.0})')
     child = child.replace("np.full((16, 16, 16), 0.5,", "np.full((16, 16, 16), 0.1,")
     child = "import warnings\nwarnings.simplefilter('always')\n" + child
-    heavy = ["surrogate", "surrogate.metrics", "torch", "ch_numba", "numba", "h5py", "scipy", "matplotlib"]
-    result = subprocess.run(
-        [sys.executable, "-c", child, str(guarded_model), *heavy],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        timeout=120,
-        cwd=ROOT,
-    )
+    result = run_python(child, guarded_model, report=heavy_modules(), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "loaded: none"
     assert result.stderr.count("TrainingRangeWarning") == 2 and "epsilon=1 (trained: 3)" in result.stderr
@@ -459,9 +449,8 @@ def test_auto_falls_back_to_cpu_in_one_line_and_cuda_refuses(model_path, fake_cu
 
 
 def test_verify_names_the_provider_used(exported_model, fake_cuda):
-    from surrogate import load_checkpoint
-
     from export import onnx_export
+    from surrogate import load_checkpoint
 
     model = load_checkpoint(exported_model[0])["model"]
     report = onnx_export.verify(exported_model[1], model, grids=[(6, 6, 6)], steps=2, threads=1, providers="cuda")
@@ -675,8 +664,6 @@ def test_cli_overwrite_replaces_an_existing_output(model_path, tmp_path, capsys)
 
 # -- no PyTorch ------------------------------------------------------------------------------------------
 CHILD = r"""
-import sys
-sys.modules["torch"] = None  # any `import torch` now raises ImportError
 import numpy as np
 from export.runtime import Rollout
 from export.rollout import main
@@ -702,22 +689,8 @@ print("TORCH-FREE OK")
 
 
 def test_runtime_cli_and_example_run_without_torch(model_path, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            str(model_path),
-            str(tmp_path / "child.h5"),
-            str(ROOT / "examples" / "embed_rollout.py"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    example = ROOT / "examples" / "embed_rollout.py"
+    result = run_python(CHILD, model_path, tmp_path / "child.h5", example, no_torch=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TORCH-FREE OK" in result.stdout and "torch imported: no" in result.stdout
     with ch_numba.open_dataset(tmp_path / "child.h5") as ds:
@@ -733,30 +706,20 @@ r = Rollout(sys.argv[1], providers="cpu", threads=1)
 phi0 = np.full((16, 16, 16), 0.5, np.float32) + 0.05 * np.random.default_rng(0).random((16, 16, 16), np.float32)
 last = list(r.rollout(r.to_network(phi0), 3))[-1]
 assert r.from_network(last).shape == (1, 16, 16, 16) and r.upscale(r.downscale(phi0)).shape == (16, 16, 16)
-print("loaded:", ",".join(m for m in sys.argv[2:] if m in sys.modules) or "none")
 """
 
 
 def test_a_runtime_rollout_loads_neither_surrogate_nor_torch(model_path, tmp_path):
     """The embedding path (export.runtime) needs numpy and onnxruntime only: not ``surrogate`` (whose
-    metrics held the resampling), torch, nor the solver's numba, h5py, scipy, matplotlib."""
-    heavy = ["surrogate", "surrogate.metrics", "torch", "ch_numba", "numba", "h5py", "scipy", "matplotlib"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run(
-        [sys.executable, "-c", LIGHT_CHILD, str(model_path), *heavy],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=ROOT,
-    )
+    metrics held the resampling), torch, nor the solver's numba, h5py, scipy, matplotlib, nor any
+    module of ch_numba but the stdlib-only ch_numba.params (:func:`conftest.heavy_modules`)."""
+    result = run_python(LIGHT_CHILD, model_path, report=heavy_modules(), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "loaded: none"
 
 
 NO_TORCH_CHILD = r"""
 import sys
-sys.modules["torch"] = None  # any `import torch` now raises ImportError
 from export.__main__ import main as export_main
 from surrogate.cli import main as surrogate_main
 
@@ -775,13 +738,7 @@ def test_torch_commands_name_the_extra_to_install_without_torch(exported_model, 
     )
     out = tmp_path / "out"
     out.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-c", NO_TORCH_CHILD, str(exported_model[0]), str(data), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = run_python(NO_TORCH_CHILD, exported_model[0], data, out, no_torch=True, env=os.environ)
     assert result.stdout.split() == ["export", "2", "train", "2"], result.stderr[-3000:]
     err = result.stderr.strip().splitlines()
     assert len(err) == 2 and "Traceback" not in result.stderr, err
@@ -804,3 +761,39 @@ def test_cuda_rollout_with_device_state_matches_cpu(model_path):
     on_cpu = np.stack(list(cpu.rollout(phi0, 20, every=5)))
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=0, atol=1e-4)
     np.testing.assert_allclose(gpu.step(on_gpu[-1]), cpu.step(on_cpu[-1]), rtol=0, atol=1e-4)
+
+
+# -- layout of the runtime (issue 23) ----------------------------------------------------------------------
+def test_the_old_module_paths_are_aliases_of_the_runtime_subpackage():
+    """export.spec, export.resample and export.runner_base moved into export.runtime; the old paths
+    re-export the same objects, and every public name of export.runtime resolves."""
+    import export.resample
+    import export.runner_base
+    import export.runtime
+    import export.spec
+    from export.runtime import resample, runner_base
+
+    assert export.spec.INPUTS is spec.INPUTS and export.spec.METADATA_KEY is spec.METADATA_KEY
+    assert export.resample.downsample is resample.downsample and export.resample.upsample is resample.upsample
+    assert export.runner_base.RunnerBase is runner_base.RunnerBase and Rollout.__mro__[1] is runner_base.RunnerBase
+    assert export.runner_base.check_threads is runner_base.check_threads
+    for name in export.runtime.__all__:
+        assert getattr(export.runtime, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        export.runtime.nothing  # noqa: B018
+
+
+def test_the_physics_check_is_one_function():
+    """guards.physics_mismatches: epsilon, mobility, W, dx as stated; time as time_per_step, else
+    dt · steps_per_frame when both are stated, else dt or steps_per_frame alone; relative 1e-6."""
+    from export.runtime.guards import PHYSICS_RTOL, physics_mismatches
+
+    meta = {"epsilon": 3.0, "mobility": 1.0, "W": 1.0, "dx": 1.0, "dt": 1e-3, "steps_per_frame": 400}
+    assert PHYSICS_RTOL == 1e-6
+    assert physics_mismatches(meta, {"epsilon": 3.0 * (1 + 1e-7), "dt": 2e-3, "steps_per_frame": 200}) == []
+    assert physics_mismatches(meta, {"epsilon": 1.0, "time_per_step": 0.8}) == [
+        ("epsilon", 1.0, 3.0),
+        ("time_per_step", 0.8, pytest.approx(0.4)),
+    ]
+    assert physics_mismatches(meta, {"dt": 2e-3}) == [("dt", 2e-3, 1e-3)]
+    assert physics_mismatches({"dt": 1e-3, "steps_per_frame": 400}, {"epsilon": 1.0, "dx": 2.0}) == []  # not known

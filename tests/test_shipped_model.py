@@ -72,7 +72,7 @@ def test_shipped_files_exist_and_are_small():
     ],
 )
 def test_metadata_complete(path, conservative, equivariant, params):
-    from export import spec
+    from export.runtime import spec
     from export.runtime import Rollout
 
     meta = Rollout(path, providers="cpu", threads=1).metadata

@@ -560,3 +560,16 @@ def test_init_from_projects_an_unconstrained_checkpoint_and_evaluate_reads_the_r
     result = json.loads((out / "evaluation.json").read_text())
     assert result["model"]["metadata"]["equivariant"] is True and result["model"]["metadata"]["param_count"] == 7010
     assert max(max(s["mass_drift_pred"]) for s in result["sequences"]) < 1e-5
+
+
+def test_device_helpers_live_in_surrogate_device():
+    """resolve_device, the AMP dtype and the torchrun helper moved to surrogate.device (issue 23), so
+    inference does not import the trainer; the trainer's names are the same objects."""
+    from surrogate import device, train
+
+    assert train.resolve_device is device.resolve_device and train._Dist is device._Dist
+    assert train._Rollout is train._UnrolledModel  # the DDP wrapper's old name
+    assert device.resolve_device("cpu") == torch.device("cpu")
+    assert device.amp_dtype("auto", torch.device("cpu")) is None and device.amp_dtype("bf16", torch.device("cpu"))
+    with pytest.raises(ValueError, match="--amp fp16 needs a CUDA device"):
+        device.amp_dtype("fp16", torch.device("cpu"))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import check_output
-from ..params import CHParams
+from ..params import IC_MEAN_CLIP, CHParams  # IC_MEAN_CLIP defined once, stdlib-only (the runtime reads it)
 from ..solver import Stepper, check_memory, memory_needed, resolve_backend
 from .layout import storage_options
 from .recipe import _claim_recipe, run_params
@@ -43,9 +43,6 @@ log = logging.getLogger("ch_numba.dataset")
 
 
 BURN_IN_LAWS = ("uniform", "log")
-#: the window each sequence's drawn mean φ̄ is clipped to (inside the spinodal region); changing it would
-#: change the data of existing configurations
-IC_MEAN_CLIP = (0.3, 0.7)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Roll out an exported CRNN step with onnxruntime: numpy in, numpy out, no PyTorch.
 
-The model (see :mod:`export.spec`) is one step ``(φ_n, h1, h2) -> (φ_{n+1}, h1', h2')``;
+The model (see :mod:`export.runtime.spec`) is one step ``(φ_n, h1, h2) -> (φ_{n+1}, h1', h2')``;
 :class:`Rollout` keeps the hidden states h1, h2 (N, H, X, Y, Z) between steps, zero at the start
 (or after :meth:`Rollout.reset`), exactly like :meth:`surrogate.CRNN.rollout`. One step is one
 saved frame of the ground truth, i.e. ``time_per_step = steps_per_frame · dt`` of physical time.
@@ -17,258 +17,32 @@ binds the current buffers as inputs and the other three as outputs, runs, and sw
 CUDA nothing crosses the PCIe bus during a free-running rollout except the frames asked for
 (every ``every``-th step); on CPU the same code avoids any allocation per step.
 
-Providers: ``"auto"`` uses CUDA when this onnxruntime has the provider and it starts (the session
-is asked with ``session.get_providers()``, not ``get_available_providers()``, which only lists
-what the wheel was built with), else the CPU, saying so in one log line. ``"cpu"`` / ``"cuda"``
-force one (``"cuda"`` raises if CUDA cannot be used). A list is passed to onnxruntime as is,
-``(name, options)`` pairs included, except for the CUDA options below.
-
-CUDA options (:func:`cuda_provider_options`). TF32 is off (``use_tf32=0``): the CUDA execution
-provider allows it by default, and on Ampere/Hopper GPUs its convolutions then round their inputs
-to a 10-bit mantissa (~1e-3 relative), far above the float32 round-off the exported model is
-verified to; ``Rollout(..., tf32=True)`` allows it (faster, less accurate), and a ``use_tf32`` the
-caller put in a provider list is kept. The state buffers of IOBinding are allocated on the device
-the session runs on: the ``device_id`` of the CUDA provider options (read back from the session),
-not device 0.
-
-Logging: the sessions log warnings and above only, through their own ``SessionOptions.
-log_severity_level``; onnxruntime's global (default-logger) severity belongs to the host application
-and is never changed (so a build without usable CUDA libraries may print its own messages about
-them once, besides our one line).
-
-CPU tuning (measured in benchmarks/runtime.py): graph optimisation ORT_ENABLE_ALL (Conv + Tanh
-fused), intra-op threads = the cores this process may use, one inter-op thread, sequential.
+Providers, CUDA options, logging and CPU tuning: :mod:`export.runtime.providers`. The guards
+against inputs outside the training data (:class:`TrainingRangeWarning`): :mod:`export.runtime.guards`.
 
 Refused with a one-line ValueError: a file that onnxruntime cannot read, a model without the
 inputs phi, h1, h2 / outputs phi_next, h1_next, h2_next, a model without valid ``ch3d`` metadata,
 and grids smaller than the kernel along an axis (a periodic k³ stencil on fewer than k voxels
 wraps the grid onto itself: nothing the network was trained on).
-
-Guards (a :class:`TrainingRangeWarning`, ``warnings.warn``, at most once per Rollout and kind; the
-surrogate is only as good as its training distribution, and it is not refused: a model may be
-tried elsewhere on purpose):
-
-* ``"mean"``: a rollout starts (:meth:`Rollout.rollout`, or the first :meth:`Rollout.step` after a
-  reset) from a field whose mean φ (the conserved mass; any member of a batch) lies outside
-  :func:`training_mean_range`. The data-set generator draws each sequence's mean φ̄ from
-  N(ic_mean, ic_mean_sd), clipped to [0.3, 0.7] (:data:`IC_MEAN_CLIP`), so the training range is
-  ic_mean ± 3·ic_mean_sd (:data:`MEAN_RANGE_SDS`) clipped the same way, and its mirror image
-  1 − range when the training used the phase-swap augmentation (``augment``, the default). Both
-  numbers come from the metadata (``train.dataset_attrs.config``); a model whose metadata lacks
-  them (a data set made by ``simulate``, an older export) is not checked.
-* ``"physics"``: the caller states its physics with ``Rollout(..., physics=...)`` (a
-  ``ch_numba.CHParams``, or a mapping / object with any of epsilon, mobility, W, dx, dt,
-  steps_per_frame, time_per_step) and a value differs from the metadata's by more than
-  :data:`PHYSICS_RTOL` (relative). ``dx`` is the ground-truth grid spacing (the network's is
-  downscale · dx). Time: ``time_per_step``, else dt · steps_per_frame when both are given, is
-  compared with the model's time per step; a ``dt`` alone (e.g. a CHParams) with the training dt.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
-import os
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from . import spec
-from .runner_base import RunnerBase, check_threads
+from .guards import MEAN_RANGE_SDS, TrainingRangeWarning, physics_mismatches, stated_physics, training_mean_range
+from .providers import create_session, session_device
+from .runner_base import RunnerBase
 
-log = logging.getLogger(__name__)
+__all__ = ["Rollout", "read_metadata"]
 
-__all__ = [
-    "Rollout",
-    "PROVIDERS",
-    "cpu_cores",
-    "cuda_provider_options",
-    "session_options",
-    "read_metadata",
-    "TrainingRangeWarning",
-    "training_mean_range",
-    "IC_MEAN_CLIP",
-    "MEAN_RANGE_SDS",
-    "PHYSICS_RTOL",
-]
-
-PROVIDERS = ("auto", "cpu", "cuda")
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
-
-#: window the data-set generator clips each sequence's drawn mean φ̄ to (``ch_numba.dataset.IC_MEAN_CLIP``,
-#: repeated here because the runtime imports nothing of ch_numba; a test keeps the two equal)
-IC_MEAN_CLIP = (0.3, 0.7)
-#: the training range of mean φ is ic_mean ± MEAN_RANGE_SDS · ic_mean_sd (module docstring)
-MEAN_RANGE_SDS = 3.0
-#: relative tolerance of the physics check (values written as decimal text and read back agree far better)
-PHYSICS_RTOL = 1e-6
-#: what ``Rollout(..., physics=...)`` may state; the scheme settings of a CHParams are the solver's, not
-#: the model's, and are ignored
-_PHYSICS_KEYS = ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame", "time_per_step")
-_IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order")
-
-
-class TrainingRangeWarning(UserWarning):
-    """A rollout input or the caller's physics lies outside what the model was trained on (module docstring)."""
-
-
-def _number(value):
-    """value as a finite float, or None (missing, not a number)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def training_mean_range(meta: Mapping) -> tuple[tuple[float, float], ...] | None:
-    """The range of mean φ a model was trained on, from its ``ch3d`` metadata; None if it does not say.
-
-    ic_mean ± :data:`MEAN_RANGE_SDS` · ic_mean_sd of the training data set's generator config
-    (``train.dataset_attrs.config``), clipped to :data:`IC_MEAN_CLIP` as the generator clips its draws,
-    and, when the training augmented with the phase swap φ → 1 − φ (``train.train_config.augment``,
-    default true), the mirrored interval too. Returns one (lo, hi) interval, or two when the mirror
-    image does not overlap, sorted.
-    """
-    train = meta.get("train") if isinstance(meta, Mapping) else None
-    attrs = train.get("dataset_attrs") if isinstance(train, Mapping) else None
-    config = attrs.get("config") if isinstance(attrs, Mapping) else None
-    if isinstance(config, (str, bytes)):
-        try:
-            config = json.loads(config)
-        except ValueError:
-            return None
-    if not isinstance(config, Mapping):
-        return None
-    mean, sd = _number(config.get("ic_mean")), _number(config.get("ic_mean_sd"))
-    if mean is None or sd is None or sd < 0:
-        return None
-    lo = min(max(mean - MEAN_RANGE_SDS * sd, IC_MEAN_CLIP[0]), IC_MEAN_CLIP[1])
-    hi = max(min(mean + MEAN_RANGE_SDS * sd, IC_MEAN_CLIP[1]), IC_MEAN_CLIP[0])
-    ranges = [(lo, hi)]
-    train_config = train.get("train_config")
-    if not isinstance(train_config, Mapping) or train_config.get("augment", True):
-        ranges.append((1.0 - hi, 1.0 - lo))
-    ranges.sort()
-    merged = [ranges[0]]
-    for a, b in ranges[1:]:
-        if a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return tuple((round(a, 12), round(b, 12)) for a, b in merged)
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """Session options tuned for this model on CPU: ORT_ENABLE_ALL, ``threads`` intra-op threads
-    (default: :func:`cpu_cores`), one inter-op thread, sequential execution, warnings only."""
-    check_threads(threads)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads or cpu_cores()
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    return so
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
-
-def cuda_provider_options(device_id: int = 0, tf32: bool = False) -> dict:
-    """Options of the CUDA execution provider for our sessions: ``device_id``, ``use_tf32`` (0 unless ``tf32``)."""
-    return {"device_id": int(device_id), "use_tf32": int(bool(tf32))}
-
-
-def _requested_providers(providers, tf32: bool = False):
-    """(provider list for onnxruntime, whether CUDA is required, whether CUDA is tried).
-
-    Every CUDA entry gets ``use_tf32`` (from ``tf32``) unless its options already set it.
-    """
-    if isinstance(providers, (list, tuple)):
-        names = [p[0] if isinstance(p, tuple) else p for p in providers]
-        if not names or not all(isinstance(n, str) for n in names):
-            raise ValueError(
-                f"providers must be one of {PROVIDERS} or a list of onnxruntime provider names, got {providers!r}"
-            )
-        requested = []
-        for p in providers:
-            name, options = (p[0], dict(p[1]) if len(p) > 1 and p[1] else {}) if isinstance(p, tuple) else (p, {})
-            if name == _CUDA:
-                options.setdefault("use_tf32", int(bool(tf32)))
-            requested.append((name, options) if options else name)
-        return requested, False, _CUDA in names
-    if providers not in PROVIDERS:
-        raise ValueError(f"providers must be one of {', '.join(PROVIDERS)}, got {providers!r}")
-    available = ort.get_available_providers()
-    if providers == "cpu":
-        return [_CPU], False, False
-    if providers == "cuda" and _CUDA not in available:
-        raise ValueError(
-            f"providers='cuda' but this onnxruntime has no CUDA provider (it has {', '.join(available)});"
-            f" install onnxruntime-gpu, or use 'auto' or 'cpu'"
-        )
-    if _CUDA in available:
-        return [(_CUDA, cuda_provider_options(0, tf32)), _CPU], providers == "cuda", True
-    return [_CPU], False, False
-
-
-def _create_session(path: Path, providers, threads, tf32: bool = False):
-    """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
-    requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
-    options = session_options(threads)
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
-    except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
-        if not try_cuda:
-            raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc)})") from None
-        try:  # on the CPU alone: tells a CUDA failure from an unreadable file
-            session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
-        except Exception as exc2:
-            raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
-        if need_cuda:
-            raise ValueError(
-                f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}); use "
-                f"providers='cpu' or 'auto'"
-            ) from None
-    used = session.get_providers()
-    if not try_cuda and providers == "auto":
-        log.debug("onnxruntime: this build has no CUDA provider; running on CPU")
-    if try_cuda and _CUDA not in used:
-        if need_cuda:
-            raise ValueError(
-                "providers='cuda' but the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries "
-                "missing); use providers='cpu' or 'auto'"
-            )
-        log.info("onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing); running on CPU")
-    return session
-
-
-def session_device(session) -> tuple[str, int]:
-    """(device, device id) where a session's first provider keeps its tensors: ("cuda", the CUDA provider's
-    ``device_id``) or ("cpu", 0)."""
-    if session.get_providers()[0] != _CUDA:
-        return "cpu", 0
-    options = session.get_provider_options().get(_CUDA, {})
-    return "cuda", int(options.get("device_id", 0))
 
 
 def read_metadata(session, path="model") -> dict:
@@ -330,7 +104,7 @@ class Rollout(RunnerBase):
     Attributes
     ----------
     metadata : dict
-        The model's ``ch3d`` metadata (schema in :mod:`export.spec`).
+        The model's ``ch3d`` metadata (schema in :mod:`export.runtime.spec`).
     session : onnxruntime.InferenceSession
     device : "cuda" or "cpu", where the state lives.
     device_id : int
@@ -347,7 +121,7 @@ class Rollout(RunnerBase):
             raise ValueError(f"{self.path} is a folder, not a model file")
         if not self.path.is_file():
             raise ValueError(f"{self.path}: no such model file")
-        self.session = _create_session(self.path, providers, threads, tf32)
+        self.session = create_session(self.path, providers, threads, tf32)
         self._check_signature()
         self.metadata = read_metadata(self.session, self.path)
         if self.metadata["hidden"] != self.hidden_channels:
@@ -383,33 +157,9 @@ class Rollout(RunnerBase):
         W, dx, dt, steps_per_frame, time_per_step (a mapping's other keys raise ValueError, except the
         spectral scheme's settings). Returns the differences found, as text (empty: consistent).
         """
-        if isinstance(physics, Mapping):
-            unknown = sorted(str(k) for k in physics if k not in _PHYSICS_KEYS and k not in _IGNORED_KEYS)
-            if unknown:
-                raise ValueError(
-                    f"physics has unknown entries {', '.join(unknown)}; expected any of {', '.join(_PHYSICS_KEYS)}"
-                )
-            stated = {k: physics[k] for k in _PHYSICS_KEYS if physics.get(k) is not None}
-        else:
-            stated = {k: getattr(physics, k) for k in _PHYSICS_KEYS if getattr(physics, k, None) is not None}
-        for k, v in stated.items():
-            if _number(v) is None or float(v) <= 0:
-                raise ValueError(f"physics {k}={v!r} is not a positive number")
-        stated = {k: float(v) for k, v in stated.items()}
-        model = {k: _number(self.metadata.get(k)) for k in ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame")}
-        model["time_per_step"] = self.time_per_step
-        if "time_per_step" in stated:
-            compare = ["time_per_step"]
-        elif "dt" in stated and "steps_per_frame" in stated:
-            stated["time_per_step"] = stated["dt"] * stated["steps_per_frame"]
-            compare = ["time_per_step"]
-        else:
-            compare = [k for k in ("dt", "steps_per_frame") if k in stated]
-        compare = [k for k in ("epsilon", "mobility", "W", "dx") if k in stated] + compare
         differ = [
-            f"{k}={stated[k]:g} (trained: {model[k]:g})"
-            for k in compare
-            if model[k] is not None and not math.isclose(stated[k], model[k], rel_tol=PHYSICS_RTOL)
+            f"{k}={stated:g} (trained: {trained:g})"
+            for k, stated, trained in physics_mismatches(self.metadata, stated_physics(physics))
         ]
         if differ:
             self._warn(

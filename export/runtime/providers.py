@@ -1,0 +1,146 @@
+"""The onnxruntime session of an exported step: execution providers, session options, the device.
+
+Providers: ``"auto"`` uses CUDA when this onnxruntime has the provider and it starts (the session
+is asked with ``session.get_providers()``, not ``get_available_providers()``, which only lists
+what the wheel was built with), else the CPU, saying so in one log line. ``"cpu"`` / ``"cuda"``
+force one (``"cuda"`` raises if CUDA cannot be used). A list is passed to onnxruntime as is,
+``(name, options)`` pairs included, except for the CUDA options below.
+
+CUDA options (:func:`cuda_provider_options`). TF32 is off (``use_tf32=0``): the CUDA execution
+provider allows it by default, and on Ampere/Hopper GPUs its convolutions then round their inputs
+to a 10-bit mantissa (~1e-3 relative), far above the float32 round-off the exported model is
+verified to; ``Rollout(..., tf32=True)`` allows it (faster, less accurate), and a ``use_tf32`` the
+caller put in a provider list is kept. The state buffers of IOBinding are allocated on the device
+the session runs on: the ``device_id`` of the CUDA provider options (read back from the session),
+not device 0.
+
+Logging: the sessions log warnings and above only, through their own ``SessionOptions.
+log_severity_level``; onnxruntime's global (default-logger) severity belongs to the host application
+and is never changed (so a build without usable CUDA libraries may print its own messages about
+them once, besides our one line).
+
+CPU tuning (measured in benchmarks/runtime.py): graph optimisation ORT_ENABLE_ALL (Conv + Tanh
+fused), intra-op threads = the cores this process may use, one inter-op thread, sequential.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+from .runner_base import check_threads
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PROVIDERS", "cpu_cores", "session_options", "cuda_provider_options", "create_session", "session_device"]
+
+PROVIDERS = ("auto", "cpu", "cuda")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Session options tuned for this model on CPU: ORT_ENABLE_ALL, ``threads`` intra-op threads
+    (default: :func:`cpu_cores`), one inter-op thread, sequential execution, warnings only."""
+    check_threads(threads)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads or cpu_cores()
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    return so
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def cuda_provider_options(device_id: int = 0, tf32: bool = False) -> dict:
+    """Options of the CUDA execution provider for our sessions: ``device_id``, ``use_tf32`` (0 unless ``tf32``)."""
+    return {"device_id": int(device_id), "use_tf32": int(bool(tf32))}
+
+
+def _requested_providers(providers, tf32: bool = False):
+    """(provider list for onnxruntime, whether CUDA is required, whether CUDA is tried).
+
+    Every CUDA entry gets ``use_tf32`` (from ``tf32``) unless its options already set it.
+    """
+    if isinstance(providers, (list, tuple)):
+        names = [p[0] if isinstance(p, tuple) else p for p in providers]
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"providers must be one of {PROVIDERS} or a list of onnxruntime provider names, got {providers!r}"
+            )
+        requested = []
+        for p in providers:
+            name, options = (p[0], dict(p[1]) if len(p) > 1 and p[1] else {}) if isinstance(p, tuple) else (p, {})
+            if name == _CUDA:
+                options.setdefault("use_tf32", int(bool(tf32)))
+            requested.append((name, options) if options else name)
+        return requested, False, _CUDA in names
+    if providers not in PROVIDERS:
+        raise ValueError(f"providers must be one of {', '.join(PROVIDERS)}, got {providers!r}")
+    available = ort.get_available_providers()
+    if providers == "cpu":
+        return [_CPU], False, False
+    if providers == "cuda" and _CUDA not in available:
+        raise ValueError(
+            f"providers='cuda' but this onnxruntime has no CUDA provider (it has {', '.join(available)});"
+            f" install onnxruntime-gpu, or use 'auto' or 'cpu'"
+        )
+    if _CUDA in available:
+        return [(_CUDA, cuda_provider_options(0, tf32)), _CPU], providers == "cuda", True
+    return [_CPU], False, False
+
+
+def create_session(path: Path, providers, threads, tf32: bool = False):
+    """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
+    requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
+    options = session_options(threads)
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
+    except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+        if not try_cuda:
+            raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc)})") from None
+        try:  # on the CPU alone: tells a CUDA failure from an unreadable file
+            session = ort.InferenceSession(str(path), sess_options=options, providers=[_CPU])
+        except Exception as exc2:
+            raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
+        if need_cuda:
+            raise ValueError(
+                f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}); use "
+                f"providers='cpu' or 'auto'"
+            ) from None
+    used = session.get_providers()
+    if not try_cuda and providers == "auto":
+        log.debug("onnxruntime: this build has no CUDA provider; running on CPU")
+    if try_cuda and _CUDA not in used:
+        if need_cuda:
+            raise ValueError(
+                "providers='cuda' but the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries "
+                "missing); use providers='cpu' or 'auto'"
+            )
+        log.info("onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing); running on CPU")
+    return session
+
+
+def session_device(session) -> tuple[str, int]:
+    """(device, device id) where a session's first provider keeps its tensors: ("cuda", the CUDA provider's
+    ``device_id``) or ("cpu", 0)."""
+    if session.get_providers()[0] != _CUDA:
+        return "cpu", 0
+    options = session.get_provider_options().get(_CUDA, {})
+    return "cuda", int(options.get("device_id", 0))

@@ -1,0 +1,63 @@
+"""The contract between the ONNX export and the runtime: names, shapes and metadata of one step.
+
+An exported model is ONE recurrent step of :class:`surrogate.CRNN` (no loop inside)::
+
+    inputs   phi       (N, 1, X, Y, Z)   float32   φ_n, the field at the network's resolution
+             h1        (N, H, X, Y, Z)   float32   hidden state of cell 1 (zeros at the start)
+             h2        (N, H, X, Y, Z)   float32   hidden state of cell 2 (zeros at the start)
+    outputs  phi_next  (N, 1, X, Y, Z)             φ_{n+1}, one saved frame later
+             h1_next, h2_next (N, H, X, Y, Z)      the hidden states to feed to the next step
+
+N, X, Y, Z are dynamic (named ``batch``, ``x``, ``y``, ``z`` in the graph); H is fixed (10).
+Boundary conditions are periodic along x, y, z.
+
+The model's ``metadata_props`` hold the key :data:`METADATA_KEY` (``"ch3d"``) whose value is
+a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The full schema
+(format_version 1)::
+
+    format, format_version        "ch3d-onnx-step", 1
+    conservative, hidden, kernel  architecture (CRNN config); param_count (trainable parameters)
+    equivariant                   true: kernels tied to the 48 cube symmetries (the step commutes with
+                                  them exactly; param_count counts the free taps, the graph holds the
+                                  materialised kernels and is the plain model's); false or absent
+                                  (files exported before the option): unconstrained
+    downscale                     the network sees every downscale-th voxel of the ground-truth grid
+    epsilon, mobility, W, dx, dt  solver parameters of the training data (dx of the ground-truth grid)
+    scheme, stabilization,        only for training data made with the spectral scheme (CHParams.as_dict;
+    symbol, order                 absent: explicit); CHParams.from_metadata rebuilds the solver's params
+    steps_per_frame               solver steps per saved frame = per network step
+    time_per_step                 physical time of one network step = steps_per_frame · dt
+    network_dx                    grid spacing the network works at = downscale · dx
+    train_grid, train_shape       ground-truth grid edge / shape of the training data (None if unknown)
+    min_grid                      smallest spatial size per axis the runtime accepts (= kernel)
+    phi_convention                text: φ ∈ [0, 1], the two phases, mass = mean φ
+    inputs, outputs               the signature above, as text
+    assumed                       metadata keys filled with defaults (the checkpoint lacked them)
+    train                         provenance: dataset (path), dataset_sequences, epoch (0-based, last
+                                  finished), epochs, best_epoch, best_val_loss, code_version,
+                                  code_version_source ("checkpoint"; "exporter" when the checkpoint
+                                  lacked it and code_version is "exported by ch3d V+git.D"), command,
+                                  torch, train_config, dataset_attrs (root attributes of the data set)
+    exported                      exporter, opset, padding, torch/onnx/ch3d versions, git commit,
+                                  checkpoint file name
+
+This module imports nothing beyond the standard library, so the runtime can use it without torch.
+"""
+
+from __future__ import annotations
+
+FORMAT = "ch3d-onnx-step"
+FORMAT_VERSION = 1
+METADATA_KEY = "ch3d"
+
+INPUTS = ("phi", "h1", "h2")
+OUTPUTS = ("phi_next", "h1_next", "h2_next")
+DYNAMIC_AXES = ("batch", "x", "y", "z")
+
+REQUIRED_METADATA = ("format_version", "conservative", "hidden", "kernel", "downscale", "dt", "steps_per_frame")
+
+PHI_CONVENTION = (
+    "phi is the order parameter in [0, 1]: phi = 0 and phi = 1 are the two phases, mean(phi) is the "
+    "conserved mass; the network works at the ground-truth grid sampled every `downscale`-th voxel "
+    "(nearest, from voxel 0), grid spacing network_dx = downscale * dx, periodic in x, y, z"
+)
