@@ -335,12 +335,6 @@ def _check_grid(ds, runner) -> tuple:
 # --------------------------------------------------------------------------- one sequence
 
 
-def _relative_drift(means: np.ndarray) -> np.ndarray:
-    """|m_k − m_0| / |m_0| per frame (absolute drift if m_0 = 0), as :func:`metrics.mass_drift`."""
-    drift = np.abs(means - means[0])
-    return drift / abs(means[0]) if means[0] != 0 else drift
-
-
 def _fit(t, F, fit_range):
     try:
         alpha, prefactor, r2 = metrics.fit_power_law(t, F, *fit_range)
@@ -407,8 +401,8 @@ def evaluate_sequence(
     )
     rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f)
     rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f)
-    rec["mass_drift_pred"] = _relative_drift(rec["phi_mean_pred"])
-    rec["mass_drift_true"] = _relative_drift(m_true)
+    rec["mass_drift_pred"] = metrics.relative_drift(rec["phi_mean_pred"])
+    rec["mass_drift_true"] = metrics.relative_drift(m_true)
     with np.errstate(all="ignore"):
         rec.update(
             rmse_network_final=rec["rmse_network"][-1],

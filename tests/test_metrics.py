@@ -120,6 +120,17 @@ def test_mass_drift():
     assert metrics.mass_drift(np.stack([base] * 3)) == 0.0
 
 
+def test_relative_drift_is_the_per_frame_mass_drift():
+    # one definition: evaluate's per-frame curves and mass_drift's maximum
+    m = np.array([0.5, 0.501, 0.498, 0.5005])
+    np.testing.assert_allclose(metrics.relative_drift(m), [0.0, 2e-3, 4e-3, 1e-3], rtol=1e-9, atol=1e-15)
+    np.testing.assert_array_equal(metrics.relative_drift([0.0, 1e-3, -2e-3]), [0.0, 1e-3, 2e-3])  # m_0 = 0: absolute
+    base = np.random.default_rng(3).random((4, 4, 4))
+    frames = np.stack([base + c for c in (0.0, 1e-3, -2e-3, 5e-4)])
+    means = frames.reshape(4, -1).astype(np.float64).mean(axis=1)
+    assert metrics.mass_drift(frames) == np.max(metrics.relative_drift(means))
+
+
 def test_stationary_index():
     rng = np.random.default_rng(4)
     final, a = rng.random((4, 4, 4)), rng.random((4, 4, 4)) + 0.5
