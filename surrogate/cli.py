@@ -165,18 +165,20 @@ def _check_threads(threads) -> None:
 def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
     """The network's grid (the data set's grid / --downscale) must be at least the kernel along each axis."""
     from ch_numba import open_dataset
+    from export.grid import check_kernel
 
     if downscale < 1:
         return  # TrainConfig says so
     with open_dataset(data) as ds:
         shape = ds.shape
-    grid = tuple(n // downscale for n in shape)
-    if min(grid) < kernel:
-        raise ValueError(
-            f"--downscale {downscale} turns the grid {'x'.join(map(str, shape))} of {data} into "
-            f"{'x'.join(map(str, grid))}, smaller than the kernel {kernel} along an axis; use "
-            f"--downscale <= {min(shape) // kernel}"
-        )
+    check_kernel(
+        shape,
+        downscale,
+        kernel,
+        source=str(data),
+        cause=f"--downscale {downscale}",
+        remedy=f"use --downscale <= {min(shape) // kernel}",
+    )
 
 
 def run_train(a: argparse.Namespace, command: str) -> int:

@@ -80,6 +80,7 @@ from pathlib import Path
 import numpy as np
 
 from ch_numba.files import json_safe
+from export.grid import network_grid
 
 from . import metrics
 
@@ -317,19 +318,8 @@ def select_sequences(ds, config: EvalConfig) -> np.ndarray:
 
 
 def _check_grid(ds, runner) -> tuple:
-    f, shape = runner.factor, ds.shape
-    if any(n % f for n in shape):
-        raise ValueError(
-            f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} is not divisible by the "
-            f"model's downscale factor {f}"
-        )
-    net = tuple(n // f for n in shape)
-    if min(net) < runner.kernel:
-        raise ValueError(
-            f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} downscaled by {f} gives "
-            f"{'x'.join(map(str, net))}, smaller than the model's kernel {runner.kernel}"
-        )
-    return net
+    """The network grid of the data set's grid (:func:`export.grid.network_grid`; one-line ValueError)."""
+    return network_grid(ds.shape, runner.factor, runner.kernel, what="the data set's grid", prefix="grid mismatch: ")
 
 
 # --------------------------------------------------------------------------- one sequence
