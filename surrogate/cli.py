@@ -253,7 +253,7 @@ def parse_range(text: str) -> tuple[float | None, float | None]:
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    from .evaluate import SPLITS, EvalConfig
+    from .evaluate import SELECTIONS, EvalConfig
 
     d = EvalConfig(model="", data="", out="")
     p.add_argument("model", type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)")
@@ -269,7 +269,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace evaluation.json and the plots in --out (all of them: none of an earlier run is left)",
     )
-    p.add_argument("--split", choices=SPLITS, default=d.split, help="sequences to evaluate (default %(default)s)")
+    p.add_argument("--split", choices=SELECTIONS, default=d.split, help="sequences to evaluate (default %(default)s)")
     p.add_argument(
         "--sequences",
         type=parse_indices,
