@@ -77,6 +77,7 @@ from pathlib import Path
 import numpy as np
 
 from export.grid import network_grid
+from export.resample import downsample, upsample
 
 from . import metrics
 from .report import (  # noqa: F401  (the report's names, re-exported here for older imports)
@@ -328,12 +329,12 @@ def evaluate_sequence(
     truth = np.asarray(truth, dtype=np.float32)
     T = truth.shape[0]
     f = runner.factor
-    truth_net = metrics.downsample(truth, f)
+    truth_net = downsample(truth, f)
     pred_net = np.empty_like(truth_net)
     pred_net[0] = truth_net[0]
     for k, phi in enumerate(runner.rollout(truth_net[0], T - 1), start=1):
         pred_net[k] = phi
-    pred = metrics.upsample(pred_net, f)
+    pred = upsample(pred_net, f)
     F_true = np.asarray(free_energy_true, dtype=np.float64)
     m_true = np.asarray(phi_mean_true, dtype=np.float64)
     rec = {
@@ -481,7 +482,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
             }
             records.append(rec)
             if first is None:
-                first = (truth, metrics.upsample(pred_net, runner.factor))
+                first = (truth, upsample(pred_net, runner.factor))
             log.info(
                 "  sequence %*d (%d/%d, %s): rmse %.4g (network %.4g), delta %.3g, F rel. error max %.3g, "
                 "mass drift %.2g, end: layered %.2f, interface velocity %.3g cells/1e4 steps",

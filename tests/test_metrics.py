@@ -11,6 +11,7 @@ import pytest
 import ch_numba
 from ch_numba import reference
 from ch_numba.files import json_safe
+from export.resample import downsample, upsample
 from surrogate import metrics
 
 DELTA_RTOL = 0.02  # δ of a shifted equilibrium slab vs the shift (first-order theory; FD gradient ≈ +0.7 %)
@@ -159,21 +160,23 @@ def test_ensemble_stats_matches_hand_computation():
 
 # -- resolution --------------------------------------------------------------------------------------
 def test_up_and_downsample_are_inverse():
+    # export.resample's (the one definition); metrics re-exports them for docs/reproduce.py
+    assert metrics.upsample is upsample and metrics.downsample is downsample
     rng = np.random.default_rng(5)
     a = rng.random((3, 4, 5, 6)).astype(np.float32)
-    up = metrics.upsample(a, 2)
+    up = upsample(a, 2)
     assert up.shape == (3, 8, 10, 12) and up.dtype == np.float32
     assert up[1, 5, 3, 11] == a[1, 2, 1, 5]  # voxel (i, j, k) fills [f·i, f·i + f)
-    np.testing.assert_array_equal(metrics.downsample(up, 2), a)
-    np.testing.assert_array_equal(metrics.downsample(metrics.upsample(a[0], 3), 3), a[0])
+    np.testing.assert_array_equal(downsample(up, 2), a)
+    np.testing.assert_array_equal(downsample(upsample(a[0], 3), 3), a[0])
     # downsampling keeps every f-th voxel from 0 (64³ -> 32³ convention); piecewise-constant fields survive
     full = rng.random((8, 8, 8))
-    np.testing.assert_array_equal(metrics.downsample(full, 2), full[::2, ::2, ::2])
-    np.testing.assert_array_equal(metrics.upsample(metrics.downsample(up, 2), 2), up)
+    np.testing.assert_array_equal(downsample(full, 2), full[::2, ::2, ::2])
+    np.testing.assert_array_equal(upsample(downsample(up, 2), 2), up)
     with pytest.raises(ValueError, match="not divisible"):
-        metrics.downsample(np.zeros((5, 4, 4)), 2)
+        downsample(np.zeros((5, 4, 4)), 2)
     with pytest.raises(ValueError, match="positive integer"):
-        metrics.upsample(a, 0)
+        upsample(a, 0)
 
 
 # -- stationarity -------------------------------------------------------------------------------------
