@@ -50,6 +50,8 @@ from ch_numba.solver import (
     check_memory,
 )
 
+from .grid import network_grid
+
 if TYPE_CHECKING:
     from .runtime import Rollout
 
@@ -173,17 +175,8 @@ def write_rollout(
     f = runner.factor
     if phi0_full.ndim != 3:
         raise ValueError(f"expected the initial condition of shape (X, Y, Z), got {phi0_full.shape}")
-    if any(n % f for n in phi0_full.shape):
-        raise ValueError(
-            f"the ground-truth grid {phi0_full.shape} is not divisible by the model's downscale factor {f}"
-        )
+    network_grid(phi0_full.shape, f, runner.kernel, what="the ground-truth grid")
     phi0 = runner.downscale(phi0_full)
-    if min(phi0.shape) < runner.kernel:
-        raise ValueError(
-            f"the ground-truth grid {phi0_full.shape} downscaled by {f} gives {phi0.shape}, smaller than "
-            f"the model's kernel {runner.kernel} along an axis; use a grid of at least "
-            f"{runner.kernel * f} per side"
-        )
     meta = runner.metadata
     first = phi0_full if config.full_resolution else phi0
     shape = first.shape

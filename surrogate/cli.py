@@ -83,18 +83,20 @@ def _check_threads(threads) -> None:
 def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
     """The network's grid (the data set's grid / --downscale) must be at least the kernel along each axis."""
     from ch_numba import open_dataset
+    from export.runtime.grid import check_kernel
 
     if downscale < 1:
         return  # TrainConfig says so
     with open_dataset(data) as ds:
         shape = ds.shape
-    grid = tuple(n // downscale for n in shape)
-    if min(grid) < kernel:
-        raise ValueError(
-            f"--downscale {downscale} turns the grid {'x'.join(map(str, shape))} of {data} into "
-            f"{'x'.join(map(str, grid))}, smaller than the kernel {kernel} along an axis; use "
-            f"--downscale <= {min(shape) // kernel}"
-        )
+    check_kernel(
+        shape,
+        downscale,
+        kernel,
+        source=str(data),
+        cause=f"--downscale {downscale}",
+        remedy=f"use --downscale <= {min(shape) // kernel}",
+    )
 
 
 def run_train(a: argparse.Namespace, command: str) -> int:
@@ -144,7 +146,7 @@ def parse_range(text: str) -> tuple[float | None, float | None]:
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    from .evaluate import SPLITS, EvalConfig
+    from .evaluate import SELECTIONS, EvalConfig
 
     d = EvalConfig(model="", data="", out="")
     p.add_argument("model", type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)")
@@ -160,7 +162,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace evaluation.json and the plots in --out (all of them: none of an earlier run is left)",
     )
-    p.add_argument("--split", choices=SPLITS, default=d.split, help="sequences to evaluate (default %(default)s)")
+    p.add_argument("--split", choices=SELECTIONS, default=d.split, help="sequences to evaluate (default %(default)s)")
     p.add_argument(
         "--sequences",
         type=parse_indices,

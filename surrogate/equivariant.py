@@ -3,8 +3,8 @@ r"""Convolutions tied to the symmetries of the cube: the building block of ``CRN
 The group
 ---------
 The 48 isometries of the cube (O_h: 6 axis permutations × 8 reflection patterns) are the signed
-permutation matrices R. Their one definition is :data:`surrogate.data.SYMMETRIES` with the array
-action :func:`surrogate.data.cube_symmetry` (index ``s = 8 p + m``: output axis j is input axis
+permutation matrices R. Their one definition is :data:`surrogate.symmetry.SYMMETRIES` with the array
+action :func:`surrogate.symmetry.cube_symmetry` (index ``s = 8 p + m``: output axis j is input axis
 perm[j], then flipped where bit j of m is set). A scalar field transforms as (g·f)(x) = f(R⁻¹x); a
 vector field also turns its components, (g·J)(x) = R J(R⁻¹x), which on arrays is
 :func:`vector_symmetry`: component j of the result is (−1)^{m_j} · component perm[j] of the
@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cells import channel_product
-from .data import N_SYMMETRIES, SYMMETRIES, cube_symmetry
+from .symmetry import N_SYMMETRIES, SYMMETRIES, cube_symmetry
 
 __all__ = ["vector_symmetry", "cube_basis", "cube_stencils", "SymmetricConv3d", "symmetric_conv"]
 
@@ -90,7 +90,7 @@ def vector_symmetry(v, index: int, dim: int):
         (e.g. a flux (N, 3, X, Y, Z) with dim 1, a kernel (3, C, k, k, k) with dim 0); ``dim``
         must not be one of the last three (spatial) axes.
     index : int in [0, 48)
-        As :func:`surrogate.data.cube_symmetry`: permutation p, flips m.
+        As :func:`surrogate.symmetry.cube_symmetry`: permutation p, flips m.
 
     Returns
     -------

@@ -57,10 +57,8 @@ the tail of the last m = ⌊(T−1)/2⌋ network steps (at least 1), A = frame T
 per sequence as ``stationarity_pred`` / ``stationarity_true`` (the whole dict) and the scalars
 ``*_pred`` / ``*_true`` of the first four (averaged over the ensemble).
 
-Ensemble over the S sequences: mean and sample standard deviation (ddof 1) of every per-frame
-curve (frames aligned by index, i.e. by time since frame 0) and of every per-sequence number; the
-exponent as mean ± sd of the per-sequence fits; and the relative error of the ensemble-mean free
-energy, |⟨F_pred⟩ − ⟨F_true⟩| / ⟨F_true⟩ per frame.
+Ensemble over the S sequences: mean ± sd of every curve and number (:mod:`surrogate.report`, with the
+summary table and the JSON writing).
 
 Output: DIR/evaluation.json (all numbers, NaN written as null; per sequence and ensemble; model
 metadata, data set physics, configuration, command line, code version) and the PNG plots of
@@ -71,7 +69,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import logging
 import math
 import time
@@ -80,9 +77,22 @@ from pathlib import Path
 import numpy as np
 
 from ch_numba.files import json_safe
+from export.runtime.grid import network_grid
 from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
+from export.runtime.resample import downsample, upsample
 
 from . import metrics
+from .report import (  # noqa: F401  (the report's names, re-exported here for older imports)
+    CURVES,
+    FORMAT,
+    FORMAT_VERSION,
+    SCALARS,
+    _stats,
+    _write_json,
+    ensemble,
+    summary_table,
+    write_evaluation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,59 +104,16 @@ __all__ = [
     "evaluate_sequence",
     "ensemble",
     "summary_table",
+    "SELECTIONS",
     "SPLITS",
     "CURVES",
     "FORMAT",
     "FORMAT_VERSION",
 ]
 
-FORMAT = "ch3d-evaluation"
-FORMAT_VERSION = 1
-SPLITS = ("val", "train", "all")
-#: per-frame curves of each sequence (arrays of shape (T,)) that the ensemble averages
-CURVES = (
-    "rmse_network",
-    "rmse_full",
-    "delta",
-    "free_energy_pred",
-    "free_energy_true",
-    "free_energy_rel_error",
-    "free_energy_net_pred",
-    "free_energy_net_true",
-    "free_energy_rel_error_network",
-    "length_pred",
-    "length_true",
-    "mass_drift_pred",
-    "mass_drift_true",
-    "phi_mean_pred",
-    "phi_mean_true",
-)
-#: per-sequence numbers that the ensemble averages
-SCALARS = (
-    "rmse_network_final",
-    "rmse_full_final",
-    "rmse_full_mean",
-    "delta_final",
-    "delta_max",
-    "free_energy_rel_error_final",
-    "free_energy_rel_error_max",
-    "free_energy_rel_error_network_final",
-    "free_energy_rel_error_network_max",
-    "mass_drift_pred_max",
-    "mass_drift_true_max",
-    "alpha_pred",
-    "alpha_true",
-    "alpha_net_pred",
-    "alpha_net_true",
-    "rms_change_tail_pred",
-    "rms_change_tail_true",
-    "rms_change_tail_translated_pred",
-    "rms_change_tail_translated_true",
-    "layered_fraction_final_pred",
-    "layered_fraction_final_true",
-    "interface_velocity_tail_pred",
-    "interface_velocity_tail_true",
-)
+#: what ``--split`` selects: a split of the data set ("val", "train": :data:`ch_numba.dataset.SPLITS`) or "all"
+SELECTIONS = ("val", "train", "all")
+SPLITS = SELECTIONS  # the old name (deprecated: the data set's SPLITS are its two splits)
 #: per-sequence scalars taken from :func:`metrics.stationarity` (key there -> prefix here)
 _STATIONARITY = {
     "rms_change": "rms_change_tail",
@@ -202,7 +169,7 @@ class EvalConfig:
             if not cond:
                 raise ValueError(msg)
 
-        need(self.split in SPLITS, f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        need(self.split in SELECTIONS, f"--split must be one of {', '.join(SELECTIONS)}, got {self.split!r}")
         need(
             self.sequences is None or (len(self.sequences) > 0 and min(self.sequences) >= 0),
             f"--sequences must be non-negative indices, got {self.sequences}",
@@ -302,7 +269,7 @@ def select_sequences(ds, config: EvalConfig) -> np.ndarray:
     else:
         chosen = ds.indices(config.split)
         if chosen.size == 0:
-            others = " or ".join(s for s in SPLITS if s != config.split)  # not the split just used
+            others = " or ".join(s for s in SELECTIONS if s != config.split)  # not the split just used
             raise ValueError(f"{ds.path} has no '{config.split}' sequences; use --split {others}, or --sequences")
     if config.max_sequences is not None and chosen.size > config.max_sequences:
         rng = np.random.default_rng(config.seed)
@@ -311,28 +278,11 @@ def select_sequences(ds, config: EvalConfig) -> np.ndarray:
 
 
 def _check_grid(ds, runner) -> tuple:
-    f, shape = runner.factor, ds.shape
-    if any(n % f for n in shape):
-        raise ValueError(
-            f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} is not divisible by the "
-            f"model's downscale factor {f}"
-        )
-    net = tuple(n // f for n in shape)
-    if min(net) < runner.kernel:
-        raise ValueError(
-            f"grid mismatch: the data set's grid {'x'.join(map(str, shape))} downscaled by {f} gives "
-            f"{'x'.join(map(str, net))}, smaller than the model's kernel {runner.kernel}"
-        )
-    return net
+    """The network grid of the data set's grid (:func:`export.runtime.grid.network_grid`; one-line ValueError)."""
+    return network_grid(ds.shape, runner.factor, runner.kernel, what="the data set's grid", prefix="grid mismatch: ")
 
 
 # --------------------------------------------------------------------------- one sequence
-
-
-def _relative_drift(means: np.ndarray) -> np.ndarray:
-    """|m_k − m_0| / |m_0| per frame (absolute drift if m_0 = 0), as :func:`metrics.mass_drift`."""
-    drift = np.abs(means - means[0])
-    return drift / abs(means[0]) if means[0] != 0 else drift
 
 
 def _fit(t, F, fit_range):
@@ -374,12 +324,12 @@ def evaluate_sequence(
     truth = np.asarray(truth, dtype=np.float32)
     T = truth.shape[0]
     f = runner.factor
-    truth_net = metrics.downsample(truth, f)
+    truth_net = downsample(truth, f)
     pred_net = np.empty_like(truth_net)
     pred_net[0] = truth_net[0]
     for k, phi in enumerate(runner.rollout(truth_net[0], T - 1), start=1):
         pred_net[k] = phi
-    pred = metrics.upsample(pred_net, f)
+    pred = upsample(pred_net, f)
     F_true = np.asarray(free_energy_true, dtype=np.float64)
     m_true = np.asarray(phi_mean_true, dtype=np.float64)
     rec = {
@@ -401,8 +351,8 @@ def evaluate_sequence(
     )
     rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f)
     rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f)
-    rec["mass_drift_pred"] = _relative_drift(rec["phi_mean_pred"])
-    rec["mass_drift_true"] = _relative_drift(m_true)
+    rec["mass_drift_pred"] = metrics.relative_drift(rec["phi_mean_pred"])
+    rec["mass_drift_true"] = metrics.relative_drift(m_true)
     with np.errstate(all="ignore"):
         rec.update(
             rmse_network_final=rec["rmse_network"][-1],
@@ -435,64 +385,7 @@ def evaluate_sequence(
     return rec, pred_net
 
 
-# --------------------------------------------------------------------------- ensemble
-
-
-def _stats(values) -> dict:
-    """mean, sd (ddof 1; 0 for one value), min, max and count of the finite values."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return {"mean": np.nan, "sd": np.nan, "min": np.nan, "max": np.nan, "n": 0}
-    return {
-        "mean": v.mean(),
-        "sd": v.std(ddof=1) if v.size > 1 else 0.0,
-        "min": v.min(),
-        "max": v.max(),
-        "n": int(v.size),
-    }
-
-
-def ensemble(records: list[dict]) -> dict:
-    """Ensemble statistics of per-sequence records of equal length (module docstring).
-
-    Returns {"n_sequences", "curves": {name: {"mean": (T,), "sd": (T,)}}, "scalars": {name: stats},
-    "free_energy_mean_rel_error": (T,) (of the ensemble-mean F, full grid),
-    "free_energy_mean_rel_error_network": (T,) (the same on the network grid),
-    "stationary_pred"/"stationary_true": number of sequences that reached a stationary state}.
-    """
-    if not records:
-        raise ValueError("ensemble needs at least one sequence")
-    curves = {}
-    for name in CURVES:
-        with np.errstate(all="ignore"):
-            mean, sd = metrics.ensemble_stats([r[name] for r in records])
-        curves[name] = {"mean": mean, "sd": sd}
-    scalars = {name: _stats([r[name] for r in records]) for name in SCALARS}
-    return {
-        "n_sequences": len(records),
-        "curves": curves,
-        "scalars": scalars,
-        "free_energy_mean_rel_error": metrics.relative_error(
-            curves["free_energy_pred"]["mean"], curves["free_energy_true"]["mean"]
-        ),
-        "free_energy_mean_rel_error_network": metrics.relative_error(
-            curves["free_energy_net_pred"]["mean"], curves["free_energy_net_true"]["mean"]
-        ),
-        "stationary_pred": sum(r["stationary_index_pred"] is not None for r in records),
-        "stationary_true": sum(r["stationary_index_true"] is not None for r in records),
-    }
-
-
 # --------------------------------------------------------------------------- the whole evaluation
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Write strict JSON (no NaN) atomically (:func:`ch_numba.files.atomic_write`)."""
-    from ch_numba.files import atomic_write
-
-    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
-    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def evaluate(config: EvalConfig, command: str = "") -> dict:
@@ -584,7 +477,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
             }
             records.append(rec)
             if first is None:
-                first = (truth, metrics.upsample(pred_net, runner.factor))
+                first = (truth, upsample(pred_net, runner.factor))
             log.info(
                 "  sequence %*d (%d/%d, %s): rmse %.4g (network %.4g), delta %.3g, F rel. error max %.3g, "
                 "mass drift %.2g, end: layered %.2f, interface velocity %.3g cells/1e4 steps",
@@ -646,66 +539,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     if config.plots:
         truth, pred = first
         result["plots"] = [p.name for p in plots.plot_all(result, out, truth, pred)]
-    clean = json_safe(result)  # lists, NaN -> None
-    _write_json(out / "evaluation.json", clean)
+    clean = write_evaluation(out / "evaluation.json", result)
     log.info("%s", summary_table(clean))
     log.info("wrote %s%s", out / "evaluation.json", f" and {len(clean['plots'])} plots" if clean["plots"] else "")
     return clean
-
-
-def _num(x, fmt: str = ".3g") -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:{fmt}}"
-
-
-def _pm(stats: dict, fmt: str = ".3g") -> str:
-    if not stats or not stats.get("n"):
-        return "n/a"
-    return f"{_num(stats['mean'], fmt)} ± {_num(stats['sd'], fmt)}"
-
-
-def summary_table(result: dict) -> str:
-    """A short text table of an evaluation's ensemble (the dict :func:`evaluate` returns): RMSE and δ at
-    the last frame, free-energy error, power-law exponents, mass drift, stationary states, and the
-    stationarity of the last ⌊(T−1)/2⌋ steps (network grid)."""
-    e = result["ensemble"]
-    s = e["scalars"]
-    n, T = e["n_sequences"], result["data"]["frames"]
-    tail = max(1, (T - 1) // 2)
-
-    def both(name, fmt=".3g"):
-        return _pm(s.get(f"{name}_pred", {}), fmt), _pm(s.get(f"{name}_true", {}), fmt)
-
-    f_max = s["free_energy_rel_error_max"]
-    rows = [
-        ("RMSE, last frame (full grid)", _pm(s["rmse_full_final"]), ""),
-        ("RMSE, last frame (network grid)", _pm(s["rmse_network_final"]), ""),
-        ("interface displacement δ, last frame", _pm(s["delta_final"]), ""),
-        ("max F rel. error (over frames, sequences)", _num(f_max["max"]) if f_max["n"] else "n/a", ""),
-        ("F rel. error, last frame", _pm(s["free_energy_rel_error_final"]), ""),
-        (
-            "max F rel. error on the network grid",
-            _num(s["free_energy_rel_error_network_max"]["max"])
-            if s["free_energy_rel_error_network_max"]["n"]
-            else "n/a",
-            "",
-        ),
-        ("power-law exponent α of F (full grid)", _pm(s["alpha_pred"]), _pm(s["alpha_true"])),
-        ("  the same on the network grid", _pm(s["alpha_net_pred"]), _pm(s["alpha_net_true"])),
-        (
-            "max mass drift |Δm|/m",
-            _num(s["mass_drift_pred_max"]["max"], ".2g"),
-            _num(s["mass_drift_true_max"]["max"], ".2g"),
-        ),
-        ("sequences reaching a stationary state", str(e["stationary_pred"]), str(e["stationary_true"])),
-        (f"rms change over the last {tail} steps", *both("rms_change_tail", ".2g")),
-        ("  the same up to a periodic translation", *both("rms_change_tail_translated", ".2g")),
-        ("layered fraction, last frame (1 = layers)", *both("layered_fraction_final", ".2f")),
-        (f"interface velocity, cells/10⁴ steps (last {tail})", *both("interface_velocity_tail")),
-    ]
-    w = max(len(r[0]) for r in rows)
-    lines = [
-        f"evaluation: {n} sequence(s) x {T} frames ({T - 1} network steps); mean ± sd over sequences",
-        f"  {'':{w}}  {'model':>18}  {'ground truth':>18}",
-    ]
-    lines += [f"  {a:{w}}  {b:>18}  {c:>18}" for a, b, c in rows]
-    return "\n".join(lines)

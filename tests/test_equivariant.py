@@ -2,7 +2,7 @@
 reflections, its consequences (symmetric states keep their centre, mass), the kernel basis, the
 projection from an unconstrained model, parameter counts, checkpoints and the ONNX export.
 
-The group action is the library's one (surrogate.data.cube_symmetry for scalar fields,
+The group action is the library's one (surrogate.symmetry.cube_symmetry for scalar fields,
 surrogate.equivariant.vector_symmetry for vector fields such as the flux kernel); ``symmetrise``
 below is an independent projection (the plain group average of every kernel) used as reference.
 
@@ -27,8 +27,8 @@ from torch import nn
 from export import onnx_export, spec
 from export.runtime import Rollout
 from surrogate import CRNN, ConvGRU3DCell, load_checkpoint, save_checkpoint
-from surrogate.data import N_SYMMETRIES, SYMMETRIES, cube_symmetry, shape_preserving_symmetries
 from surrogate.equivariant import SymmetricConv3d, cube_basis, vector_symmetry
+from surrogate.symmetry import N_SYMMETRIES, SYMMETRIES, cube_symmetry, shape_preserving_symmetries
 
 EXACT = dict(rtol=0.0, atol=0.0)
 ROUNDOFF64 = dict(rtol=1e-12, atol=1e-12)

@@ -365,6 +365,16 @@ def test_a_perfect_model_scores_zero(data_file):
     assert ens["scalars"]["alpha_true"]["n"] == 2 and ens["stationary_pred"] == ens["stationary_true"]
 
 
+def test_old_names_stay_importable_from_evaluate():
+    # the report moved to surrogate.report and --split's choices are SELECTIONS (issue 23); old imports work
+    from surrogate import evaluate as ev
+    from surrogate import report
+
+    for name in ("CURVES", "SCALARS", "FORMAT", "FORMAT_VERSION", "ensemble", "summary_table", "_stats", "_write_json"):
+        assert getattr(ev, name) is getattr(report, name), name
+    assert ev.SPLITS is ev.SELECTIONS == ("val", "train", "all")
+
+
 # -- rollout ---------------------------------------------------------------------------------------------
 def test_rollout_cli_writes_crnn_rollout(models, tmp_path, capsys):
     ckpt, onnx = models

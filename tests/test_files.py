@@ -144,8 +144,8 @@ def test_the_surrogate_side_writes_through_the_one_helper(tmp_path, commits):
 
     from export.onnx_export import _atomic_save
     from surrogate import CRNN, save_checkpoint
-    from surrogate.evaluate import _write_json
     from surrogate.plots import _figure, _save
+    from surrogate.report import _write_json
     from surrogate.train import LOG_COLUMNS, _write_csv
 
     save_checkpoint(CRNN(hidden=2), tmp_path / "last.pt", epoch=0)

@@ -11,6 +11,7 @@ import pytest
 import ch_numba
 from ch_numba import reference
 from ch_numba.files import json_safe
+from export.resample import downsample, upsample
 from surrogate import metrics
 
 DELTA_RTOL = 0.02  # δ of a shifted equilibrium slab vs the shift (first-order theory; FD gradient ≈ +0.7 %)
@@ -120,6 +121,17 @@ def test_mass_drift():
     assert metrics.mass_drift(np.stack([base] * 3)) == 0.0
 
 
+def test_relative_drift_is_the_per_frame_mass_drift():
+    # one definition: evaluate's per-frame curves and mass_drift's maximum
+    m = np.array([0.5, 0.501, 0.498, 0.5005])
+    np.testing.assert_allclose(metrics.relative_drift(m), [0.0, 2e-3, 4e-3, 1e-3], rtol=1e-9, atol=1e-15)
+    np.testing.assert_array_equal(metrics.relative_drift([0.0, 1e-3, -2e-3]), [0.0, 1e-3, 2e-3])  # m_0 = 0: absolute
+    base = np.random.default_rng(3).random((4, 4, 4))
+    frames = np.stack([base + c for c in (0.0, 1e-3, -2e-3, 5e-4)])
+    means = frames.reshape(4, -1).astype(np.float64).mean(axis=1)
+    assert metrics.mass_drift(frames) == np.max(metrics.relative_drift(means))
+
+
 def test_stationary_index():
     rng = np.random.default_rng(4)
     final, a = rng.random((4, 4, 4)), rng.random((4, 4, 4)) + 0.5
@@ -148,21 +160,23 @@ def test_ensemble_stats_matches_hand_computation():
 
 # -- resolution --------------------------------------------------------------------------------------
 def test_up_and_downsample_are_inverse():
+    # export.resample's (the one definition); metrics re-exports them for docs/reproduce.py
+    assert metrics.upsample is upsample and metrics.downsample is downsample
     rng = np.random.default_rng(5)
     a = rng.random((3, 4, 5, 6)).astype(np.float32)
-    up = metrics.upsample(a, 2)
+    up = upsample(a, 2)
     assert up.shape == (3, 8, 10, 12) and up.dtype == np.float32
     assert up[1, 5, 3, 11] == a[1, 2, 1, 5]  # voxel (i, j, k) fills [f·i, f·i + f)
-    np.testing.assert_array_equal(metrics.downsample(up, 2), a)
-    np.testing.assert_array_equal(metrics.downsample(metrics.upsample(a[0], 3), 3), a[0])
+    np.testing.assert_array_equal(downsample(up, 2), a)
+    np.testing.assert_array_equal(downsample(upsample(a[0], 3), 3), a[0])
     # downsampling keeps every f-th voxel from 0 (64³ -> 32³ convention); piecewise-constant fields survive
     full = rng.random((8, 8, 8))
-    np.testing.assert_array_equal(metrics.downsample(full, 2), full[::2, ::2, ::2])
-    np.testing.assert_array_equal(metrics.upsample(metrics.downsample(up, 2), 2), up)
+    np.testing.assert_array_equal(downsample(full, 2), full[::2, ::2, ::2])
+    np.testing.assert_array_equal(upsample(downsample(up, 2), 2), up)
     with pytest.raises(ValueError, match="not divisible"):
-        metrics.downsample(np.zeros((5, 4, 4)), 2)
+        downsample(np.zeros((5, 4, 4)), 2)
     with pytest.raises(ValueError, match="positive integer"):
-        metrics.upsample(a, 0)
+        upsample(a, 0)
 
 
 # -- stationarity -------------------------------------------------------------------------------------

@@ -473,7 +473,7 @@ def test_input_noise_changes_training_and_old_checkpoints_resume(data_file, tmp_
 def test_equivariant_run_resumes_bit_for_bit_and_stays_equivariant(data_file, tmp_path, capsys):
     """--equivariant: the run trains the 7,010 free taps, resumes exactly like the plain model, and its
     weights still commute with the cube symmetries; resuming without the option is refused."""
-    from surrogate.data import N_SYMMETRIES, cube_symmetry
+    from surrogate.symmetry import N_SYMMETRIES, cube_symmetry
 
     straight = train(config(data_file, tmp_path / "a", epochs=2, equivariant=True))
     assert main(cli_args(data_file, tmp_path / "b", "--epochs", "1", "--equivariant")) == 0

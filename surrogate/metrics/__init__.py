@@ -1,0 +1,73 @@
+r"""Evaluation metrics of rollouts against ground truth (numpy only; never imports torch).
+
+Used by ``python -m surrogate evaluate`` and the docs/ scripts; :func:`upsample` and :func:`downsample`
+are :mod:`export.runtime.resample`'s (one definition, which the torch-free runtime imports without this
+package). Frames are numpy arrays of shape (T, X, Y, Z) (a time series) or (X, Y, Z) (one frame,
+where it makes sense); per-frame metrics return float64 arrays of shape (T,) for a series and a
+float for one frame. Reductions are done in float64.
+
+By kind, one module each (every name importable from here, ``metrics.X``):
+
+* :mod:`surrogate.metrics.errors` — prediction against truth: :func:`rmse`, the interface
+  displacement δ (:func:`interface_displacement`, derivation there), :func:`relative_error`,
+  :func:`relative_drift` / :func:`mass_drift`, :func:`ensemble_stats`.
+* :mod:`surrogate.metrics.observables` — the free energy F (:func:`free_energy_series`,
+  :func:`network_params`), the coarsening law F ~ t^α (:func:`fit_power_law`), the structure
+  factor S(k) and the characteristic length L (:func:`structure_factor`,
+  :func:`characteristic_length`).
+* :mod:`surrogate.metrics.stationarity` — :func:`stationary_index` and the stationarity of layered
+  end states (:func:`layered_fraction`, :func:`change_up_to_translation`, :func:`layer_shift`,
+  :func:`interface_velocity`, :func:`stationarity`).
+"""
+
+from __future__ import annotations
+
+from export.runtime.resample import downsample, upsample  # noqa: F401  (export.runtime.resample's; re-exported for docs/)
+
+from .errors import ensemble_stats, interface_displacement, mass_drift, relative_drift, relative_error, rmse
+from .observables import (  # noqa: F401  (network_params: public, not in __all__ as before)
+    characteristic_length,
+    fit_power_law,
+    free_energy_series,
+    network_params,
+    structure_factor,
+)
+from .stationarity import (
+    change_up_to_translation,
+    interface_velocity,
+    layer_shift,
+    layer_shifts,
+    layered_fraction,
+    stationarity,
+    stationary_index,
+)
+
+__all__ = [
+    "rmse",
+    "interface_displacement",
+    "free_energy_series",
+    "relative_error",
+    "fit_power_law",
+    "mass_drift",
+    "relative_drift",
+    "stationary_index",
+    "ensemble_stats",
+    "upsample",
+    "downsample",
+    "layered_fraction",
+    "change_up_to_translation",
+    "layer_shift",
+    "layer_shifts",
+    "interface_velocity",
+    "stationarity",
+    "structure_factor",
+    "characteristic_length",
+]
+
+
+def _json(x):
+    """:func:`ch_numba.files.json_safe` (the project's one JSON sanitiser) under the name docs/reproduce.py
+    uses; new code calls ``json_safe`` itself."""
+    from ch_numba.files import json_safe
+
+    return json_safe(x)
