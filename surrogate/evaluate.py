@@ -76,7 +76,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ch_numba.files import json_safe
 from export.runtime.grid import network_grid
 from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
 from export.runtime.resample import downsample, upsample

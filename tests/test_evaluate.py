@@ -21,9 +21,9 @@ from conftest import run_python
 
 import ch_numba
 from ch_numba import initial
-from ch_numba.provenance import code_version
 from ch_numba.dataset import DatasetConfig, generate
 from ch_numba.files import json_safe
+from ch_numba.provenance import code_version
 from export import onnx_export
 from surrogate import CRNN, load_checkpoint, metrics, save_checkpoint
 from surrogate.cli import main

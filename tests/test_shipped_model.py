@@ -72,8 +72,7 @@ def test_shipped_files_exist_and_are_small():
     ],
 )
 def test_metadata_complete(path, conservative, equivariant, params):
-    from export.runtime import spec
-    from export.runtime import Rollout
+    from export.runtime import Rollout, spec
 
     meta = Rollout(path, providers="cpu", threads=1).metadata
     for key in (*spec.REQUIRED_METADATA, "epsilon", "mobility", "W", "dx", "train_grid", "param_count", "train"):

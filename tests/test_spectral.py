@@ -15,10 +15,10 @@ import pytest
 
 import ch_numba
 from ch_numba import initial, reference
-from ch_numba.dataset import DatasetConfig, generate, merge, open_dataset, parts_dir, resume_dir_of
+from ch_numba.dataset import DatasetConfig, generate, open_dataset, parts_dir, resume_dir_of
 from ch_numba.params import CHParams
-from ch_numba.spectral import laplacian_symbol
 from ch_numba.solver import Stepper, resolve_backend
+from ch_numba.spectral import laplacian_symbol
 
 
 def spectral(**kw):

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-import ch_numba
 from ch_numba.dataset import DatasetConfig, generate, open_dataset
 from ch_numba.params import CHParams
 
