@@ -215,9 +215,8 @@ def test_spectral_truth_and_coarsening_follow_independent_runs(tmp_path):
     from surrogate import metrics
 
     mod = _reproduce()
-    mod.FIGURES = tmp_path
-    mod.COARSENING_SEQUENCES, mod.COARSENING_FRAMES, mod.COARSENING_FIT_FROM = 1, 8, 2
-    ctx = mod.Context(MODEL, None, tmp_path, spectral=("coarsening",))
+    sizes = mod.SIZES.replace(coarsening=mod.table.Coarsening(sequences=1, frames=8, fit_from=2))
+    ctx = mod.Context(MODEL, None, tmp_path, spectral=("coarsening",), figures=tmp_path, sizes=sizes)
     p = mod.params_of(ctx.meta)
     frame = int(ctx.meta["steps_per_frame"]) * p.dt
     q, n = ctx.truth("coarsening")
@@ -262,9 +261,8 @@ def test_long_rollout_follows_independent_runs(tmp_path):
     from surrogate import metrics
 
     mod = _reproduce()
-    mod.FIGURES = tmp_path
-    mod.LONG_STEPS, mod.LONG_EVERY, mod.LONG_TAIL = 40, 10, 10_000
-    ctx = mod.Context(MODEL, None, tmp_path, spectral=("long",))
+    sizes = mod.SIZES.replace(long=mod.table.Long(steps=40, every=10, tail=10_000))
+    ctx = mod.Context(MODEL, None, tmp_path, spectral=("long",), figures=tmp_path, sizes=sizes)
     res = mod.exp_long(ctx)
     f, p = ctx.factor, mod.params_of(ctx.meta)
     q, n = ctx.truth("long")
