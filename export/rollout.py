@@ -50,7 +50,7 @@ from ch_numba.solver import (
     check_memory,
 )
 
-from .grid import network_grid
+from .runtime.grid import network_grid
 
 if TYPE_CHECKING:
     from .runtime import Rollout
