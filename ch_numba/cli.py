@@ -43,24 +43,21 @@ def _add_physics(p: argparse.ArgumentParser) -> None:
     add_options(p, CHParams)  # the groups "physics (grid units)" and "time integrator"
 
 
-def _add_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--frames", type=int, default=50, help="stored frames per sequence (default %(default)s)")
-    p.add_argument("--steps-per-frame", type=int, default=400, help="solver steps between frames (default %(default)s)")
+#: the options a run shares with a data set's generation, declared in DatasetConfig's fields
+RUN_OPTIONS = ("frames", "steps_per_frame", "dtype", "storage")
+
+
+def _add_run(p: argparse.ArgumentParser, only=RUN_OPTIONS) -> None:
+    """The run's options: backend, threads and overwrite here, the others from DatasetConfig's fields
+    (``only``: these; None: all of them, as ``generate`` has)."""
+    from .dataset.generation import DatasetConfig  # numpy, numba: imported when the parser is built
+
+    add_options(p, DatasetConfig, only=only)
     p.add_argument(
         "--backend",
         choices=BACKENDS,
         default="auto",
         help="solver backend (default %(default)s: cuda if a GPU is usable, else cpu)",
-    )
-    p.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float32", help="state type (default %(default)s)"
-    )
-    p.add_argument(
-        "--storage",
-        choices=("none", "lzf", "gzip", "scaleoffset", "float16"),
-        default="lzf",
-        help="how phi is stored: none/lzf/gzip are lossless (lzf default, ~80%% of raw size), "
-        "scaleoffset (4 decimals) and float16 are lossy (~35%%)",
     )
     p.add_argument(
         "--threads",
@@ -153,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(s)
     _add_physics(s)
 
+    from .dataset.generation import DatasetConfig  # numpy, numba: imported when the parser is built
+
     g = sub.add_parser(
         "generate",
         help="a data set of many seeded Perlin-IC sequences (resumable, shardable)",
@@ -161,38 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         "every n-th sequence is made; run `merge` after all shards.",
     )
     g.add_argument("out", type=Path, help="output .h5 file (refused if it exists, unless --overwrite)")
-    g.add_argument("--sequences", type=int, required=True, help="number of sequences")
-    g.add_argument("--size", type=int, default=64, help="grid edge L (default %(default)s)")
+    _add_run(g, only=None)  # --sequences, --frames, ... (DatasetConfig), --backend, --threads, --overwrite
     g.add_argument(
-        "--burn-in-frames",
-        type=int,
-        default=0,
-        help="each sequence first runs 0..K frames that are not stored (default %(default)s)",
+        "--frequencies",
+        default=",".join(map(str, DatasetConfig.frequencies)),
+        help="Perlin frequencies drawn per sequence (default %(default)s)",
     )
-    g.add_argument(
-        "--burn-in-law",
-        choices=("uniform", "log"),
-        default="uniform",
-        help="law of the burn-in length: uniform on 0..K, or log-uniform (as many sequences per decade of "
-        "coarsening time, to cover late states; default %(default)s)",
-    )
-    g.add_argument(
-        "--val-fraction", type=float, default=0.3, help="fraction of validation sequences (default %(default)s)"
-    )
-    g.add_argument("--seed", type=int, default=0, help="master seed (default %(default)s)")
-    g.add_argument("--frequencies", default="2,3,4", help="Perlin frequencies drawn per sequence (default %(default)s)")
-    g.add_argument(
-        "--ic-mean",
-        type=float,
-        default=0.5,
-        help="mean of the normal law of φ̄, in (0, 1) (default "
-        "%(default)s); each draw is clipped to [0.3, 0.7], the "
-        "spinodal region (a warning says how many are)",
-    )
-    g.add_argument(
-        "--ic-mean-sd", type=float, default=0.05, help="sd of the normal law of φ̄, >= 0 (default %(default)s)"
-    )
-    g.add_argument("--amplitude", type=float, default=0.1, help="Perlin amplitude A (default %(default)s)")
     g.add_argument("--shard", help="i/n: make only sequences i, i+n, i+2n, ... (then run merge)")
     g.add_argument("--keep-parts", action="store_true", help="keep OUT.h5.parts/ after merging")
     g.add_argument(
@@ -203,7 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequences advanced together in one solver batch (default: 1 on cpu, 16 on cuda); the data "
         "do not depend on it",
     )
-    _add_run(g)
     _add_physics(g)
 
     m = sub.add_parser(
@@ -316,22 +288,7 @@ def cmd_simulate(a, command: str) -> None:
 def cmd_generate(a, command: str) -> None:
     from .dataset import DatasetConfig, generate
 
-    cfg = DatasetConfig(
-        sequences=a.sequences,
-        frames=a.frames,
-        steps_per_frame=a.steps_per_frame,
-        size=a.size,
-        burn_in_frames=a.burn_in_frames,
-        burn_in_law=a.burn_in_law,
-        val_fraction=a.val_fraction,
-        seed=a.seed,
-        frequencies=tuple(_int_list(a.frequencies, "--frequencies")),
-        ic_mean=a.ic_mean,
-        ic_mean_sd=a.ic_mean_sd,
-        amplitude=a.amplitude,
-        dtype=a.dtype,
-        storage=a.storage,
-    )
+    cfg = from_args(DatasetConfig, a, frequencies=tuple(_int_list(a.frequencies, "--frequencies")))
     import signal
 
     def terminated(signum, frame):

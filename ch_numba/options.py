@@ -28,7 +28,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any, Callable
 
-__all__ = ["option", "add_options", "from_args", "option_fields"]
+__all__ = ["option", "add_options", "from_args", "option_fields", "parse_indices", "parse_range"]
 
 #: the metadata key of a command-line option
 KEY = "cli"
@@ -126,3 +126,32 @@ def from_args(cls, args: argparse.Namespace, **given):
     values = {f.name: getattr(args, f.name) for f in option_fields(cls) if hasattr(args, f.name)}
     values.update(given)
     return cls(**values)
+
+
+# --------------------------------------------------------------------------- value parsers (Option.type)
+
+
+def parse_indices(text: str) -> tuple[int, ...]:
+    """'0,3,5' → (0, 3, 5); ranges 'A-B' (inclusive) are allowed: '0-2,7' → (0, 1, 2, 7)."""
+    try:
+        out = []
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sequence indices like 0,3,5 or 0-9, got {text!r}") from None
+    if not out or min(out) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative sequence indices, got {text!r}")
+    return tuple(out)
+
+
+def parse_range(text: str) -> tuple[float | None, float | None]:
+    """'T0:T1' → (T0, T1); either side may be empty (open): '50:' → (50, None)."""
+    try:
+        lo, hi = text.split(":")
+        return (float(lo) if lo.strip() else None), (float(hi) if hi.strip() else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected T_MIN:T_MAX (either may be empty), got {text!r}") from None

@@ -43,8 +43,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ch_numba import cli_runner, provenance
+from ch_numba.dataset.layout import STORAGES
 from ch_numba.files import check_output
 from ch_numba.initial.arguments import add_ic_arguments, ic_options
+from ch_numba.options import add_options, from_args, option
 from ch_numba.solver import (
     PHYSICAL_RANGE,  # re-exported: docs/probe_stability.py and docs/reproduce.py read it here
     check_memory,
@@ -73,14 +75,17 @@ training data: a difference is reported in a warning (the rollout still runs).
 
 @dataclasses.dataclass(frozen=True)
 class RolloutConfig:
-    """What a surrogate rollout file holds (stored as JSON in the root attribute ``config``)."""
+    """What a surrogate rollout file holds (stored as JSON in the root attribute ``config``); the numbers are
+    also the options of both rollout commands (:mod:`ch_numba.options`)."""
 
     model: str
     ic: dict
-    steps: int
-    every: int = 1
-    full_resolution: bool = False
-    storage: str = "lzf"
+    steps: int = option(100, "network steps, each one saved frame of the training data (default %(default)s)")
+    every: int = option(1, "store a frame every this many steps (default %(default)s)")
+    full_resolution: bool = option(
+        False, "store frames upscaled to the ground-truth grid (default: the network's grid)", action="store_true"
+    )
+    storage: str = option("lzf", "HDF5 storage of phi (default %(default)s)", choices=STORAGES)
 
     def __post_init__(self):
         for name, low in (("steps", 0), ("every", 1)):
@@ -302,32 +307,19 @@ def write_rollout(
 
 
 def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
-    """The arguments of both rollout commands: model, --out, --steps, --every, the IC, storage.
+    """The arguments of both rollout commands: model, --out, the IC, and RolloutConfig's options (--steps,
+    --every, --full-resolution, --storage).
 
     The runner's own options (--providers / --device, --threads) are the caller's."""
-    from ch_numba.dataset import STORAGES
-
     p.add_argument("model", type=Path, help=model_help)
     p.add_argument("--out", type=Path, required=True, help="output .h5 file (refused if it exists, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=100,
-        help="network steps, each one saved frame of the training data (default %(default)s)",
-    )
-    p.add_argument("--every", type=int, default=1, help="store a frame every this many steps (default %(default)s)")
+    add_options(p, RolloutConfig)
     add_ic_arguments(
         p.add_argument_group("initial condition (made at ground-truth resolution, then downscaled)"),
         None,
         "ground-truth grid edge L (L^3 voxels; default: the model's training grid, else 64; ignored for npy/h5 ICs)",
     )
-    p.add_argument(
-        "--full-resolution",
-        action="store_true",
-        help="store frames upscaled to the ground-truth grid (default: the network's grid)",
-    )
-    p.add_argument("--storage", choices=STORAGES, default="lzf", help="HDF5 storage of phi (default %(default)s)")
 
 
 def config_from_args(a: argparse.Namespace) -> RolloutConfig:
@@ -335,9 +327,7 @@ def config_from_args(a: argparse.Namespace) -> RolloutConfig:
     check_output(a.out, a.overwrite)
     if a.threads is not None and a.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {a.threads}")
-    return RolloutConfig(
-        model=str(a.model), ic={}, steps=a.steps, every=a.every, full_resolution=a.full_resolution, storage=a.storage
-    )
+    return from_args(RolloutConfig, a, model=str(a.model), ic={})
 
 
 def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command: str) -> Path:
@@ -397,7 +387,7 @@ def dataset_physics(path) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .runtime import PROVIDERS
+    from .runtime.spec import PROVIDERS  # stdlib only: the parser does not load onnxruntime
 
     p = argparse.ArgumentParser(
         prog="python -m export.rollout",

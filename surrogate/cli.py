@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from ch_numba import cli_runner, provenance
+from ch_numba.options import parse_indices, parse_range  # noqa: F401  (their old home; EvalConfig's value types)
 
 log = logging.getLogger("surrogate")
 
@@ -119,117 +120,20 @@ def run_train(a: argparse.Namespace, command: str) -> int:
 # --------------------------------------------------------------------------- evaluate
 
 
-def parse_indices(text: str) -> tuple[int, ...]:
-    """'0,3,5' → (0, 3, 5); ranges 'A-B' (inclusive) are allowed: '0-2,7' → (0, 1, 2, 7)."""
-    try:
-        out = []
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sequence indices like 0,3,5 or 0-9, got {text!r}") from None
-    if not out or min(out) < 0:
-        raise argparse.ArgumentTypeError(f"expected non-negative sequence indices, got {text!r}")
-    return tuple(out)
-
-
-def parse_range(text: str) -> tuple[float | None, float | None]:
-    """'T0:T1' → (T0, T1); either side may be empty (open): '50:' → (50, None)."""
-    try:
-        lo, hi = text.split(":")
-        return (float(lo) if lo.strip() else None), (float(hi) if hi.strip() else None)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected T_MIN:T_MAX (either may be empty), got {text!r}") from None
-
-
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    from .evaluate import SELECTIONS, EvalConfig
+    from ch_numba.options import add_options
 
-    d = EvalConfig(model="", data="", out="")
-    p.add_argument("model", type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)")
-    p.add_argument("data", type=Path, help="ground truth: a ch3d data set (.h5)")
-    p.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="output folder: evaluation.json and PNG plots (refused if it holds them, unless --overwrite)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace evaluation.json and the plots in --out (all of them: none of an earlier run is left)",
-    )
-    p.add_argument("--split", choices=SELECTIONS, default=d.split, help="sequences to evaluate (default %(default)s)")
-    p.add_argument(
-        "--sequences",
-        type=parse_indices,
-        metavar="I,J,..",
-        help="evaluate these sequence indices (any split; overrides --split), e.g. 0,3,5 or 0-9",
-    )
-    p.add_argument(
-        "--max-sequences",
-        type=int,
-        metavar="N",
-        help="at most N sequences, a sample drawn with --seed (default: all selected)",
-    )
-    p.add_argument(
-        "--frames",
-        type=int,
-        metavar="N",
-        help="frames per sequence including frame 0, i.e. N-1 network steps (default: all stored)",
-    )
-    p.add_argument(
-        "--device", default=d.device, help="torch device for a .pt model: auto, cpu, cuda, cuda:N (default %(default)s)"
-    )
-    p.add_argument(
-        "--providers",
-        choices=("auto", "cpu", "cuda"),
-        default=d.providers,
-        help="onnxruntime provider for an .onnx model (default %(default)s)",
-    )
-    p.add_argument("--threads", type=int, help="CPU threads of the model (default: the runtime's choice)")
-    p.add_argument(
-        "--fit-range",
-        type=parse_range,
-        default=d.fit_range,
-        metavar="T0:T1",
-        help="window of the power-law fit F = A t^alpha in time since the initial condition "
-        "(default: all frames with t > 0)",
-    )
-    p.add_argument(
-        "--stationary-tol",
-        type=float,
-        default=d.stationary_tol,
-        help="a state is stationary when max|phi_{k+1} - phi_k| stays below this (default %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the --max-sequences sample (default %(default)s)")
-    p.add_argument("--no-plots", dest="plots", action="store_false", help="numbers only (evaluation.json)")
+    from .evaluate import EvalConfig
+
+    add_options(p, EvalConfig)
 
 
 def run_evaluate(a: argparse.Namespace, command: str) -> int:
+    from ch_numba.options import from_args
+
     from .evaluate import EvalConfig, evaluate
 
-    config = EvalConfig(
-        model=a.model,
-        data=a.data,
-        out=a.out,
-        split=a.split,
-        sequences=a.sequences,
-        max_sequences=a.max_sequences,
-        frames=a.frames,
-        device=a.device,
-        providers=a.providers,
-        threads=a.threads,
-        fit_range=a.fit_range,
-        stationary_tol=a.stationary_tol,
-        seed=a.seed,
-        plots=a.plots,
-        overwrite=a.overwrite,
-    )
-    evaluate(config, command=command)
+    evaluate(from_args(EvalConfig, a), command=command)
     return 0
 
 

@@ -76,9 +76,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ch_numba.options import option, parse_indices, parse_range
 from export.runtime.grid import network_grid
 from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
 from export.runtime.resample import downsample, upsample
+from export.runtime.spec import PROVIDERS
 
 from . import metrics
 from .report import (  # noqa: F401  (the report's names, re-exported here for older imports)
@@ -141,21 +143,48 @@ class EvalConfig:
         of it is left beside the new one); without it such a folder is refused.
     """
 
-    model: str
-    data: str
-    out: str
-    split: str = "val"
-    sequences: tuple | None = None
-    max_sequences: int | None = None
-    frames: int | None = None
-    device: str = "auto"
-    providers: str = "auto"
-    threads: int | None = None
-    fit_range: tuple = (None, None)
-    stationary_tol: float = 1e-4
-    seed: int = 0
-    plots: bool = True
-    overwrite: bool = False
+    model: str = option(
+        positional=True, type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)"
+    )
+    data: str = option(positional=True, type=Path, help="ground truth: a ch3d data set (.h5)")
+    out: str = option(
+        type=Path,
+        required=True,
+        help="output folder: evaluation.json and PNG plots (refused if it holds them, unless --overwrite)",
+    )
+    split: str = option("val", "sequences to evaluate (default %(default)s)", choices=SELECTIONS)
+    sequences: tuple | None = option(
+        None,
+        "evaluate these sequence indices (any split; overrides --split), e.g. 0,3,5 or 0-9",
+        type=parse_indices,
+        metavar="I,J,..",
+    )
+    max_sequences: int | None = option(
+        None, "at most N sequences, a sample drawn with --seed (default: all selected)", metavar="N"
+    )
+    frames: int | None = option(
+        None, "frames per sequence including frame 0, i.e. N-1 network steps (default: all stored)", metavar="N"
+    )
+    device: str = option("auto", "torch device for a .pt model: auto, cpu, cuda, cuda:N (default %(default)s)")
+    providers: str = option("auto", "onnxruntime provider for an .onnx model (default %(default)s)", choices=PROVIDERS)
+    threads: int | None = option(None, "CPU threads of the model (default: the runtime's choice)")
+    fit_range: tuple = option(
+        (None, None),
+        "window of the power-law fit F = A t^alpha in time since the initial condition "
+        "(default: all frames with t > 0)",
+        type=parse_range,
+        metavar="T0:T1",
+    )
+    stationary_tol: float = option(
+        1e-4, "a state is stationary when max|phi_{k+1} - phi_k| stays below this (default %(default)s)"
+    )
+    seed: int = option(0, "seed of the --max-sequences sample (default %(default)s)")
+    plots: bool = option(True, "numbers only (evaluation.json)", action="store_false")
+    overwrite: bool = option(
+        False,
+        "replace evaluation.json and the plots in --out (all of them: none of an earlier run is left)",
+        action="store_true",
+    )
 
     def __post_init__(self):
         for name in ("model", "data", "out"):

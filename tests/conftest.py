@@ -128,11 +128,13 @@ def data_file(tmp_path_factory):
 def heavy_modules() -> list[str]:
     """What an embedding of the torch-free runtime must not load: ``surrogate``, torch, the solver's
     numba, h5py, scipy, matplotlib, and every module of ``ch_numba`` except the stdlib-only
-    :mod:`ch_numba.params` (the generator's clip window of mean φ, which the runtime reads; the lazy
-    ``ch_numba/__init__`` that comes with it loads nothing)."""
+    :mod:`ch_numba.params` (the generator's clip window of mean φ, which the runtime reads) and
+    :mod:`ch_numba.options` (which params' fields declare their options with); the lazy
+    ``ch_numba/__init__`` that comes with them loads nothing."""
     import ch_numba
 
-    solver = sorted(f"ch_numba.{m.name}" for m in pkgutil.iter_modules(ch_numba.__path__) if m.name != "params")
+    stdlib_only = ("params", "options")
+    solver = sorted(f"ch_numba.{m.name}" for m in pkgutil.iter_modules(ch_numba.__path__) if m.name not in stdlib_only)
     return ["surrogate", "surrogate.metrics", "torch", *solver, "numba", "h5py", "scipy", "matplotlib"]
 
 

@@ -191,3 +191,24 @@ def test_the_runtime_imports_only_numpy_onnxruntime_and_itself():
 def test_the_stdlib_only_check_sees_numba_behind_a_package():
     assert stdlib_only("ch_numba.params") and stdlib_only("ch_numba.options")
     assert not stdlib_only("ch_numba.solver") and not stdlib_only("export.runtime.session")
+
+
+def test_the_guide_names_every_module_once():
+    """docs/GUIDE.md's architecture table (module → concept → layer) lists exactly the modules of the tree,
+    each in its layer."""
+    import re
+
+    guide = (ROOT / "docs" / "GUIDE.md").read_text()
+    section = guide[guide.index("## 1. Architecture") : guide.index("## 2. ")]
+    listed = {}
+    for row in section.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        for path in re.findall(r"`([\w/]+\.py)`", cells[0]):
+            assert path not in listed, f"{path} listed twice"
+            listed[path] = cells[2].split()[0]
+    tree = {str(p.relative_to(ROOT)): m for m, p in MODULES.items()}
+    assert sorted(listed) == sorted(tree)
+    for path, name in listed.items():
+        assert name == LAYER_NAMES[layer(tree[path])], f"{path}: the GUIDE says {name}"

@@ -91,3 +91,35 @@ def test_train_options_rebuild_the_default_configuration():
     min_len, max_len = a.seq_len
     config = from_args(TrainConfig, a, min_len=min_len, max_len=max_len, threads=a.threads or 0)
     assert config == TrainConfig(data="d.h5", out="r")
+
+
+def test_generate_options_rebuild_the_default_data_set_configuration():
+    from ch_numba.cli import _params, build_parser
+    from ch_numba.dataset import DatasetConfig
+
+    a = build_parser().parse_args(["generate", "g.h5", "--sequences", "3"])
+    assert from_args(DatasetConfig, a, frequencies=(2, 3, 4)) == DatasetConfig(sequences=3)
+    assert _params(a) == CHParams()
+    a = build_parser().parse_args(["simulate", "s.h5", "--frames", "7", "--storage", "float16"])
+    assert (a.frames, a.steps_per_frame, a.dtype, a.storage) == (7, 400, "float32", "float16")
+    assert not hasattr(a, "sequences")  # simulate takes the run's options only
+
+
+def test_evaluate_options_rebuild_the_default_evaluation():
+    from surrogate.cli import build_parser
+    from surrogate.evaluate import EvalConfig
+
+    a = build_parser().parse_args(["evaluate", "m.onnx", "d.h5", "--out", "e"])
+    assert from_args(EvalConfig, a) == EvalConfig(model="m.onnx", data="d.h5", out="e")
+    a = build_parser().parse_args(
+        ["evaluate", "m.onnx", "d.h5", "--out", "e", "--sequences", "0-2,5", "--fit-range", "5:"]
+    )
+    assert (from_args(EvalConfig, a).sequences, from_args(EvalConfig, a).fit_range) == ((0, 1, 2, 5), (5.0, None))
+
+
+def test_rollout_options_rebuild_the_default_rollout_configuration(tmp_path):
+    from export.rollout import RolloutConfig, build_parser, config_from_args
+
+    a = build_parser().parse_args(["m.onnx", "--out", str(tmp_path / "r.h5")])
+    assert config_from_args(a) == RolloutConfig(model="m.onnx", ic={})
+    assert (RolloutConfig.steps, RolloutConfig.every, RolloutConfig.storage) == (100, 1, "lzf")

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from ..files import check_output
-from ..params import IC_MEAN_CLIP, CHParams  # IC_MEAN_CLIP defined once, stdlib-only (the runtime reads it)
+from ..options import option
+from ..params import IC_MEAN_CLIP, CHParams
+from ..physics import SUPPORTED_DTYPES  # IC_MEAN_CLIP defined once, stdlib-only (the runtime reads it)
 from ..solver import Stepper, check_memory, memory_needed, resolve_backend
-from .layout import storage_options
+from .layout import STORAGES, storage_options
 from .recipe import _claim_recipe, run_params
 from .shards import (
     MERGE_LOCK,
@@ -43,6 +45,8 @@ log = logging.getLogger("ch_numba.dataset")
 
 
 BURN_IN_LAWS = ("uniform", "log")
+#: the solver's state types (:data:`ch_numba.physics.SUPPORTED_DTYPES`) by name
+STATE_DTYPES = tuple(d.name for d in SUPPORTED_DTYPES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,20 +63,34 @@ class DatasetConfig:
     every decade of coarsening time, early and late, gets the same share of sequences).
     """
 
-    sequences: int
-    frames: int = 50
-    steps_per_frame: int = 400
-    size: int = 64
-    burn_in_frames: int = 0
-    burn_in_law: str = "uniform"
-    val_fraction: float = 0.3
-    seed: int = 0
-    frequencies: tuple = (2, 3, 4)
-    ic_mean: float = 0.5
-    ic_mean_sd: float = 0.05
-    amplitude: float = 0.1
-    dtype: str = "float32"
-    storage: str = "lzf"
+    sequences: int = option(required=True, help="number of sequences")
+    frames: int = option(50, "stored frames per sequence (default %(default)s)")
+    steps_per_frame: int = option(400, "solver steps between frames (default %(default)s)")
+    size: int = option(64, "grid edge L (default %(default)s)")
+    burn_in_frames: int = option(0, "each sequence first runs 0..K frames that are not stored (default %(default)s)")
+    burn_in_law: str = option(
+        "uniform",
+        "law of the burn-in length: uniform on 0..K, or log-uniform (as many sequences per decade of "
+        "coarsening time, to cover late states; default %(default)s)",
+        choices=BURN_IN_LAWS,
+    )
+    val_fraction: float = option(0.3, "fraction of validation sequences (default %(default)s)")
+    seed: int = option(0, "master seed (default %(default)s)")
+    frequencies: tuple = (2, 3, 4)  # --frequencies "2,3,4" (ch_numba.cli: its comma list parsed there)
+    ic_mean: float = option(
+        0.5,
+        f"mean of the normal law of φ̄, in (0, 1) (default %(default)s); each draw is clipped to "
+        f"[{IC_MEAN_CLIP[0]}, {IC_MEAN_CLIP[1]}], the spinodal region (a warning says how many are)",
+    )
+    ic_mean_sd: float = option(0.05, "sd of the normal law of φ̄, >= 0 (default %(default)s)")
+    amplitude: float = option(0.1, "Perlin amplitude A (default %(default)s)")
+    dtype: str = option("float32", "state type (default %(default)s)", choices=STATE_DTYPES)
+    storage: str = option(
+        "lzf",
+        "how phi is stored: none/lzf/gzip are lossless (lzf default, ~80%% of raw size), "
+        "scaleoffset (4 decimals) and float16 are lossy (~35%%)",
+        choices=STORAGES,
+    )
 
     def __post_init__(self):
         def need(cond, msg):
@@ -97,7 +115,7 @@ class DatasetConfig:
         need(0.0 < self.amplitude <= 0.5, f"--amplitude must be in (0, 0.5], got {self.amplitude}")
         need(0.0 < self.ic_mean < 1.0, f"--ic-mean must be in (0, 1) (phi is in [0, 1]), got {self.ic_mean}")
         need(0.0 <= self.ic_mean_sd < math.inf, f"--ic-mean-sd must be a number >= 0, got {self.ic_mean_sd}")
-        need(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        need(self.dtype in STATE_DTYPES, f"--dtype must be float32 or float64, got {self.dtype}")
         storage_options(self.storage)
 
     @property

@@ -50,7 +50,7 @@ __all__ = [
 _LAZY = {
     "Rollout": ".session",
     "read_metadata": ".session",
-    "PROVIDERS": ".providers",
+    "PROVIDERS": ".spec",
     "cpu_cores": ".providers",
     "cuda_provider_options": ".providers",
     "session_options": ".providers",

@@ -32,12 +32,12 @@ from pathlib import Path
 import onnxruntime as ort
 
 from .runner_base import check_threads
+from .spec import PROVIDERS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PROVIDERS", "cpu_cores", "session_options", "cuda_provider_options", "create_session", "session_device"]
 
-PROVIDERS = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 

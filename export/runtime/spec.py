@@ -54,6 +54,9 @@ INPUTS = ("phi", "h1", "h2")
 OUTPUTS = ("phi_next", "h1_next", "h2_next")
 DYNAMIC_AXES = ("batch", "x", "y", "z")
 
+#: the execution providers a runner is asked for ("auto": CUDA where usable, else the CPU)
+PROVIDERS = ("auto", "cpu", "cuda")
+
 REQUIRED_METADATA = ("format_version", "conservative", "hidden", "kernel", "downscale", "dt", "steps_per_frame")
 
 PHI_CONVENTION = (
