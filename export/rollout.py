@@ -16,7 +16,7 @@ format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m 
   ``time[k] = k · every · steps_per_frame · dt``.
 * The runner is anything with :class:`export.runtime.Rollout`'s interface (``factor``, ``kernel``,
   ``metadata``, ``path``, ``backend``, ``downscale``/``upscale``, ``rollout``): the ONNX runtime
-  here, :class:`surrogate.runner.TorchRollout` for ``python -m surrogate rollout CHECKPOINT.pt``,
+  here, :class:`surrogate.runner.TorchRunner` for ``python -m surrogate rollout CHECKPOINT.pt``,
   which shares this writer and these arguments (:func:`add_rollout_arguments`, :func:`run_from_args`).
   This module imports onnxruntime only to build an ONNX runner.
 * ``free_energy`` (per volume, float64, with dx_stored) and ``phi_mean`` are stored per frame and

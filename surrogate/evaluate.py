@@ -1,6 +1,6 @@
 r"""Evaluation of a surrogate against ground truth (``python -m surrogate evaluate MODEL DATA.h5 --out DIR``).
 
-The model is a PyTorch checkpoint (.pt, run by :class:`surrogate.runner.TorchRollout`) or an
+The model is a PyTorch checkpoint (.pt, run by :class:`surrogate.runner.TorchRunner`) or an
 exported step (.onnx, run by :class:`export.runtime.Rollout`). This module imports neither torch
 nor onnxruntime itself: the runner's module is imported when the model is loaded, so an ONNX model
 is evaluated without PyTorch installed.
@@ -237,7 +237,7 @@ def _model_kind(path: Path) -> str:
 
 def load_runner(path, *, device: str = "auto", providers: str = "auto", threads: int | None = None):
     """(runner, kind): an :class:`export.runtime.Rollout` for .onnx (kind "onnx", no torch imported)
-    or a :class:`surrogate.runner.TorchRollout` for a checkpoint (kind "torch")."""
+    or a :class:`surrogate.runner.TorchRunner` for a checkpoint (kind "torch")."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a model file")
@@ -251,13 +251,13 @@ def load_runner(path, *, device: str = "auto", providers: str = "auto", threads:
             raise ValueError(f"evaluating {path} needs onnxruntime ({exc}); pip install 'ch3d[export]'") from None
         return Rollout(path, providers=providers, threads=threads), kind
     try:
-        from .runner import TorchRollout
+        from .runner import TorchRunner
     except ImportError as exc:
         raise ValueError(
             f"evaluating the checkpoint {path} needs PyTorch ({exc}); pip install 'ch3d[train]', or "
             f"evaluate an exported .onnx model"
         ) from None
-    return TorchRollout(path, device=device, threads=threads), kind
+    return TorchRunner(path, device=device, threads=threads), kind
 
 
 def _physics_warnings(meta: dict, ds) -> list[str]:

@@ -214,7 +214,7 @@ def test_refuses_missing_or_invalid_metadata(model_path, tmp_path, edit, match):
 @pytest.mark.parametrize(
     "phi, match",
     [
-        (np.zeros((2, 8, 8), np.float32), "too small"),
+        (np.zeros((2, 8, 8), np.float32), "network grid 2x8x8 is smaller than the model's kernel 3"),
         (np.zeros((8, 8, 8, 8), np.float32), "expected phi of shape"),
         (np.zeros((1, 2, 8, 8, 8), np.float32), "expected phi of shape"),
         (np.full((8, 8, 8), np.nan, np.float32), "NaN or Inf"),

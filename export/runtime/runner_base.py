@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .grid import check_kernel
 from .resample import downsample, upsample
 
 __all__ = ["RunnerBase", "check_threads"]
@@ -80,13 +81,18 @@ class RunnerBase:
 
     # -- checks ----------------------------------------------------------------------------
     def check_grid(self, grid) -> None:
-        """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel)."""
+        """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel;
+        :func:`export.runtime.grid.check_kernel`, the one definition of that refusal)."""
         grid = tuple(int(n) for n in grid)
-        if len(grid) != 3 or min(grid) < self.kernel:
-            raise ValueError(
-                f"grid {grid} is too small for this model: each of X, Y, Z must be >= the kernel size "
-                f"{self.kernel} (periodic {self.kernel}^3 stencils)"
-            )
+        if len(grid) != 3:
+            raise ValueError(f"expected a spatial grid (X, Y, Z), got {grid}")
+        check_kernel(
+            grid,
+            1,
+            self.kernel,
+            what="the network grid",
+            remedy=f"each of X, Y, Z must be >= {self.kernel} (periodic {self.kernel}^3 stencils)",
+        )
 
     def _as_array(self, phi, name: str = "phi") -> tuple[np.ndarray, bool]:
         """phi as a contiguous (N, 1, X, Y, Z) array of the model's dtype, and whether it came as (X, Y, Z)."""
