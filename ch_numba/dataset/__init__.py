@@ -11,42 +11,59 @@ One module per concept (each opens with its own docstring):
 - :mod:`~ch_numba.dataset.generation`: ``DatasetConfig``, the batched driver, ``Progress`` and ``generate``;
 - :mod:`~ch_numba.dataset.reader`: ``open_dataset`` (``Dataset``) and ``read_frame``.
 
-The names of the modules are also names of this package (``from ch_numba.dataset import generate``).
+The names of the modules are also names of this package (``from ch_numba.dataset import generate``),
+imported on first use (PEP 562): reading one module (``ch_numba.dataset.reader``, ``.layout``) does not
+load the generator (the solver, numba) or the others.
 """
 
 from __future__ import annotations
 
-from .generation import (
-    BURN_IN_LAWS,
-    DEFAULT_BATCH,
-    IC_MEAN_CLIP,
-    PROGRESS_INTERVAL,
-    DatasetConfig,
-    Progress,
-    default_batch,
-    generate,
-    parts_recipe,
-)
-from .layout import (
-    ARRAY_DIMS,
-    DIMS,
-    FORMAT,
-    FORMAT_VERSION,
-    REQUIRED,
-    SPLITS,
-    STORAGES,
-    create_layout,
-    root_attrs,
-    set_sequence,
-    solver_attrs,
-    steps_per_frame_dt,
-    storage_options,
-)
-from .reader import Dataset, open_dataset, read_frame
-from .recipe import _create_new as _create_new  # tests import it here
-from .recipe import run_params
-from .shards import MERGE_LOCK, PartsLock, merge, parse_shard, part_path, part_problem, parts_dir, shard_lock
-from .writer import SequenceFile, prepare_resume_dir, resume_dir_of, run_sequence, write_sequence_file
+import importlib
+
+#: public name -> the module that defines it (imported on first use, PEP 562)
+_HOMES = {
+    "BURN_IN_LAWS": "generation",
+    "DEFAULT_BATCH": "generation",
+    "DatasetConfig": "generation",
+    "IC_MEAN_CLIP": "generation",
+    "PROGRESS_INTERVAL": "generation",
+    "Progress": "generation",
+    "default_batch": "generation",
+    "generate": "generation",
+    "parts_recipe": "generation",
+    "ARRAY_DIMS": "layout",
+    "DIMS": "layout",
+    "FORMAT": "layout",
+    "FORMAT_VERSION": "layout",
+    "REQUIRED": "layout",
+    "SPLITS": "layout",
+    "STORAGES": "layout",
+    "create_layout": "layout",
+    "root_attrs": "layout",
+    "set_sequence": "layout",
+    "solver_attrs": "layout",
+    "steps_per_frame_dt": "layout",
+    "storage_options": "layout",
+    "Dataset": "reader",
+    "open_dataset": "reader",
+    "read_frame": "reader",
+    "_create_new": "recipe",
+    "run_params": "recipe",
+    "MERGE_LOCK": "shards",
+    "PartsLock": "shards",
+    "merge": "shards",
+    "parse_shard": "shards",
+    "part_path": "shards",
+    "part_problem": "shards",
+    "parts_dir": "shards",
+    "shard_lock": "shards",
+    "SequenceFile": "writer",
+    "prepare_resume_dir": "writer",
+    "resume_dir_of": "writer",
+    "run_sequence": "writer",
+    "write_sequence_file": "writer",
+}
+
 
 __all__ = [
     "ARRAY_DIMS",
@@ -89,3 +106,13 @@ __all__ = [
     "storage_options",
     "write_sequence_file",
 ]
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module 'ch_numba.dataset' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
