@@ -2,11 +2,10 @@
 
 import itertools
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ch_numba
 from ch_numba import reference
@@ -345,7 +344,6 @@ def test_the_per_rollout_summary_is_gone():
 
 def test_metrics_import_without_torch():
     code = (
-        "import sys; sys.modules['torch'] = None\n"
         "import numpy as np, ch_numba\n"
         "from surrogate import metrics\n"
         "a = np.random.default_rng(0).random((2, 4, 4, 4))\n"
@@ -356,7 +354,7 @@ def test_metrics_import_without_torch():
         "assert sys.modules['torch'] is None\n"
         "print('ok')\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    res = run_python(code, no_torch=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok"
 

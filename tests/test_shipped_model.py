@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "crnn.onnx"
@@ -157,7 +156,6 @@ def test_change_up_to_translation_finds_the_periodic_shift():
 def test_runs_without_torch(tmp_path):
     """The shipped model rolls out in a process where torch cannot be imported."""
     code = (
-        "import sys; sys.modules['torch'] = None\n"
         "import numpy as np\n"
         "from export.runtime import Rollout\n"
         f"r = Rollout({str(MODEL)!r}, providers='cpu', threads=1)\n"
@@ -166,7 +164,7 @@ def test_runs_without_torch(tmp_path):
         "assert abs(f.mean() - x.mean()) < 1e-6, f.mean()\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = run_python(code, no_torch=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
