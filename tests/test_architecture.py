@@ -27,7 +27,7 @@ PACKAGES = ("ch_numba", "export", "surrogate")
 EXPORTER = ("export.onnx_export", "export.__main__")
 LAYER_NAMES = ("ch_numba", "runtime", "surrogate", "exporter")
 #: command-line modules of ch_numba: the rest of ch_numba (physics, ICs, data sets) never imports them
-CH_NUMBA_CLI = ("ch_numba.cli", "ch_numba.command", "ch_numba.cli_common", "ch_numba.__main__")
+CH_NUMBA_CLI = ("ch_numba.cli", "ch_numba.cli_runner", "ch_numba.cli_common", "ch_numba.__main__")
 #: third-party packages the torch-free runtime (``export.runtime``) may import: the light embedding install
 RUNTIME_THIRD_PARTY = {"numpy", "onnxruntime"}
 

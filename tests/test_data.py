@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ch_numba
-from export.resample import downsample
+from export.runtime.resample import downsample
 from surrogate.data import SequenceDataset, SubSequence, SubSequenceSampler, validation_batches
 from surrogate.symmetry import SYMMETRIES
 
@@ -36,7 +36,7 @@ def test_sample_equals_file_frames_downscaled_and_transformed(data_file):
         if m >> j & 1:
             want = np.flip(want, 1 + j)
     np.testing.assert_allclose(sample[:, 0].numpy(), 1 - want, **EXACT)
-    # plain key: the nearest-downscaled frames, equal to export.resample.downsample
+    # plain key: the nearest-downscaled frames, equal to export.runtime.resample.downsample
     plain = ds[SubSequence(seq, 2, 5)][:, 0].numpy()
     np.testing.assert_array_equal(plain, downsample(raw, 2))
     np.testing.assert_array_equal(plain, raw[:, ::2, ::2, ::2])

@@ -10,7 +10,7 @@ from conftest import run_python
 import ch_numba
 from ch_numba import reference
 from ch_numba.files import json_safe
-from export.resample import downsample, upsample
+from export.runtime.resample import downsample, upsample
 from surrogate import metrics
 
 DELTA_RTOL = 0.02  # δ of a shifted equilibrium slab vs the shift (first-order theory; FD gradient ≈ +0.7 %)
@@ -159,7 +159,7 @@ def test_ensemble_stats_matches_hand_computation():
 
 # -- resolution --------------------------------------------------------------------------------------
 def test_up_and_downsample_are_inverse():
-    # export.resample's (the one definition); metrics re-exports them for docs/reproduce.py
+    # export.runtime.resample's (the one definition); metrics re-exports them for docs/reproduce.py
     assert metrics.upsample is upsample and metrics.downsample is downsample
     rng = np.random.default_rng(5)
     a = rng.random((3, 4, 5, 6)).astype(np.float32)
