@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ch_numba import initial  # noqa: E402
-from export.rollout import PHYSICAL_RANGE  # noqa: E402
+from ch_numba.solver import PHYSICAL_RANGE  # noqa: E402
 from surrogate import metrics  # noqa: E402
 from surrogate.evaluate import load_runner  # noqa: E402
 

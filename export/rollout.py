@@ -48,7 +48,7 @@ from ch_numba.files import check_output
 from ch_numba.initial.arguments import add_ic_arguments, ic_options
 from ch_numba.options import add_options, from_args, option
 from ch_numba.solver import (
-    PHYSICAL_RANGE,  # re-exported: docs/probe_stability.py and docs/reproduce.py read it here
+    PHYSICAL_RANGE,
     check_memory,
 )
 

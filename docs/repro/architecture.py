@@ -13,7 +13,8 @@ import numpy as np
 
 from ch_numba import initial
 from ch_numba.render import new_figure  # a Figure on the Agg canvas, no pyplot
-from export.rollout import PHYSICAL_RANGE
+from ch_numba.solver import PHYSICAL_RANGE
+from export.runtime.resample import downsample
 from surrogate import metrics
 
 from .common import ROOT, params_of
@@ -70,9 +71,7 @@ def architecture_rollouts(path: str, sizes: Architecture = SIZES.architecture) -
     net_p = metrics.network_params(p, f)
     ics = np.stack(
         [
-            metrics.downsample(
-                initial.perlin((grid,) * 3, frequency=3, seed=s, mean=0.5, amplitude=0.1).astype(np.float32), f
-            )
+            downsample(initial.perlin((grid,) * 3, frequency=3, seed=s, mean=0.5, amplitude=0.1).astype(np.float32), f)
             for s in z.seeds
         ]
     )

@@ -12,7 +12,8 @@ import numpy as np
 import ch_numba
 from ch_numba import initial
 from ch_numba.render import new_figure  # a Figure on the Agg canvas, no pyplot
-from export.rollout import PHYSICAL_RANGE
+from ch_numba.solver import PHYSICAL_RANGE
+from export.runtime.resample import downsample, upsample
 from surrogate import metrics
 
 from .common import params_of, plot_slices
@@ -58,11 +59,11 @@ def exp_long(ctx) -> dict:
         np.save(cache, truth)
 
     t = np.arange(len(pred)) * every * runner.time_per_step
-    F_pred = metrics.free_energy_series(metrics.upsample(pred, ctx.factor), p)
+    F_pred = metrics.free_energy_series(upsample(pred, ctx.factor), p)
     F_true = metrics.free_energy_series(truth, p)
     # on the network grid (spacing f·dx): the fair view, free of the upsampling floor
     F_net_pred = metrics.free_energy_series(pred, net_p)
-    F_net_true = metrics.free_energy_series(metrics.downsample(truth, ctx.factor), net_p)
+    F_net_true = metrics.free_energy_series(downsample(truth, ctx.factor), net_p)
 
     def final(frames, dx):
         last = frames[-1].astype(np.float64)
@@ -125,7 +126,7 @@ def exp_long(ctx) -> dict:
     k = [0, len(pred) // 100, len(pred) // 10, len(pred) - 1]
     plot_slices(
         [(f"solver t={t[i]:.0f}", truth[i]) for i in k]
-        + [(f"CRNN t={t[i]:.0f}", metrics.upsample(pred[i], ctx.factor)) for i in k],
+        + [(f"CRNN t={t[i]:.0f}", upsample(pred[i], ctx.factor)) for i in k],
         ctx.figures / "long_slices.png",
     )
     return res

@@ -8,6 +8,7 @@ import numpy as np
 
 from ch_numba import initial
 from ch_numba.render import new_figure  # a Figure on the Agg canvas, no pyplot
+from export.runtime.resample import downsample, upsample
 from surrogate import metrics
 
 from .common import params_of
@@ -20,12 +21,12 @@ def check_rollout(runner, grid: int, factor: int, params, sizes: Check = SIZES.c
     upsampled: it carries the upsampling floor and rises as sharp blocky interfaces form), F on the
     network grid (``free_energy_network``, spacing factor·dx: the fair one) and the mass."""
     ic = initial.perlin((grid,) * 3, frequency=3, seed=sizes.seed, mean=0.5, amplitude=0.1).astype(np.float32)
-    x0 = metrics.downsample(ic, factor)
+    x0 = downsample(ic, factor)
     frames = np.stack([x0, *runner.rollout(x0, sizes.steps, every=sizes.every)])
     return {
         "steps": sizes.steps,
         "every": sizes.every,
-        "free_energy": metrics.free_energy_series(metrics.upsample(frames, factor), params),
+        "free_energy": metrics.free_energy_series(upsample(frames, factor), params),
         "free_energy_network": metrics.free_energy_series(frames, metrics.network_params(params, factor)),
         "mass": frames.reshape(len(frames), -1).astype(np.float64).mean(axis=1),
     }

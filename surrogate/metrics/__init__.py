@@ -1,7 +1,7 @@
 r"""Evaluation metrics of rollouts against ground truth (numpy only; never imports torch).
 
-Used by ``python -m surrogate evaluate`` and the docs/ scripts; :func:`upsample` and :func:`downsample`
-are :mod:`export.runtime.resample`'s (one definition, which the torch-free runtime imports without this
+Used by ``python -m surrogate evaluate`` and the docs/ scripts; the nearest up/downsampling between the
+grids is :mod:`export.runtime.resample`'s (one definition, which the torch-free runtime imports without this
 package). Frames are numpy arrays of shape (T, X, Y, Z) (a time series) or (X, Y, Z) (one frame,
 where it makes sense); per-frame metrics return float64 arrays of shape (T,) for a series and a
 float for one frame. Reductions are done in float64.
@@ -21,8 +21,6 @@ By kind, one module each (every name importable from here, ``metrics.X``):
 """
 
 from __future__ import annotations
-
-from export.runtime.resample import downsample, upsample  # noqa: F401  (export.runtime.resample's; re-exported for docs/)
 
 from .errors import ensemble_stats, interface_displacement, mass_drift, relative_drift, relative_error, rmse
 from .observables import (  # noqa: F401  (network_params: public, not in __all__ as before)
@@ -52,8 +50,6 @@ __all__ = [
     "relative_drift",
     "stationary_index",
     "ensemble_stats",
-    "upsample",
-    "downsample",
     "layered_fraction",
     "change_up_to_translation",
     "layer_shift",
