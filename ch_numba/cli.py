@@ -14,7 +14,7 @@ from pathlib import Path
 from .cli_runner import run, setup_logging
 from .files import check_output
 from .initial.arguments import add_ic_arguments, ic_options_from_args
-from .options import add_options, from_args
+from .options import add_options, check_seed, from_args
 from .params import CHParams
 from .provenance import command_line
 from .solver import BACKENDS, check_memory
@@ -225,6 +225,7 @@ def cmd_simulate(a, command: str) -> None:
     from .solver import BlowUpError, blowup_value, memory_needed
 
     params = _params(a)
+    check_seed(a.seed)  # stored as int64: checked before the resume folder is made
     if a.frames < 1 or a.steps_per_frame < 1:
         raise ValueError(f"--frames and --steps-per-frame must be >= 1, got {a.frames} and {a.steps_per_frame}")
     check_output(a.out, a.overwrite)

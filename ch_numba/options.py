@@ -25,16 +25,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import operator
 from collections.abc import Iterable
 from typing import Any, Callable
 
-__all__ = ["option", "add_options", "from_args", "option_fields", "parse_indices", "parse_range"]
+__all__ = [
+    "option",
+    "add_options",
+    "from_args",
+    "option_fields",
+    "parse_indices",
+    "parse_range",
+    "SEED_MAX",
+    "check_seed",
+]
 
 #: the metadata key of a command-line option
 KEY = "cli"
 #: argparse actions a boolean option may use: "bool" = --x/--no-x (BooleanOptionalAction)
 BOOL_ACTIONS = ("store_true", "store_false", "bool")
 _TYPES = {"int": int, "float": float, "str": str}
+#: the largest seed a command takes: the data sets store seeds as int64 (numpy's generators take any int >= 0)
+SEED_MAX = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,3 +167,17 @@ def parse_range(text: str) -> tuple[float | None, float | None]:
         return (float(lo) if lo.strip() else None), (float(hi) if hi.strip() else None)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected T_MIN:T_MAX (either may be empty), got {text!r}") from None
+
+
+def check_seed(value, what: str = "--seed", low: int = 0) -> int:
+    """``value`` as an int in ``low``..:data:`SEED_MAX` (what a data set's int64 seed holds), else a
+    one-line ValueError naming ``what``; the commands call it before they write anything."""
+    try:
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer in {low}..{SEED_MAX}, got {value!r}") from None
+    if not low <= number <= SEED_MAX:
+        raise ValueError(f"{what} must be in {low}..{SEED_MAX}, got {number}")
+    return number

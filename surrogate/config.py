@@ -12,7 +12,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from ch_numba.options import option
+from ch_numba.options import check_seed, option
 
 __all__ = ["TrainConfig", "AMP_CHOICES"]
 
@@ -146,7 +146,7 @@ class TrainConfig:
         )
         need(self.amp in AMP_CHOICES, f"--amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
         need(self.bptt is None or self.bptt >= 1, f"--bptt must be >= 1, got {self.bptt}")
-        need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+        check_seed(self.seed)
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
         need(self.best_from >= 0, f"--best-from must be >= 0, got {self.best_from}")

@@ -421,6 +421,19 @@ def test_an_initial_condition_outside_the_range_is_refused_before_the_resume_fol
     assert "values span [1.2, 1.2], outside φ ∈ [0, 1]" in caplog.text
 
 
+@pytest.mark.parametrize("seed", ["1180591620717411303424", str(2**63), "-1"])
+def test_a_seed_out_of_range_is_one_line_before_anything_is_written_and_a_rerun_works(tmp_path, capsys, seed):
+    out = tmp_path / "o.h5"
+    one_line_error(capsys, _simulate(out, "--seed", seed), rf"^error: --seed must be in 0\.\.{2**63 - 1}, got {seed}$")
+    assert list(tmp_path.iterdir()) == []  # no o.h5.resume left to block the rerun
+    gen = ["generate", str(tmp_path / "g.h5"), "--sequences", "1", "--size", "8", "--frames", "1", "--seed", seed]
+    one_line_error(capsys, main(gen), rf"^error: --seed must be in 0\.\.{2**63 - 1}, got {seed}$")
+    assert list(tmp_path.iterdir()) == []
+    assert _simulate(out, "--seed", str(2**63 - 1)) == 0  # the largest seed works
+    with open_dataset(out) as ds:
+        assert int(ds.seed[0]) == 2**63 - 1
+
+
 def test_a_closed_pipe_ends_quietly(data_file):
     """`python -m ch_numba info f.h5 | head -1`: the reader is gone before the summary is written."""
     proc = subprocess.Popen(

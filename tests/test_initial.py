@@ -323,7 +323,7 @@ def test_errors():
         initial.make("sphere", (4, 4, 4), radii=2)
     with pytest.raises(ValueError, match="needs a file path"):
         initial.make("mesh", (4, 4, 4))
-    for seed in (0, -3, 1.5, True):
+    for seed in (0, -3, 1.5, True, 2**63):
         with pytest.raises(ValueError, match="seed must be a positive integer"):
             initial.perlin((4, 4, 4), seed=seed)
     with pytest.raises(ValueError, match="seed must be a positive integer"):

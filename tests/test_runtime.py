@@ -638,6 +638,7 @@ def test_cli_ic_h5_states_the_data_set_physics(model_path, tmp_path, caplog):
         (["--out", "folder"], "is a folder"),
         (["--threads", "0"], "--threads must be >= 1, got 0"),
         (["--size", "4000"], "GiB of memory"),
+        (["--seed", "1180591620717411303424"], f"--seed must be in 0..{2**63 - 1}, got 1180591620717411303424"),
     ],
 )
 def test_cli_errors_are_one_line(model_path, tmp_path, capsys, args, match):

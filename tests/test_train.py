@@ -238,6 +238,7 @@ def test_cli_errors(data_file, tmp_path, capsys):
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--batch", "0")), "--batch must be >= 1")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--seq-len", "1")), "at least 2 frames")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--bptt", "0")), "--bptt must be >= 1")
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--seed", str(2**64))), r"--seed must be in 0\.\.")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "3")), "not divisible")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--resume")), "no checkpoint .* to continue")
     if not torch.cuda.is_available():

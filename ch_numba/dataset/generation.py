@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import check_output
-from ..options import option
+from ..options import check_seed, option
 from ..params import IC_MEAN_CLIP, CHParams
 from ..physics import SUPPORTED_DTYPES  # IC_MEAN_CLIP defined once, stdlib-only (the runtime reads it)
 from ..solver import Stepper, check_memory, memory_needed, resolve_backend
@@ -107,7 +107,7 @@ class DatasetConfig:
             f"--burn-in-law must be one of {', '.join(BURN_IN_LAWS)}, got {self.burn_in_law!r}",
         )
         need(0.0 <= self.val_fraction < 1.0, f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+        check_seed(self.seed)
         need(
             len(self.frequencies) > 0 and all(int(f) >= 1 for f in self.frequencies),
             f"frequencies must be positive integers, got {self.frequencies}",

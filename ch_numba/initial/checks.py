@@ -6,6 +6,8 @@ import operator
 
 import numpy as np
 
+from ..options import SEED_MAX
+
 
 def _positive_int(value, what: str) -> int:
     """`value` as a Python int ≥ 1, or a ValueError naming `what`."""
@@ -35,10 +37,16 @@ def _shape3(shape) -> tuple[int, int, int]:
 
 
 def _check_seed(seed) -> int:
+    """A seed in 1..SEED_MAX: perlin-noise treats 0 as "random", and the data sets store seeds as int64."""
     try:
-        return _positive_int(seed, "seed")
+        value = _positive_int(seed, "seed")
+        if value > SEED_MAX:
+            raise ValueError
+        return value
     except ValueError:
-        raise ValueError(f"seed must be a positive integer (perlin-noise treats 0 as 'random'), got {seed!r}") from None
+        raise ValueError(
+            f"seed must be a positive integer <= {SEED_MAX} (perlin-noise treats 0 as 'random'), got {seed!r}"
+        ) from None
 
 
 def _check_axis(axis) -> int:
