@@ -150,6 +150,11 @@ class TrainConfig:
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
         need(self.best_from >= 0, f"--best-from must be >= 0, got {self.best_from}")
+        need(
+            self.best_from < self.epochs,
+            f"--best-from {self.best_from} must be below --epochs {self.epochs} (epochs are numbered "
+            f"0..{self.epochs - 1}): no epoch could become best.pt",
+        )
         if self.init_from is not None:
             object.__setattr__(self, "init_from", str(self.init_from))
         need(

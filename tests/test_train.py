@@ -239,6 +239,11 @@ def test_cli_errors(data_file, tmp_path, capsys):
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--seq-len", "1")), "at least 2 frames")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--bptt", "0")), "--bptt must be >= 1")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--seed", str(2**64))), r"--seed must be in 0\.\.")
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--best-from", "99", "--epochs", "1")),
+        r"^error: --best-from 99 must be below --epochs 1 \(epochs are numbered 0\.\.0\): no epoch could become best\.pt$",
+    )
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "3")), "not divisible")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--resume")), "no checkpoint .* to continue")
     if not torch.cuda.is_available():
