@@ -237,16 +237,22 @@ def export_model(
     An equivariant model is written as its :meth:`~surrogate.CRNN.to_plain` twin (same step).
     The file is written atomically: to a temporary file in ``out``'s folder, on which ``check(path)``
     (e.g. :func:`verify`, raising on a mismatch) is called before it replaces ``out``; a failure
-    leaves a previous ``out`` in place. Raises ValueError for bad options, ImportError if onnx or
+    leaves a previous ``out`` in place. Raises ValueError for bad options or metadata the runtime would
+    refuse (:func:`export.runtime.spec.check_metadata`, before anything is written), ImportError if onnx or
     onnxscript is missing, RuntimeError if the exported graph lacks the expected signature.
     """
     _check_options(opset, pad_mode)
+    out = Path(out)
+    card = json.dumps(metadata, sort_keys=True)
+    try:  # the runtime's own check, on the text it will read: nothing is written that it would refuse
+        spec.check_metadata(json.loads(card), str(out))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; not written (the runtime would refuse it)") from None
     try:
         import onnx
         import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     except ImportError as exc:
         raise ImportError(f"ONNX export needs onnx and onnxscript ({exc}); pip install 'ch3d[export]'") from None
-    out = Path(out)
     if getattr(model, "equivariant", False):
         model = model.to_plain()  # materialised kernels: plain constant weights, the plain model's graph
     body = (slice_padded_copy(model) if pad_mode == "slice" else copy.deepcopy(model)).float().eval()
@@ -309,7 +315,7 @@ def export_model(
     proto.model_version = spec.FORMAT_VERSION
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
-    entry.key, entry.value = spec.METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    entry.key, entry.value = spec.METADATA_KEY, card
     _atomic_save(proto, out, check)
     log.info(
         "wrote %s (%d nodes, opset %d, %s circular padding, %d parameters)",

@@ -334,3 +334,39 @@ def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main([str(bad), str(tmp_path / "o.onnx")]) == 2
     assert "not a ch3d checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ({"downscale": 0}, "metadata downscale=0 is not a positive integer"),
+        ({"format_version": 99}, "metadata format_version 99 is newer than this runtime reads"),
+        ({"kernel": 4}, "metadata kernel=4 is not a positive odd integer"),
+        ({"dt": None}, "metadata dt=None is not a positive number"),
+    ],
+)
+def test_metadata_the_runtime_would_refuse_is_not_written(tmp_path, edit, match):
+    """export_model checks its metadata with the runtime's own check (spec.check_metadata) first."""
+    model = CRNN()
+    metadata = {**onnx_export.build_metadata({"model": model}), **edit}
+    with pytest.raises(ValueError, match=match):
+        spec.check_metadata(json.loads(json.dumps(metadata)), "m")  # what the runtime says on reading
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ValueError, match=rf"^{out}: {match}.*; not written \(the runtime would refuse it\)$"):
+        onnx_export.export_model(model, out, metadata)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_a_checkpoint_whose_metadata_the_runtime_would_refuse(tmp_path, capsys):
+    from export.__main__ import main
+    from surrogate import save_checkpoint
+
+    ckpt = tmp_path / "zero.pt"
+    save_checkpoint(CRNN(), ckpt, epoch=0, downscale=0)
+    out = tmp_path / "o.onnx"
+    assert main([str(ckpt), str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {out}: metadata downscale=0 is not a positive integer; not written (the runtime would refuse it)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zero.pt"]

@@ -57,30 +57,7 @@ def read_metadata(session, path="model") -> dict:
         meta = json.loads(raw)
     except ValueError:
         raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata is not valid JSON") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata is not a JSON object")
-    missing = [k for k in spec.REQUIRED_METADATA if k not in meta]
-    if missing:
-        raise ValueError(f"{path}: the '{spec.METADATA_KEY}' metadata lacks {', '.join(missing)}")
-    version = meta["format_version"]
-    if not isinstance(version, int) or version > spec.FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: metadata format_version {version!r} is newer than this runtime reads "
-            f"({spec.FORMAT_VERSION}); upgrade ch3d"
-        )
-
-    def positive_int(key, odd=False):
-        v = meta[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (odd and v % 2 == 0):
-            raise ValueError(f"{path}: metadata {key}={v!r} is not a positive{' odd' if odd else ''} integer")
-
-    positive_int("hidden")
-    positive_int("kernel", odd=True)
-    positive_int("downscale")
-    positive_int("steps_per_frame")
-    if isinstance(meta["dt"], bool) or not isinstance(meta["dt"], (int, float)) or not meta["dt"] > 0:
-        raise ValueError(f"{path}: metadata dt={meta['dt']!r} is not a positive number")
-    return meta
+    return spec.check_metadata(meta, path)
 
 
 class Rollout(RunnerBase):

@@ -59,6 +59,38 @@ PROVIDERS = ("auto", "cpu", "cuda")
 
 REQUIRED_METADATA = ("format_version", "conservative", "hidden", "kernel", "downscale", "dt", "steps_per_frame")
 
+
+def check_metadata(meta, path="model") -> dict:
+    """``meta`` (the parsed ``ch3d`` metadata of the model ``path``) if the runtime can run it: a JSON
+    object with :data:`REQUIRED_METADATA`, a format version it reads, positive ``hidden``, ``downscale``
+    and ``steps_per_frame``, an odd positive ``kernel``, a positive ``dt``; else a one-line ValueError.
+    The one check of the metadata: the runtime applies it on reading, the exporter before writing."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the '{METADATA_KEY}' metadata is not a JSON object")
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: the '{METADATA_KEY}' metadata lacks {', '.join(missing)}")
+    version = meta["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: metadata format_version {version!r} is newer than this runtime reads "
+            f"({FORMAT_VERSION}); upgrade ch3d"
+        )
+
+    def positive_int(key, odd=False):
+        v = meta[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (odd and v % 2 == 0):
+            raise ValueError(f"{path}: metadata {key}={v!r} is not a positive{' odd' if odd else ''} integer")
+
+    positive_int("hidden")
+    positive_int("kernel", odd=True)
+    positive_int("downscale")
+    positive_int("steps_per_frame")
+    if isinstance(meta["dt"], bool) or not isinstance(meta["dt"], (int, float)) or not meta["dt"] > 0:
+        raise ValueError(f"{path}: metadata dt={meta['dt']!r} is not a positive number")
+    return meta
+
+
 PHI_CONVENTION = (
     "phi is the order parameter in [0, 1]: phi = 0 and phi = 1 are the two phases, mean(phi) is the "
     "conserved mass; the network works at the ground-truth grid sampled every `downscale`-th voxel "
