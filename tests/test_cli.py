@@ -135,6 +135,10 @@ def test_simulate_from_npy_ic(tmp_path):
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}"], "IC file .* is a folder, not a file"),
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/noise.npy"], "it has no NumPy header"),
         (
+            ["simulate", "{tmp}/a.h5", "--ic", "h5", "--ic-file", "{tmp}/plain.h5"],
+            r"^error: .*plain\.h5 is not a ch3d data set \(root attribute format=None",
+        ),
+        (
             ["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/three.npy"],
             r"^error: .*three\.npy: the initial condition is outside the physical range: it has phi = 3 "
             r"\(phi is in \[0, 1\]; the solver accepts \[-0\.5, 1\.5\]\)$",
@@ -147,6 +151,8 @@ def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
     np.save(tmp_path / "three.npy", np.full((8, 8, 8), 3.0, np.float32))
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = 1
+    with h5py.File(tmp_path / "plain.h5", "w") as f:  # a 5-D phi alone is not a ch3d data set
+        f["phi"] = np.full((1, 1, 8, 8, 8), 0.5, np.float32)
     code = main([a.format(tmp=tmp_path) for a in argv])
     one_line_error(capsys, code, pattern)
     for left in ("a.h5", "g.h5", "a.h5.resume", "g.h5.parts"):  # nothing half-written

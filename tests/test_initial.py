@@ -271,25 +271,43 @@ def test_the_random_and_slice_kinds_leave_the_builtins_alone():
 
 
 def test_from_dataset(tmp_path):
-    phi = np.random.default_rng(1).random((2, 3, 4, 5, 6)).astype(np.float32)
-    with h5py.File(tmp_path / "d.h5", "w") as f:
-        f.create_dataset("phi", data=phi, compression="gzip")
-    np.testing.assert_array_equal(initial.from_dataset(tmp_path / "d.h5", sequence=1, frame=2), phi[1, 2])
-    np.testing.assert_array_equal(initial.from_dataset(tmp_path / "d.h5", sequence=-1, frame=-1), phi[1, 2])
-    np.testing.assert_array_equal(initial.make("h5", None, path=tmp_path / "d.h5", frame=1), phi[0, 1])
+    from ch_numba.dataset import DatasetConfig, generate, open_dataset
+
+    path = tmp_path / "d.h5"
+    config = DatasetConfig(sequences=2, frames=3, steps_per_frame=1, size=4, val_fraction=0.5, seed=1, frequencies=(2,))
+    generate(path, config, backend="numpy", progress=False)
+    with open_dataset(path) as ds:
+        phi = ds.phi[:]
+    np.testing.assert_array_equal(initial.from_dataset(path, sequence=1, frame=2), phi[1, 2])
+    np.testing.assert_array_equal(initial.from_dataset(path, sequence=-1, frame=-1), phi[1, 2])
+    np.testing.assert_array_equal(initial.make("h5", None, path=path, frame=1), phi[0, 1])
     with pytest.raises(ValueError, match="frame 3 out of range"):
-        initial.from_dataset(tmp_path / "d.h5", frame=3)
+        initial.from_dataset(path, frame=3)
     with pytest.raises(ValueError, match="sequence 2 out of range"):
-        initial.from_dataset(tmp_path / "d.h5", sequence=2)
-    with h5py.File(tmp_path / "other.h5", "w") as f:
-        f.create_dataset("u", data=phi)
-    with pytest.raises(ValueError, match="no dataset 'phi'"):
-        initial.from_dataset(tmp_path / "other.h5")
+        initial.from_dataset(path, sequence=2)
     (tmp_path / "junk.h5").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="cannot read .* as HDF5"):
+    with pytest.raises(ValueError, match="junk.h5 is not a readable HDF5 file"):
         initial.from_dataset(tmp_path / "junk.h5")
     with pytest.raises(ValueError, match="not found"):
         initial.from_dataset(tmp_path / "none.h5")
+
+
+def test_from_dataset_refuses_a_file_that_is_not_a_ch3d_data_set(tmp_path):
+    """--ic h5 refuses what `info` and the rollouts refuse, with open_dataset's one line: here an HDF5 file
+    holding only a 5-D phi (it used to be read)."""
+    from ch_numba.dataset import open_dataset
+
+    phi = np.random.default_rng(1).random((2, 3, 4, 5, 6)).astype(np.float32)
+    for name, array in (("plain.h5", "phi"), ("other.h5", "u")):
+        with h5py.File(tmp_path / name, "w") as f:
+            f.create_dataset(array, data=phi)
+        with pytest.raises(ValueError) as refused:
+            open_dataset(tmp_path / name)
+        assert "is not a ch3d data set (root attribute format=None" in str(refused.value)
+        for read in (lambda p: initial.from_dataset(p), lambda p: initial.make("h5", None, path=p)):
+            with pytest.raises(ValueError) as exc:
+                read(tmp_path / name)
+            assert str(exc.value) == str(refused.value)
 
 
 # --------------------------------------------------------------------------- dispatcher and errors

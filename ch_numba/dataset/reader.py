@@ -144,27 +144,19 @@ def read_frame(path, sequence: int = 0, frame: int = 0) -> np.ndarray:
     """Frame ``frame`` of sequence ``sequence`` of the ``phi`` array (S, F, X, Y, Z) of a ch3d data set, as stored
     (X, Y, Z): the initial condition ``--ic h5`` (:func:`ch_numba.initial.from_dataset`).
 
-    Unlike :func:`open_dataset` it needs only ``phi`` (any HDF5 file holding a 5-D ``phi`` reads), and it
-    reads nothing else. Negative indices count from the end, as in Python. ValueError (one line) for a
-    missing or unreadable file, a file without ``phi``, a ``phi`` of another rank, or an index out of range.
+    The file is opened by :func:`open_dataset`, so it is refused exactly as ``info`` and the rollouts refuse
+    it (a foreign HDF5 file, one holding only ``phi``, a damaged or newer data set: the same one line); only
+    the one frame of ``phi`` is read. Negative indices count from the end, as in Python. ValueError (one
+    line) for a missing or unreadable file, a file that is not a ch3d data set, or an index out of range.
     """
     path = check_input_file(path, "data set")
     for name, value in (("sequence", sequence), ("frame", frame)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"cannot read {path} as HDF5: {str(e).splitlines()[0]}") from None
-    with f:
-        if "phi" not in f or not isinstance(f["phi"], h5py.Dataset):
-            raise ValueError(f"{path} has no dataset 'phi' (expected a ch3d data set)")
-        phi = f["phi"]
-        if phi.ndim != 5:
-            raise ValueError(f"{path}: 'phi' must have shape (S, F, X, Y, Z), got {phi.shape}")
-        s, n = phi.shape[:2]
+    with open_dataset(path) as ds:
+        s, n = ds.n_sequences, ds.n_frames
         if not -s <= sequence < s:
             raise ValueError(f"{path}: sequence {sequence} out of range (the file has {s})")
         if not -n <= frame < n:
             raise ValueError(f"{path}: frame {frame} out of range (sequences have {n})")
-        return phi[int(sequence) % s, int(frame) % n]
+        return ds.phi._dset[int(sequence) % s, int(frame) % n]

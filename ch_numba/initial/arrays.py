@@ -56,13 +56,14 @@ def from_npy(path) -> np.ndarray:
 
 
 def from_dataset(path, sequence: int = 0, frame: int = 0) -> np.ndarray:
-    """One frame of a ch3d data set (HDF5 dataset ``phi`` of shape (S, F, X, Y, Z)), read by the data-set
-    reader (:func:`ch_numba.dataset.reader.read_frame`).
+    """One frame of a ch3d data set (its ``phi``, of shape (S, F, X, Y, Z)), read by the data-set reader
+    (:func:`ch_numba.dataset.reader.read_frame`): a file that ``open_dataset`` refuses (not a ch3d data set,
+    damaged, newer) is refused with its one line.
 
     Parameters
     ----------
     path : str or Path
-        HDF5 file with a dataset ``phi`` (S sequences × F frames × X × Y × Z).
+        A ch3d data set (``python -m ch_numba generate``/``simulate``, or a rollout of either command).
     sequence, frame : int
         Indices; negative ones count from the end, as in Python.
 
