@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from .cli_runner import run, setup_logging
+from .cli_runner import ArgumentParser, run, setup_logging
 from .files import check_output
 from .initial.arguments import add_ic_arguments, ic_options_from_args
 from .options import add_options, check_seed, from_args
@@ -127,14 +127,14 @@ def set_threads(n: int | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m ch_numba",
         description="3D Cahn-Hilliard ground truth: simulate, generate data sets, merge shards, inspect, render.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=ArgumentParser)
 
     s = sub.add_parser(
         "simulate",

@@ -2,7 +2,10 @@
 
 Every ``main(argv=None)`` in the project is wrapped by :func:`run`: expected
 failures (bad input, diverged run, unreadable file) end the program with a
-single ``error: ...`` line on stderr and exit status 2, without a traceback. A reader
+single ``error: ...`` line on stderr and exit status 2, without a traceback. Every command's parser is
+an :class:`ArgumentParser` (its subcommands' parsers too): a command-line error (an unknown choice, a
+missing option, a value of the wrong type) is the one line ``error: <argparse's message> (see --help)``
+and exit status 2, not argparse's usage block. A reader
 that closes the pipe early (``python -m ch_numba info f.h5 | head -1``) ends it quietly.
 
 Outputs follow one rule in every command: an existing output is refused unless ``--overwrite``
@@ -19,6 +22,7 @@ This is the top of ch_numba's layers: the data and physics modules never import 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -34,6 +38,16 @@ PROJECT_LOGGERS = ("ch_numba", "surrogate", "export")
 log = logging.getLogger(__name__)
 
 _verbose = [False]  # -v of the running command (the warning format)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, ``error: <message> (see --help)``, with exit status 2
+    (argparse prints its usage block first); ``--help`` prints the full help as before. The parsers of
+    ``add_subparsers`` are of this class too (argparse makes them of the parent's class)."""
+
+    def error(self, message: str):
+        text = " ".join(str(message).split())  # one line whatever argparse wrote
+        self.exit(2, f"error: {text} (see --help)\n")
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -51,7 +51,7 @@ def _exporter():
 
 def build_parser() -> argparse.ArgumentParser:
     ex = _exporter()
-    p = argparse.ArgumentParser(
+    p = cli_runner.ArgumentParser(
         prog="python -m export",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

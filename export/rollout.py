@@ -391,7 +391,7 @@ def dataset_physics(path) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     from .runtime.spec import PROVIDERS  # stdlib only: the parser does not load onnxruntime
 
-    p = argparse.ArgumentParser(
+    p = cli_runner.ArgumentParser(
         prog="python -m export.rollout",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -273,7 +273,75 @@ def test_unknown_ic_is_rejected_by_argparse(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert res.returncode == 2 and "invalid choice: 'cube'" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.splitlines() == [
+        "error: argument --ic: invalid choice: 'cube' (choose from 'perlin', 'sphere', 'layers', 'slab', 'random', "
+        "'slice', 'mesh', 'npy', 'h5') (see --help)"
+    ]
+
+
+def _mains():
+    import export.__main__
+    import export.rollout
+    import surrogate.cli
+
+    return {
+        "ch_numba": main,
+        "surrogate": surrogate.cli.main,
+        "export": export.__main__.main,
+        "export.rollout": export.rollout.main,
+    }
+
+
+@pytest.mark.parametrize(
+    "command, argv, message",
+    [
+        (
+            "ch_numba",
+            ["generate", "g.h5", "--sequences", "2", "--storage", "bogus"],
+            "argument --storage: invalid choice",
+        ),
+        ("ch_numba", ["generate", "g.h5", "--sequences", "2", "--shard", "-1/4"], "argument --shard: expected one"),
+        ("ch_numba", ["simulate"], "the following arguments are required: out"),
+        ("ch_numba", ["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+        ("ch_numba", [], "the following arguments are required: COMMAND"),
+        ("surrogate", ["train", "d.h5", "--out", "r", "--amp", "bogus"], "argument --amp: invalid choice: 'bogus'"),
+        ("surrogate", ["train", "d.h5"], "the following arguments are required: --out"),
+        ("surrogate", ["rollout", "m.pt", "--out", "o.h5", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+        ("export", ["m.pt", "o.onnx", "--pad-mode", "bogus"], "argument --pad-mode: invalid choice: 'bogus'"),
+        ("export", ["m.pt"], "the following arguments are required: out"),
+        ("export.rollout", ["m.onnx", "--out", "o.h5", "--storage", "bogus"], "argument --storage: invalid choice"),
+        ("export.rollout", ["m.onnx"], "the following arguments are required: --out"),
+    ],
+)
+def test_command_line_errors_are_one_line_for_every_command(tmp_path, monkeypatch, capsys, command, argv, message):
+    """argparse's errors are the README's one line, `error: <argparse's message> (see --help)`, exit 2, for every
+    parser and subparser (ch_numba.cli_runner.ArgumentParser); nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        _mains()[command](argv)
+    assert e.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {message}") and err.endswith(" (see --help)\n"), err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command, argv",
+    [
+        ("ch_numba", ["generate", "--help"]),
+        ("surrogate", ["train", "--help"]),
+        ("export", ["--help"]),
+        ("export.rollout", ["--help"]),
+    ],
+)
+def test_help_is_still_the_full_help(capsys, command, argv):
+    with pytest.raises(SystemExit) as e:
+        _mains()[command](argv)
+    assert e.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python -m ") and len(out.splitlines()) > 15 and "-h, --help" in out and err == ""
 
 
 @pytest.mark.parametrize("sub", ["simulate", "generate", "merge", "info", "render"])
