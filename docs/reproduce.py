@@ -29,18 +29,16 @@ if str(ROOT / "docs") not in sys.path:  # the experiments (docs/repro/), also wh
     sys.path.insert(1, str(ROOT / "docs"))
 
 # The experiments live in docs/repro/ (one module per family, the table of seeds and sizes, the
-# report); every name the tests and docs/probe_stability.py's readers use stays reachable here.
+# report); main() runs them, and the names the tests read from this script (tests/test_shipped_model.py,
+# tests/test_metrics.py, tests/test_reproduce_unchanged.py) stay reachable here.
 from repro import EXPERIMENTS, table  # noqa: E402,F401  (table: the seeds and sizes, e.g. table.Long)
-from repro.architecture import F_RISE_TOL, architecture_label, architecture_rollouts, step_costs, weights_key  # noqa: E402,F401
-from repro.common import condense, params_of, plot_slices, save_json, sh  # noqa: E402,F401
+from repro.common import params_of, save_json  # noqa: E402,F401
 from repro.context import Context  # noqa: E402
-from repro.cost import exp_cost  # noqa: E402,F401
-from repro.evaluations import exp_ensemble, exp_heldout, exp_large, exp_slice, exp_torus  # noqa: E402,F401
 from repro.long_time import exp_coarsening, exp_long  # noqa: E402,F401
-from repro.report import architecture_lines, summary_lines, write_summary  # noqa: E402,F401
-from repro.schemes import EXPLICIT_DT_FRACTION, SPECTRAL_DT_EPS3, explicit_frame, spectral_frame  # noqa: E402,F401
-from repro.short import check_rollout, exp_ablation, exp_check  # noqa: E402,F401
-from repro.table import SIZES, Sizes  # noqa: E402,F401  (main() runs SIZES: a test may set a shorter table)
+from repro.report import summary_lines, write_summary  # noqa: E402,F401
+from repro.schemes import SPECTRAL_DT_EPS3  # noqa: E402,F401
+from repro.short import check_rollout  # noqa: E402,F401
+from repro.table import SIZES  # noqa: E402  (main() runs SIZES: a test may set a shorter table)
 
 from surrogate.metrics import change_up_to_translation, layered_fraction  # noqa: E402,F401  (one definition)
 

@@ -18,7 +18,7 @@ and per frame k (all reductions in float64):
     rmse_network[k]  = sqrt(mean_v (ψ_k − φ_k[::f, ::f, ::f])²)            network grid
     rmse_full[k]     = sqrt(mean_v (φ̂_k − φ_k)²)                          ground-truth grid, the stricter
     delta[k]         = sqrt(Σ_v (φ̂_k − φ_k)² / Σ_v |∇φ_k|²)               interface displacement in units
-                       of dx (derivation: :mod:`surrogate.metrics`; ∇ by periodic central differences)
+                       of dx (derivation: :mod:`surrogate.metrics.errors`; ∇ by periodic central differences)
     free_energy_pred = F[φ̂_k] per volume, float64, with the data set's ε, W, dx (ch_numba.free_energy)
     free_energy_true = the stored F_k
     free_energy_rel_error = |F_pred − F_true| / F_true   (not 0 at frame 0: the f³ blocks of the

@@ -65,47 +65,8 @@ _HOMES = {
 }
 
 
-__all__ = [
-    "ARRAY_DIMS",
-    "BURN_IN_LAWS",
-    "DEFAULT_BATCH",
-    "DIMS",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "IC_MEAN_CLIP",
-    "MERGE_LOCK",
-    "PROGRESS_INTERVAL",
-    "REQUIRED",
-    "SPLITS",
-    "STORAGES",
-    "Dataset",
-    "DatasetConfig",
-    "PartsLock",
-    "Progress",
-    "SequenceFile",
-    "create_layout",
-    "default_batch",
-    "generate",
-    "merge",
-    "open_dataset",
-    "parse_shard",
-    "part_path",
-    "part_problem",
-    "parts_dir",
-    "parts_recipe",
-    "prepare_resume_dir",
-    "read_frame",
-    "resume_dir_of",
-    "root_attrs",
-    "run_params",
-    "run_sequence",
-    "set_sequence",
-    "shard_lock",
-    "solver_attrs",
-    "steps_per_frame_dt",
-    "storage_options",
-    "write_sequence_file",
-]
+#: every public name of the package (the keys of :data:`_HOMES` but the private ones)
+__all__ = sorted(name for name in _HOMES if not name.startswith("_"))
 
 
 def __getattr__(name):

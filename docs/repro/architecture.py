@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from ch_numba import initial
+from ch_numba.files import json_safe  # the project's one JSON sanitiser (NaN -> null)
 from ch_numba.render import new_figure  # a Figure on the Agg canvas, no pyplot
 from ch_numba.solver import PHYSICAL_RANGE
 from export.runtime.resample import downsample
@@ -185,7 +186,7 @@ def exp_architecture(ctx) -> dict:
                 print(f"{q}: rollouts reused from {c}", flush=True)
             else:
                 runs.append(fut.result())
-                c.write_text(json.dumps(metrics._json(runs[-1])))
+                c.write_text(json.dumps(json_safe(runs[-1])))
             runs[-1]["path"] = str(q)
     costs = step_costs(paths, z.cost_grids, z.cost_reps, z.cost_steps, z.cost_seed)
     out = {"models": {}}

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 import ch_numba
+from ch_numba.files import json_safe  # the project's one JSON sanitiser (NaN -> null)
 from ch_numba.render import new_figure  # a Figure on the Agg canvas, no pyplot
-from surrogate import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "docs" / "figures"
@@ -33,7 +33,7 @@ def params_of(meta: dict) -> ch_numba.CHParams:
 def save_json(results: Path, name: str, data: dict) -> None:
     """``results/<name>.json`` (``results``: docs/results or its --scale subfolder)."""
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"{name}.json").write_text(json.dumps(metrics._json(data), indent=1) + "\n")
+    (results / f"{name}.json").write_text(json.dumps(json_safe(data), indent=1) + "\n")
 
 
 def condense(ev: dict) -> dict:

@@ -3,8 +3,8 @@
 The network sees every f-th voxel of the ground-truth grid (:func:`downsample`, f = the model's
 ``downscale``); :func:`upsample` repeats each network voxel f³ times. One definition, used by the
 runners (:mod:`export.runtime.runner_base`: :class:`export.runtime.Rollout` and
-:class:`surrogate.runner.TorchRunner`), the training data and the evaluation
-(:mod:`surrogate.metrics` re-exports both names).
+:class:`surrogate.runner.TorchRunner`), the training data (:mod:`surrogate.data`) and the evaluation
+(:mod:`surrogate.evaluate`), which import them from here.
 
 This module imports numpy only, so the torch-free runtime can use it: the dependency arrows go
 ``surrogate -> export -> numpy``, never from :mod:`export.runtime` to :mod:`surrogate`.

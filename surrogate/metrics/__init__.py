@@ -59,11 +59,3 @@ __all__ = [
     "structure_factor",
     "characteristic_length",
 ]
-
-
-def _json(x):
-    """:func:`ch_numba.files.json_safe` (the project's one JSON sanitiser) under the name docs/reproduce.py
-    uses; new code calls ``json_safe`` itself."""
-    from ch_numba.files import json_safe
-
-    return json_safe(x)
