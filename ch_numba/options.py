@@ -181,3 +181,10 @@ def check_seed(value, what: str = "--seed", low: int = 0) -> int:
     if not low <= number <= SEED_MAX:
         raise ValueError(f"{what} must be in {low}..{SEED_MAX}, got {number}")
     return number
+
+
+def check_threads(threads, what: str = "--threads") -> None:
+    """``--threads`` of a command: None (the runtime's choice) or >= 1; else a one-line ValueError naming
+    ``what``, raised before anything is loaded."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"{what} must be >= 1, got {threads}")

@@ -46,7 +46,7 @@ from ch_numba import cli_runner, provenance
 from ch_numba.dataset.layout import STORAGES
 from ch_numba.files import check_output
 from ch_numba.initial.arguments import add_ic_arguments, ic_options
-from ch_numba.options import add_options, check_seed, from_args, option
+from ch_numba.options import add_options, check_seed, check_threads, from_args, option
 from ch_numba.solver import (
     PHYSICAL_RANGE,
     check_memory,
@@ -327,8 +327,7 @@ def config_from_args(a: argparse.Namespace) -> RolloutConfig:
     """Check the output path and the numbers (before any model is loaded); the IC is filled in later."""
     check_output(a.out, a.overwrite)
     check_seed(a.seed)
-    if a.threads is not None and a.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {a.threads}")
+    check_threads(a.threads)
     return from_args(RolloutConfig, a, model=str(a.model), ic={})
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from ch_numba import cli_runner, provenance
-from ch_numba.options import parse_indices, parse_range  # noqa: F401  (their old home; EvalConfig's value types)
+from ch_numba.options import check_threads, parse_indices, parse_range  # noqa: F401  (parse_*: their old home)
 
 log = logging.getLogger("surrogate")
 
@@ -75,12 +75,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_threads(threads) -> None:
-    """``--threads``: None (the runtime's choice) or >= 1 (one line otherwise, before anything is loaded)."""
-    if threads is not None and threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {threads}")
-
-
 def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
     """The network's grid (the data set's grid / --downscale) must be at least the kernel along each axis."""
     from ch_numba import open_dataset
@@ -101,7 +95,7 @@ def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
 
 
 def run_train(a: argparse.Namespace, command: str) -> int:
-    _check_threads(a.threads)
+    check_threads(a.threads)
     try:
         from .train import TrainConfig, train
     except ImportError as exc:

@@ -159,8 +159,10 @@ def test_ensemble_stats_matches_hand_computation():
 
 # -- resolution --------------------------------------------------------------------------------------
 def test_up_and_downsample_are_inverse():
-    # export.runtime.resample's, the one definition, imported from there (not re-exported by metrics)
-    assert not hasattr(metrics, "upsample") and not hasattr(metrics, "downsample")
+    # export.runtime.resample's, the one definition, imported from there; metrics keeps deprecated aliases
+    assert "upsample" not in metrics.__all__ and "downsample" not in metrics.__all__
+    with pytest.warns(DeprecationWarning, match="export.runtime.resample"):
+        assert metrics.upsample is upsample and metrics.downsample is downsample
     rng = np.random.default_rng(5)
     a = rng.random((3, 4, 5, 6)).astype(np.float32)
     up = upsample(a, 2)

@@ -59,3 +59,20 @@ __all__ = [
     "structure_factor",
     "characteristic_length",
 ]
+
+
+def __getattr__(name):
+    """``metrics.upsample`` / ``metrics.downsample``: deprecated aliases (issue 23) of
+    :mod:`export.runtime.resample`'s, which is where to import them from."""
+    if name in ("upsample", "downsample"):
+        import warnings
+
+        from export.runtime import resample
+
+        warnings.warn(
+            f"surrogate.metrics.{name} is deprecated: import it from export.runtime.resample",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(resample, name)
+    raise AttributeError(f"module 'surrogate.metrics' has no attribute {name!r}")
