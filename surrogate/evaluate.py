@@ -76,7 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ch_numba.options import option, parse_indices, parse_range
+from ch_numba.options import check_threads, option, parse_indices, parse_range
 from export.runtime.grid import network_grid
 from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
 from export.runtime.resample import downsample, upsample
@@ -210,7 +210,7 @@ class EvalConfig:
             self.frames is None or self.frames >= 2,
             f"--frames must be >= 2 (frame 0 and a prediction), got {self.frames}",
         )
-        need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        check_threads(self.threads)
         need(len(self.fit_range) == 2, f"fit_range must be (t_min, t_max), got {self.fit_range}")
         lo, hi = self.fit_range
         need(lo is None or hi is None or lo < hi, f"--fit-range: t_min {lo} must be below t_max {hi}")
