@@ -310,6 +310,20 @@ def _check_grid(ds, runner) -> tuple:
     return network_grid(ds.shape, runner.factor, runner.kernel, what="the data set's grid", prefix="grid mismatch: ")
 
 
+def _check_finite(truth, data, index: int) -> None:
+    """One-line ValueError naming file, sequence, frame and voxel where the stored frames ``truth``
+    (T, X, Y, Z) hold a NaN or an Inf: every voxel is checked (the network's input is only every f-th),
+    so no metric turns silently into null."""
+    bad = ~np.isfinite(truth)
+    if bad.any():
+        k, *voxel = (int(n) for n in np.argwhere(bad)[0])
+        value = "NaN" if np.isnan(truth[(k, *voxel)]) else "Inf"
+        raise ValueError(
+            f"{data}: sequence {index} frame {k} holds {value} at voxel ({', '.join(map(str, voxel))}); "
+            "the ground truth must be finite"
+        )
+
+
 # --------------------------------------------------------------------------- one sequence
 
 
@@ -460,6 +474,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         warnings = _physics_warnings(runner.metadata, ds)
         for w in warnings:
             log.warning("warning: %s", w)
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         params = ds.params
         times = np.asarray(ds.time[:T], dtype=np.float64)
@@ -478,6 +493,12 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         records, first, t_roll = [], None, 0.0
         for n, i in enumerate(chosen):
             truth = ds.phi[int(i), :T]
+            try:
+                _check_finite(truth, config.data, int(i))
+            except ValueError:
+                if made:  # a refusal leaves no --out folder behind
+                    out.rmdir()
+                raise
             t0 = float(ds.t0[i])
             t1 = time.perf_counter()
             rec, pred_net = evaluate_sequence(

@@ -576,6 +576,25 @@ def test_bad_inputs_give_one_error_line(models, data_file, bad_files, tmp_path, 
     assert not (tmp_path / "out.h5").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("frame, value", [(0, np.nan), (3, np.nan), (0, np.inf)])
+def test_evaluate_refuses_non_finite_ground_truth(models, data_file, tmp_path, capsys, frame, value):
+    """One NaN (or Inf) voxel anywhere, even one the network's every-f-th input never sees (1, 1, 1),
+    is refused with one line naming file, sequence and frame; nothing is written in --out."""
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(Path(data_file).read_bytes())
+    with h5py.File(bad, "r+") as f:
+        f["phi"][1, frame, 1, 1, 1] = value
+    out = tmp_path / "out"
+    argv = ["evaluate", str(models[0]), str(bad), "--split", "all", "--out", str(out), "--threads", "1"]
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    kind = "NaN" if np.isnan(value) else "Inf"
+    assert err == [
+        f"error: {bad}: sequence 1 frame {frame} holds {kind} at voxel (1, 1, 1); the ground truth must be finite"
+    ]
+    assert not out.exists()
+
+
 def test_evaluate_refuses_an_earlier_evaluation_unless_overwrite(models, data_file, tmp_path, capsys):
     out = tmp_path / "eval"
     out.mkdir()
