@@ -53,6 +53,7 @@ from ch_numba.solver import (
 )
 
 from .runtime.grid import network_grid
+from .runtime.runner_base import check_counts
 
 if TYPE_CHECKING:
     from .runtime import Rollout
@@ -88,15 +89,7 @@ class RolloutConfig:
     storage: str = option("lzf", "HDF5 storage of phi (default %(default)s)", choices=STORAGES)
 
     def __post_init__(self):
-        for name, low in (("steps", 0), ("every", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"--{name} must be an integer >= {low}, got {v!r}")
-        if self.steps % self.every:
-            raise ValueError(
-                f"--steps {self.steps} is not a multiple of --every {self.every}; frames are stored "
-                f"every {self.every} steps"
-            )
+        check_counts(self.steps, self.every, "--")  # the runners' rollout check, the one definition
         from ch_numba.dataset import storage_options
 
         storage_options(self.storage)

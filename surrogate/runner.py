@@ -135,7 +135,8 @@ class TorchRunner(RunnerBase):
     def rollout(self, phi0, steps: int, every: int = 1, reset: bool = True):
         """Free-running rollout of ``steps`` network steps from φ0; a generator of frames.
 
-        phi0 : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution; steps ≥ 0; every ≥ 1.
+        phi0 : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution; steps ≥ 0; every ≥ 1;
+        steps a multiple of every (ValueError otherwise).
         reset : True (default): hidden states start from zero; False: continue the current ones.
         Yields φ after k·every steps, k = 1 .. steps // every (φ0 itself is not yielded), in
         phi0's layout. Arguments are checked at call time.

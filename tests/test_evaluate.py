@@ -710,3 +710,14 @@ def test_the_torch_runner_carries_the_model_card_and_imports_neither_trainer_nor
     result = run_python(RUNNER_CHILD, ckpt, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "loaded: none"
+
+
+def test_the_torch_runner_refuses_steps_not_a_multiple_of_every(models):
+    """The same check as the ONNX runner and ``--steps``/``--every`` (export.runtime.runner_base.check_counts)."""
+    from surrogate.runner import TorchRunner
+
+    runner = TorchRunner(models[0], device="cpu", threads=1)
+    phi0 = np.full((8, 8, 8), 0.5, np.float32)
+    with pytest.raises(ValueError, match=r"^steps 4 is not a multiple of every 3; frames come every 3 steps$"):
+        runner.rollout(phi0, 4, every=3)
+    assert len(list(runner.rollout(phi0, 6, every=3))) == 2

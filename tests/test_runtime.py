@@ -65,7 +65,7 @@ def test_rollout_equals_a_loop_of_steps(runner):
 def test_every_yields_every_kth_frame(runner):
     phi0 = field((8, 10, 12), batch=2)
     all_frames = list(runner.rollout(phi0, 7))
-    some = list(runner.rollout(phi0, 7, every=3))
+    some = list(runner.rollout(phi0, 6, every=3))  # steps a multiple of every (7 is refused)
     assert len(some) == 2 and some[0].shape == (2, 1, 8, 10, 12)
     np.testing.assert_allclose(some[0], all_frames[2], **EXACT)
     np.testing.assert_allclose(some[1], all_frames[5], **EXACT)
@@ -231,6 +231,22 @@ def test_refuses_bad_rollout_arguments_at_call_time(runner):
         runner.rollout(field(), 4, every=0)
     with pytest.raises(ValueError, match="steps must be"):
         runner.rollout(field(), -1)
+    with pytest.raises(ValueError, match=r"^steps 4 is not a multiple of every 3; frames come every 3 steps$"):
+        runner.rollout(field(), 4, every=3)  # was 1 frame, the 4th step silently run and dropped
+    assert len(list(runner.rollout(field(), 0, every=3))) == 0 and len(list(runner.rollout(field(), 6, every=3))) == 2
+
+
+def test_rollout_counts_are_checked_once_for_both_runners_and_the_cli():
+    from export.rollout import RolloutConfig
+    from export.runtime import RunnerBase, check_counts
+
+    with pytest.raises(ValueError, match=r"^--steps 5 is not a multiple of --every 2; frames come every 2 steps$"):
+        RolloutConfig(model="m.onnx", ic="perlin", steps=5, every=2)
+    with pytest.raises(ValueError, match=r"^--every must be an integer >= 1, got 0$"):
+        RolloutConfig(model="m.onnx", ic="perlin", steps=5, every=0)
+    with pytest.raises(ValueError, match=r"^steps 5 is not a multiple of every 2"):
+        RunnerBase._check_counts(5, 2)  # what Rollout and surrogate.runner.TorchRunner call
+    check_counts(np.int64(6), 3)
 
 
 def test_provider_choice(model_path):
@@ -327,6 +343,51 @@ def test_guard_no_mean_check_without_the_generator_config(runner):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(runner.rollout(field() - 0.3, 1))
+
+
+@pytest.mark.parametrize(
+    "config, why",
+    [
+        ("{not json", "the data-set config in its metadata is not JSON"),
+        ([0.5, 0.05], "the data-set config in its metadata is not a mapping (list)"),
+        ({"ic_mean": "half", "ic_mean_sd": 0.05}, "holds ic_mean='half', ic_mean_sd=0.05 (expected finite numbers"),
+        ({"ic_mean": 0.5, "ic_mean_sd": -1}, "ic_mean_sd=-1 (expected finite numbers, ic_mean_sd >= 0)"),
+        ({"ic_mean": 0.5}, "ic_mean=0.5, ic_mean_sd=None"),
+    ],
+)
+def test_guard_says_once_when_garbage_metadata_switches_the_mean_check_off(model_path, tmp_path, caplog, config, why):
+    from export import runtime
+
+    meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
+    meta["train"]["dataset_attrs"]["config"] = config if isinstance(config, str) else json.dumps(config)
+    path = _with_metadata(model_path, tmp_path, json.dumps(meta))
+    with caplog.at_level(logging.WARNING, logger="export.runtime"):
+        r = Rollout(path, providers="cpu", threads=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            list(r.rollout(field() - 0.3, 2))  # unchecked, as the message says
+    lines = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert r.mean_range is None and runtime.mean_range_problem(meta) is not None
+    assert len(lines) == 1 and lines[0].startswith("edited.onnx: the training-range check of mean phi is off: ")
+    assert why in lines[0] and "\n" not in lines[0]
+
+
+def test_guard_logs_nothing_when_the_range_is_known_or_not_recorded(guarded_model, model_path, caplog):
+    with caplog.at_level(logging.DEBUG, logger="export.runtime"):
+        assert Rollout(guarded_model, providers="cpu", threads=1).mean_range == ((0.35, 0.65),)
+        assert Rollout(model_path, providers="cpu", threads=1).mean_range is None  # no config: not checked
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("physics", ["eps=1.5", b"epsilon", 1.5, 3, object(), [("epsilon", 1.5)]])
+def test_guard_refuses_physics_that_is_no_mapping_or_params(model_path, physics):
+    with pytest.raises(ValueError, match=r"^physics must be a ch_numba\.CHParams, a mapping or an object with any of "):
+        Rollout(model_path, providers="cpu", threads=1, physics=physics)
+    from types import SimpleNamespace
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an object with the attributes still works
+        Rollout(model_path, providers="cpu", threads=1, physics=SimpleNamespace(epsilon=3.0))
 
 
 def test_guard_checks_the_stated_physics(model_path):

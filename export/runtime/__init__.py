@@ -57,6 +57,7 @@ _LAZY = {
     "session_device": ".providers",
     "TrainingRangeWarning": ".guards",
     "training_mean_range": ".guards",
+    "mean_range_problem": ".guards",
     "physics_mismatches": ".guards",
     "stated_physics": ".guards",
     "IC_MEAN_CLIP": ".guards",
@@ -64,6 +65,7 @@ _LAZY = {
     "PHYSICS_RTOL": ".guards",
     "RunnerBase": ".runner_base",
     "check_threads": ".runner_base",
+    "check_counts": ".runner_base",
     "downsample": ".resample",
     "upsample": ".resample",
 }

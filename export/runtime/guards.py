@@ -11,7 +11,8 @@ tried elsewhere on purpose):
   ic_mean ± 3·ic_mean_sd (:data:`MEAN_RANGE_SDS`) clipped the same way, and its mirror image
   1 − range when the training used the phase-swap augmentation (``augment``, the default). Both
   numbers come from the metadata (``train.dataset_attrs.config``); a model whose metadata lacks
-  them (a data set made by ``simulate``, an older export) is not checked.
+  them (a data set made by ``simulate``, an older export) is not checked; nor is one whose metadata
+  holds them as garbage (:func:`mean_range_problem`), and the Rollout logs one warning saying so.
 * ``"physics"``: the caller states its physics with ``Rollout(..., physics=...)`` (a
   ``ch_numba.CHParams``, or a mapping / object with any of epsilon, mobility, W, dx, dt,
   steps_per_frame, time_per_step) and a value differs from the metadata's by more than
@@ -38,6 +39,7 @@ from ch_numba.params import IC_MEAN_CLIP
 __all__ = [
     "TrainingRangeWarning",
     "training_mean_range",
+    "mean_range_problem",
     "stated_physics",
     "physics_mismatches",
     "IC_MEAN_CLIP",
@@ -76,22 +78,45 @@ def training_mean_range(meta: Mapping) -> tuple[tuple[float, float], ...] | None
     ic_mean ± :data:`MEAN_RANGE_SDS` · ic_mean_sd of the training data set's generator config
     (``train.dataset_attrs.config``), clipped to :data:`IC_MEAN_CLIP` as the generator clips its draws,
     and, when the training augmented with the phase swap φ → 1 − φ (``train.train_config.augment``,
-    default true), the mirrored interval too. Returns one (lo, hi) interval, or two when the mirror
-    image does not overlap, sorted.
+    default true), the mirrored interval too. Always a tuple of sorted, disjoint (lo, hi) intervals, so
+    a caller tests ``any(lo <= m <= hi for lo, hi in ranges)``: one interval when the mirror image
+    overlaps it (merged; ic_mean 0.5 ± 0.05 gives ``((0.35, 0.65),)``), two when it does not
+    (ic_mean 0.4 ± 0.02 gives ``((0.34, 0.46), (0.54, 0.66))``). None also when the entries are
+    garbage; :func:`mean_range_problem` says why.
     """
+    return _mean_range(meta)[0]
+
+
+def mean_range_problem(meta: Mapping) -> str | None:
+    """Why :func:`training_mean_range` is None although the metadata holds a generator config (its
+    ic_mean / ic_mean_sd are not numbers, the config is not JSON, ...); None when the range is known or
+    the metadata simply does not carry a config (a data set made by ``simulate``, an older export)."""
+    return _mean_range(meta)[1]
+
+
+def _mean_range(meta):
+    """(training_mean_range, mean_range_problem) of ``meta``, computed once."""
     train = meta.get("train") if isinstance(meta, Mapping) else None
     attrs = train.get("dataset_attrs") if isinstance(train, Mapping) else None
     config = attrs.get("config") if isinstance(attrs, Mapping) else None
+    if config is None:
+        return None, None
     if isinstance(config, (str, bytes)):
         try:
             config = json.loads(config)
         except ValueError:
-            return None
+            return None, f"the data-set config in its metadata is not JSON ({str(config)[:40]!r})"
     if not isinstance(config, Mapping):
-        return None
-    mean, sd = _number(config.get("ic_mean")), _number(config.get("ic_mean_sd"))
+        return None, f"the data-set config in its metadata is not a mapping ({type(config).__name__})"
+    raw = {k: config.get(k) for k in ("ic_mean", "ic_mean_sd")}
+    if all(v is None for v in raw.values()):
+        return None, None
+    mean, sd = _number(raw["ic_mean"]), _number(raw["ic_mean_sd"])
     if mean is None or sd is None or sd < 0:
-        return None
+        return None, (
+            f"the data-set config in its metadata holds ic_mean={raw['ic_mean']!r}, "
+            f"ic_mean_sd={raw['ic_mean_sd']!r} (expected finite numbers, ic_mean_sd >= 0)"
+        )
     lo = min(max(mean - MEAN_RANGE_SDS * sd, IC_MEAN_CLIP[0]), IC_MEAN_CLIP[1])
     hi = max(min(mean + MEAN_RANGE_SDS * sd, IC_MEAN_CLIP[1]), IC_MEAN_CLIP[0])
     ranges = [(lo, hi)]
@@ -105,14 +130,15 @@ def training_mean_range(meta: Mapping) -> tuple[tuple[float, float], ...] | None
             merged[-1] = (merged[-1][0], max(merged[-1][1], b))
         else:
             merged.append((a, b))
-    return tuple((round(a, 12), round(b, 12)) for a, b in merged)
+    return tuple((round(a, 12), round(b, 12)) for a, b in merged), None
 
 
 def stated_physics(physics) -> dict[str, float]:
     """The physics a caller states, as floats: ``physics`` is a ``ch_numba.CHParams``, or a mapping or
     object with any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step (a mapping's other
     keys raise ValueError, except the spectral scheme's settings; a value that is not a positive number
-    raises ValueError). Entries that are absent or None are left out."""
+    raises ValueError; so does anything else, e.g. a string ``"eps=1.5"`` or an object with none of
+    these attributes). Entries that are absent or None are left out."""
     if isinstance(physics, Mapping):
         unknown = sorted(str(k) for k in physics if k not in _PHYSICS_KEYS and k not in _IGNORED_KEYS)
         if unknown:
@@ -120,6 +146,11 @@ def stated_physics(physics) -> dict[str, float]:
                 f"physics has unknown entries {', '.join(unknown)}; expected any of {', '.join(_PHYSICS_KEYS)}"
             )
         stated = {k: physics[k] for k in _PHYSICS_KEYS if physics.get(k) is not None}
+    elif isinstance(physics, (str, bytes, int, float)) or not any(hasattr(physics, k) for k in _PHYSICS_KEYS):
+        raise ValueError(
+            f"physics must be a ch_numba.CHParams, a mapping or an object with any of {', '.join(_PHYSICS_KEYS)}; "
+            f"got {type(physics).__name__} {str(physics)[:40]!r}"
+        )
     else:
         stated = {k: getattr(physics, k) for k in _PHYSICS_KEYS if getattr(physics, k, None) is not None}
     for k, v in stated.items():

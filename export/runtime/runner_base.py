@@ -16,13 +16,27 @@ import numpy as np
 from .grid import check_kernel
 from .resample import downsample, upsample
 
-__all__ = ["RunnerBase", "check_threads"]
+__all__ = ["RunnerBase", "check_threads", "check_counts"]
 
 
 def check_threads(threads) -> None:
     """Raise ValueError unless ``threads`` is None or a positive integer (not a bool)."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+
+
+def check_counts(steps, every, flag: str = "") -> None:
+    """The one check of a rollout's step counts (the runners' ``rollout`` and ``export.rollout``'s
+    ``--steps``/``--every``, ``flag="--"``): raise ValueError unless steps is an integer >= 0, every an
+    integer >= 1 and steps a multiple of every (a frame every ``every`` steps, the last one after
+    ``steps``: no step is run past the last frame)."""
+    for name, v, low in (("steps", steps, 0), ("every", every, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise ValueError(f"{flag}{name} must be an integer >= {low}, got {v!r}")
+    if steps % every:
+        raise ValueError(
+            f"{flag}steps {steps} is not a multiple of {flag}every {every}; frames come every {every} steps"
+        )
 
 
 class RunnerBase:
@@ -117,10 +131,8 @@ class RunnerBase:
 
     @staticmethod
     def _check_counts(steps, every) -> None:
-        """The arguments of ``rollout``: steps an integer ≥ 0, every an integer ≥ 1."""
-        for name, v, low in (("steps", steps, 0), ("every", every, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        """The arguments of ``rollout`` (:func:`check_counts`, the one definition)."""
+        check_counts(steps, every)
 
     def _repr(self, where: str) -> str:
         """``Name('path', where, hidden=H, downscale=f, time_per_step=t)``."""

@@ -29,6 +29,7 @@ wraps the grid onto itself: nothing the network was trained on).
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -36,11 +37,20 @@ import numpy as np
 import onnxruntime as ort
 
 from . import spec
-from .guards import MEAN_RANGE_SDS, TrainingRangeWarning, physics_mismatches, stated_physics, training_mean_range
+from .guards import (
+    MEAN_RANGE_SDS,
+    TrainingRangeWarning,
+    mean_range_problem,
+    physics_mismatches,
+    stated_physics,
+    training_mean_range,
+)
 from .providers import create_session, session_device
 from .runner_base import RunnerBase
 
 __all__ = ["Rollout", "read_metadata"]
+
+log = logging.getLogger(__name__)
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
 
@@ -88,8 +98,12 @@ class Rollout(RunnerBase):
         The device the state lives on (the CUDA provider's ``device_id``; 0 on the CPU).
     steps_done : int
         Steps since the last reset; ``steps_done * time_per_step`` is the physical time.
-    mean_range : tuple of (lo, hi) or None
-        The training data's range of mean φ (:func:`training_mean_range`); None: not checked.
+    mean_range : tuple of (lo, hi) intervals, or None
+        The training data's range of mean φ (:func:`training_mean_range`): always a tuple of one or two
+        sorted, disjoint intervals (the range and its phase-swap mirror 1 − range, merged when they
+        overlap; e.g. ``((0.35, 0.65),)``), so ``any(lo <= m <= hi for lo, hi in r.mean_range)``.
+        None: not checked (the metadata carries no generator config; a garbage one is logged as a
+        warning when the Rollout is made).
     """
 
     def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False, *, physics=None):
@@ -114,6 +128,9 @@ class Rollout(RunnerBase):
         self.steps_done = 0
         self._warned = set()  # kinds of TrainingRangeWarning already given by this instance
         self.mean_range = training_mean_range(self.metadata)
+        problem = mean_range_problem(self.metadata)
+        if problem:  # not silently: the mean guard is off for this model
+            log.warning("%s: the training-range check of mean phi is off: %s", self.path.name, problem)
         if physics is not None:
             self.check_physics(physics, _stacklevel=3)
 
@@ -281,7 +298,8 @@ class Rollout(RunnerBase):
         ----------
         phi0 : array (X, Y, Z) or (N, 1, X, Y, Z), network resolution
         steps : int ≥ 0, number of network steps (each one saved ground-truth frame)
-        every : int ≥ 1, yield the field after steps every, 2·every, ... (≤ steps)
+        every : int ≥ 1, yield the field after steps every, 2·every, ..., steps; ``steps`` must be a
+            multiple of ``every`` (ValueError otherwise, as ``--steps``/``--every`` of ``export.rollout``)
         reset : bool
             True (default): hidden states start from zero (as ``CRNN.rollout``). False: continue
             from the current hidden states (e.g. after warming them up with :meth:`step`).
