@@ -135,6 +135,10 @@ def test_simulate_from_npy_ic(tmp_path):
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}"], "IC file .* is a folder, not a file"),
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/noise.npy"], "it has no NumPy header"),
         (
+            ["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/empty.npy"],
+            r"^error: .*empty\.npy: the array is empty \(shape \(0, 0, 0\)\)",
+        ),
+        (
             ["simulate", "{tmp}/a.h5", "--ic", "h5", "--ic-file", "{tmp}/plain.h5"],
             r"^error: .*plain\.h5 is not a ch3d data set \(root attribute format=None",
         ),
@@ -149,6 +153,7 @@ def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
     (tmp_path / "bad.h5").write_bytes(b"\x00" * 100)
     (tmp_path / "noise.npy").write_bytes(bytes(range(256)) * 4)
     np.save(tmp_path / "three.npy", np.full((8, 8, 8), 3.0, np.float32))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 0, 0), np.float32))
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = 1
     with h5py.File(tmp_path / "plain.h5", "w") as f:  # a 5-D phi alone is not a ch3d data set
