@@ -245,6 +245,19 @@ def test_cli_errors(data_file, tmp_path, capsys):
         r"^error: --best-from 99 must be below --epochs 1 \(epochs are numbered 0\.\.0\): no epoch could become best\.pt$",
     )
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "3")), "not divisible")
+    # the kernel larger than the grid even at --downscale 1: the remedy is a smaller kernel, not "--downscale <= 0"
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--kernel", "99", "--downscale", "1")),
+        r"^error: the grid 16x16x16 of .*\.h5 is smaller than the model's kernel 99 along an axis; use --kernel <= 15$",
+    )
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--kernel", "99", "--downscale", "2")),
+        r"^error: --downscale 2 turns the grid 16x16x16 of .* into 8x8x8, smaller than the model's kernel 99 along "
+        r"an axis; use --kernel <= 7$",
+    )
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "8")), r"; use --downscale <= 5$")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--resume")), "no checkpoint .* to continue")
     if not torch.cuda.is_available():
         one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--device", "cuda")), "no usable CUDA")
