@@ -61,7 +61,7 @@ def test_simulate_then_info_and_render(tmp_path, capsys):
         last = ds.phi[0, 2]
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
-    assert "sequences 1 (0 train, 1 val), frames 3, grid 16x16x16" in capsys.readouterr().out
+    assert "sequences 1 (a single run, no train/val split), frames 3, grid 16x16x16" in capsys.readouterr().out
     pics = tmp_path / "pics"
     assert main(["render", str(out), "--frames", "0,-1", "--out", str(pics)]) == 0
     assert (pics / "seq0000_frame0000.png").stat().st_size > 1000
@@ -511,6 +511,12 @@ def test_a_seed_out_of_range_is_one_line_before_anything_is_written_and_a_rerun_
     assert _simulate(out, "--seed", str(2**63 - 1)) == 0  # the largest seed works
     with open_dataset(out) as ds:
         assert int(ds.seed[0]) == 2**63 - 1
+
+
+def test_info_shows_the_split_of_a_generated_data_set(data_file, capsys):
+    """A generated data set has a train/val split (a simulate file shows "a single run" instead)."""
+    assert main(["info", str(data_file)]) == 0
+    assert "sequences 6 (4 train, 2 val), frames 8" in capsys.readouterr().out
 
 
 def test_a_closed_pipe_ends_quietly(data_file):

@@ -550,7 +550,7 @@ def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_
     capsys.readouterr()
     assert ch_main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "sequences 1 (0 train, 1 val), frames 3, grid 16x16x16" in text
+    assert "sequences 1 (a single run, no train/val split), frames 3, grid 16x16x16" in text
     assert "epsilon=1.5 M=1 W=1 dx=2 dt=0.004, 400 steps/frame" in text and "backend onnxruntime-cpu" in text
     pics = tmp_path / "pics"
     assert ch_main(["render", str(out), "--sequence", "0", "--frames", "0,-1", "--out", str(pics)]) == 0
