@@ -2,6 +2,8 @@
 resume (in process and after a real SIGKILL); one-line CLI errors; DDP with two gloo processes."""
 
 import csv
+import logging
+import re
 import os
 import signal
 import subprocess
@@ -225,7 +227,7 @@ def one_line_error(capsys, code, pattern):
     assert re.search(pattern, err[-1]), err[-1]
 
 
-def test_cli_errors(data_file, tmp_path, capsys):
+def test_cli_errors(data_file, tmp_path, capsys, caplog):
     one_line_error(capsys, main(cli_args(tmp_path / "missing.h5", tmp_path / "r")), "no such file")
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
@@ -264,7 +266,12 @@ def test_cli_errors(data_file, tmp_path, capsys):
         one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--amp", "fp16")), "needs a CUDA device")
     assert not (tmp_path / "r").exists()  # nothing written on refusal
     # a run exists: refuse to overwrite; refuse to resume with other numbers
-    assert main(cli_args(data_file, tmp_path / "r", "--epochs", "1")) == 0
+    with caplog.at_level(logging.INFO, logger="surrogate.train"):
+        assert main(cli_args(data_file, tmp_path / "r", "--epochs", "1")) == 0
+    # epochs logged 1-based of the total (--epochs 1: "epoch 1/1", not "epoch 0/0"), the done line alike
+    assert re.search(r"\bepoch 1/1: train ", caplog.text) and "epoch 0/0" not in caplog.text, caplog.text
+    assert "done: best val loss" in caplog.text and " at epoch 1/1 -> " in caplog.text
+    assert "; epochs 1..1 -> " in caplog.text
     capsys.readouterr()
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--epochs", "2")), "already holds a run")
     one_line_error(
