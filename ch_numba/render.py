@@ -190,6 +190,22 @@ def log_value_axis(ax, values) -> tuple[float, float] | None:
 
 def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0) -> Path:
     """PNG of the three central slices (x = X/2, y = Y/2, z = Z/2) of an (X, Y, Z) field."""
+    return save_png(slices_figure(phi, title, vmin, vmax), path)
+
+
+def _grid_axes(ax, horizontal: str, vertical: str) -> None:
+    """Name an image's axes in grid cells (voxel indices) and keep a few integer ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel(f"{horizontal} (grid cells)", fontsize=8)
+    ax.set_ylabel(f"{vertical} (grid cells)", fontsize=8)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    ax.tick_params(labelsize=7)
+
+
+def slices_figure(phi, title: str = "", vmin: float = 0.0, vmax: float = 1.0):
+    """The figure of :func:`plot_slices` (axes in grid cells, with ticks)."""
     phi = np.asarray(phi)
     nx, ny, nz = phi.shape
     fig = new_figure(figsize=(10, 3.6), layout="constrained")
@@ -200,12 +216,11 @@ def plot_slices(phi, path, title: str = "", vmin: float = 0.0, vmax: float = 1.0
     ):
         im = ax.imshow(img.T, origin="lower", cmap="RdBu_r", vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_title(lab, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _grid_axes(ax, *lab[lab.index("(") + 1 : -1].split(", "))
     fig.colorbar(im, ax=axes, shrink=0.8, label="φ")
     if title:
         fig.suptitle(title, fontsize=10)
-    return save_png(fig, path)
+    return fig
 
 
 def plot_frames(frames, times, path, title: str = "") -> Path:
@@ -223,8 +238,7 @@ def plot_frames(frames, times, path, title: str = "") -> Path:
             interpolation="nearest",
         )
         ax.set_title(f"t = {t:g}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _grid_axes(ax, "x", "y")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="φ")
     if title:
         fig.suptitle(title, fontsize=10)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from ch_numba import cli_runner, files
 
+from . import options as ex
+
 log = logging.getLogger("export")
 
 EXAMPLES = """examples:
@@ -53,7 +55,7 @@ def _exporter():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ex = _exporter()
+    """The parser and its defaults (:mod:`export.options`, stdlib only): ``--help`` prints without PyTorch."""
     p = cli_runner.ArgumentParser(
         prog="python -m export",
         epilog=EXAMPLES,
@@ -138,10 +140,11 @@ def _main(argv=None) -> int:
     cli_runner.setup_logging(a.verbose)
     if a.verify_steps < 0:
         raise ValueError(f"--verify-steps must be >= 0, got {a.verify_steps}")
-    if not 0 <= a.sensitivity_factor < float("inf"):
-        raise ValueError(f"--sensitivity-factor must be a finite number >= 0, got {a.sensitivity_factor:g}")
+    ex.check_tolerance("--step-atol", a.step_atol)
+    ex.check_tolerance("--rollout-atol", a.rollout_atol)
+    ex.check_tolerance("--sensitivity-factor", a.sensitivity_factor)
     files.check_output(a.out, a.overwrite)
-    from . import onnx_export
+    onnx_export = _exporter()
 
     def check(tmp: Path, model) -> None:
         """--verify on the temporary file, before it replaces OUT; raises _Mismatch on a failure."""

@@ -326,13 +326,23 @@ def config_from_args(a: argparse.Namespace) -> RolloutConfig:
 
 def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command: str) -> Path:
     """Make the IC the arguments ask for (at the ground-truth grid) and write the rollout with ``runner``."""
-    size = a.size
+    size, origin = a.size, f"--size {a.size}"
     if size is None:
         grid = runner.metadata.get("train_grid")
-        size = grid if isinstance(grid, int) else 64
+        if grid is None or isinstance(grid, (list, tuple)):  # unknown, or a non-cubic training grid
+            size, origin = 64, "the default --size 64"
+        elif isinstance(grid, int) and not isinstance(grid, bool) and grid >= 1:
+            size, origin = grid, f"the model's training grid {grid} (metadata train_grid; --size chooses another)"
+        elif a.ic not in ("npy", "h5"):
+            raise ValueError(
+                f"{a.model}: metadata train_grid={grid!r} is not a positive grid edge, so it cannot be the default "
+                "--size; give --size"
+            )
+        else:  # npy/h5 ICs bring their own grid
+            size, origin = 64, "the default --size 64"
     if a.ic not in ("npy", "h5"):
         if size % runner.factor:
-            raise ValueError(f"--size {size} is not divisible by the model's downscale factor {runner.factor}")
+            raise ValueError(f"{origin} is not divisible by the model's downscale factor {runner.factor}")
         # the IC (float64 noise, float32 field) and, with --full-resolution, a float32 frame at the full grid
         check_memory(size**3 * (8 + 4 + 4), f"a rollout from a {size}^3 initial condition")
     phi0, ic = initial_condition(

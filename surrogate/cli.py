@@ -84,13 +84,24 @@ def _check_train_grid(data: Path, downscale: int, kernel: int) -> None:
         return  # TrainConfig says so
     with open_dataset(data) as ds:
         shape = ds.shape
+    side = min(shape)
+
+    def odd(n: int) -> int:  # the largest odd kernel <= n (a kernel is odd)
+        return n if n % 2 else n - 1
+
+    if side // kernel >= 1:
+        remedy = f"use --downscale <= {side // kernel}"
+    elif odd(side // downscale) >= 1:  # even --downscale 1 is too coarse: the kernel is too large
+        remedy = f"use --kernel <= {odd(side // downscale)}"
+    else:
+        remedy = f"use --downscale 1 and --kernel <= {odd(side)}"
     check_kernel(
         shape,
         downscale,
         kernel,
         source=str(data),
-        cause=f"--downscale {downscale}",
-        remedy=f"use --downscale <= {min(shape) // kernel}",
+        cause=f"--downscale {downscale}" if downscale > 1 else None,
+        remedy=remedy,
     )
 
 

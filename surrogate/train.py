@@ -501,8 +501,8 @@ class _Trainer:
             self.dist.world,
             self.device,
             f", amp {self.amp}" if self.amp else "",
-            self.start,
-            c.epochs - 1,
+            self.start + 1,  # 1-based, as the epoch lines
+            c.epochs,
             self.out,
         )
         try:
@@ -545,8 +545,8 @@ class _Trainer:
                     sync = f", replicas {'identical' if same else 'DIFFER'} on {self.dist.world} ranks"
                 log.info(
                     "epoch %d/%d: train %.4e  val %.4e%s  teacher %d  %.1f s (%.2f seq/s)%s",
-                    epoch,
-                    c.epochs - 1,
+                    epoch + 1,  # 1-based of the total: --epochs 5 logs epoch 1/5 .. 5/5 (files keep 0-based)
+                    c.epochs,
                     train_loss,
                     val_loss,
                     " (best)" if is_best else "",
@@ -560,7 +560,13 @@ class _Trainer:
         finally:
             if writer is not None:
                 writer.close()
-        log.info("done: best val loss %.4e at epoch %d -> %s", self.best[0], self.best[1], self.out / "best.pt")
+        log.info(  # numbered as the epoch lines (1-based); best.pt and metrics.csv record it 0-based
+            "done: best val loss %.4e at epoch %d/%d -> %s",
+            self.best[0],
+            self.best[1] + 1,
+            self.cfg.epochs,
+            self.out / "best.pt",
+        )
         return {**done, "history": self.history, "best_val_loss": self.best[0], "best_epoch": self.best[1]}
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ def test_simulate_then_info_and_render(tmp_path, capsys):
         last = ds.phi[0, 2]
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
-    assert "sequences 1 (0 train, 1 val), frames 3, grid 16x16x16" in capsys.readouterr().out
+    assert "sequences 1 (a single run, no train/val split), frames 3, grid 16x16x16" in capsys.readouterr().out
     pics = tmp_path / "pics"
     assert main(["render", str(out), "--frames", "0,-1", "--out", str(pics)]) == 0
     assert (pics / "seq0000_frame0000.png").stat().st_size > 1000
@@ -135,6 +135,10 @@ def test_simulate_from_npy_ic(tmp_path):
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}"], "IC file .* is a folder, not a file"),
         (["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/noise.npy"], "it has no NumPy header"),
         (
+            ["simulate", "{tmp}/a.h5", "--ic", "npy", "--ic-file", "{tmp}/empty.npy"],
+            r"^error: .*empty\.npy: the array is empty \(shape \(0, 0, 0\)\)",
+        ),
+        (
             ["simulate", "{tmp}/a.h5", "--ic", "h5", "--ic-file", "{tmp}/plain.h5"],
             r"^error: .*plain\.h5 is not a ch3d data set \(root attribute format=None",
         ),
@@ -149,6 +153,7 @@ def test_bad_input_one_line_error(tmp_path, capsys, argv, pattern):
     (tmp_path / "bad.h5").write_bytes(b"\x00" * 100)
     (tmp_path / "noise.npy").write_bytes(bytes(range(256)) * 4)
     np.save(tmp_path / "three.npy", np.full((8, 8, 8), 3.0, np.float32))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 0, 0), np.float32))
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = 1
     with h5py.File(tmp_path / "plain.h5", "w") as f:  # a 5-D phi alone is not a ch3d data set
@@ -506,6 +511,12 @@ def test_a_seed_out_of_range_is_one_line_before_anything_is_written_and_a_rerun_
     assert _simulate(out, "--seed", str(2**63 - 1)) == 0  # the largest seed works
     with open_dataset(out) as ds:
         assert int(ds.seed[0]) == 2**63 - 1
+
+
+def test_info_shows_the_split_of_a_generated_data_set(data_file, capsys):
+    """A generated data set has a train/val split (a simulate file shows "a single run" instead)."""
+    assert main(["info", str(data_file)]) == 0
+    assert "sequences 6 (4 train, 2 val), frames 8" in capsys.readouterr().out
 
 
 def test_a_closed_pipe_ends_quietly(data_file):

@@ -335,6 +335,10 @@ def test_cli_exports_wrap_padding_and_verifies(exported_model, tmp_path, caplog)
         (["ckpt", "o.onnx", "--opset", "99"], "opset must be an integer in 18.."),
         (["ckpt", "o.onnx", "--opset", "17"], "opset must be an integer in 18.."),
         (["ckpt", "dir", "--overwrite"], "is a folder; give the name of the file"),
+        # a negative tolerance can never be met: refused up front, not reported as "verification failed"
+        (["ckpt", "o.onnx", "--verify", "--step-atol", "-1"], "--step-atol must be a finite number >= 0, got -1"),
+        (["ckpt", "o.onnx", "--verify", "--rollout-atol=-1e-4"], "--rollout-atol must be a finite number >= 0"),
+        (["ckpt", "o.onnx", "--sensitivity-factor", "nan"], "--sensitivity-factor must be a finite number >= 0"),
     ],
 )
 def test_cli_errors_are_one_line(exported_model, tmp_path, capsys, args, match):
@@ -349,6 +353,25 @@ def test_cli_errors_are_one_line(exported_model, tmp_path, capsys, args, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+def test_cli_help_prints_without_torch(tmp_path):
+    """``python -m export --help`` is the help, defaults included, without PyTorch; only the export needs it."""
+    from conftest import run_python
+
+    code = "import sys\nfrom export.__main__ import main\nsys.exit(main(sys.argv[1:]))"
+    done = run_python(code, "--help", no_torch=True)
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m export" in done.stdout and "default 1e-05" in done.stdout and done.stderr == ""
+    done = run_python(code, "x.pt", str(tmp_path / "o.onnx"), no_torch=True)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, done.stderr
+    assert err[0].startswith("error: `python -m export` needs PyTorch"), err
+
+
+def test_verify_refuses_a_negative_tolerance(exported_model, model):
+    with pytest.raises(ValueError, match="step_atol must be a finite number >= 0, got -1"):
+        onnx_export.verify(exported_model[1], model, step_atol=-1)
 
 
 def test_cli_refuses_an_existing_file_and_a_failed_verify_keeps_it(

@@ -240,6 +240,11 @@ def test_npy(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros(10))
     with pytest.raises(ValueError, match="expected a 3D array"):
         initial.from_npy(tmp_path / "flat.npy")
+    for shape in [(0, 0, 0), (0, 4, 4)]:
+        np.save(tmp_path / "empty.npy", np.zeros(shape))
+        with pytest.raises(ValueError, match=r"the array is empty \(shape \(0,") as e:
+            initial.from_npy(tmp_path / "empty.npy")
+        assert "zero-size" not in str(e.value)
     np.save(tmp_path / "nan.npy", np.full((2, 2, 2), np.nan))
     with pytest.raises(ValueError, match="NaN"):
         initial.from_npy(tmp_path / "nan.npy")

@@ -169,3 +169,19 @@ def test_overview_shows_the_network_grid_error_first_and_the_full_grid_floor():
     floor_label = f"full grid, prediction upsampled\n(upsampling floor {100 * full[0]:.1f} % at frame 0)"
     np.testing.assert_allclose(lines[floor_label], 100 * full)
     assert render.TIME_UNIT in left.get_xlabel() and render.TIME_UNIT in right.get_xlabel()
+
+
+def test_slices_name_their_axes_in_grid_cells_with_ticks(tmp_path):
+    """Each central slice names its two in-plane axes (grid cells) and has integer ticks."""
+    phi = np.random.default_rng(0).random((8, 10, 12))
+    fig = render.slices_figure(phi)
+    names = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes[:3]]
+    assert names == [
+        ("y (grid cells)", "z (grid cells)"),
+        ("x (grid cells)", "z (grid cells)"),
+        ("x (grid cells)", "y (grid cells)"),
+    ]
+    for ax in fig.axes[:3]:
+        assert len(ax.get_xticks()) >= 2 and len(ax.get_yticks()) >= 2
+    assert render.plot_slices(phi, tmp_path / "s.png").stat().st_size > 1000
+    assert render.plot_frames(phi[None].repeat(2, 0), [0.0, 1.0], tmp_path / "f.png").exists()

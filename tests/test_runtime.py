@@ -7,6 +7,7 @@ conserved mean of φ over 100 float32 steps.
 """
 
 import json
+import re
 import logging
 import os
 import warnings
@@ -610,7 +611,7 @@ def test_cli_rollout_of_a_model_with_other_physics_works_with_ch_numba_info_and_
     capsys.readouterr()
     assert ch_main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "sequences 1 (0 train, 1 val), frames 3, grid 16x16x16" in text
+    assert "sequences 1 (a single run, no train/val split), frames 3, grid 16x16x16" in text
     assert "epsilon=1.5 M=1 W=1 dx=2 dt=0.004, 400 steps/frame" in text and "backend onnxruntime-cpu" in text
     pics = tmp_path / "pics"
     assert ch_main(["render", str(out), "--sequence", "0", "--frames", "0,-1", "--out", str(pics)]) == 0
@@ -710,6 +711,32 @@ def test_cli_errors_are_one_line(model_path, tmp_path, capsys, args, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and match in err[0], err
     assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "train_grid, match",
+    [
+        (
+            -5,
+            r"^error: .*edited\.onnx: metadata train_grid=-5 is not a positive grid edge, so it cannot be the "
+            r"default --size; give --size$",
+        ),
+        (
+            15,
+            r"^error: the model's training grid 15 \(metadata train_grid; --size chooses another\) is not "
+            r"divisible by the model's downscale factor 2$",
+        ),
+    ],
+)
+def test_cli_names_the_metadata_when_the_default_size_comes_from_it(model_path, tmp_path, capsys, train_grid, match):
+    """No --size given: a bad training grid in the metadata is blamed on the metadata, not on a --size nobody gave."""
+    meta = json.loads(onnx.load(str(model_path)).metadata_props[0].value)
+    meta["train_grid"] = train_grid
+    model = _with_metadata(model_path, tmp_path, json.dumps(meta))
+    assert rollout_main([str(model), "--steps", "2", "--out", str(tmp_path / "o.h5"), "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(match, err[0]), err
+    assert "--size -5" not in err[0] and not (tmp_path / "o.h5").exists()
 
 
 def test_cli_overwrite_replaces_an_existing_output(model_path, tmp_path, capsys):

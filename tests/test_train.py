@@ -2,6 +2,8 @@
 resume (in process and after a real SIGKILL); one-line CLI errors; DDP with two gloo processes."""
 
 import csv
+import logging
+import re
 import os
 import signal
 import subprocess
@@ -225,7 +227,7 @@ def one_line_error(capsys, code, pattern):
     assert re.search(pattern, err[-1]), err[-1]
 
 
-def test_cli_errors(data_file, tmp_path, capsys):
+def test_cli_errors(data_file, tmp_path, capsys, caplog):
     one_line_error(capsys, main(cli_args(tmp_path / "missing.h5", tmp_path / "r")), "no such file")
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
@@ -245,13 +247,31 @@ def test_cli_errors(data_file, tmp_path, capsys):
         r"^error: --best-from 99 must be below --epochs 1 \(epochs are numbered 0\.\.0\): no epoch could become best\.pt$",
     )
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "3")), "not divisible")
+    # the kernel larger than the grid even at --downscale 1: the remedy is a smaller kernel, not "--downscale <= 0"
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--kernel", "99", "--downscale", "1")),
+        r"^error: the grid 16x16x16 of .*\.h5 is smaller than the model's kernel 99 along an axis; use --kernel <= 15$",
+    )
+    one_line_error(
+        capsys,
+        main(cli_args(data_file, tmp_path / "r", "--kernel", "99", "--downscale", "2")),
+        r"^error: --downscale 2 turns the grid 16x16x16 of .* into 8x8x8, smaller than the model's kernel 99 along "
+        r"an axis; use --kernel <= 7$",
+    )
+    one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--downscale", "8")), r"; use --downscale <= 5$")
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--resume")), "no checkpoint .* to continue")
     if not torch.cuda.is_available():
         one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--device", "cuda")), "no usable CUDA")
         one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--amp", "fp16")), "needs a CUDA device")
     assert not (tmp_path / "r").exists()  # nothing written on refusal
     # a run exists: refuse to overwrite; refuse to resume with other numbers
-    assert main(cli_args(data_file, tmp_path / "r", "--epochs", "1")) == 0
+    with caplog.at_level(logging.INFO, logger="surrogate.train"):
+        assert main(cli_args(data_file, tmp_path / "r", "--epochs", "1")) == 0
+    # epochs logged 1-based of the total (--epochs 1: "epoch 1/1", not "epoch 0/0"), the done line alike
+    assert re.search(r"\bepoch 1/1: train ", caplog.text) and "epoch 0/0" not in caplog.text, caplog.text
+    assert "done: best val loss" in caplog.text and " at epoch 1/1 -> " in caplog.text
+    assert "; epochs 1..1 -> " in caplog.text
     capsys.readouterr()
     one_line_error(capsys, main(cli_args(data_file, tmp_path / "r", "--epochs", "2")), "already holds a run")
     one_line_error(

@@ -110,12 +110,15 @@ class Dataset:
     def summary(self) -> str:
         a = self.attrs
         n_val = int(np.sum(self.split == "val"))
+        split = f"{self.n_sequences - n_val} train, {n_val} val"
+        if self.n_sequences == 1 and "generate" not in str(a.get("command", "")).split():
+            # simulate and export.rollout store their one run as "val" (the layout needs a split): it is no split
+            split = "a single run, no train/val split"
         fe = self.free_energy
         drift = np.max(np.abs(self.phi_mean - self.phi_mean[:, :1])) if self.phi_mean.size else 0.0
         lines = [
             f"{self.path}: {FORMAT} v{a.get('format_version')} (ch3d {a.get('package_version')})",
-            f"  sequences {self.n_sequences} ({self.n_sequences - n_val} train, {n_val} val), frames {self.n_frames},"
-            f" grid {'x'.join(map(str, self.shape))}",
+            f"  sequences {self.n_sequences} ({split}), frames {self.n_frames}, grid {'x'.join(map(str, self.shape))}",
             f"  physics: {self.params.describe()}, {a['steps_per_frame']} steps/frame",
             f"  storage {a.get('storage')} ({self.phi._dset.dtype}), state dtype {a.get('dtype')},"
             f" backend {a.get('backend')}",

@@ -17,6 +17,8 @@ def _check_array(a, where: str) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim != 3:
         raise ValueError(f"{where}: expected a 3D array (X, Y, Z), got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{where}: the array is empty (shape {a.shape}); expected at least one voxel per axis")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ValueError(f"{where}: expected real numbers, got dtype {a.dtype}")
     if not np.all(np.isfinite(a)):
