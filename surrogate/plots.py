@@ -152,9 +152,28 @@ def _alpha_text(stats: dict) -> str:
     return f"α = {stats['mean']:.3f} ± {stats['sd']:.3f}"
 
 
+def _draw_fits(ax, sequences: list[dict], w_lo: float, w_hi: float) -> None:
+    """Each sequence's fitted F = A t^α (``power_law_true``/``power_law_pred`` of its record, where
+    evaluate fitted one) as a thin solid line over the part of the fit window [w_lo, w_hi] its times cover;
+    the axes keep the data's limits."""
+    for who, color, label in (("true", TRUTH, "fits A t^α, truth"), ("pred", MODEL, "fits A t^α, model")):
+        for rec in sequences:
+            fit = rec.get(f"power_law_{who}")
+            tic = _arr(rec["times_since_ic"])
+            inside = tic[(tic >= w_lo) & (tic <= w_hi) & (tic > 0)]
+            if not fit or inside.size < 2:
+                continue
+            tt = np.geomspace(inside.min(), inside.max(), 20)
+            ax.plot(
+                tt, fit["prefactor"] * tt ** fit["alpha"], color=color, lw=1.2, label=label, scalex=False, scaley=False
+            )
+            label = None  # one legend entry per kind
+
+
 def free_energy_figure(result: dict):
     """The Figure of free_energy.png: F(t) truth vs model (mean ± sd) since frame 0, and log-log F vs the
-    time since the IC per sequence with the fitted exponents, the fit window and a t^(−1/3) guide."""
+    time since the IC per sequence with the fitted lines A t^α and exponents, the fit window and a t^(−1/3)
+    guide."""
     from ch_numba.render import log_time_axis, log_value_axis
 
     t, e = _arr(result["times"]), result["ensemble"]
@@ -201,6 +220,7 @@ def free_energy_figure(result: dict):
         w_hi = hi if hi is not None else float(positive.max())
         if lo is not None or hi is not None:
             lg.axvspan(w_lo, w_hi, color="tab:green", alpha=0.08, label="fit window")
+        _draw_fits(lg, result["sequences"], w_lo, w_hi)
         pts = (all_t >= w_lo) & (all_t <= w_hi) & (all_t > 0) & np.isfinite(all_true) & (all_true > 0)
         if pts.any():  # log F = b − (1/3) log t, b fitted to the truth's points in the window
             b = float(np.mean(np.log(all_true[pts]) + np.log(all_t[pts]) / 3))

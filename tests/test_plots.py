@@ -129,6 +129,32 @@ def test_free_energy_plot_guide_does_not_stretch_the_axes(fit_range):
     assert len(labelled_ticks(fig, lg.yaxis)) >= 3
 
 
+def test_free_energy_plot_draws_each_sequences_fitted_power_law_in_the_window():
+    from surrogate import metrics, plots
+
+    result = synthetic_result(fit_range=(10.0, None))
+    for rec in result["sequences"]:
+        for who in ("true", "pred"):
+            alpha, prefactor, r2 = metrics.fit_power_law(
+                np.asarray(rec["times_since_ic"]), np.asarray(rec[f"free_energy_{who}"]), 10.0, None
+            )
+            rec[f"power_law_{who}"] = {"alpha": alpha, "prefactor": prefactor, "r2": r2}
+    lg = plots.free_energy_figure(result).axes[1]
+    fits = [line for line in lg.lines if line.get_color() in (plots.TRUTH, plots.MODEL) and line.get_linestyle() == "-"]
+    fits = [line for line in fits if line.get_linewidth() == 1.2]
+    assert len(fits) == 2 * len(result["sequences"])  # one per sequence and kind
+    assert sorted(line.get_label() for line in fits if not line.get_label().startswith("_")) == [
+        "fits A t^α, model",
+        "fits A t^α, truth",
+    ]
+    recs = [(rec, who) for who in ("true", "pred") for rec in result["sequences"]]
+    for line, (rec, who) in zip(fits, recs):
+        t, f = (np.asarray(a, float) for a in line.get_data())
+        fit = rec[f"power_law_{who}"]
+        assert t.min() >= 10.0 and t.max() <= max(rec["times_since_ic"]) + 1e-9  # the window, the sequence's times
+        np.testing.assert_allclose(f, fit["prefactor"] * t ** fit["alpha"], rtol=1e-12)
+
+
 def test_overview_shows_the_network_grid_error_first_and_the_full_grid_floor():
     """overview.png: left F on the network grid (truth and model), right the relative F error per
     sequence on the network grid, its mean and worst, beside the full grid's mean with its floor."""
