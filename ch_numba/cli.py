@@ -322,6 +322,14 @@ class _Terminated(KeyboardInterrupt):
     so that, as for Ctrl-C, the open part files are deleted and the shard's lock is released."""
 
 
+def energy_title(ds, sequence: int) -> str:
+    """The title of render's F(t) plot: which grid the stored F was computed on — a surrogate rollout's
+    network grid (``resolution="network"``, spacing downscale·dx) or full grid, else the solver's grid."""
+    grid = "x".join(map(str, ds.shape))
+    where = f"{ds.attrs['resolution']} grid" if "resolution" in ds.attrs else "grid"
+    return f"Free energy, sequence {sequence}, on the {where} {grid} (dx {float(ds.attrs['dx']):g})"
+
+
 def cmd_render(a) -> None:
     from .dataset import open_dataset
     from .render import plot_energy, plot_frames, plot_slices, write_vti
@@ -369,7 +377,7 @@ def cmd_render(a) -> None:
             ds.time + ds.t0[a.sequence],
             ds.free_energy[a.sequence],
             a.out / f"seq{a.sequence:04d}_energy.png",
-            title=f"Free energy, sequence {a.sequence}",
+            title=energy_title(ds, a.sequence),
         )
     log.info("wrote %d frame pictures%s to %s", len(frames), "" if a.no_vti else " and .vti files", a.out)
 

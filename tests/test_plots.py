@@ -211,3 +211,19 @@ def test_slices_name_their_axes_in_grid_cells_with_ticks(tmp_path):
         assert len(ax.get_xticks()) >= 2 and len(ax.get_yticks()) >= 2
     assert render.plot_slices(phi, tmp_path / "s.png").stat().st_size > 1000
     assert render.plot_frames(phi[None].repeat(2, 0), [0.0, 1.0], tmp_path / "f.png").exists()
+
+
+def test_render_energy_title_names_the_grid_of_the_stored_free_energy():
+    """A rollout's F is on the network grid (its dx is downscale·dx); a data set's on the solver's grid."""
+    from pathlib import Path
+
+    from ch_numba import open_dataset
+    from ch_numba.cli import energy_title
+
+    golden = Path(__file__).parent / "golden"
+    with open_dataset(golden / "rollout.h5") as ds:
+        assert energy_title(ds, 0) == "Free energy, sequence 0, on the network grid 8x8x8 (dx 2)"
+    with open_dataset(golden / "rollout_full.h5") as ds:
+        assert energy_title(ds, 0) == "Free energy, sequence 0, on the full grid 16x16x16 (dx 1)"
+    with open_dataset(golden / "generate.h5") as ds:
+        assert energy_title(ds, 2) == "Free energy, sequence 2, on the grid 8x8x8 (dx 1)"
