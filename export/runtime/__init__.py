@@ -22,6 +22,9 @@ The layer between the solver (``ch_numba``) and the PyTorch side (``surrogate``,
     the onnxruntime session: execution providers, session options, the device.
 :mod:`export.runtime.session`
     :class:`Rollout`: an exported step in an onnxruntime session, hidden states kept on the device.
+:mod:`export.runtime.halo`
+    domain decomposition: :func:`step_halo`, one stateless step of a subdomain with ghost layers, and
+    :func:`ghosted`, a periodic block with ghosts (numpy only; the session is the caller's Rollout).
 
 Imports: the standard library, numpy, onnxruntime and these modules only (and ``ch_numba.params``,
 which imports the standard library only) — not ``surrogate``, torch, nor the solver's numba, scipy,
@@ -68,6 +71,9 @@ _LAZY = {
     "check_counts": ".runner_base",
     "downsample": ".resample",
     "upsample": ".resample",
+    "step_halo": ".halo",
+    "ghosted": ".halo",
+    "halo_cells": ".spec",
 }
 
 

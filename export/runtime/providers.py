@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import onnxruntime as ort
@@ -40,6 +41,22 @@ __all__ = ["PROVIDERS", "cpu_cores", "session_options", "cuda_provider_options",
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
+
+#: the oldest onnxruntime the runtime takes (pyproject's ``export`` extra); the C API (native/) needs 1.21
+MIN_ONNXRUNTIME = (1, 18)
+
+
+def check_onnxruntime(version: str | None = None) -> None:
+    """Raise a one-line ValueError if onnxruntime (``version``, default the installed one) is older than
+    :data:`MIN_ONNXRUNTIME` (one row of docs/embedding.md's table of bad inputs, as the C API's
+    CH3D_ERR_ORT_TOO_OLD)."""
+    version = ort.__version__ if version is None else version
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m and tuple(map(int, m.groups())) < MIN_ONNXRUNTIME:
+        need = ".".join(map(str, MIN_ONNXRUNTIME))
+        raise ValueError(
+            f"onnxruntime {version} is too old: ch3d needs onnxruntime >= {need}; pip install -U onnxruntime"
+        )
 
 
 def cpu_cores() -> int:
@@ -108,6 +125,7 @@ def _requested_providers(providers, tf32: bool = False):
 
 def create_session(path: Path, providers, threads, tf32: bool = False):
     """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
+    check_onnxruntime()
     requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
     options = session_options(threads)
     try:

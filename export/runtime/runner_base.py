@@ -15,6 +15,7 @@ import numpy as np
 
 from .grid import check_kernel
 from .resample import downsample, upsample
+from .spec import halo_cells
 
 __all__ = ["RunnerBase", "check_threads", "check_counts"]
 
@@ -59,6 +60,12 @@ class RunnerBase:
     @property
     def kernel(self) -> int:
         return int(self.metadata["kernel"])
+
+    @property
+    def halo(self) -> int:
+        """Ghost layers (network cells) one step needs around a subdomain (:func:`export.runtime.spec.halo_cells`):
+        ``downscale · halo`` solver cells."""
+        return halo_cells(self.metadata)
 
     @property
     def time_per_step(self) -> float:

@@ -323,5 +323,13 @@ class Rollout(RunnerBase):
             if n % every == 0:
                 yield self._fetch(squeeze)
 
+    def step_halo(self, phi, h1, h2, halo: int | None = None):
+        """One stateless step of a subdomain with ``halo`` ghost layers (default :attr:`halo`) on every
+        side: (φ, h1, h2) in, the interiors of (φ′, h1′, h2′) out (:func:`export.runtime.halo.step_halo`,
+        domain decomposition). The running state of :meth:`step` / :meth:`rollout` is not touched."""
+        from .halo import step_halo
+
+        return step_halo(self, phi, h1, h2, halo)
+
     def __repr__(self) -> str:
         return self._repr(f"providers={self.providers[0]}")

@@ -30,6 +30,9 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
     network_dx                    grid spacing the network works at = downscale · dx
     train_grid, train_shape       ground-truth grid edge / shape of the training data (None if unknown)
     min_grid                      smallest spatial size per axis the runtime accepts (= kernel)
+    halo                          ghost layers (network cells) one step needs on a subdomain:
+                                  5·(kernel//2), +1 for a conservative model (:func:`halo_cells`;
+                                  absent in files exported before it: computed from kernel, conservative)
     phi_convention                text: φ ∈ [0, 1], the two phases, mass = mean φ
     inputs, outputs               the signature above, as text
     assumed                       metadata keys filled with defaults (the checkpoint lacked them)
@@ -89,6 +92,21 @@ def check_metadata(meta, path="model") -> dict:
     if isinstance(meta["dt"], bool) or not isinstance(meta["dt"], (int, float)) or not meta["dt"] > 0:
         raise ValueError(f"{path}: metadata dt={meta['dt']!r} is not a positive number")
     return meta
+
+
+def halo_cells(meta) -> int:
+    """Ghost layers (network cells) one step needs around a subdomain: the metadata's ``halo``, or for
+    files exported before it, 5·(k//2) + 1 for a conservative model and 5·(k//2) otherwise.
+
+    Reach of one step for k = 2r + 1 (each k-conv reaches r cells; the reset gate r ⊙ h feeds a second
+    k-conv inside a cell, so a ConvGRU cell reaches 2r): h1' needs φ, h1 within 2r; h2' needs them
+    within 4r and h2 within 2r; the flux head's k-conv adds r (φ, h1: 5r; h2: 3r), the divergence one
+    more cell (conservative). The largest, 5r (+1), is the halo: with that many ghost layers all three
+    outputs are exact in the interior (tests/test_halo.py checks it by perturbing one voxel)."""
+    halo = meta.get("halo")
+    if isinstance(halo, int) and not isinstance(halo, bool) and halo >= 0:
+        return halo
+    return 5 * (int(meta["kernel"]) // 2) + (1 if meta["conservative"] else 0)
 
 
 PHI_CONVENTION = (
