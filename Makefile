@@ -6,7 +6,7 @@ TEST_VENV := .venv-test
 TORCH_CPU := torch==2.13.0
 OUT ?= demo_out
 
-.PHONY: demo test setup-demo setup-test bench clean
+.PHONY: demo test setup-demo setup-test native-deps embed-test bench clean
 
 $(DEMO_VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)
@@ -22,7 +22,15 @@ $(TEST_VENV)/.done: pyproject.toml
 	touch $@
 
 setup-demo: $(DEMO_VENV)/.done
-setup-test: $(TEST_VENV)/.done
+setup-test: $(TEST_VENV)/.done native-deps
+
+# The native embedding's tests (tests/test_native.py) build native/ with gcc, g++ and gfortran; gfortran is
+# installed from Debian's packages when missing (needs root and apt-get, as CI has; else its test skips).
+native-deps:
+	@command -v gfortran >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get install -y -q gfortran >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q gfortran >/dev/null 2>&1; }; }; } || \
+		echo "setup: gfortran not installed (needs root and apt-get): the Fortran host's test will skip"
 
 # The demo needs no PyTorch: the shipped ONNX model (models/) runs on onnxruntime.
 MODEL ?= models/crnn.onnx
@@ -46,6 +54,10 @@ demo: setup-demo
 test: setup-test
 	$(TEST_VENV)/bin/ruff format --check --quiet .   # the code style (pinned ruff; `ruff format .` fixes it)
 	$(TEST_VENV)/bin/python -m pytest -q
+
+# C, C++ and Fortran hosts of native/ (built into build/native) against the Python runtime, and the halos
+embed-test: setup-test
+	$(TEST_VENV)/bin/python -m pytest -q tests/test_native.py tests/test_halo.py
 
 bench: setup-test
 	$(TEST_VENV)/bin/python benchmarks/solver.py

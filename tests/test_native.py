@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,15 +129,18 @@ def test_fortran_host_matches_python(build, tmp_path):
     assert np.abs(swapped - ref).max() > 1e-3  # an axis order mix-up would show
 
 
+def _code_block(path, lang):
+    """the one fenced ``lang`` block of a doc (what it shows is what the tests build)"""
+    blocks = re.findall(rf"```{lang}\n(.*?)```", (ROOT / path).read_text(), flags=re.S)
+    assert len(blocks) == 1, f"{path}: {len(blocks)} {lang} blocks"
+    return blocks[0]
+
+
 def test_cmake_package(build, tmp_path):
-    """A host project links the library in two CMake lines (find_package + target_link_libraries)."""
+    """A host project links the library in two CMake lines: docs/embedding.md's CMakeLists.txt, built."""
     if shutil.which("cmake") is None:
         _unavailable("no cmake")
-    (tmp_path / "CMakeLists.txt").write_text(
-        "cmake_minimum_required(VERSION 3.16)\nproject(host C)\n"
-        "find_package(ch3d_embed REQUIRED)\nadd_executable(host_c main.c)\n"
-        "target_link_libraries(host_c PRIVATE ch3d::embed m)\n"
-    )
+    (tmp_path / "CMakeLists.txt").write_text(_code_block("docs/embedding.md", "cmake"))
     shutil.copy(ROOT / "native" / "examples" / "host.c", tmp_path / "main.c")
     env = dict(os.environ, CMAKE_PREFIX_PATH=str(build))
     for cmd in (["cmake", "-S", tmp_path, "-B", tmp_path / "b"], ["cmake", "--build", tmp_path / "b"]):
@@ -144,13 +148,34 @@ def test_cmake_package(build, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
     phi0 = _field((8, 8, 8), 9)
     np.save(tmp_path / "in.npy", phi0)
-    r = subprocess.run(
-        [str(tmp_path / "b" / "host_c"), MODELS / "crnn.onnx", tmp_path / "in.npy", tmp_path / "out.npy", "3"],
-        capture_output=True,
-        text=True,
-    )
+    cmd = [tmp_path / "b" / "host_c", MODELS / "crnn.onnx", tmp_path / "in.npy", tmp_path / "out.npy", "3"]
+    r = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert np.abs(np.load(tmp_path / "out.npy") - _python("crnn.onnx", phi0, 3)).max() <= TOL
+
+
+def test_readme_cpp_example(build, tmp_path):
+    """The README's C++ host, compiled with its pkg-config line and run from the repository root."""
+    src = tmp_path / "rollout.cpp"
+    src.write_text(_code_block("README.md", "cpp"))
+    env = dict(os.environ, PKG_CONFIG_PATH=str(build / "lib" / "pkgconfig"))
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "ch3d_embed"], capture_output=True, text=True, env=env)
+    assert flags.returncode == 0, flags.stderr
+    r = subprocess.run(
+        ["g++", "-std=c++17", str(src), *flags.stdout.split(), "-o", str(tmp_path / "rollout")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(tmp_path / "rollout")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"t = ([\d.]+): phi\[0\] = ([\d.]+), mean phi = ([\d.]+)", r.stdout)
+    i = np.arange(16**3)
+    phi0 = (np.float32(0.45) + np.float32(0.01) * ((i * 37) % 11).astype(np.float32)).reshape(16, 16, 16)
+    ref = _python("crnn.onnx", phi0, 20)
+    assert float(m[1]) == pytest.approx(20 * Rollout(MODELS / "crnn.onnx", providers="cpu").time_per_step)
+    assert abs(float(m[2]) - ref[0, 0, 0]) <= TOL and abs(float(m[3]) - phi0.mean(dtype=np.float64)) <= 1e-6
 
 
 def _drive(build, command, args, env=None):

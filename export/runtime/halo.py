@@ -17,8 +17,8 @@ nearest neighbours only).
 
 Cost: the halo is ``downscale · halo`` solver cells; subdomain origins are multiples of ``downscale``
 on the solver grid (the network grid samples every downscale-th voxel from voxel 0). Each rank
-computes ((n + 2·halo)/n)³ of its interior's work: 5.4× for a 16³ interior with halo 6, 2.3× at 32³,
-1.4× at 64³ — use few, large subdomains.
+computes ((n + 2·halo)/n)³ of its interior's work: 5.4× for a 16³ interior with halo 6, 2.6× at 32³,
+1.7× at 64³ — use few, large subdomains.
 
 The C API has the same step (``ch3d_step_halo`` in native/include/ch3d_embed.h).
 """
