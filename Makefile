@@ -18,7 +18,7 @@ $(TEST_VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
 	$(TEST_VENV)/bin/pip install -q $(TORCH_CPU)
-	$(TEST_VENV)/bin/pip install -q -e ".[test,train,export]"
+	$(TEST_VENV)/bin/pip install -q -e ".[test,train,export,mpi]"
 	touch $@
 
 setup-demo: $(DEMO_VENV)/.done

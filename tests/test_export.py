@@ -143,6 +143,7 @@ def test_metadata_from_dataset_attrs_given_directly(dataset_attrs):
     assert meta["epsilon"] == 2.5 and meta["steps_per_frame"] == 100 and meta["downscale"] == 4
     assert meta["train_grid"] == meta["train_shape"] == [32, 32, 64] and meta["assumed"] == []
     assert meta["time_per_step"] == pytest.approx(0.1) and meta["network_dx"] == 4.0
+    assert meta["halo"] == 6  # 5·(k//2) + 1, conservative (issue 29; tests/test_halo.py measures the reach)
 
 
 def test_metadata_without_training_information_uses_defaults():
@@ -150,7 +151,7 @@ def test_metadata_without_training_information_uses_defaults():
     meta = onnx_export.build_metadata({"model": CRNN(conservative=False), "epoch": -1})
     json.dumps(meta)  # strict JSON
     assert set(meta["assumed"]) == {"epsilon", "mobility", "W", "dx", "dt", "steps_per_frame", "downscale"}
-    assert meta["conservative"] is False and meta["param_count"] == 28_641
+    assert meta["conservative"] is False and meta["param_count"] == 28_641 and meta["halo"] == 5
     assert meta["downscale"] == 2 and meta["steps_per_frame"] == 400 and meta["dt"] == 1e-3
     assert meta["train_grid"] is None and meta["train"]["epoch"] is None and meta["train"]["dataset"] is None
 
