@@ -65,12 +65,24 @@ const char *ch3d_status_name(int s) {
 typedef const OrtApiBase *(*get_api_base_fn)(void);
 static pthread_once_t ort_once = PTHREAD_ONCE_INIT;
 static const OrtApiBase *ort_base;
-static char ort_problem[400];
+static char ort_problem[1024];
 
 static void load_ort(void) {
   const char *path = getenv("CH3D_ORT_LIB");
   if (!path || !*path) path = CH3D_ORT_LIB_DEFAULT;
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!lib && !getenv("CH3D_ORT_LIB")) { /* the build's library moved away: the loader's search path */
+    char first[200];
+    snprintf(first, sizeof first, "%s", dlerror());
+    lib = dlopen("libonnxruntime.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      snprintf(ort_problem, sizeof ort_problem,
+               "cannot load onnxruntime %s (%s) nor libonnxruntime.so.1; set CH3D_ORT_LIB to a libonnxruntime.so.1.* "
+               "(onnxruntime >= 1.21)",
+               path, first);
+      return;
+    }
+  }
   if (!lib) {
     snprintf(ort_problem, sizeof ort_problem, "cannot load onnxruntime %s (%s); set CH3D_ORT_LIB to a libonnxruntime.so.1.* (onnxruntime >= 1.21)", path, dlerror());
     return;
