@@ -79,6 +79,8 @@ def main():
             n, nx, ny, nz = (1, *a.shape) if a.ndim == 3 else (a.shape[0], *a.shape[2:])
             code = lib.ch3d_step(h, a, n, nx, ny, nz)
             out["results"].append([code, lib.ch3d_last_error().decode() if code else ""])
+            if code == 0 and "out" in args:
+                np.save(f"{args['out']}{len(out['results']) - 1}.npy", a)
         lib.ch3d_close(h)
     elif cmd == "halo":  # ch3d_step_halo on ghosted blocks saved as .npz (phi, h1, h2, halo)
         code, h, err = open_model(lib, args["model"])

@@ -210,6 +210,22 @@ def test_metadata_getters(build):
     }
 
 
+def test_batch_steps_match_python(build, tmp_path):
+    """ch3d_step on a batch of 2 (n, 1, X, Y, Z), 3 steps with the states carried, then a reset onto another grid"""
+    batch = np.stack([_field((8, 12, 10), 30), _field((8, 12, 10), 31, 0.2)])[:, None]
+    other = _field((10, 8, 8), 32)
+    np.save(tmp_path / "b.npy", batch)
+    np.save(tmp_path / "o.npy", other)
+    calls = [str(tmp_path / "b.npy")] * 3 + ["reset", str(tmp_path / "o.npy")]
+    got = _drive(build, "steps", {"model": str(MODELS / "crnn.onnx"), "calls": calls, "out": str(tmp_path / "r")})
+    assert [c for c, _ in got["results"]] == [0] * 5
+    r = Rollout(MODELS / "crnn.onnx", providers="cpu", threads=1)
+    for i in range(3):  # teacher forcing: the same field fed three times, the states carried
+        assert np.abs(np.load(tmp_path / f"r{i}.npy") - r.step(batch)).max() <= TOL
+    r.reset()
+    assert np.abs(np.load(tmp_path / "r4.npy") - r.step(other)).max() <= TOL
+
+
 def _onnx_model(path, names_in, names_out, metadata=None):
     import onnx
     from onnx import TensorProto, helper
