@@ -98,6 +98,8 @@ typedef struct {
   double value;
   int is_int; /* written without '.', 'e' */
   int is_bool;
+  int is_string;
+  char text[32]; /* a string value (first 31 bytes) */
 } entry;
 
 typedef struct {
@@ -192,6 +194,10 @@ static int parse_metadata(const char *json, entry *out, int cap) {
         *e = (entry){.value = 1, .is_bool = 1};
       } else if (len == 5 && !strncmp(start, "false", 5)) {
         *e = (entry){.value = 0, .is_bool = 1};
+      } else if (*start == '"') {
+        scanner t = {start, s.p};
+        *e = (entry){.is_string = 1, .value = NAN};
+        scan_string(&t, e->text, sizeof e->text);
       } else if (*start == '-' || (*start >= '0' && *start <= '9')) {
         char num[64], *endp;
         if (len >= sizeof num) len = sizeof num - 1;
@@ -376,19 +382,20 @@ static int read_metadata(ch3d_handle *h, const char *path) {
     }
   if (*missing) return fail(CH3D_ERR_MODEL, "%s: the 'ch3d' metadata lacks %s", path, missing);
   const entry *v = find(h, "format_version");
-  if (!v->is_int || v->is_bool || v->value > 1)
+  if (!v->is_int || v->is_bool || v->is_string || v->value > 1)
     return fail(CH3D_ERR_MODEL, "%s: metadata format_version %g is newer than this library reads (1); upgrade ch3d",
                 path, v->value);
   static const char *positive[] = {"hidden", "kernel", "downscale", "steps_per_frame"};
   for (size_t i = 0; i < 4; ++i) {
     v = find(h, positive[i]);
     int odd = !strcmp(positive[i], "kernel");
-    if (!v->is_int || v->is_bool || v->value < 1 || (odd && fmod(v->value, 2.0) == 0))
+    if (!v->is_int || v->is_bool || v->is_string || v->value < 1 || (odd && fmod(v->value, 2.0) == 0))
       return fail(CH3D_ERR_MODEL, "%s: metadata %s=%g is not a positive%s integer", path, positive[i], v->value,
                   odd ? " odd" : "");
   }
   v = find(h, "dt");
-  if (v->is_bool || !(v->value > 0)) return fail(CH3D_ERR_MODEL, "%s: metadata dt=%g is not a positive number", path, v->value);
+  if (v->is_bool || v->is_string || !(v->value > 0))
+    return fail(CH3D_ERR_MODEL, "%s: metadata dt=%g is not a positive number", path, v->value);
   if ((int64_t)find(h, "hidden")->value != h->hidden)
     return fail(CH3D_ERR_MODEL, "%s: metadata says hidden=%lld but the graph's h1 has %lld channels", path,
                 (long long)find(h, "hidden")->value, (long long)h->hidden);
@@ -533,7 +540,7 @@ int64_t ch3d_steps_done(const ch3d_handle *h) { return h ? h->steps_done : -1; }
 int ch3d_metadata_number(const ch3d_handle *h, const char *key, double *value) {
   if (!h || !key || !value) return fail(CH3D_ERR_ARGUMENT, "ch3d_metadata_number: NULL argument");
   const entry *e = find(h, key);
-  if (!e) return fail(CH3D_ERR_ARGUMENT, "the model's metadata has no number '%s'", key);
+  if (!e || e->is_string) return fail(CH3D_ERR_ARGUMENT, "the model's metadata has no number '%s'", key);
   *value = e->value;
   return CH3D_OK;
 }
@@ -652,6 +659,12 @@ int ch3d_step_halo(ch3d_handle *h, const float *phi, const float *h1, const floa
                    int64_t ny, int64_t nz, int64_t halo, float *phi_out, float *h1_out, float *h2_out) {
   if (!h || !phi || !h1 || !h2 || !phi_out || !h1_out || !h2_out)
     return fail(CH3D_ERR_ARGUMENT, "ch3d_step_halo: NULL argument");
+  const entry *b = find(h, "boundary");
+  if (b && (!b->is_string || strcmp(b->text, "periodic")))
+    return fail(CH3D_ERR_HALO,
+                "the model's boundary is '%s', not periodic: subdomain steps need periodic models until no-flux "
+                "walls exist in the surrogate",
+                b->is_string ? b->text : "?");
   if (halo < h->halo)
     return fail(CH3D_ERR_HALO,
                 "halo %lld is less than the model's halo %lld: the interior would differ from the whole-box step",
