@@ -65,4 +65,4 @@ bench: setup-test
 	$(TEST_VENV)/bin/python benchmarks/runtime.py
 
 clean:
-	rm -rf $(DEMO_VENV) $(TEST_VENV) $(OUT)
+	rm -rf $(DEMO_VENV) $(TEST_VENV) $(OUT) build/native

@@ -121,7 +121,10 @@ def test_fortran_host_matches_python(build, tmp_path):
         _unavailable("no gfortran: the Fortran host was not built (make setup-test installs it with apt-get)")
     phi0 = _field((12, 16, 20), 7)
     phi0.tofile(tmp_path / "in.raw")
-    _host(build, "host_f90", MODELS / "crnn_paper.onnx", tmp_path / "in.raw", tmp_path / "out.raw", 20, 12, 16, 20)
+    out = _host(
+        build, "host_f90", MODELS / "crnn_paper.onnx", tmp_path / "in.raw", tmp_path / "out.raw", 20, 12, 16, 20
+    )
+    assert "halo 6, epsilon  1.500" in out  # metadata through the Fortran module
     got = np.fromfile(tmp_path / "out.raw", np.float32).reshape(12, 16, 20)
     ref = _python("crnn_paper.onnx", phi0, 20)
     assert np.abs(got - ref).max() <= TOL

@@ -15,6 +15,7 @@ program host_f90
   character(len=1024) :: model, input, output, arg
   integer :: steps, nx, ny, nz, k, i, u, status
   double precision :: m0, m1
+  real(c_double) :: epsilon
 
   if (command_argument_count() < 7) then
     write (0, '(a)') "usage: host_f90 MODEL INPUT OUTPUT STEPS NX NY NZ [FRAMES K]"
@@ -34,8 +35,9 @@ program host_f90
   close (u)
 
   if (ch3d_open_f(trim(model), 1, "cpu", h) /= CH3D_OK) call fail()
-  write (*, '(a, i0, a, i0, a, i0)') "model: hidden ", ch3d_hidden(h), ", downscale ", ch3d_downscale(h), &
-    ", halo ", ch3d_halo(h)
+  if (ch3d_metadata_number_f(h, "epsilon", epsilon) /= CH3D_OK) call fail()
+  write (*, '(a, i0, a, i0, a, i0, a, f6.3)') "model: hidden ", ch3d_hidden(h), ", downscale ", ch3d_downscale(h), &
+    ", halo ", ch3d_halo(h), ", epsilon ", epsilon
 
   if (command_argument_count() >= 9) then  ! warm the hidden states up on K solver frames
     call get_command_argument(9, arg); read (arg, *) k

@@ -21,7 +21,7 @@ module ch3d_embed
   public :: c_ptr, c_float, c_int, c_int64_t, c_double
   public :: ch3d_open_f, ch3d_close, ch3d_error_message, ch3d_reset, ch3d_step, ch3d_rollout, ch3d_step_halo
   public :: ch3d_hidden, ch3d_downscale, ch3d_kernel, ch3d_min_grid, ch3d_halo, ch3d_conservative
-  public :: ch3d_time_per_step
+  public :: ch3d_time_per_step, ch3d_metadata_number_f
 
   integer(c_int), parameter, public :: CH3D_OK = 0, CH3D_ERR_ARGUMENT = 1, CH3D_ERR_MODEL = 2, &
     CH3D_ERR_ORT_TOO_OLD = 3, CH3D_ERR_PROVIDER = 4, CH3D_ERR_NONFINITE = 5, CH3D_ERR_GRID = 6, &
@@ -96,6 +96,12 @@ module ch3d_embed
       import :: c_double, c_ptr
       type(c_ptr), value :: h
     end function
+    integer(c_int) function c_metadata_number(h, key, value) bind(C, name="ch3d_metadata_number")
+      import :: c_int, c_ptr, c_char, c_double
+      type(c_ptr), value :: h
+      character(kind=c_char), intent(in) :: key(*)
+      real(c_double), intent(out) :: value
+    end function
     integer(c_size_t) function c_strlen(s) bind(C, name="strlen")
       import :: c_size_t, c_ptr
       type(c_ptr), value :: s
@@ -110,6 +116,14 @@ contains
     integer, intent(in) :: threads
     type(c_ptr), intent(out) :: h
     status = c_open(trim(path)//c_null_char, int(threads, c_int), trim(provider)//c_null_char, h)
+  end function
+
+  !> a numeric metadata entry (physics: "epsilon", "dt", "steps_per_frame", "dx", ...)
+  integer(c_int) function ch3d_metadata_number_f(h, key, value) result(status)
+    type(c_ptr), intent(in) :: h
+    character(len=*), intent(in) :: key
+    real(c_double), intent(out) :: value
+    status = c_metadata_number(h, trim(key)//c_null_char, value)
   end function
 
   !> the one-line text of the last error of this thread
