@@ -433,3 +433,28 @@ def test_step_halo_matches_python(build, tmp_path):
     assert walls["code"] == 8 and "boundary is 'neumann', not periodic" in walls["error"]
     with pytest.raises(ValueError, match="boundary is 'neumann', not periodic"):
         Rollout(tmp_path / "walls.onnx", providers="cpu").step_halo(*blocks)
+
+
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        (
+            {"ORT_LIB": "/nonexistent/libonnxruntime.so.1.32.0"},
+            "ORT_LIB=/nonexistent/libonnxruntime.so.1.32.0 is not a file",
+        ),
+        ({"PYTHON": "/bin/false"}, "no onnxruntime library: /bin/false has no onnxruntime wheel"),
+        ({"ORT_INCLUDE_DIR": "/nonexistent"}, "ORT_INCLUDE_DIR=/nonexistent has no onnxruntime_c_api.h"),
+    ],
+)
+def test_headers_script_refuses_in_one_line(tmp_path, env, says):
+    """tools/ort_headers.sh: neither given nor found -> exit status 2 and one line saying what to set"""
+    env = {**os.environ, "PYTHON": sys.executable, **env}
+    r = subprocess.run(
+        ["bash", str(ROOT / "tools" / "ort_headers.sh"), str(tmp_path / "ort")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("ort_headers.sh: ") and says in r.stderr
