@@ -101,15 +101,24 @@ def default_tile(shape) -> tuple:
 def _periodic(i, n):
     """The periodic image in [0, n) of index i (any sign): the boundary condition of the tile loads.
 
-    Called once per block and per loaded plane, never per voxel; a wall (Neumann) variant replaces this
-    function by a mirror image, at compile time (the kernel factory's ``ghost``)."""
+    Called once per block (each thread's in-plane offsets, the first planes), never per voxel. A wall
+    (Neumann) variant replaces this function and :func:`_periodic_up` by mirror images, at compile time
+    (the kernel factory's ``ghost`` and ``ghost_up``)."""
     return i % n
 
 
-#: device-side version of :func:`_periodic`: an ``njit(inline="always")`` function is inlined into the
-#: kernel's IR, so ``compile_ptx`` needs no current device (a ``cuda.jit(device=True)`` function, or an
-#: ``njit`` one not inlined, is compiled for the current device's compute capability: no GPU, no compile)
+def _periodic_up(i, n):
+    """The periodic image of a plane index 0 ≤ i < 2n (the planes a block loads after its first four:
+    i ≤ X + 1, and every axis has ≥ 3 voxels): one comparison, no division; once per plane."""
+    return i - n if i >= n else i
+
+
+#: device-side versions of :func:`_periodic` and :func:`_periodic_up`: an ``njit(inline="always")`` function
+#: is inlined into the kernel's IR, so ``compile_ptx`` needs no current device (a ``cuda.jit(device=True)``
+#: function, or an ``njit`` one not inlined, is compiled for the current device's compute capability: no
+#: GPU, no compile)
 _periodic_jit = numba.njit(inline="always")(_periodic)
+_periodic_up_jit = numba.njit(inline="always")(_periodic_up)
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,8 +127,9 @@ def _step_source(dtype, tile=TILE):
 
     ``step(phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)``: phi, out are the flat (B·X·Y·Z)
     views of the C-contiguous (B, X, Y, Z) states; nx, ny, nz, chunk are uint32 (module docstring,
-    "Instructions"). The boundary condition is ``ghost`` (:func:`_periodic`), used only on the
-    per-thread offsets computed before the march and on the first plane's index.
+    "Instructions"). The boundary condition is ``ghost`` (:func:`_periodic`: the per-thread offsets
+    computed before the march, the first four planes) and ``ghost_up`` (:func:`_periodic_up`: the
+    index of each later plane), nothing else.
     """
     dtype = np.dtype(dtype)
     nbt = numba.from_dtype(dtype)
@@ -134,7 +144,7 @@ def _step_source(dtype, tile=TILE):
     n_mu, n_mu_all = -(-msize // nthreads), msize // nthreads  # μ elements per thread
     ops = local_ops(dtype)
     fprime, stencil = ops.fprime, ops.stencil
-    ghost = _periodic_jit
+    ghost, ghost_up = _periodic_jit, _periodic_up_jit
     name = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}[dtype]
     signature = f"void({name}[::1], {name}[::1], {name}, {name}, {name}, uint32, uint32, uint32, uint32)"
     # constants as uint32 so that index arithmetic stays unsigned
@@ -205,8 +215,8 @@ def _step_source(dtype, tile=TILE):
         nxyz = u32(nx * nyz)
         member = numba.uint64(b) * numba.uint64(nxyz)  # 64-bit: B·X·Y·Z may exceed 2³²; offsets in it are 32-bit
         # Per thread, once: the index on plane 0 of each φ element it loads (the boundary condition
-        # enters here and in the plane index xl below, nowhere else), and the corner (y−1, z−1) in the
-        # φ tile of each μ element it computes.
+        # enters here and in the plane indices below, through ghost and ghost_up, nowhere else), and the
+        # corner (y−1, z−1) in the φ tile of each μ element it computes.
         gidx = cuda.local.array(n_load, numba.uint64)
         for k in range(n_load):
             i = u32(tid + k * NT)
@@ -225,75 +235,64 @@ def _step_source(dtype, tile=TILE):
         mown = u32(ly * MZ + lz)  # the corner (y−1, z−1) of its μ neighbourhood in the μ tile
         oidx = member + u32((y0 + ly) * nz + (z0 + lz))  # its voxel on plane 0 (when inside)
         obase = u32(x0 * nyz)  # the plane to store next
-        xl = ghost(numba.int64(x0) - 2, numba.int64(nx))  # the plane to load next: x0 − 2 (periodic), ...
-        lbase = u32(xl * nyz)
         # Rings of 4: φ plane x0−2+j in slot j % 4, μ plane x0−1+j in slot j % 4. At output plane x0+r
         # the block loads φ x+2 into the slot of φ x−2 and writes μ x+1 into that of μ x−3: their last
         # readers ran before the previous plane's barriers (φ x−1 is still read by slower threads'
         # update of x−1, hence 4 φ slots; 4 μ slots make both rings' period 4, so the march below is
         # unrolled by 4 with every slot offset a constant).
         for j in range(4):  # prologue: φ x0−2 .. x0+1; μ on x0−1, x0
+            lbase = u32(ghost(numba.int64(x0) + j - 2, numba.int64(nx)) * nyz)
             load(P, u32(j * psize), phi, lbase, gidx, tid)
-            lbase = u32(lbase + nyz)
-            if lbase == nxyz:
-                lbase = u32(0)
         cuda.syncthreads()
         mu(M, T0, P, S0, S1, S2, corner, tid, two_w, eps2_dx2)
         mu(M, T1, P, S1, S2, S3, corner, tid, two_w, eps2_dx2)
         cuda.syncthreads()
-        x = u32(0)
-        while x < nplanes:
-            # r = 0 .. 3: output plane x0+x+r; φ x+2 → S[r], μ x+1 → T[(r+2) % 4]
-            load(P, S0, phi, lbase, gidx, tid)
-            lbase = u32(lbase + nyz)
-            if lbase == nxyz:
-                lbase = u32(0)
+        xl = u32(x0 + TWO)  # the next plane to load, before its periodic image (output plane xl − 2)
+        xend = u32(x0 + nplanes + TWO)
+        while xl < xend:
+            # r = 0 .. 3: output plane x = xl − 2 (xl counts up); φ x+2 → S[r], μ x+1 → T[(r+2) % 4]
+            load(P, S0, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+            xl = u32(xl + ONE)
             cuda.syncthreads()
             mu(M, T2, P, S2, S3, S0, corner, tid, two_w, eps2_dx2)
             cuda.syncthreads()
             if inside:
                 update(out, oidx + obase, M, T0, T1, T2, mown, P, S2, pown, dtm_dx2)
             obase = u32(obase + nyz)
-            if x + ONE < nplanes:
-                load(P, S1, phi, lbase, gidx, tid)
-                lbase = u32(lbase + nyz)
-                if lbase == nxyz:
-                    lbase = u32(0)
+            if xl < xend:
+                load(P, S1, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+                xl = u32(xl + ONE)
                 cuda.syncthreads()
                 mu(M, T3, P, S3, S0, S1, corner, tid, two_w, eps2_dx2)
                 cuda.syncthreads()
                 if inside:
                     update(out, oidx + obase, M, T1, T2, T3, mown, P, S3, pown, dtm_dx2)
                 obase = u32(obase + nyz)
-            if x + TWO < nplanes:
-                load(P, S2, phi, lbase, gidx, tid)
-                lbase = u32(lbase + nyz)
-                if lbase == nxyz:
-                    lbase = u32(0)
+            if xl < xend:
+                load(P, S2, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+                xl = u32(xl + ONE)
                 cuda.syncthreads()
                 mu(M, T0, P, S0, S1, S2, corner, tid, two_w, eps2_dx2)
                 cuda.syncthreads()
                 if inside:
                     update(out, oidx + obase, M, T2, T3, T0, mown, P, S0, pown, dtm_dx2)
                 obase = u32(obase + nyz)
-            if x + THREE < nplanes:
-                load(P, S3, phi, lbase, gidx, tid)
-                lbase = u32(lbase + nyz)
-                if lbase == nxyz:
-                    lbase = u32(0)
+            if xl < xend:
+                load(P, S3, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+                xl = u32(xl + ONE)
                 cuda.syncthreads()
                 mu(M, T1, P, S1, S2, S3, corner, tid, two_w, eps2_dx2)
                 cuda.syncthreads()
                 if inside:
                     update(out, oidx + obase, M, T3, T0, T1, mown, P, S1, pown, dtm_dx2)
                 obase = u32(obase + nyz)
-            x = u32(x + FOUR)
 
     return step, signature, (nthreads, LAUNCH_MIN_BLOCKS)
 
 
-#: the kernels the package launches, by name: factory(dtype, tile) -> (python function, signature,
-#: launch bounds). compile_report and the compilation tests go through every entry.
+#: the kernels the package launches, by name: factory(dtype, tile) -> (python function, signature, launch
+#: bounds[, block]) — block, the launch block, where it is not (*tile, 1). compile_report and the
+#: compilation tests (tests/test_cuda_compile.py) go through every entry: register each new kernel here.
 KERNELS = {"step": _step_source}
 
 
@@ -320,7 +319,7 @@ def compile_report(dtype, cc=(9, 0), kernel: str = "step", tile=TILE) -> dict:
     PTX from numba-cuda's ``compile_ptx`` (NVVM), assembled by ``ptxas -v`` (both from the compiler
     wheels of the ``test`` extra; :mod:`ch_numba.gpu_compile`). Returns a dict: ``ptx`` (text),
     ``registers`` (per thread), ``shared_bytes`` (static, per block), ``spill_bytes`` (stores + loads),
-    ``block`` (the launch block (TZ, TY, 1)), ``occupancy`` (resident warps / 64 per SM at that block,
+    ``block`` (the launch block: (TZ, TY, 1) for the step), ``occupancy`` (resident warps / 64 per SM at that block,
     from the registers and shared memory: :func:`ch_numba.gpu_compile.occupancy`), and ``cubin``,
     ``blocks_per_sm``, ``limited_by``, ``cc``, ``ptxas`` (its verbose text). Not in the simulator.
     """
@@ -334,18 +333,18 @@ def compile_report(dtype, cc=(9, 0), kernel: str = "step", tile=TILE) -> dict:
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; one of {sorted(KERNELS)}")
     tile = tuple(int(v) for v in tile)
-    func, signature, bounds = KERNELS[kernel](np.dtype(dtype), tile)
+    func, signature, bounds, *rest = KERNELS[kernel](np.dtype(dtype), tile)
+    block = tuple(rest[0]) if rest else (*tile, 1)
     cc = tuple(int(v) for v in cc)
     ptx, _ = cuda.compile_ptx(func, signature, cc=cc, launch_bounds=bounds)
     cubin, info = gpu_compile.assemble(ptx, cc)
-    threads = int(np.prod(tile))
-    occ = gpu_compile.occupancy(info["registers"], info["shared_bytes"], threads, cc)
+    occ = gpu_compile.occupancy(info["registers"], info["shared_bytes"], int(np.prod(block)), cc)
     return {
         "ptx": ptx,
         "registers": info["registers"],
         "shared_bytes": info["shared_bytes"],
         "spill_bytes": info["spill_bytes"],
-        "block": (*tile, 1),
+        "block": block,
         "occupancy": occ["occupancy"],
         "blocks_per_sm": occ["blocks_per_sm"],
         "limited_by": occ["limited_by"],

@@ -75,7 +75,8 @@ def test_every_kernel_compiles_within_64_registers_without_spills(compiled, dtyp
         assert r["entry"] and r["target"], r
         assert 0 < r["registers"] <= 64, r
         assert r["spill_bytes"] == 0, r
-        assert r["block"] == [*kernels_cuda.TILE, 1]
+        if r["kernel"] == "step":
+            assert r["block"] == [*kernels_cuda.TILE, 1]
 
 
 def test_step_occupancy_from_its_registers_and_shared_memory(compiled):
