@@ -61,6 +61,7 @@ embed-test: setup-test
 
 bench: setup-test
 	$(TEST_VENV)/bin/python benchmarks/solver.py
+	$(TEST_VENV)/bin/python benchmarks/sass_count.py
 	$(TEST_VENV)/bin/python benchmarks/crnn_step.py
 	$(TEST_VENV)/bin/python benchmarks/runtime.py
 

@@ -10,8 +10,8 @@ axis first (solver.py), every member independent.
 Fused step (:func:`fused_kernel`). A thread block of TZ × TY threads (threadIdx.x along z, the
 contiguous axis, so loads are coalesced) owns one (TZ, TY) tile of the (z, y) plane of one member
 and marches along x over a chunk of planes (2.5D blocking, like the CPU kernel's ring of planes).
-Shared memory holds a ring of five φ planes of the tile with a halo of 2, (TY+4) × (TZ+4) each,
-and a ring of three μ planes with a halo of 1, (TY+2) × (TZ+2). For output plane x the block
+Shared memory holds a ring of four φ planes of the tile with a halo of 2, (TY+4) × (TZ+4) each,
+and a ring of four μ planes with a halo of 1, (TY+2) × (TZ+2). For output plane x the block
 loads φ plane x+2 (periodic indices), computes μ on plane x+1 from the three φ planes around it,
 and updates plane x from μ on planes x−1, x, x+1: per voxel about (TY+4)(TZ+4)/(TY·TZ) ≈ 1.7 loads
 of φ from global memory (the halo rows come from L2), one store of φ_next, and μ computed
@@ -22,6 +22,18 @@ again), and one launch per step instead of two. The grid is (Z tiles, Y tiles, B
 :func:`launch_plan` picks the chunk so that the grid has about TARGET_BLOCKS blocks (enough to
 fill a large GPU several times) while each chunk stays at least MIN_CHUNK planes long (the 4
 extra φ planes and 2 μ planes at a chunk's start are then ≤ 50 % overhead, far less on big grids).
+
+Instructions (issue 24; ``benchmarks/sass_count.py`` counts them, ``benchmarks/RESULTS.md`` has the
+figures). The kernel takes the flat (B·X·Y·Z) views of the states and the sizes as uint32; every
+index is unsigned (Numba adds a negative-index wraparound to signed ones), 32-bit within a member
+(the member's 64-bit offset is added once). Each thread computes once, before the march, the in-plane
+offset of each φ element it loads (the periodic images: the boundary condition lives there and in
+the index of the first plane, nowhere else) and the tile offset of each μ element it computes; the
+shared tiles are flat. Both rings have period 4 and the march is unrolled by 4, so every ring slot
+is a constant and a shared access is one register plus an immediate. Launch bounds (TILE threads,
+LAUNCH_MIN_BLOCKS blocks per SM) make ptxas keep ≤ 32 registers: 8 resident blocks of 256 threads,
+all 64 warps of an H100 SM. :func:`compile_report` compiles any kernel of :data:`KERNELS` for a
+compute capability without a GPU (NVVM and ptxas from pip wheels, :mod:`ch_numba.gpu_compile`).
 
 Launch: the kernel is compiled eagerly for explicit signatures (float32 and float64 states) and
 :class:`BatchStepper` binds its launch configuration once (``kernel[grid, block]``), so a step is
@@ -50,14 +62,19 @@ import functools
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .physics import local_ops
+from .gpu_compile import apply_numpy_shim
+
+apply_numpy_shim()  # numpy >= 2.5 and numba-cuda 0.30 (NVIDIA/numba-cuda#907): before numba-cuda types anything
+from numba import cuda  # noqa: E402
+
+from .physics import local_ops  # noqa: E402
 
 TILE = (32, 8)  # threads of a block along (z, y) on a GPU: 256 threads, 25 KiB of shared memory in float64
 SIM_TILE = (8, 8)  # at most, in the simulator (every thread is a Python thread: the fewer blocks the better)
-TARGET_BLOCKS = 1024  # ~8 resident blocks on each of an H100/H200's 132 SMs
+TARGET_BLOCKS = 1024  # ~8 resident blocks on each of an H100/H200's 132 SMs (LAUNCH_MIN_BLOCKS)
 MIN_CHUNK = 8  # planes per block along x, at least
+LAUNCH_MIN_BLOCKS = 8  # launch bounds: 8 resident blocks of TILE per SM (64 warps), so ptxas keeps ≤ 32 registers
 
 
 def is_simulator() -> bool:
@@ -81,110 +98,260 @@ def default_tile(shape) -> tuple:
     return min(shape[-1], SIM_TILE[0]), min(shape[-2], SIM_TILE[1])
 
 
-@functools.lru_cache(maxsize=None)
-def fused_kernel(dtype, tile=TILE):
-    """The fused step kernel for one state dtype and tile (TZ, TY), compiled for its explicit signature.
+def _periodic(i, n):
+    """The periodic image in [0, n) of index i (any sign): the boundary condition of the tile loads.
 
-    ``kernel[grid, block](phi, out, two_w, eps2_dx2, dtm_dx2, chunk)``: out = one step from phi, both
-    (B, X, Y, Z) C-contiguous device arrays (not the same array); block = (TZ, TY, 1), grid and chunk
-    from :func:`launch_plan`.
+    Called once per block (each thread's in-plane offsets, the first planes), never per voxel. A wall
+    (Neumann) variant replaces this function and :func:`_periodic_up` by mirror images, at compile time
+    (the kernel factory's ``ghost`` and ``ghost_up``)."""
+    return i % n
+
+
+def _periodic_up(i, n):
+    """The periodic image of a plane index 0 ≤ i < 2n (the planes a block loads after its first four:
+    i ≤ X + 1, and every axis has ≥ 3 voxels): one comparison, no division; once per plane."""
+    return i - n if i >= n else i
+
+
+#: device-side versions of :func:`_periodic` and :func:`_periodic_up`: an ``njit(inline="always")`` function
+#: is inlined into the kernel's IR, so ``compile_ptx`` needs no current device (a ``cuda.jit(device=True)``
+#: function, or an ``njit`` one not inlined, is compiled for the current device's compute capability: no
+#: GPU, no compile)
+_periodic_jit = numba.njit(inline="always")(_periodic)
+_periodic_up_jit = numba.njit(inline="always")(_periodic_up)
+
+
+@functools.lru_cache(maxsize=None)
+def _step_source(dtype, tile=TILE):
+    """(python function, signature, launch bounds) of the fused step for one state dtype and tile (TZ, TY).
+
+    ``step(phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)``: phi, out are the flat (B·X·Y·Z)
+    views of the C-contiguous (B, X, Y, Z) states; nx, ny, nz, chunk are uint32 (module docstring,
+    "Instructions"). The boundary condition is ``ghost`` (:func:`_periodic`: the per-thread offsets
+    computed before the march, the first four planes) and ``ghost_up`` (:func:`_periodic_up`: the
+    index of each later plane), nothing else.
     """
     dtype = np.dtype(dtype)
     nbt = numba.from_dtype(dtype)
     tz, ty = (int(v) for v in tile)
+    u32 = numba.uint32
     pz, py = tz + 4, ty + 4  # φ tile with a halo of 2
     mz, my = tz + 2, ty + 2  # μ tile with a halo of 1
+    psize, msize = py * pz, my * mz
+    p_ring, m_ring = 4 * psize, 4 * msize
     nthreads = tz * ty
+    n_load, n_load_all = -(-psize // nthreads), psize // nthreads  # φ elements per thread: at most, all threads
+    n_mu, n_mu_all = -(-msize // nthreads), msize // nthreads  # μ elements per thread
     ops = local_ops(dtype)
     fprime, stencil = ops.fprime, ops.stencil
+    ghost, ghost_up = _periodic_jit, _periodic_up_jit
     name = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}[dtype]
-    signature = f"void({name}[:, :, :, ::1], {name}[:, :, :, ::1], {name}, {name}, {name}, int64)"
+    signature = f"void({name}[::1], {name}[::1], {name}, {name}, {name}, uint32, uint32, uint32, uint32)"
+    # constants as uint32 so that index arithmetic stays unsigned
+    TZ, PZ, PZ2, PSIZE, MZ, MZ2, MSIZE, NT = (
+        np.uint32(v) for v in (tz, pz, 2 * pz, psize, mz, 2 * mz, msize, nthreads)
+    )
+    ONE, TWO, THREE, FOUR = (np.uint32(v) for v in (1, 2, 3, 4))
 
-    @cuda.jit(device=True)
-    def wrap(i, n):
-        """i − n·⌊i/n⌋ for −n ≤ i < 2n (a comparison, no integer division); larger i, which only tiles wider
-        than the grid reach beyond their halo, give 0: their values feed no stored voxel."""
-        if i < 0:
-            return i + n
-        if i >= n:
-            i -= n
-            return i if i < n else 0
-        return i
+    # inlined into the kernel's IR (see _periodic_jit); plain Python in the simulator, whose arrays
+    # compiled functions cannot take
+    inline = (lambda f: f) if is_simulator() else numba.njit(inline="always")
 
-    @cuda.jit(device=True)
-    def load_plane(P, slot, phi, b, x, y0, z0, tid):
-        """P[slot] = φ of member b on plane x (periodic), rows y0−2 .. y0+TY+1, columns z0−2 .. z0+TZ+1."""
-        nx, ny, nz = phi.shape[1], phi.shape[2], phi.shape[3]
-        xx = x % nx
-        i = tid
-        while i < py * pz:
-            jy = i // pz
-            jz = i - jy * pz
-            P[slot, jy, jz] = phi[b, xx, wrap(y0 - 2 + jy, ny), wrap(z0 - 2 + jz, nz)]
-            i += nthreads
+    S0, S1, S2, S3 = (np.uint32(j * psize) for j in range(4))  # φ ring slots (flat offsets)
+    T0, T1, T2, T3 = (np.uint32(j * msize) for j in range(4))  # μ ring slots
 
-    @cuda.jit(device=True)
-    def mu_plane(M, slot, P, sm, sc, sp, two_w, eps2_dx2, tid):
-        """M[slot] = μ on the tile plus a halo of 1 of the plane whose φ is P[sc] (P[sm], P[sp]: x−1, x+1)."""
-        i = tid
-        while i < my * mz:
-            jy = i // mz
-            jz = i - jy * mz
-            cy, cz = jy + 1, jz + 1
-            c = P[sc, cy, cz]
-            M[slot, jy, jz] = fprime(c, two_w) - eps2_dx2 * stencil(
-                c,
-                P[sm, cy, cz],
-                P[sp, cy, cz],
-                P[sc, cy - 1, cz],
-                P[sc, cy + 1, cz],
-                P[sc, cy, cz - 1],
-                P[sc, cy, cz + 1],
-            )
-            i += nthreads
+    @inline
+    def load(P, p, phi, lbase, gidx, tid):
+        """φ plane lbase into the ring slot at p (each thread its n_load elements: gidx, their plane-0 index)."""
+        for k in range(n_load):
+            i = u32(tid + k * NT)
+            if k < n_load_all or i < PSIZE:
+                P[p + i] = phi[gidx[k] + lbase]
 
-    @cuda.jit(signature)
-    def step(phi, out, two_w, eps2_dx2, dtm_dx2, chunk):
-        P = cuda.shared.array((5, py, pz), nbt)
-        M = cuda.shared.array((3, my, mz), nbt)
-        nx, ny, nz = phi.shape[1], phi.shape[2], phi.shape[3]
-        lz, ly = cuda.threadIdx.x, cuda.threadIdx.y
-        tid = ly * tz + lz
-        z0 = cuda.blockIdx.x * tz
-        y0 = cuda.blockIdx.y * ty
-        nchunks = (nx + chunk - 1) // chunk
-        b = cuda.blockIdx.z // nchunks
-        x0 = (cuda.blockIdx.z - b * nchunks) * chunk
-        x1 = min(x0 + chunk, nx)
-        y, z = y0 + ly, z0 + lz
-        inside = y < ny and z < nz
-        # φ plane x lives in slot (x − x0 + 2) % 5, μ plane x in slot (x − x0 + 1) % 3
-        for k in range(4):
-            load_plane(P, k, phi, b, x0 - 2 + k, y0, z0, tid)
-        cuda.syncthreads()
-        mu_plane(M, 0, P, 0, 1, 2, two_w, eps2_dx2, tid)  # μ on x0 − 1
-        mu_plane(M, 1, P, 1, 2, 3, two_w, eps2_dx2, tid)  # μ on x0
-        for x in range(x0, x1):
-            r = x - x0
-            load_plane(P, (r + 4) % 5, phi, b, x + 2, y0, z0, tid)
-            cuda.syncthreads()
-            mu_plane(M, (r + 2) % 3, P, (r + 2) % 5, (r + 3) % 5, (r + 4) % 5, two_w, eps2_dx2, tid)  # μ on x + 1
-            cuda.syncthreads()
-            if inside:
-                sm, sc, sp = r % 3, (r + 1) % 3, (r + 2) % 3
-                cy, cz = ly + 1, lz + 1
-                c = M[sc, cy, cz]
-                out[b, x, y, z] = P[(r + 2) % 5, ly + 2, lz + 2] + dtm_dx2 * stencil(
+    @inline
+    def mu(M, m, P, pm, pc, pp, corner, tid, two_w, eps2_dx2):
+        """μ into the ring slot at m from the φ planes at pm, pc, pp (x−1, x, x+1)."""
+        for k in range(n_mu):
+            j = u32(tid + k * NT)
+            if k < n_mu_all or j < MSIZE:
+                a = corner[k]
+                c = P[pc + a + PZ + ONE]
+                M[m + j] = fprime(c, two_w) - eps2_dx2 * stencil(
                     c,
-                    M[sm, cy, cz],
-                    M[sp, cy, cz],
-                    M[sc, cy - 1, cz],
-                    M[sc, cy + 1, cz],
-                    M[sc, cy, cz - 1],
-                    M[sc, cy, cz + 1],
+                    P[pm + a + PZ + ONE],
+                    P[pp + a + PZ + ONE],
+                    P[pc + a + ONE],
+                    P[pc + a + PZ2 + ONE],
+                    P[pc + a + PZ],
+                    P[pc + a + PZ + TWO],
                 )
 
-    return step
+    @inline
+    def update(out, o, M, mm, mc, mp, mown, P, pc, pown, dtm_dx2):
+        """out[o] = φ + (dt M/dx²) L(μ) of this thread's voxel: φ in slot pc, μ in mm, mc, mp (x−1, x, x+1)."""
+        c = M[mc + mown + MZ + ONE]
+        out[o] = P[pc + pown] + dtm_dx2 * stencil(
+            c,
+            M[mm + mown + MZ + ONE],
+            M[mp + mown + MZ + ONE],
+            M[mc + mown + ONE],
+            M[mc + mown + MZ2 + ONE],
+            M[mc + mown + MZ],
+            M[mc + mown + MZ + TWO],
+        )
+
+    def step(phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk):
+        P = cuda.shared.array(p_ring, nbt)  # ring of 4 φ planes (TY+4)(TZ+4), flat
+        M = cuda.shared.array(m_ring, nbt)  # ring of 4 μ planes (TY+2)(TZ+2), flat
+        lz, ly = u32(cuda.threadIdx.x), u32(cuda.threadIdx.y)
+        tid = u32(ly * TZ + lz)
+        z0, y0 = u32(cuda.blockIdx.x * tz), u32(cuda.blockIdx.y * ty)
+        nchunks = u32((nx + chunk - ONE) // chunk)
+        bz = u32(cuda.blockIdx.z)
+        b = u32(bz // nchunks)
+        x0 = u32((bz - b * nchunks) * chunk)
+        nplanes = u32(min(chunk, nx - x0))
+        nyz = u32(ny * nz)
+        nxyz = u32(nx * nyz)
+        member = numba.uint64(b) * numba.uint64(nxyz)  # 64-bit: B·X·Y·Z may exceed 2³²; offsets in it are 32-bit
+        # Per thread, once: the index on plane 0 of each φ element it loads (the boundary condition
+        # enters here and in the plane indices below, through ghost and ghost_up, nowhere else), and the
+        # corner (y−1, z−1) in the φ tile of each μ element it computes.
+        gidx = cuda.local.array(n_load, numba.uint64)
+        for k in range(n_load):
+            i = u32(tid + k * NT)
+            jy = i // pz
+            jz = i - jy * pz
+            gy = ghost(numba.int64(y0) + numba.int64(jy) - 2, numba.int64(ny))
+            gz = ghost(numba.int64(z0) + numba.int64(jz) - 2, numba.int64(nz))
+            gidx[k] = member + u32(gy * nz + gz)
+        corner = cuda.local.array(n_mu, numba.uint32)
+        for k in range(n_mu):
+            j = u32(tid + k * NT)
+            jy = j // mz
+            corner[k] = u32(jy * pz + (j - jy * mz))
+        inside = u32(y0 + ly) < ny and u32(z0 + lz) < nz
+        pown = u32((ly + TWO) * PZ + lz + TWO)  # this thread's voxel in the φ tile
+        mown = u32(ly * MZ + lz)  # the corner (y−1, z−1) of its μ neighbourhood in the μ tile
+        oidx = member + u32((y0 + ly) * nz + (z0 + lz))  # its voxel on plane 0 (when inside)
+        obase = u32(x0 * nyz)  # the plane to store next
+        # Rings of 4: φ plane x0−2+j in slot j % 4, μ plane x0−1+j in slot j % 4. At output plane x0+r
+        # the block loads φ x+2 into the slot of φ x−2 and writes μ x+1 into that of μ x−3: their last
+        # readers ran before the previous plane's barriers (φ x−1 is still read by slower threads'
+        # update of x−1, hence 4 φ slots; 4 μ slots make both rings' period 4, so the march below is
+        # unrolled by 4 with every slot offset a constant).
+        for j in range(4):  # prologue: φ x0−2 .. x0+1; μ on x0−1, x0
+            lbase = u32(ghost(numba.int64(x0) + j - 2, numba.int64(nx)) * nyz)
+            load(P, u32(j * psize), phi, lbase, gidx, tid)
+        cuda.syncthreads()
+        mu(M, T0, P, S0, S1, S2, corner, tid, two_w, eps2_dx2)
+        mu(M, T1, P, S1, S2, S3, corner, tid, two_w, eps2_dx2)
+        cuda.syncthreads()
+        xl = u32(x0 + TWO)  # the next plane to load, before its periodic image (output plane xl − 2)
+        xend = u32(x0 + nplanes + TWO)
+        while xl < xend:
+            # r = 0 .. 3: output plane x = xl − 2 (xl counts up); φ x+2 → S[r], μ x+1 → T[(r+2) % 4]
+            load(P, S0, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+            xl = u32(xl + ONE)
+            cuda.syncthreads()
+            mu(M, T2, P, S2, S3, S0, corner, tid, two_w, eps2_dx2)
+            cuda.syncthreads()
+            if inside:
+                update(out, oidx + obase, M, T0, T1, T2, mown, P, S2, pown, dtm_dx2)
+            obase = u32(obase + nyz)
+            if xl < xend:
+                load(P, S1, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+                xl = u32(xl + ONE)
+                cuda.syncthreads()
+                mu(M, T3, P, S3, S0, S1, corner, tid, two_w, eps2_dx2)
+                cuda.syncthreads()
+                if inside:
+                    update(out, oidx + obase, M, T1, T2, T3, mown, P, S3, pown, dtm_dx2)
+                obase = u32(obase + nyz)
+            if xl < xend:
+                load(P, S2, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+                xl = u32(xl + ONE)
+                cuda.syncthreads()
+                mu(M, T0, P, S0, S1, S2, corner, tid, two_w, eps2_dx2)
+                cuda.syncthreads()
+                if inside:
+                    update(out, oidx + obase, M, T2, T3, T0, mown, P, S0, pown, dtm_dx2)
+                obase = u32(obase + nyz)
+            if xl < xend:
+                load(P, S3, phi, u32(ghost_up(xl, nx) * nyz), gidx, tid)
+                xl = u32(xl + ONE)
+                cuda.syncthreads()
+                mu(M, T1, P, S1, S2, S3, corner, tid, two_w, eps2_dx2)
+                cuda.syncthreads()
+                if inside:
+                    update(out, oidx + obase, M, T3, T0, T1, mown, P, S1, pown, dtm_dx2)
+                obase = u32(obase + nyz)
+
+    return step, signature, (nthreads, LAUNCH_MIN_BLOCKS)
+
+
+#: the kernels the package launches, by name: factory(dtype, tile) -> (python function, signature, launch
+#: bounds[, block]) — block, the launch block, where it is not (*tile, 1). compile_report and the
+#: compilation tests (tests/test_cuda_compile.py) go through every entry: register each new kernel here.
+KERNELS = {"step": _step_source}
+
+
+@functools.lru_cache(maxsize=None)
+def fused_kernel(dtype, tile=TILE):
+    """The fused step kernel for one state dtype and tile (TZ, TY), compiled for its explicit signature.
+
+    ``kernel[grid, block](phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)``: out = one step from
+    phi, both the flat (B·X·Y·Z) views of C-contiguous (B, X, Y, Z) device arrays (not the same array);
+    block = (TZ, TY, 1), grid and chunk from :func:`launch_plan`; nx, ny, nz, chunk as uint32.
+    """
+    func, signature, bounds = _step_source(np.dtype(dtype), tuple(int(v) for v in tile))
+    if is_simulator():  # the simulator's jit takes no launch bounds
+        return cuda.jit(signature)(func)
+    try:
+        return cuda.jit(signature, launch_bounds=bounds)(func)
+    except TypeError:  # a numba-cuda older than its launch_bounds option: a register cap instead
+        return cuda.jit(signature, max_registers=65536 // (bounds[0] * bounds[1]))(func)
+
+
+def compile_report(dtype, cc=(9, 0), kernel: str = "step", tile=TILE) -> dict:
+    """Compile a kernel for compute capability `cc` without a GPU and report its resources.
+
+    PTX from numba-cuda's ``compile_ptx`` (NVVM), assembled by ``ptxas -v`` (both from the compiler
+    wheels of the ``test`` extra; :mod:`ch_numba.gpu_compile`). Returns a dict: ``ptx`` (text),
+    ``registers`` (per thread), ``shared_bytes`` (static, per block), ``spill_bytes`` (stores + loads),
+    ``block`` (the launch block: (TZ, TY, 1) for the step), ``occupancy`` (resident warps / 64 per SM at that block,
+    from the registers and shared memory: :func:`ch_numba.gpu_compile.occupancy`), and ``cubin``,
+    ``blocks_per_sm``, ``limited_by``, ``cc``, ``ptxas`` (its verbose text). Not in the simulator.
+    """
+    from . import gpu_compile
+
+    if is_simulator():
+        raise RuntimeError("compile_report needs the real numba-cuda target (NUMBA_ENABLE_CUDASIM is set)")
+    reason = gpu_compile.missing_compilers()
+    if reason:
+        raise RuntimeError(reason)
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; one of {sorted(KERNELS)}")
+    tile = tuple(int(v) for v in tile)
+    func, signature, bounds, *rest = KERNELS[kernel](np.dtype(dtype), tile)
+    block = tuple(rest[0]) if rest else (*tile, 1)
+    cc = tuple(int(v) for v in cc)
+    ptx, _ = cuda.compile_ptx(func, signature, cc=cc, launch_bounds=bounds)
+    cubin, info = gpu_compile.assemble(ptx, cc)
+    occ = gpu_compile.occupancy(info["registers"], info["shared_bytes"], int(np.prod(block)), cc)
+    return {
+        "ptx": ptx,
+        "registers": info["registers"],
+        "shared_bytes": info["shared_bytes"],
+        "spill_bytes": info["spill_bytes"],
+        "block": block,
+        "occupancy": occ["occupancy"],
+        "blocks_per_sm": occ["blocks_per_sm"],
+        "limited_by": occ["limited_by"],
+        "cc": cc,
+        "cubin": cubin,
+        "ptxas": info["ptxas"],
+    }
 
 
 def launch_plan(shape, tile=TILE, target_blocks: int = TARGET_BLOCKS, min_chunk: int = MIN_CHUNK):
@@ -205,7 +372,8 @@ class BatchStepper:
     """The state of a batch (B, X, Y, Z) on the device and its steps (used by solver.Stepper).
 
     ``launch`` is the fused kernel with its launch configuration bound once: one call per step for
-    the whole batch (``launch(phi, out, two_w, eps2_dx2, dtm_dx2, chunk)``).
+    the whole batch (``launch(phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)`` on the
+    flat views of the two state buffers).
     """
 
     def __init__(self, shape, dtype, coef, tile=None, chunk: int | None = None):
@@ -226,6 +394,10 @@ class BatchStepper:
             self.launch = kernel[grid, block]
         self._a = cuda.device_array(self.shape, self.dtype)
         self._b = cuda.device_array(self.shape, self.dtype)
+        nb, nx, ny, nz = self.shape
+        self._flat = (self._a.reshape(nb * nx * ny * nz), self._b.reshape(nb * nx * ny * nz))  # views, no copies
+        u = np.uint32
+        self._args = (*self.coef, u(nx), u(ny), u(nz), u(self.chunk))
 
     def set(self, phi, member=None) -> None:
         """Copy phi (n, X, Y, Z) to the device: the whole batch, or member `member` (n = 1)."""
@@ -242,13 +414,14 @@ class BatchStepper:
 
     def advance(self, steps: int) -> None:
         """`steps` steps: one launch each, alternating between the two device buffers."""
-        two_w, eps2_dx2, dtm_dx2 = self.coef
-        launch, chunk = self.launch, self.chunk
-        a, b = self._a, self._b
+        launch, args = self.launch, self._args
+        a, b = self._flat
         for _ in range(steps):
-            launch(a, b, two_w, eps2_dx2, dtm_dx2, chunk)
+            launch(a, b, *args)
             a, b = b, a
-        self._a, self._b = a, b
+        if steps % 2:
+            self._a, self._b = self._b, self._a
+            self._flat = self._flat[::-1]
 
 
 def _configure_and_launch(kernel, grid, block, *args) -> None:

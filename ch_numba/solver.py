@@ -19,7 +19,8 @@ Backends: ``numpy`` (reference.py, tests only), ``cpu`` (kernels_cpu, fused pran
 Schemes (``CHParams.scheme``): ``explicit`` runs on every backend; ``spectral`` (the
 semi-implicit Fourier-spectral integrator of spectral.py: scipy.fft + Numba passes) on
 ``cpu``, and ``auto`` picks ``cpu`` for it; a spectral batch runs its members one after the
-other (one SpectralIntegrator each).
+other (one SpectralIntegrator each). On ``cuda`` the spectral scheme runs the whole batch at once
+through CuPy and cuFFT (spectral_xp.py; needs CuPy).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class BlowUpError(RuntimeError):
         super().__init__(text)
 
 
-SPECTRAL_BACKENDS = ("cpu",)
+SPECTRAL_BACKENDS = ("cpu", "cuda")  # cuda: spectral_xp on CuPy (the gpu extra's cupy)
 
 
 def resolve_backend(backend: str, scheme: str = "explicit") -> str:
@@ -214,7 +215,11 @@ class Stepper:
         self.member_steps = np.zeros(self.batch, np.int64)
         full = (self.batch, *self.grid)  # the state is always stored with its batch axis
         self._spectral = None
-        if params.scheme == "spectral":
+        if params.scheme == "spectral" and self.backend == "cuda":  # the whole batch on the GPU (CuPy)
+            from .spectral_xp import BatchSpectralIntegrator
+
+            self._cuda = BatchSpectralIntegrator(full, params, self.dtype, "cupy")
+        elif params.scheme == "spectral":
             from .spectral import SpectralIntegrator
 
             self._spectral = [SpectralIntegrator(self.grid, params, self.dtype) for _ in range(self.batch)]
@@ -232,6 +237,9 @@ class Stepper:
             self._cuda = BatchStepper(full, self.dtype, self.coef)
         else:
             self._a = np.zeros(full, self.dtype)
+
+    def _cuda_or_none(self):
+        return getattr(self, "_cuda", None)
 
     def _members(self, member) -> list:
         if member is None:
@@ -313,7 +321,10 @@ class Stepper:
         out = {"steps_done": np.array(self.steps_done)}
         if self.batched:
             out["member_steps"] = self.member_steps.copy()
-        if self._spectral is None:
+        if self._spectral is None and hasattr(self._cuda_or_none(), "state"):  # spectral on cuda
+            full = self._cuda.state()
+            out.update({k: (v if self.batched else v[0]) for k, v in full.items()})
+        elif self._spectral is None:
             out["phi"] = self._host(list(range(self.batch))).reshape(self.shape)
         elif not self.batched:
             out.update(self._spectral[0].state())
@@ -331,7 +342,16 @@ class Stepper:
         phi = np.asarray(state["phi"])
         if phi.shape != self.shape or phi.dtype != self.dtype:
             raise ValueError(f"saved state {phi.shape} {phi.dtype} does not fit this run ({self.shape} {self.dtype})")
-        if self._spectral is None:
+        if self._spectral is None and hasattr(self._cuda_or_none(), "load_state"):  # spectral on cuda
+            self._cuda.load_state(
+                {
+                    k: np.asarray(state[k]).reshape((self.batch, *np.shape(state[k])[-3:]))
+                    if k != "history"
+                    else np.asarray(state[k]).reshape(self.batch)
+                    for k in ("phi", "phi_hat", "history", "phi_hat_old", "g_hat_old")
+                }
+            )
+        elif self._spectral is None:
             self.set(phi)
         elif not self.batched:
             self._spectral[0].load_state(state)

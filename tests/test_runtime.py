@@ -510,6 +510,88 @@ def test_auto_falls_back_to_cpu_in_one_line_and_cuda_refuses(model_path, fake_cu
     np.testing.assert_allclose(r.step(field()), Rollout(model_path, providers="cpu", threads=1).step(field()), **EXACT)
 
 
+def _fake_torch(cuda):
+    import types
+
+    return types.SimpleNamespace(__version__=f"2.11.0+cu{cuda}", version=types.SimpleNamespace(cuda=cuda))
+
+
+def test_prepare_cuda_preloads_once_for_cuda_builds_quietly(monkeypatch, capsys):
+    """onnxruntime.preload_dlls() (issue 24 item 5): called once per process, only on a CUDA build that has it;
+    what it prints goes to the debug log, not to stdout."""
+    import types
+
+    from export.runtime import providers
+
+    calls = []
+
+    def preload(cuda=True, cudnn=True):
+        calls.append((cuda, cudnn))
+        print("Failed to load libcudnn.so.9: not found")
+
+    gpu_build = types.SimpleNamespace(cuda_version="13.0", preload_dlls=preload)
+    monkeypatch.setattr(providers, "_preloaded", [])
+    note = providers.prepare_cuda(gpu_build)
+    assert calls == [(True, True)] and "preloaded" in note and "libcudnn.so.9" in note
+    assert providers.prepare_cuda(gpu_build) == note and len(calls) == 1  # once per process
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(providers, "_preloaded", [])
+    assert "not a CUDA build" in providers.prepare_cuda(types.SimpleNamespace(cuda_version="", preload_dlls=preload))
+    monkeypatch.setattr(providers, "_preloaded", [])
+    assert "no preload_dlls" in providers.prepare_cuda(types.SimpleNamespace(cuda_version="12.8"))
+    assert len(calls) == 1
+
+
+def test_cuda_mismatch_with_an_imported_torch():
+    import types
+
+    from export.runtime.providers import cuda_mismatch
+
+    ort13 = types.SimpleNamespace(cuda_version="13.0", __version__="1.31.1")
+    got = cuda_mismatch(ort13, {"torch": _fake_torch("12.8")})
+    assert "PyTorch 2.11.0+cu12.8 (CUDA 12.8)" in got and "onnxruntime 1.31.1 is built for CUDA 13.0" in got
+    assert cuda_mismatch(ort13, {"torch": _fake_torch("13.0")}) is None  # same major
+    assert cuda_mismatch(ort13, {"torch": _fake_torch(None)}) is None  # a CPU build of torch
+    assert cuda_mismatch(ort13, {"torch": None}) is None and cuda_mismatch(ort13, {}) is None  # not imported
+    assert cuda_mismatch(types.SimpleNamespace(cuda_version=""), {"torch": _fake_torch("12.8")}) is None
+
+
+def test_cuda_session_preloads_first_and_names_a_torch_cuda_mismatch(model_path, fake_cuda, monkeypatch, caplog):
+    import sys
+
+    import onnxruntime as ort
+
+    from export.runtime import providers
+
+    events = []
+    monkeypatch.setattr(providers, "_preloaded", [])
+    monkeypatch.setattr(ort, "cuda_version", "13.0", raising=False)
+    monkeypatch.setattr(ort, "preload_dlls", lambda **kw: events.append("preload"), raising=False)
+    real_init = ort.InferenceSession.__init__
+
+    def init(self, *args, **kwargs):
+        events.append("session")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ort.InferenceSession, "__init__", init)
+    Rollout(model_path, providers="cuda", threads=1)
+    assert events == ["preload", "session"]
+    Rollout(model_path, providers="cpu", threads=1)
+    assert events == ["preload", "session", "session"]  # once per process, never for the CPU
+
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch("12.8"))
+    fake_cuda["mode"] = "fails"
+    with pytest.raises(ValueError, match=r"did not start \(CUDA failure 100.*\); PyTorch .*CUDA 12\.8.*CUDA 13\.0"):
+        Rollout(model_path, providers="cuda", threads=1)
+    caplog.set_level(logging.INFO, logger="export.runtime")
+    assert Rollout(model_path, providers="auto", threads=1).providers == [_CPU]
+    assert "not usable here" in caplog.text and "CUDA 12.8" in caplog.text
+    fake_cuda["mode"] = "starts"
+    caplog.clear()
+    assert Rollout(model_path, providers="cuda", threads=1).device == "cuda"
+    assert [r.levelname for r in caplog.records if "CUDA 12.8" in r.getMessage()] == ["WARNING"]
+
+
 def test_verify_names_the_provider_used(exported_model, fake_cuda):
     from export import onnx_export
     from surrogate import load_checkpoint

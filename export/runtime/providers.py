@@ -14,6 +14,16 @@ caller put in a provider list is kept. The state buffers of IOBinding are alloca
 the session runs on: the ``device_id`` of the CUDA provider options (read back from the session),
 not device 0.
 
+CUDA libraries (issue 24 item 5). onnxruntime-gpu's CUDA provider needs cuBLAS, cuRAND, cudart and
+cuDNN of its build's CUDA major, and its library has no RUNPATH to find them in the ``nvidia-*`` wheels
+(the ``gpu`` extra installs them: ``onnxruntime-gpu[cuda,cudnn]``). Before the first session that may
+use CUDA, :func:`prepare_cuda` calls ``onnxruntime.preload_dlls()`` where this onnxruntime has it and is
+a CUDA build (once per process; what it prints goes to the debug log, not to stdout), which loads them
+from those wheels. A PyTorch already imported into the process with another CUDA major (its
+``torch.version.cuda``; torch is never imported here) has put its own CUDA and cuDNN libraries in the
+process (cuDNN keeps one soname across CUDA majors), so the CUDA provider may then fail: the error of
+``providers="cuda"``, or the fallback line of ``"auto"``, names both versions (:func:`cuda_mismatch`).
+
 Logging: the sessions log warnings and above only, through their own ``SessionOptions.
 log_severity_level``; onnxruntime's global (default-logger) severity belongs to the host application
 and is never changed (so a build without usable CUDA libraries may print its own messages about
@@ -25,9 +35,12 @@ fused), intra-op threads = the cores this process may use, one inter-op thread, 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
+import sys
 from pathlib import Path
 
 import onnxruntime as ort
@@ -37,7 +50,16 @@ from .spec import PROVIDERS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PROVIDERS", "cpu_cores", "session_options", "cuda_provider_options", "create_session", "session_device"]
+__all__ = [
+    "PROVIDERS",
+    "cpu_cores",
+    "session_options",
+    "cuda_provider_options",
+    "create_session",
+    "session_device",
+    "cuda_mismatch",
+    "prepare_cuda",
+]
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -123,11 +145,76 @@ def _requested_providers(providers, tf32: bool = False):
     return [_CPU], False, False
 
 
+def _cuda_major(version) -> int | None:
+    """12 from "12.8", None from "", None or garbage."""
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return None
+
+
+def cuda_mismatch(module=None, modules=None) -> str | None:
+    """None, or a sentence naming the CUDA majors when an already imported torch and this onnxruntime differ.
+
+    module : the onnxruntime module (default: the imported one; its ``cuda_version``, "" for CPU builds).
+    modules : where to look for torch (default ``sys.modules``; torch is never imported here).
+    """
+    module = ort if module is None else module
+    modules = sys.modules if modules is None else modules
+    torch = modules.get("torch")
+    torch_cuda = getattr(getattr(torch, "version", None), "cuda", None) if torch is not None else None
+    ort_cuda = getattr(module, "cuda_version", "") or ""
+    t, o = _cuda_major(torch_cuda), _cuda_major(ort_cuda)
+    if t is None or o is None or t == o:
+        return None
+    return (
+        f"PyTorch {getattr(torch, '__version__', '?')} (CUDA {torch_cuda}), imported first, put CUDA {t} and its "
+        f"cuDNN in this process, but onnxruntime {getattr(module, '__version__', '?')} is built for CUDA {ort_cuda}: "
+        f"install both for one CUDA major (docs: README, 'GPU install'), or create the session before importing torch"
+    )
+
+
+_preloaded: list = []  # what prepare_cuda did, once per process
+
+
+def prepare_cuda(module=None) -> str:
+    """Before a session that may use CUDA: ``module.preload_dlls()`` once per process where it exists and
+    ``module`` (default: onnxruntime) is a CUDA build. Returns what happened, in a few words (also logged
+    at debug level, with what preload_dlls printed)."""
+    module = ort if module is None else module
+    if _preloaded:
+        return _preloaded[0]
+    preload = getattr(module, "preload_dlls", None)
+    if preload is None:
+        note = "onnxruntime has no preload_dlls (older than 1.21): CUDA libraries from the default search path"
+    elif _cuda_major(getattr(module, "cuda_version", "")) is None:
+        note = "onnxruntime is not a CUDA build: nothing to preload"
+    else:
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                preload(cuda=True, cudnn=True)
+            note = "preloaded the CUDA and cuDNN libraries"
+        except Exception as exc:  # a broken install: the session's own error will say more
+            note = f"preload_dlls failed ({_first_line(exc)})"
+        text = printed.getvalue().strip()
+        if text:
+            note += ": " + " | ".join(text.splitlines())[:500]
+    log.debug("onnxruntime: %s", note)
+    _preloaded.append(note)
+    return note
+
+
 def create_session(path: Path, providers, threads, tf32: bool = False):
     """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
     check_onnxruntime()
     requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
     options = session_options(threads)
+    mismatch = None
+    if try_cuda:
+        prepare_cuda()
+        mismatch = cuda_mismatch()
+    why = f"; {mismatch}" if mismatch else ""
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
     except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
@@ -139,7 +226,7 @@ def create_session(path: Path, providers, threads, tf32: bool = False):
             raise ValueError(f"{path} is not a readable ONNX model ({_first_line(exc2)})") from None
         if need_cuda:
             raise ValueError(
-                f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}); use "
+                f"providers='cuda' but the CUDA provider did not start ({_first_line(exc)}){why}; use "
                 f"providers='cpu' or 'auto'"
             ) from None
     used = session.get_providers()
@@ -149,9 +236,14 @@ def create_session(path: Path, providers, threads, tf32: bool = False):
         if need_cuda:
             raise ValueError(
                 "providers='cuda' but the CUDA provider did not start (no GPU, or CUDA/cuDNN libraries "
-                "missing); use providers='cpu' or 'auto'"
+                f"missing){why}; use providers='cpu' or 'auto'"
             )
-        log.info("onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing); running on CPU")
+        log.info(
+            "onnxruntime: CUDA provider not usable here (no GPU or CUDA libraries missing%s); running on CPU",
+            f"; {mismatch}" if mismatch else "",
+        )
+    elif mismatch and _CUDA in used:
+        log.warning("onnxruntime: %s", mismatch)
     return session
 
 
