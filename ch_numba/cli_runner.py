@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -126,12 +127,20 @@ def _terminated(signum, frame):
 
 
 def _one_line(e: BaseException) -> str:
-    """The first line of an exception's text; a full disk reported by a library as a bare errno (h5py's
-    ``[Errno 28] Can't close file (...)``) becomes ``no space left on device (PATH)``."""
+    """The first line of an exception's text (of a DataLoader worker's exception, which PyTorch re-raises
+    as "Caught ValueError in DataLoader worker ... Original Traceback ...": its own last line); a full disk
+    reported by a library as a bare errno (h5py's ``[Errno 28] Can't close file (...)``) becomes ``no space
+    left on device (PATH): ...``."""
     text = str(e).strip()
+    if text.startswith("Caught ") and "Original Traceback" in text:  # torch's DataLoader worker: the worker's line
+        last = text.splitlines()[-1].strip()
+        text = last.split(": ", 1)[1] if last.startswith(f"{type(e).__name__}: ") else last
     if is_no_space(e) and not isinstance(e, NoSpaceError):
         where = getattr(e, "filename", None)
-        return f"no space left on device{f' ({where})' if where else ''}: {text.splitlines()[0][:200]}"
+        if where:  # the output's name, not its temporary one (NAME.tmpPID.HOST)
+            where = re.sub(r"(^|/)\.?([^/]+)\.tmp\d+\.[^/]+$", r"\1\2", str(where))
+            return f"no space left on device writing {where}"
+        return f"no space left on device: {text.splitlines()[0][:200]}"
     return text.splitlines()[0] if text else type(e).__name__
 
 

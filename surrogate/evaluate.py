@@ -67,11 +67,13 @@ metadata, data set physics, configuration, command line, code version) and the P
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
 import math
 import time
+import warnings as warnings_module
 from pathlib import Path
 
 import numpy as np
@@ -451,8 +453,20 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     (out.parent if str(out.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
     # one evaluation at a time into --out (ch_numba.locks); its files are written in a temporary folder and
     # published together at the end (none of them, or all)
-    with output_lock(out, f"an evaluation into {out}", command):
+    with output_lock(out, f"an evaluation into {out}", command), _quiet_nan_statistics():
         return _evaluate(config, command, out, t_start)
+
+
+#: numpy's RuntimeWarnings on statistics of NaN (a prediction that blew up): the evaluation says so itself, in one
+#: warning naming the sequence, and writes those numbers as null
+NAN_STATISTICS = r"Mean of empty slice|All-NaN slice encountered|Degrees of freedom <= 0|invalid value encountered"
+
+
+@contextlib.contextmanager
+def _quiet_nan_statistics():
+    with warnings_module.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings_module.filterwarnings("ignore", message=NAN_STATISTICS, category=RuntimeWarning)
+        yield
 
 
 def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> dict:

@@ -456,6 +456,19 @@ class _Trainer:
         dist.all_reduce(diff, op=dist.ReduceOp.MAX)
         return float(diff)
 
+    def _check_data_finite(self, split: str) -> None:
+        """ValueError naming the data set, sequence and frame if the ``split`` sequences hold Inf or NaN."""
+        from ch_numba import open_dataset
+
+        with open_dataset(self.cfg.data) as ds:
+            bad = ds.first_non_finite(ds.indices(split))
+        if bad is not None:
+            i, f, what = bad
+            raise ValueError(
+                f"{self.cfg.data}: sequence {i} frame {f} ({split} split) holds non-finite values ({what}); "
+                "training needs finite data: make the data set again or leave that sequence out"
+            )
+
     # -- files --------------------------------------------------------------------------------------
     def save(self, epoch: int, row: dict, is_best: bool, replica_diff: float) -> None:
         meta = dict(
@@ -526,11 +539,14 @@ class _Trainer:
                 train_loss, n_seq = self.train_epoch(epoch)
                 t_train = time.perf_counter() - t0
                 if not math.isfinite(train_loss):
+                    self._check_data_finite("train")  # Inf/NaN in the data, not a divergence: say which frame
                     raise RuntimeError(
                         f"training diverged in epoch {epoch} (train loss {train_loss}); "
                         f"lower --lr or resume from {self.out / 'last.pt'}"
                     )
                 val_loss = self.validate()
+                if not math.isfinite(val_loss):
+                    self._check_data_finite("val")
                 seconds = time.perf_counter() - t0
                 row = {
                     "epoch": epoch,

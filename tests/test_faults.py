@@ -399,3 +399,94 @@ def test_the_exit_status_table_is_the_documented_one():
     guide = (ROOT / "docs" / "GUIDE.md").read_text()
     for status in ("| 0 |", "| 1 |", "| 2 |", "| 130 |", "| 141 |", "| 143 |"):
         assert status in guide
+
+
+# --------------------------------------------------------------------------- the surrogate's commands
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """2 sequences (1 train, 1 val) of 4 frames at 16³: the shipped models take it (downscale 2)."""
+    data = tmp_path_factory.mktemp("faults") / "d.h5"
+    args = ["--sequences", "2", "--frames", "4", "--size", "16", "--steps-per-frame", "10", "--val-fraction", "0.5"]
+    assert main(["generate", str(data), *args, "--backend", "numpy"]) == 0
+    return data
+
+
+def test_a_rollout_ends_on_sigterm_with_one_line_and_no_temporary_file(tmp_path):
+    out = tmp_path / "r.h5"
+    cmd = _cmd("export.rollout", ROOT / "models" / "crnn.onnx", "--size", "16", "--steps", "1000000", "--threads", "1")
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(lambda: any(tmp_path.glob("r.h5.tmp*")), proc)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143 and _one_error_line(err) == "error: terminated (SIGTERM)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_nan_weights_give_one_warning_and_a_full_disk_leaves_no_plots(
+    small_data, tmp_path, capsys, caplog, monkeypatch
+):
+    """NaN weights: the evaluation says the prediction is not finite, once, and numpy's RuntimeWarnings on NaN
+    statistics do not leak. A full disk while the evaluation is written: one line naming --out, and no plots
+    without evaluation.json (the files are staged and published together)."""
+    torch = pytest.importorskip("torch")
+    from surrogate.checkpoint import load_checkpoint, save_checkpoint
+    from surrogate.cli import main as surrogate_main
+
+    ckpt = load_checkpoint(ROOT / "models" / "crnn.pt")
+    model = ckpt["model"]
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "model_state", "config", "format", "format_version")}
+    nan_model = save_checkpoint(model, tmp_path / "nan.pt", **meta)
+    capsys.readouterr()
+    assert surrogate_main(["evaluate", str(nan_model), str(small_data), "--out", str(tmp_path / "ev")]) == 0
+    err = capsys.readouterr().err + caplog.text
+    assert err.count("the prediction is not finite (the model blew up); its numbers are null") == 1
+    assert "Mean of empty slice" not in err and "All-NaN slice" not in err and "RuntimeWarning" not in err
+    result = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert result["sequences"][0]["rmse_full_final"] is None
+
+    from surrogate import plots
+
+    def full(result, out, truth, pred):  # the first plot written, then the disk is full
+        (Path(out) / "rmse.png").write_bytes(b"\x89PNG")
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(out) / "delta.png"))
+
+    monkeypatch.setattr(plots, "plot_all", full)
+    out = tmp_path / "full"
+    assert surrogate_main(["evaluate", str(ROOT / "models" / "crnn.onnx"), str(small_data), "--out", str(out)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: no space left on the device of {out} (it needs more than the "), line
+    assert not out.exists() and _leftovers(tmp_path) == []
+
+
+def test_training_on_non_finite_data_names_the_frame(small_data, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from surrogate.cli import main as surrogate_main
+
+    data = tmp_path / "inf.h5"
+    shutil.copy(small_data, data)
+    with open_dataset(data) as ds:
+        train = int(ds.indices("train")[0])
+    with h5py.File(data, "r+") as f:
+        frame = f["phi"][train, 2]
+        frame[2, 4, 6] = np.inf  # a voxel the network's grid (every 2nd voxel) keeps
+        f["phi"][train, 2] = frame
+    out = tmp_path / "run"
+    assert (
+        surrogate_main(["train", str(data), "--out", str(out), "--epochs", "1", "--hidden", "4", "--threads", "1"]) == 2
+    )
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"error: {data}: sequence {train} frame 2 (train split) holds non-finite values (inf); training needs finite "
+        "data: make the data set again or leave that sequence out"
+    )
+    assert not (out / "last.pt").exists() and _leftovers(tmp_path) == []

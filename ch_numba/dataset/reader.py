@@ -115,6 +115,23 @@ class Dataset:
         except (KeyError, OSError, ValueError) as e:
             raise ValueError(f"{self.path} is a damaged ch3d data set ({e})") from None
 
+    def first_non_finite(self, sequences=None) -> tuple[int, int, str] | None:
+        """(sequence, frame, "nan"/"inf") of the first frame of ``phi`` holding a non-finite value among
+        ``sequences`` (default: all), or None. The frames whose stored mean or free energy is not finite are
+        looked at first (cheap: those arrays are in memory), then every frame, one at a time."""
+        chosen = range(self.n_sequences) if sequences is None else [int(i) for i in sequences]
+        suspects = [
+            (i, f)
+            for i in chosen
+            for f in np.flatnonzero(~np.isfinite(self.phi_mean[i]) | ~np.isfinite(self.free_energy[i]))
+        ]
+        frames = suspects + [(i, f) for i in chosen for f in range(self.n_frames)]
+        for i, f in frames:
+            phi = self.phi[i, int(f)]
+            if not np.all(np.isfinite(phi)):
+                return i, int(f), "nan" if np.isnan(phi).any() else "inf"
+        return None
+
     @property
     def n_sequences(self) -> int:
         return self.phi.shape[0]
