@@ -306,7 +306,6 @@ def _mains():
             ["generate", "g.h5", "--sequences", "2", "--storage", "bogus"],
             "argument --storage: invalid choice",
         ),
-        ("ch_numba", ["generate", "g.h5", "--sequences", "2", "--shard", "-1/4"], "argument --shard: expected one"),
         ("ch_numba", ["simulate"], "the following arguments are required: out"),
         ("ch_numba", ["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
         ("ch_numba", [], "the following arguments are required: COMMAND"),

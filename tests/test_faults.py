@@ -362,6 +362,12 @@ def test_a_damaged_chunk_names_file_sequence_and_frame_and_render_writes_nothing
     assert main(["render", str(data), "--sequence", "1", "--frames", "all", "--out", str(out)]) == 2
     assert re.fullmatch("error: " + expected + ".*", _one_error_line(capsys.readouterr().err))
     assert not out.exists() and _leftovers(tmp_path) == []  # no picture of the frames read before the damaged one
+    from export.rollout import main as rollout_main
+
+    rollout = [str(ROOT / "models" / "crnn.onnx"), "--ic", "h5", "--ic-file", str(data), "--ic-sequence", "1"]
+    assert rollout_main([*rollout, "--ic-frame", "2", "--steps", "1", "--out", str(tmp_path / "r.h5")]) == 2
+    assert re.fullmatch("error: " + expected + ".*", _one_error_line(capsys.readouterr().err))
+    assert not (tmp_path / "r.h5").exists() and _leftovers(tmp_path) == []
 
 
 def test_an_unwritable_folder_is_named_not_the_temporary_path(tmp_path, capsys, monkeypatch):
@@ -490,3 +496,19 @@ def test_training_on_non_finite_data_names_the_frame(small_data, tmp_path, capsy
         "data: make the data set again or leave that sequence out"
     )
     assert not (out / "last.pt").exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_real_read_only_folder_is_named(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        out = folder / "o.h5"
+        assert main(["simulate", str(out), "--size", "4", "--frames", "1", "--backend", "numpy"]) == 2
+        assert _one_error_line(capsys.readouterr().err) == (
+            f"error: cannot write {out}: folder {folder} is not writable (Permission denied)"
+        )
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)

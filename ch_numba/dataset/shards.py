@@ -182,6 +182,7 @@ def merge(
                 f"merge when it has finished, or delete {path} if that job is gone"
             )
         files.check_output(out, overwrite)  # again, under the lock
+        remove_stale_temps(out.parent, out.name)  # a merged file half-written by a killed merge
         _merge(out, parts, cfg_file, command, overwrite)
         if not keep_parts:
             shutil.rmtree(parts)
