@@ -221,6 +221,13 @@ def _int_list(text: str, what: str) -> list[int]:
 
 
 def cmd_simulate(a, command: str) -> None:
+    """``simulate``, holding the lock of its output and resume folder (:mod:`ch_numba.locks`): a second run on the
+    same output is refused naming this one; every check below runs under the lock."""
+    with output_lock(a.out, f"simulate into {a.out}", command):
+        _simulate(a, command)
+
+
+def _simulate(a, command: str) -> None:
     from . import initial
     from .dataset import prepare_resume_dir, resume_dir_of, run_params, write_sequence_file
     from .solver import BlowUpError, blowup_value, memory_needed
@@ -256,40 +263,37 @@ def cmd_simulate(a, command: str) -> None:
         "shape": list(phi0.shape),
         "ic": ic,
     }
-    # one run at a time on OUT and its resume folder (ch_numba.locks); the output is checked again under the lock
-    with output_lock(a.out, f"simulate into {a.out}", command):
-        check_output(a.out, a.overwrite)
-        remove_stale_temps(folder)  # checkpoints half-written by a killed run
-        if prepare_resume_dir(folder, recipe):
-            log.info("continuing the run checkpointed in %s", folder)
-        set_resume_hint(f"the finished frames are kept in {folder}: rerun the same command to resume")
-        log.info(
-            "simulate: %s IC on %s grid, %d frames x %d steps, %s",
-            a.ic,
-            "x".join(map(str, phi0.shape)),
-            a.frames,
-            a.steps_per_frame,
-            params.describe(),
+    remove_stale_temps(folder)  # checkpoints half-written by a killed run
+    if prepare_resume_dir(folder, recipe):
+        log.info("continuing the run checkpointed in %s", folder)
+    set_resume_hint(f"the finished frames are kept in {folder}: rerun the same command to resume")
+    log.info(
+        "simulate: %s IC on %s grid, %d frames x %d steps, %s",
+        a.ic,
+        "x".join(map(str, phi0.shape)),
+        a.frames,
+        a.steps_per_frame,
+        params.describe(),
+    )
+    with tqdm(total=a.frames, unit="frame", disable=None, desc=a.out.name) as bar:
+        write_sequence_file(
+            a.out,
+            phi0,
+            params,
+            frames=a.frames,
+            steps_per_frame=a.steps_per_frame,
+            backend=backend,
+            dtype=a.dtype,
+            storage=a.storage,
+            seed=a.seed,
+            ic=ic,
+            split="val",
+            command=command,
+            where=str(a.out),
+            on_frame=lambda: bar.update(1),
+            resume_dir=folder,
+            overwrite=a.overwrite,
         )
-        with tqdm(total=a.frames, unit="frame", disable=None, desc=a.out.name) as bar:
-            write_sequence_file(
-                a.out,
-                phi0,
-                params,
-                frames=a.frames,
-                steps_per_frame=a.steps_per_frame,
-                backend=backend,
-                dtype=a.dtype,
-                storage=a.storage,
-                seed=a.seed,
-                ic=ic,
-                split="val",
-                command=command,
-                where=str(a.out),
-                on_frame=lambda: bar.update(1),
-                resume_dir=folder,
-                overwrite=a.overwrite,
-            )
     log.info("wrote %s", a.out)
 
 

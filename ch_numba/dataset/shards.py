@@ -146,6 +146,7 @@ def new_h5(tmp, needed: int | None = None, name=None):
         f.flush()
     except BaseException as exc:
         discard(f)
+        Path(tmp).unlink(missing_ok=True)  # before the free space is measured for the message
         if isinstance(exc, Exception) and files.is_no_space(exc) and not isinstance(exc, files.NoSpaceError):
             raise files.no_space_error(name if name is not None else tmp, needed=needed, exc=exc) from None
         raise
