@@ -419,7 +419,7 @@ def small_data(tmp_path_factory):
     return data
 
 
-def test_a_rollout_ends_on_sigterm_with_one_line_and_no_temporary_file(tmp_path):
+def test_a_second_rollout_is_refused_and_sigterm_ends_the_first_with_no_temporary_file(tmp_path):
     out = tmp_path / "r.h5"
     cmd = _cmd("export.rollout", ROOT / "models" / "crnn.onnx", "--size", "16", "--steps", "1000000", "--threads", "1")
     proc = subprocess.Popen(
@@ -427,6 +427,11 @@ def test_a_rollout_ends_on_sigterm_with_one_line_and_no_temporary_file(tmp_path)
     )
     try:
         _wait_for(lambda: any(tmp_path.glob("r.h5.tmp*")), proc)
+        second = subprocess.run([*cmd, "--out", str(out)], env=ENV, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and proc.poll() is None
+        assert _one_error_line(second.stderr).startswith(
+            f"error: a rollout into {out} is already running (pid {proc.pid} on host {HOST}, started "
+        )
         proc.send_signal(signal.SIGTERM)
         err = proc.communicate(timeout=60)[1]
     finally:
