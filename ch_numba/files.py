@@ -227,7 +227,7 @@ def atomic_folder(out, overwrite: bool = False):
     (:func:`publish`: renamed, no data written, so a full disk cannot stop it half-way; no-clobber unless
     ``overwrite``); if the block raises, the temporary folder is deleted and ``out`` is left as it was:
     none of the files, or all of them. A full disk is :class:`NoSpaceError` naming ``out``."""
-    out = Path(out)
+    out = Path(out) if Path(out).name else Path(out).resolve()  # "." : the folder's own name
     tmp = tmp_path(out, hidden=True)
     tmp.mkdir()
     try:

@@ -215,10 +215,13 @@ class Lock:
 def lock_path(output) -> Path:
     """``PATH.lock``: the lock file of the output ``PATH`` (a file or a folder), beside it."""
     output = Path(output)
+    if not output.name:  # "." or "..": the folder's own name
+        output = output.resolve()
     return output.with_name(output.name + ".lock")
 
 
 def output_lock(output, what: str, command: str = "") -> Lock:
     """The :class:`Lock` of a command writing ``output`` (``what``: the job, e.g. "simulate into o.h5").
     Its folder must exist (else one line saying so)."""
+    output = Path(output) if Path(output).name else Path(output).resolve()
     return Lock(lock_path(output), what, command, output=output)
