@@ -136,21 +136,21 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 @contextlib.contextmanager
 def new_h5(tmp, needed: int | None = None, name=None):
     """``h5py.File(tmp, "w")`` for a file written under a temporary name: if the block raises, the file is
-    closed without writing anything more (:func:`~ch_numba.dataset.layout.discard`), so no h5py object
-    fails after its file did; a full disk
-    becomes :class:`ch_numba.files.NoSpaceError` naming ``name`` (the output; default ``tmp``) and
-    ``needed`` bytes. On success the file is flushed and closed (a failure there is caught the same way)."""
+    closed without writing anything more (:func:`~ch_numba.dataset.layout.discard`) and deleted, so no h5py
+    object fails after its file did; a full disk becomes :class:`ch_numba.files.NoSpaceError` naming
+    ``name`` (the output; default ``tmp``) and ``needed`` bytes. On success the file is flushed and closed
+    (a failure there is handled the same way)."""
     f = h5py.File(tmp, "w")
     try:
         yield f
         f.flush()
+        f.close()
     except BaseException as exc:
         discard(f)
         Path(tmp).unlink(missing_ok=True)  # before the free space is measured for the message
         if isinstance(exc, Exception) and files.is_no_space(exc) and not isinstance(exc, files.NoSpaceError):
             raise files.no_space_error(name if name is not None else tmp, needed=needed, exc=exc) from None
         raise
-    f.close()
 
 
 def merge(
