@@ -266,7 +266,13 @@ def _simulate(a, command: str) -> None:
     remove_stale_temps(folder)  # checkpoints half-written by a killed run
     if prepare_resume_dir(folder, recipe):
         log.info("continuing the run checkpointed in %s", folder)
-    set_resume_hint(f"the finished frames are kept in {folder}: rerun the same command to resume")
+    set_resume_hint(
+        lambda: (
+            f"the finished frames are kept in {folder}: rerun the same command to resume"
+            if (folder / "state.npz").exists()
+            else ""
+        )
+    )
     log.info(
         "simulate: %s IC on %s grid, %d frames x %d steps, %s",
         a.ic,

@@ -115,10 +115,18 @@ class Terminated(KeyboardInterrupt):
 _hint = [""]  # what the running command says after an interrupt (set_resume_hint)
 
 
-def set_resume_hint(text: str) -> None:
-    """What the running command adds to its interrupt line, e.g. "finished sequences are kept: rerun the
-    same command to resume" (empty: nothing)."""
-    _hint[0] = str(text)
+def set_resume_hint(text) -> None:
+    """What the running command adds to its interrupt (or full-disk) line, e.g. "finished sequences are kept:
+    rerun the same command to resume" (empty: nothing); a callable is asked when the line is written (it
+    returns "" where nothing was kept yet)."""
+    _hint[0] = text
+
+
+def _resume_hint() -> str:
+    try:
+        return str(_hint[0]() if callable(_hint[0]) else _hint[0])
+    except Exception:  # the hint must never hide the error itself
+        return ""
 
 
 def _terminated(signum, frame):
@@ -135,7 +143,7 @@ def _one_line(e: BaseException) -> str:
     if text.startswith("Caught ") and "Original Traceback" in text:  # torch's DataLoader worker: the worker's line
         last = text.splitlines()[-1].strip()
         text = last.split(": ", 1)[1] if last.startswith(f"{type(e).__name__}: ") else last
-    if is_no_space(e) and not isinstance(e, NoSpaceError):
+    if is_no_space(e) and not isinstance(e, (NoSpaceError, ValueError)):  # a ValueError's text is the project's
         where = getattr(e, "filename", None)
         if where:  # the output's name, not its temporary one (NAME.tmpPID.HOST)
             where = re.sub(r"(^|/)\.?([^/]+)\.tmp\d+\.[^/]+$", r"\1\2", str(where))
@@ -167,10 +175,12 @@ def run(main_body, argv=None) -> int:
     except KeyboardInterrupt as e:
         term = isinstance(e, Terminated)
         what = "terminated (SIGTERM)" if term else "interrupted (SIGINT)"
-        print(f"error: {what}{'; ' + _hint[0] if _hint[0] else ''}", file=sys.stderr)
+        hint = _resume_hint()
+        print(f"error: {what}{'; ' + hint if hint else ''}", file=sys.stderr)
         return EXIT["terminated (SIGTERM)"] if term else EXIT["interrupted (SIGINT)"]
     except EXPECTED_ERRORS as e:
-        hint = f"; {_hint[0]}" if _hint[0] and is_no_space(e) else ""  # a full disk: what was kept, how to resume
+        hint = _resume_hint() if is_no_space(e) else ""  # a full disk: what was kept, how to resume
+        hint = f"; {hint}" if hint else ""
         print(f"error: {_one_line(e)}{hint}", file=sys.stderr)
         return 2
     finally:

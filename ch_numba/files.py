@@ -236,6 +236,7 @@ def atomic_folder(out, overwrite: bool = False):
         except Exception as exc:
             if is_no_space(exc):
                 written = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+                shutil.rmtree(tmp, ignore_errors=True)  # before the free space is measured for the message
                 raise no_space_error(out, written=written, exc=exc) from None
             raise
         out.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,8 @@ class Lock:
         target = self.output if self.output is not None else folder
         if isinstance(exc, FileNotFoundError):
             return ValueError(f"folder {folder} does not exist (for {target})")
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return ValueError(f"no space left on the device of {target}: folder {folder} is full ({exc.strerror})")
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return ValueError(f"cannot write {target}: folder {folder} is not writable ({exc.strerror})")
         return ValueError(f"cannot write {target}: {exc.strerror or exc} (folder {folder})")
