@@ -110,7 +110,14 @@ def test_sigint_is_130_with_one_line_and_sigkill_leftovers_are_removed_at_the_ne
             _simulate_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         try:
-            _wait_for(lambda: any(tmp_path.glob("o.h5.tmp*")) and (tmp_path / "o.h5.lock").exists(), proc)
+            _wait_for(
+                lambda: (
+                    any(tmp_path.glob("o.h5.tmp*"))
+                    and (tmp_path / "o.h5.lock").exists()
+                    and (tmp_path / "o.h5.resume" / "state.npz").exists()
+                ),
+                proc,
+            )
             proc.send_signal(sig)
             err = proc.communicate(timeout=60)[1]
         finally:
@@ -517,3 +524,17 @@ def test_a_real_read_only_folder_is_named(tmp_path, capsys):
         assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o755)
+
+
+def test_a_data_set_without_its_physics_is_named_damaged(small_data, tmp_path, capsys):
+    """A deleted root attribute (epsilon) made CHParams take its default silently, and a later check blamed dt
+    ("above the explicit-Euler stability bound"); now the file is refused naming the attribute."""
+    data = tmp_path / "noeps.h5"
+    shutil.copy(small_data, data)
+    with h5py.File(data, "r+") as f:
+        del f.attrs["epsilon"]
+    expected = f"{data} is a damaged ch3d data set: no root attribute epsilon, so its physics is unknown"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        open_dataset(data)
+    assert main(["simulate", str(tmp_path / "o.h5"), "--ic", "h5", "--ic-file", str(data), "--frames", "1"]) == 2
+    assert _one_error_line(capsys.readouterr().err) == f"error: {expected}"

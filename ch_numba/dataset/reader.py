@@ -13,6 +13,9 @@ from ..files import check_input_file
 from ..params import CHParams
 from .layout import FORMAT, FORMAT_VERSION, REQUIRED, SPLITS
 
+#: the root attributes without which a data set's physics is unknown (CHParams would take its defaults)
+PHYSICS_ATTRS = ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame")
+
 
 class _Frames:
     """Lazy float32 view of the `phi` dataset: indexing reads only what is asked. A frame that cannot be
@@ -100,6 +103,12 @@ class Dataset:
         missing = [name for name in REQUIRED if name not in f]
         if missing:
             raise ValueError(f"{self.path} is an incomplete ch3d data set (missing {', '.join(missing)})")
+        unknown = [name for name in PHYSICS_ATTRS if name not in f.attrs]
+        if unknown:  # the defaults would stand in silently, and a later check would blame the wrong number
+            raise ValueError(
+                f"{self.path} is a damaged ch3d data set: no root attribute {', '.join(unknown)}, so its physics "
+                "is unknown"
+            )
         try:
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
             self.params = CHParams.from_metadata(self.attrs)
