@@ -11,9 +11,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from .cli_runner import ArgumentParser, run, setup_logging
-from .files import check_output
+from .cli_runner import ArgumentParser, run, set_resume_hint, setup_logging
+from .files import atomic_folder, check_output
 from .initial.arguments import add_ic_arguments, ic_options_from_args
+from .locks import output_lock, remove_stale_temps
 from .options import add_options, check_seed, from_args
 from .params import CHParams
 from .provenance import command_line
@@ -220,6 +221,13 @@ def _int_list(text: str, what: str) -> list[int]:
 
 
 def cmd_simulate(a, command: str) -> None:
+    """``simulate``, holding the lock of its output and resume folder (:mod:`ch_numba.locks`): a second run on the
+    same output is refused naming this one; every check below runs under the lock."""
+    with output_lock(a.out, f"simulate into {a.out}", command):
+        _simulate(a, command)
+
+
+def _simulate(a, command: str) -> None:
     from . import initial
     from .dataset import prepare_resume_dir, resume_dir_of, run_params, write_sequence_file
     from .solver import BlowUpError, blowup_value, memory_needed
@@ -255,8 +263,16 @@ def cmd_simulate(a, command: str) -> None:
         "shape": list(phi0.shape),
         "ic": ic,
     }
+    remove_stale_temps(folder)  # checkpoints half-written by a killed run
     if prepare_resume_dir(folder, recipe):
         log.info("continuing the run checkpointed in %s", folder)
+    set_resume_hint(
+        lambda: (
+            f"the finished frames are kept in {folder}: rerun the same command to resume"
+            if (folder / "state.npz").exists()
+            else ""
+        )
+    )
     log.info(
         "simulate: %s IC on %s grid, %d frames x %d steps, %s",
         a.ic,
@@ -282,6 +298,7 @@ def cmd_simulate(a, command: str) -> None:
             where=str(a.out),
             on_frame=lambda: bar.update(1),
             resume_dir=folder,
+            overwrite=a.overwrite,
         )
     log.info("wrote %s", a.out)
 
@@ -290,36 +307,21 @@ def cmd_generate(a, command: str) -> None:
     from .dataset import DatasetConfig, generate
 
     cfg = from_args(DatasetConfig, a, frequencies=tuple(_int_list(a.frequencies, "--frequencies")))
-    import signal
-
-    def terminated(signum, frame):
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        result = generate(
-            a.out,
-            cfg,
-            _params(a),
-            backend=a.backend,
-            shard=a.shard,
-            command=command,
-            keep_parts=a.keep_parts,
-            batch=a.batch,
-            overwrite=a.overwrite,
-        )
-    except _Terminated:  # the unfinished parts are deleted and the shard's lock released on the way here
-        raise RuntimeError(
-            "terminated (SIGTERM); finished sequences are kept: rerun the same command to resume"
-        ) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM (a Slurm time limit, scancel) and Ctrl-C: the unfinished parts are deleted and the shard's lock
+    # released on the way out (cli_runner.run), the finished ones kept
+    set_resume_hint("finished sequences are kept: rerun the same command to resume")
+    result = generate(
+        a.out,
+        cfg,
+        _params(a),
+        backend=a.backend,
+        shard=a.shard,
+        command=command,
+        keep_parts=a.keep_parts,
+        batch=a.batch,
+        overwrite=a.overwrite,
+    )
     log.info("done: %s", result)
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a Slurm time limit, ``scancel``) inside ``generate``: raised by its signal handler
-    so that, as for Ctrl-C, the open part files are deleted and the shard's lock is released."""
 
 
 def energy_title(ds, sequence: int) -> str:
@@ -332,7 +334,6 @@ def energy_title(ds, sequence: int) -> str:
 
 def cmd_render(a) -> None:
     from .dataset import open_dataset
-    from .render import plot_energy, plot_frames, plot_slices, write_vti
 
     with open_dataset(a.file) as ds:
         if not 0 <= a.sequence < ds.n_sequences:
@@ -353,38 +354,60 @@ def cmd_render(a) -> None:
         outputs += [a.out / f"seq{a.sequence:04d}_strip.png", a.out / f"seq{a.sequence:04d}_energy.png"]
         if a.out.exists() and not a.out.is_dir():
             raise ValueError(f"--out {a.out} exists and is not a folder")
-        for path in outputs:
-            check_output(path, a.overwrite)
-        a.out.mkdir(parents=True, exist_ok=True)
-        times = ds.time[frames] + ds.t0[a.sequence]
-        stack = []
-        for f, t in zip(frames, times):
-            phi = ds.phi[a.sequence, f]
-            stack.append(phi)
-            stem = a.out / f"seq{a.sequence:04d}_frame{f:04d}"
-            plot_slices(
-                phi, stem.with_suffix(".png"), title=f"{a.file.name}  sequence {a.sequence}  frame {f}  t = {t:g}"
-            )
-            if not a.no_vti:
-                write_vti(stem.with_suffix(".vti"), {"phi": phi}, spacing=float(ds.attrs["dx"]))
-        plot_frames(
-            stack,
-            times,
-            a.out / f"seq{a.sequence:04d}_strip.png",
-            title=f"{a.file.name} sequence {a.sequence} (z = Z/2)",
-        )
-        plot_energy(
-            ds.time + ds.t0[a.sequence],
-            ds.free_energy[a.sequence],
-            a.out / f"seq{a.sequence:04d}_energy.png",
-            title=energy_title(ds, a.sequence),
-        )
+        (a.out.parent if str(a.out.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+        # one render at a time into --out (ch_numba.locks); the pictures are drawn in a temporary folder and
+        # published together at the end: a frame that cannot be read leaves none of them
+        with output_lock(a.out, f"render into {a.out}"), atomic_folder(a.out, a.overwrite) as staged:
+            for path in outputs:
+                check_output(path, a.overwrite)
+            _render_into(ds, a, frames, staged)
     log.info("wrote %d frame pictures%s to %s", len(frames), "" if a.no_vti else " and .vti files", a.out)
 
 
+def _render_into(ds, a, frames: list, folder: Path) -> None:
+    """render's pictures of ``frames`` of the data set ``ds``, written into ``folder``."""
+    from .render import plot_energy, plot_frames, plot_slices, write_vti
+
+    times = ds.time[frames] + ds.t0[a.sequence]
+    stack = []
+    for f, t in zip(frames, times):
+        phi = ds.phi[a.sequence, f]
+        stack.append(phi)
+        stem = folder / f"seq{a.sequence:04d}_frame{f:04d}"
+        plot_slices(phi, stem.with_suffix(".png"), title=f"{a.file.name}  sequence {a.sequence}  frame {f}  t = {t:g}")
+        if not a.no_vti:
+            write_vti(stem.with_suffix(".vti"), {"phi": phi}, spacing=float(ds.attrs["dx"]))
+    plot_frames(
+        stack,
+        times,
+        folder / f"seq{a.sequence:04d}_strip.png",
+        title=f"{a.file.name} sequence {a.sequence} (z = Z/2)",
+    )
+    plot_energy(
+        ds.time + ds.t0[a.sequence],
+        ds.free_energy[a.sequence],
+        folder / f"seq{a.sequence:04d}_energy.png",
+        title=energy_title(ds, a.sequence),
+    )
+
+
+def _glue_shard(argv: list[str]) -> list[str]:
+    """``--shard -1/4`` as ``--shard=-1/4``: argparse takes a value starting with "-" for an option (and says
+    "expected one argument"); glued, the value reaches :func:`parse_shard`, which names what is wrong."""
+    out = []
+    for i, arg in enumerate(argv):
+        if i > 0 and argv[i - 1] == "--shard" and out and out[-1] == "--shard" and arg.startswith("-"):
+            out[-1] = f"--shard={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _main(argv=None) -> int:
+    import sys
+
     parser = build_parser()
-    a = parser.parse_args(argv)
+    a = parser.parse_args(_glue_shard(list(sys.argv[1:] if argv is None else argv)))
     setup_logging(a.verbose)
     command = command_line("python -m ch_numba", argv)
     if a.command in ("simulate", "generate"):

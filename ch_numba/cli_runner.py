@@ -1,15 +1,26 @@
 """The command runner shared by ch_numba, surrogate and export: logging, one-line errors, warnings.
 
 Every ``main(argv=None)`` in the project is wrapped by :func:`run`: expected
-failures (bad input, diverged run, unreadable file) end the program with a
-single ``error: ...`` line on stderr and exit status 2, without a traceback. Every command's parser is
+failures (bad input, diverged run, unreadable file, a full disk, an output another run holds) end the
+program with a single ``error: ...`` line on stderr and exit status 2, without a traceback. Every command's parser is
 an :class:`ArgumentParser` (its subcommands' parsers too): a command-line error (an unknown choice, a
 missing option, a value of the wrong type) is the one line ``error: <argparse's message> (see --help)``
 and exit status 2, not argparse's usage block. A reader
 that closes the pipe early (``python -m ch_numba info f.h5 | head -1``) ends it quietly.
 
 Outputs follow one rule in every command: an existing output is refused unless ``--overwrite``
-(:func:`ch_numba.files.check_output`).
+(:func:`ch_numba.files.check_output`), an output another run is writing is refused naming that run
+(:mod:`ch_numba.locks`), and a finished output is published by a no-clobber rename
+(:func:`ch_numba.files.publish`).
+
+Exit status, the same for every command (:data:`EXIT`): 0 done; 1 verification failed (``export
+--verify``); 2 bad input or refused (a bad option, a missing or unreadable file, an existing output, a
+running job holding the output, a full disk, a diverged run); 130 interrupted by SIGINT (Ctrl-C); 141 the
+reader of stdout went away (SIGPIPE); 143 terminated by SIGTERM (``kill``, a batch system's time
+limit). SIGINT and SIGTERM end the command alike (:func:`run` turns SIGTERM into an exception): one line
+``error: interrupted (SIGINT)...`` or ``error: terminated (SIGTERM)...``, the temporary files of the
+unfinished output deleted, its lock released, finished work (checkpoints, parts) kept; a command that
+can be resumed says how (:func:`set_resume_hint`).
 
 Logging (:func:`setup_logging`): INFO lines of the project on stderr; ``-v`` adds the project's DEBUG
 lines (loggers ``ch_numba``, ``surrogate``, ``export``), not the DEBUG output of the libraries
@@ -25,12 +36,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
+import signal
 import sys
+import threading
 import warnings
 
+from .files import NoSpaceError, is_no_space
 from .provenance import code_version
 
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError)
+
+#: the exit status of each outcome, the same for every command (module docstring)
+EXIT = {
+    "done": 0,
+    "verification failed": 1,
+    "bad input or refused": 2,
+    "interrupted (SIGINT)": 130,
+    "stdout closed (SIGPIPE)": 141,
+    "terminated (SIGTERM)": 143,
+}
 
 #: the project's loggers (their children: ch_numba.dataset, export.runtime, ...); ``-v`` shows their DEBUG lines
 PROJECT_LOGGERS = ("ch_numba", "surrogate", "export")
@@ -81,12 +106,63 @@ def _quiet_stdout() -> None:
         pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a Slurm time limit, ``scancel``), raised by :func:`run`'s handler: a
+    KeyboardInterrupt, so that every ``finally`` and ``except KeyboardInterrupt`` that cleans up after Ctrl-C
+    (temporary files, locks, open HDF5 files) does the same for it."""
+
+
+_hint = [""]  # what the running command says after an interrupt (set_resume_hint)
+
+
+def set_resume_hint(text) -> None:
+    """What the running command adds to its interrupt (or full-disk) line, e.g. "finished sequences are kept:
+    rerun the same command to resume" (empty: nothing); a callable is asked when the line is written (it
+    returns "" where nothing was kept yet)."""
+    _hint[0] = text
+
+
+def _resume_hint() -> str:
+    try:
+        return str(_hint[0]() if callable(_hint[0]) else _hint[0])
+    except Exception:  # the hint must never hide the error itself
+        return ""
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    raise Terminated
+
+
+def _one_line(e: BaseException) -> str:
+    """The first line of an exception's text (of a DataLoader worker's exception, which PyTorch re-raises
+    as "Caught ValueError in DataLoader worker ... Original Traceback ...": its own last line); a full disk
+    reported by a library as a bare errno (h5py's ``[Errno 28] Can't close file (...)``) becomes ``no space
+    left on device (PATH): ...``."""
+    text = str(e).strip()
+    if text.startswith("Caught ") and "Original Traceback" in text:  # torch's DataLoader worker: the worker's line
+        last = text.splitlines()[-1].strip()
+        text = last.split(": ", 1)[1] if last.startswith(f"{type(e).__name__}: ") else last
+    if is_no_space(e) and not isinstance(e, (NoSpaceError, ValueError)):  # a ValueError's text is the project's
+        where = getattr(e, "filename", None)
+        if where:  # the output's name, not its temporary one (NAME.tmpPID.HOST)
+            where = re.sub(r"(^|/)\.?([^/]+)\.tmp\d+\.[^/]+$", r"\1\2", str(where))
+            return f"no space left on device writing {where}"
+        return f"no space left on device: {text.splitlines()[0][:200]}"
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def run(main_body, argv=None) -> int:
-    """Call ``main_body(argv)``; turn expected exceptions into one line and exit code 2.
+    """Call ``main_body(argv)``; turn expected exceptions into one line and exit status 2, SIGINT into one
+    line and 130, SIGTERM into one line and 143 (:data:`EXIT`).
 
     A closed pipe on stdout (the reader stopped, e.g. ``| head -1``) ends quietly with status 141
     (128 + SIGPIPE, what a shell reports for a program killed by it), without a message.
     """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    _hint[0] = ""
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _log_warning
@@ -96,10 +172,17 @@ def run(main_body, argv=None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 141
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        term = isinstance(e, Terminated)
+        what = "terminated (SIGTERM)" if term else "interrupted (SIGINT)"
+        hint = _resume_hint()
+        print(f"error: {what}{'; ' + hint if hint else ''}", file=sys.stderr)
+        return EXIT["terminated (SIGTERM)"] if term else EXIT["interrupted (SIGINT)"]
     except EXPECTED_ERRORS as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"error: {msg}", file=sys.stderr)
+        hint = _resume_hint() if is_no_space(e) else ""  # a full disk: what was kept, how to resume
+        hint = f"; {hint}" if hint else ""
+        print(f"error: {_one_line(e)}{hint}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -18,7 +18,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from ch_numba import cli_runner, files
+from ch_numba import cli_runner, files, provenance
+from ch_numba.locks import output_lock
 
 from . import options as ex
 
@@ -201,10 +202,18 @@ def _main(argv=None) -> int:
                 + (f", {a.out} left as it was" if a.out.exists() else "")
             )
 
-    try:
-        onnx_export.export_checkpoint(
-            a.checkpoint, a.out, opset=a.opset, pad_mode=a.pad_mode, check=check if a.verify else None
-        )
+    (a.out.parent if str(a.out.parent) else Path(".")).mkdir(parents=True, exist_ok=True)  # as the exporter does
+    try:  # one export at a time into OUT (ch_numba.locks); published no-clobber unless --overwrite
+        with output_lock(a.out, f"an export into {a.out}", provenance.command_line("python -m export", argv)):
+            files.check_output(a.out, a.overwrite)
+            onnx_export.export_checkpoint(
+                a.checkpoint,
+                a.out,
+                opset=a.opset,
+                pad_mode=a.pad_mode,
+                check=check if a.verify else None,
+                overwrite=a.overwrite,
+            )
     except ImportError as exc:
         raise RuntimeError(str(exc)) from None
     except _Mismatch as exc:

@@ -205,22 +205,29 @@ def _check_options(opset, pad_mode):
         raise ValueError(f"pad_mode 'wrap' writes Pad(mode='wrap'), which needs opset >= {MIN_WRAP_OPSET}, got {opset}")
 
 
-def _atomic_save(model_proto, out: Path, check=None) -> None:
+def _atomic_save(model_proto, out: Path, check=None, overwrite: bool = True) -> None:
     """Save to a temporary file next to ``out``, call ``check(temporary path)`` (if given), then fsync and
     rename over ``out`` (:func:`ch_numba.files.atomic_path`); an exception (from ``check`` too) leaves
-    ``out`` as it was."""
+    ``out`` as it was; ``overwrite=False``: never over a file published meanwhile (no-clobber)."""
     import onnx
 
     folder = out.parent if str(out.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    with files.atomic_path(out, hidden=True) as tmp:
+    with files.atomic_path(out, hidden=True, overwrite=overwrite) as tmp:
         onnx.save(model_proto, str(tmp))
         if check is not None:
             check(tmp)
 
 
 def export_model(
-    model: nn.Module, out, metadata: dict, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", check=None
+    model: nn.Module,
+    out,
+    metadata: dict,
+    *,
+    opset: int = DEFAULT_OPSET,
+    pad_mode: str = "slice",
+    check=None,
+    overwrite: bool = True,
 ) -> Path:
     """Write one step of ``model`` (a CRNN) to ``out`` as ONNX with ``metadata`` under key ``ch3d``.
 
@@ -306,7 +313,7 @@ def export_model(
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = spec.METADATA_KEY, card
-    _atomic_save(proto, out, check)
+    _atomic_save(proto, out, check, overwrite)
     log.info(
         "wrote %s (%d nodes, opset %d, %s circular padding, %d parameters)",
         out,
@@ -318,7 +325,9 @@ def export_model(
     return out
 
 
-def export_checkpoint(checkpoint, out, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", check=None) -> dict:
+def export_checkpoint(
+    checkpoint, out, *, opset: int = DEFAULT_OPSET, pad_mode: str = "slice", check=None, overwrite: bool = True
+) -> dict:
     """Load a checkpoint and export it (see :func:`export_model`); returns the written metadata.
 
     ``check(path, model)``, if given, is called on the temporary file before it replaces ``out``, with
@@ -332,7 +341,7 @@ def export_checkpoint(checkpoint, out, *, opset: int = DEFAULT_OPSET, pad_mode: 
     model = ckpt["model"]
     metadata = build_metadata(ckpt, opset=opset, pad_mode=pad_mode, checkpoint_name=Path(checkpoint).name)
     on_file = None if check is None else (lambda path: check(path, model))
-    export_model(model, out, metadata, opset=opset, pad_mode=pad_mode, check=on_file)
+    export_model(model, out, metadata, opset=opset, pad_mode=pad_mode, check=on_file, overwrite=overwrite)
     return metadata
 
 

@@ -46,6 +46,7 @@ from ch_numba import cli_runner, provenance
 from ch_numba.dataset.layout import STORAGES
 from ch_numba.files import check_output
 from ch_numba.initial.arguments import add_ic_arguments, ic_options
+from ch_numba.locks import output_lock
 from ch_numba.options import add_options, check_seed, check_threads, from_args, option
 from ch_numba.solver import (
     PHYSICAL_RANGE,
@@ -249,40 +250,46 @@ def write_rollout(
         n_frames,
         config.steps * int(meta["steps_per_frame"]) * params.dt,
     )
-    # the solver's sequence writer (layout, per-frame mass and F, atomic rename): nothing at OUT unless the run finished
-    writer = SequenceFile(
-        out,
-        params,
-        frames=n_frames,
-        steps_per_frame=spf,
-        shape=shape,
-        backend=backend,
-        dtype="float32",
-        storage=config.storage,
-        seed=seed,
-        ic=config.ic,
-        burn_in=0,
-        split="val",
-        attrs=attrs,
-    )
-    try:
-        record(0, np.ascontiguousarray(first, dtype=np.float32), writer)
-        with (
-            tqdm(
-                total=config.steps,
-                unit="step",
-                disable=None if progress is None else not progress,
-                desc=out.name,
-                dynamic_ncols=True,
-            ) as bar,
-            logging_redirect_tqdm(),
-        ):
-            for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
-                record(k, runner.upscale(phi) if config.full_resolution else phi, writer)
-                bar.update(config.every)
-        writer.commit()
-    finally:
-        writer.abort()
+    # one run at a time on OUT (ch_numba.locks): a second rollout into it is refused naming this one, and the
+    # output is checked again under the lock; SIGTERM/Ctrl-C delete the temporary file (cli_runner)
+    with output_lock(out, f"a rollout into {out}", command):
+        check_output(out, overwrite)
+        # the solver's sequence writer (layout, per-frame mass and F, atomic rename): nothing at OUT unless the
+        # run finished
+        writer = SequenceFile(
+            out,
+            params,
+            frames=n_frames,
+            steps_per_frame=spf,
+            shape=shape,
+            backend=backend,
+            dtype="float32",
+            storage=config.storage,
+            seed=seed,
+            ic=config.ic,
+            burn_in=0,
+            split="val",
+            attrs=attrs,
+            overwrite=overwrite,
+        )
+        try:
+            record(0, np.ascontiguousarray(first, dtype=np.float32), writer)
+            with (
+                tqdm(
+                    total=config.steps,
+                    unit="step",
+                    disable=None if progress is None else not progress,
+                    desc=out.name,
+                    dynamic_ncols=True,
+                ) as bar,
+                logging_redirect_tqdm(),
+            ):
+                for k, phi in enumerate(runner.rollout(phi0, config.steps, every=config.every), start=1):
+                    record(k, runner.upscale(phi) if config.full_resolution else phi, writer)
+                    bar.update(config.every)
+            writer.commit()
+        finally:
+            writer.abort()
     masses, energies = writer.masses, writer.energies
     elapsed = time.perf_counter() - t_start
     drift = float(np.max(np.abs(masses - masses[0])))

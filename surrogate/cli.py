@@ -118,6 +118,10 @@ def run_train(a: argparse.Namespace, command: str) -> int:
     min_len, max_len = a.seq_len
     # a.threads None: torch's choice, which TrainConfig calls 0
     config = from_args(TrainConfig, a, min_len=min_len, max_len=max_len, threads=a.threads or 0)
+    last = Path(a.out) / "last.pt"
+    cli_runner.set_resume_hint(
+        lambda: f"the finished epochs are kept in {last}: add --resume to continue" if last.exists() else ""
+    )
     train(config, command=command)
     return 0
 

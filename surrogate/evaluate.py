@@ -67,15 +67,19 @@ metadata, data set physics, configuration, command line, code version) and the P
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging
 import math
 import time
+import warnings as warnings_module
 from pathlib import Path
 
 import numpy as np
 
+from ch_numba.files import atomic_folder
+from ch_numba.locks import output_lock
 from ch_numba.options import check_threads, option, parse_indices, parse_range
 from export.runtime.grid import network_grid
 from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
@@ -442,15 +446,36 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
     Raises ValueError (one line) for missing or foreign files, a grid the model cannot take, or
     bad options.
     """
+    t_start = time.perf_counter()
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    (out.parent if str(out.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+    # one evaluation at a time into --out (ch_numba.locks); its files are written in a temporary folder and
+    # published together at the end (none of them, or all)
+    with output_lock(out, f"an evaluation into {out}", command), _quiet_nan_statistics():
+        return _evaluate(config, command, out, t_start)
+
+
+#: numpy's RuntimeWarnings on statistics of NaN (a prediction that blew up): the evaluation says so itself, in one
+#: warning naming the sequence, and writes those numbers as null
+NAN_STATISTICS = r"Mean of empty slice|All-NaN slice encountered|Degrees of freedom <= 0|invalid value encountered"
+
+
+@contextlib.contextmanager
+def _quiet_nan_statistics():
+    with warnings_module.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings_module.filterwarnings("ignore", message=NAN_STATISTICS, category=RuntimeWarning)
+        yield
+
+
+def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> dict:
+    """:func:`evaluate` once it holds --out."""
     import ch_numba
     from ch_numba.provenance import code_version
 
     from . import plots
 
-    t_start = time.perf_counter()
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
     outputs = [out / name for name in ("evaluation.json", *plots.PLOT_NAMES)]
     used = [p.name for p in outputs if p.exists()]
     if used and not config.overwrite:
@@ -474,8 +499,6 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         warnings = _physics_warnings(runner.metadata, ds)
         for w in warnings:
             log.warning("warning: %s", w)
-        made = not out.exists()
-        out.mkdir(parents=True, exist_ok=True)
         params = ds.params
         times = np.asarray(ds.time[:T], dtype=np.float64)
         log.info(
@@ -493,12 +516,7 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         records, first, t_roll = [], None, 0.0
         for n, i in enumerate(chosen):
             truth = ds.phi[int(i), :T]
-            try:
-                _check_finite(truth, config.data, int(i))
-            except ValueError:
-                if made:  # a refusal leaves no --out folder behind
-                    out.rmdir()
-                raise
+            _check_finite(truth, config.data, int(i))  # a refusal leaves no --out folder behind (none made yet)
             t0 = float(ds.t0[i])
             t1 = time.perf_counter()
             rec, pred_net = evaluate_sequence(
@@ -583,12 +601,13 @@ def evaluate(config: EvalConfig, command: str = "") -> dict:
         "network_steps": steps,
     }
     result["plots"] = []
-    for path in outputs:  # --overwrite: nothing of the earlier evaluation stays beside this one
-        path.unlink(missing_ok=True)
-    if config.plots:
-        truth, pred = first
-        result["plots"] = [p.name for p in plots.plot_all(result, out, truth, pred)]
-    clean = write_evaluation(out / "evaluation.json", result)
+    with atomic_folder(out, config.overwrite) as staged:  # evaluation.json and the plots: all or none
+        if config.plots:
+            truth, pred = first
+            result["plots"] = [p.name for p in plots.plot_all(result, staged, truth, pred)]
+        clean = write_evaluation(staged / "evaluation.json", result)
+        for path in outputs:  # --overwrite: nothing of the earlier evaluation stays beside this one
+            path.unlink(missing_ok=True)
     log.info("%s", summary_table(clean))
     log.info("wrote %s%s", out / "evaluation.json", f" and {len(clean['plots'])} plots" if clean["plots"] else "")
     return clean

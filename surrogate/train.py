@@ -78,6 +78,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ch_numba.files import atomic_write, json_safe
+from ch_numba.locks import output_lock, remove_stale_temps
 from ch_numba.provenance import code_version
 
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -270,7 +271,20 @@ class _Trainer:
         self.main = self.dist.rank == 0
         if not self.main:
             log.setLevel(logging.WARNING)
+        self.lock = None
+        if self.main:  # one training run at a time in --out (ch_numba.locks), taken before --out is looked at
+            if self.out.exists() and not self.out.is_dir():
+                raise ValueError(f"--out {self.out} exists and is not a folder")
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.lock = output_lock(self.out, f"training into {self.out}", command).acquire()
+        try:
+            self._setup(c)
+        except BaseException:
+            self.close()  # the lock and the data set's files
+            raise
 
+    def _setup(self, c: TrainConfig) -> None:
+        """The data, the model, the optimiser and the loader (once the run holds --out)."""
         # data: metadata only; frames are read per batch
         if not Path(c.data).exists():
             raise ValueError(f"{c.data}: no such file")
@@ -442,6 +456,19 @@ class _Trainer:
         dist.all_reduce(diff, op=dist.ReduceOp.MAX)
         return float(diff)
 
+    def _check_data_finite(self, split: str) -> None:
+        """ValueError naming the data set, sequence and frame if the ``split`` sequences hold Inf or NaN."""
+        from ch_numba import open_dataset
+
+        with open_dataset(self.cfg.data) as ds:
+            bad = ds.first_non_finite(ds.indices(split))
+        if bad is not None:
+            i, f, what = bad
+            raise ValueError(
+                f"{self.cfg.data}: sequence {i} frame {f} ({split} split) holds non-finite values ({what}); "
+                "training needs finite data: make the data set again or leave that sequence out"
+            )
+
     # -- files --------------------------------------------------------------------------------------
     def save(self, epoch: int, row: dict, is_best: bool, replica_diff: float) -> None:
         meta = dict(
@@ -473,9 +500,10 @@ class _Trainer:
         c = self.cfg
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            # half-written files of a killed run (the finished ones were renamed): ch_numba.files.tmp_path's names,
-            # and .NAME.pt.XXXX.tmp of the writer before it
-            for stale in {*self.out.glob(".*.pt.tmp*"), *self.out.glob(".*.pt.*.tmp"), *self.out.glob("log.csv.tmp*")}:
+            # half-written files of a killed run (the finished ones were renamed): ch_numba.files.tmp_path's names
+            # of dead processes, and .NAME.pt.XXXX.tmp of the writer before it
+            remove_stale_temps(self.out)
+            for stale in self.out.glob(".*.pt.*.tmp"):
                 stale.unlink(missing_ok=True)
         done = {"out": str(self.out), "last": str(self.out / "last.pt"), "best": str(self.out / "best.pt")}
         if self.start >= c.epochs:
@@ -511,11 +539,14 @@ class _Trainer:
                 train_loss, n_seq = self.train_epoch(epoch)
                 t_train = time.perf_counter() - t0
                 if not math.isfinite(train_loss):
+                    self._check_data_finite("train")  # Inf/NaN in the data, not a divergence: say which frame
                     raise RuntimeError(
                         f"training diverged in epoch {epoch} (train loss {train_loss}); "
                         f"lower --lr or resume from {self.out / 'last.pt'}"
                     )
                 val_loss = self.validate()
+                if not math.isfinite(val_loss):
+                    self._check_data_finite("val")
                 seconds = time.perf_counter() - t0
                 row = {
                     "epoch": epoch,
@@ -575,6 +606,8 @@ class _Trainer:
                 ds.close()
         # DDP holds the process group; release it now, not at interpreter exit (see _Dist.shutdown)
         self.net = self.loader = None
+        if getattr(self, "lock", None) is not None:
+            self.lock.release()
 
 
 def train(config: TrainConfig, command: str = "") -> dict:

@@ -75,9 +75,9 @@ def commits(monkeypatch):
     seen = []
     real = files.commit
 
-    def record(tmp, path):
+    def record(tmp, path, *args):
         seen.append(Path(path).name)
-        return real(tmp, path)
+        return real(tmp, path, *args)
 
     monkeypatch.setattr(files, "commit", record)
     return seen

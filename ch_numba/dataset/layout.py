@@ -209,3 +209,27 @@ def set_sequence(
 def steps_per_frame_dt(attrs) -> float:
     """Time between stored frames: steps_per_frame · dt (root attributes)."""
     return float(attrs["steps_per_frame"]) * float(attrs["dt"])
+
+
+def discard(f: h5py.File) -> None:
+    """Close the h5py file ``f`` (open for writing under a temporary name, which the caller deletes) without
+    writing anything more: its file descriptor is first pointed at /dev/null, so the data HDF5 still holds
+    (chunk and metadata caches, flushed when a dataset or the file is closed) go nowhere. After a failed
+    write (a full disk, a file-size limit) HDF5 would try those writes again on every close and in the
+    destructors ("Exception ignored"), and crash at exit; this way nothing of the file fails later. Call
+    it before letting go of the file's datasets."""
+    import os
+
+    try:
+        fd = f.id.get_vfd_handle()
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+    except Exception:  # not a POSIX file driver, or already closed: closed as far as HDF5 can
+        pass
+    try:
+        f.close()
+    except Exception:
+        pass

@@ -13,12 +13,18 @@ from ..files import check_input_file
 from ..params import CHParams
 from .layout import FORMAT, FORMAT_VERSION, REQUIRED, SPLITS
 
+#: the root attributes without which a data set's physics is unknown (CHParams would take its defaults)
+PHYSICS_ATTRS = ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame")
+
 
 class _Frames:
-    """Lazy float32 view of the `phi` dataset: indexing reads only what is asked."""
+    """Lazy float32 view of the `phi` dataset: indexing reads only what is asked. A frame that cannot be
+    read (a damaged chunk: HDF5's "filter returned failure during read") is ValueError naming the file,
+    the sequence and the frame (:meth:`read`)."""
 
-    def __init__(self, dset):
+    def __init__(self, dset, path=None):
         self._dset = dset
+        self.path = path
         self.shape = dset.shape
         self.dtype = np.dtype(np.float32)
         self.ndim = dset.ndim
@@ -27,7 +33,34 @@ class _Frames:
         return self.shape[0]
 
     def __getitem__(self, key):
-        return np.asarray(self._dset[key], dtype=np.float32)
+        return np.asarray(self.read(key), dtype=np.float32)
+
+    def read(self, key):
+        """``phi[key]`` as stored; ValueError naming the first unreadable (sequence, frame) of ``key``."""
+        try:
+            return self._dset[key]
+        except (OSError, RuntimeError) as exc:
+            raise self._unreadable(key, exc) from None
+
+    def _unreadable(self, key, exc) -> ValueError:
+        text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        s_count, f_count = self.shape[:2]
+        parts = key if isinstance(key, tuple) else (key,)
+        try:
+            head = tuple(k for k in parts[:2] if k is not Ellipsis) if Ellipsis not in parts[:1] else ()
+            chosen = np.atleast_1d(np.arange(s_count * f_count).reshape(s_count, f_count)[head]).ravel()
+        except (IndexError, TypeError, ValueError):
+            chosen = np.arange(s_count * f_count)
+        for flat in chosen:
+            s, f = divmod(int(flat), f_count)
+            try:
+                self._dset[s, f]
+            except (OSError, RuntimeError):
+                return ValueError(
+                    f"{self.path}: sequence {s} frame {f} is unreadable ({text}); the file is damaged: make it "
+                    "again, or leave that sequence out"
+                )
+        return ValueError(f"{self.path}: phi{list(parts)} is unreadable ({text}); the file is damaged")
 
 
 class Dataset:
@@ -70,10 +103,16 @@ class Dataset:
         missing = [name for name in REQUIRED if name not in f]
         if missing:
             raise ValueError(f"{self.path} is an incomplete ch3d data set (missing {', '.join(missing)})")
+        unknown = [name for name in PHYSICS_ATTRS if name not in f.attrs]
+        if unknown:  # the defaults would stand in silently, and a later check would blame the wrong number
+            raise ValueError(
+                f"{self.path} is a damaged ch3d data set: no root attribute {', '.join(unknown)}, so its physics "
+                "is unknown"
+            )
         try:
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
             self.params = CHParams.from_metadata(self.attrs)
-            self.phi = _Frames(f["phi"])
+            self.phi = _Frames(f["phi"], self.path)
             self.split = f["split"].asstr()[...]
             self.seed = f["seed"][...]
             self.burn_in = f["burn_in"][...] if "burn_in" in f else np.zeros(len(self.seed), np.int64)
@@ -84,6 +123,23 @@ class Dataset:
             self.ic = [json.loads(s) for s in f["ic"].asstr()[...]] if "ic" in f else [{}] * len(self.seed)
         except (KeyError, OSError, ValueError) as e:
             raise ValueError(f"{self.path} is a damaged ch3d data set ({e})") from None
+
+    def first_non_finite(self, sequences=None) -> tuple[int, int, str] | None:
+        """(sequence, frame, "nan"/"inf") of the first frame of ``phi`` holding a non-finite value among
+        ``sequences`` (default: all), or None. The frames whose stored mean or free energy is not finite are
+        looked at first (cheap: those arrays are in memory), then every frame, one at a time."""
+        chosen = range(self.n_sequences) if sequences is None else [int(i) for i in sequences]
+        suspects = [
+            (i, f)
+            for i in chosen
+            for f in np.flatnonzero(~np.isfinite(self.phi_mean[i]) | ~np.isfinite(self.free_energy[i]))
+        ]
+        frames = suspects + [(i, f) for i in chosen for f in range(self.n_frames)]
+        for i, f in frames:
+            phi = self.phi[i, int(f)]
+            if not np.all(np.isfinite(phi)):
+                return i, int(f), "nan" if np.isnan(phi).any() else "inf"
+        return None
 
     @property
     def n_sequences(self) -> int:
@@ -162,4 +218,4 @@ def read_frame(path, sequence: int = 0, frame: int = 0) -> np.ndarray:
             raise ValueError(f"{path}: sequence {sequence} out of range (the file has {s})")
         if not -n <= frame < n:
             raise ValueError(f"{path}: frame {frame} out of range (sequences have {n})")
-        return ds.phi._dset[int(sequence) % s, int(frame) % n]
+        return ds.phi.read((int(sequence) % s, int(frame) % n))

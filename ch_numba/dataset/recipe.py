@@ -8,6 +8,7 @@ several processes starting together exactly one writes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -68,9 +69,16 @@ def _claim_recipe(folder: Path, recipe: dict) -> bool:
     recipe = json.loads(json.dumps(recipe, sort_keys=True))  # the JSON form, as it is compared later
     if _check_recipe(folder, cfg, recipe):
         return True
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    if _create_new(cfg, json.dumps(recipe, indent=1, sort_keys=True).encode()):
-        return False
+    try:
+        if _create_new(cfg, json.dumps(recipe, indent=1, sort_keys=True).encode()):
+            return False
+    except BaseException:
+        if made:  # e.g. a full disk: no empty folder is left behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return _check_recipe(folder, cfg, recipe)  # another process wrote it meanwhile
 
 
@@ -81,25 +89,34 @@ def _create_new(path: Path, data: bytes) -> bool:
     supported, the name is created with O_CREAT | O_EXCL and written (exclusive, not atomic)."""
     tmp = files.tmp_path(path, hidden=True)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-            return True
-        except FileExistsError:
-            return False
-        except OSError:  # no hard links on this file system
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            return True
+        return _link_new(tmp, path, data)
+    except OSError as exc:
+        if files.is_no_space(exc):
+            raise files.no_space_error(path, needed=len(data), exc=exc) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _link_new(tmp: Path, path: Path, data: bytes) -> bool:
+    """:func:`_create_new` with its temporary file ``tmp``."""
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True

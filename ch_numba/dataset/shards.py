@@ -10,20 +10,18 @@ final file under a temporary name and renames it. Sequence i depends only on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import shutil
-import socket
-import time
-import uuid
 from pathlib import Path
 
 import h5py
 
 from .. import files
+from ..locks import Lock, remove_stale_temps
 from ..params import CHParams
-from .layout import REQUIRED, create_layout
+from .layout import REQUIRED, create_layout, discard
 from .recipe import _differing_keys
 
 log = logging.getLogger("ch_numba.dataset")
@@ -75,117 +73,25 @@ def _file_recipe(attrs) -> dict:
     return json.loads(json.dumps({"config": json.loads(attrs.get("config", "{}")), "params": params}, sort_keys=True))
 
 
-class PartsLock:
-    """An exclusive claim of one job on a parts folder that many processes, on many machines, share.
+class PartsLock(Lock):
+    """An exclusive claim of one job on a parts folder that many processes, on many machines, share: the
+    project's one lock (:class:`ch_numba.locks.Lock`: an O_EXCL file holding pid, host, start and
+    command; stale locks of dead processes of this host taken over; another host's refused naming it).
 
     ``generate --shard K/N`` holds ``PARTS/shard-K-of-N.lock`` (``shard-0-of-1.lock`` without
-    ``--shard``) while it runs, and ``merge`` holds ``PARTS/merge.lock``. The lock is a file created
-    with O_CREAT | O_EXCL, which is atomic on local file systems and on NFS (v3 and later) and
-    Lustre, where fcntl/flock locks are unreliable or absent; it holds JSON ``{"pid", "host",
-    "started", "command", "token"}``. A second process wanting the same lock stops with one line
-    naming the holder (:meth:`acquire`); other shards of the folder run beside it (their locks differ).
-    The lock is deleted when its job ends, also after an error, Ctrl-C or SIGTERM (the ``generate``
-    command turns SIGTERM, e.g. a Slurm time limit, into an exception).
-
-    Stale locks: a job killed with SIGKILL, or whose machine died, leaves its lock behind. A lock of
-    this host whose pid is no longer running is stale: it is taken over, with a warning. The pid of a
-    lock of another host cannot be checked from here, so that lock is refused with a message that
-    names its host and pid and says to delete the file once that job is known to be gone.
+    ``--shard``) while it runs, and ``merge`` holds ``PARTS/merge.lock``. A second process wanting the
+    same lock stops with one line naming the holder; other shards of the folder run beside it (their
+    locks differ). Once the lock is held, the temporary part files of dead processes of this host (a
+    shard killed with SIGKILL) are deleted.
     """
 
     def __init__(self, folder, name: str, what: str, command: str = ""):
-        self.path = Path(folder) / name
-        self.what = what
-        self.info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "command": command,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "token": uuid.uuid4().hex,
-        }
-        self.held = False
-
-    @staticmethod
-    def read(path) -> dict | None:
-        """The JSON a lock file holds, or None if it is gone or unreadable (e.g. still being written)."""
-        try:
-            info = json.loads(Path(path).read_text())
-        except (OSError, ValueError):
-            return None
-        return info if isinstance(info, dict) else None
-
-    @staticmethod
-    def is_stale(info: dict | None) -> bool:
-        """True if ``info`` is a lock of this host whose process is no longer running."""
-        if not info or info.get("host") != socket.gethostname():
-            return False
-        try:
-            os.kill(int(info["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except (OSError, ValueError, KeyError, TypeError, OverflowError):  # alive under another user, or odd
-            return False
-        return False
-
-    @staticmethod
-    def describe(info: dict | None) -> str:
-        if not info:
-            return "a process whose lock file is unreadable"
-        return f"pid {info.get('pid')} on host {info.get('host')}, started {info.get('started')}"
+        super().__init__(Path(folder) / name, what, command)
 
     def acquire(self) -> PartsLock:
-        """Create the lock file; ValueError (one line) naming the holder if another job holds it."""
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                info = self.read(self.path)
-                if self.is_stale(info) and self._remove_stale(info):
-                    log.warning(
-                        "warning: took over the stale lock %s (%s is no longer running)", self.path, self.describe(info)
-                    )
-                    continue
-                raise ValueError(
-                    f"{self.what} is already running ({self.describe(info)}); if that job is gone, delete {self.path}"
-                ) from None
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.info, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            self.held = True
-            return self
-        raise ValueError(f"could not take the lock {self.path} (other jobs keep taking it)")
-
-    def _remove_stale(self, info: dict) -> bool:
-        """Remove the lock file if it still holds ``info`` (renamed aside first, so that a lock another
-        process took meanwhile is put back rather than deleted); True if the name is free now."""
-        aside = files.tmp_path(self.path.with_name(self.path.name + ".stale"), hidden=True)
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return True
-        try:
-            if self.read(aside) == info:
-                return True
-            try:  # a fresh lock: put it back
-                os.link(aside, self.path)
-            except OSError:
-                pass
-            return False
-        finally:
-            aside.unlink(missing_ok=True)
-
-    def release(self) -> None:
-        """Delete the lock file if it is still this job's (nothing happens if its folder is gone)."""
-        if self.held and (self.read(self.path) or {}).get("token") == self.info["token"]:
-            self.path.unlink(missing_ok=True)
-        self.held = False
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
+        super().acquire()
+        remove_stale_temps(self.path.parent)
+        return self
 
 
 def shard_lock(parts, k: int, n: int, command: str = "") -> PartsLock:
@@ -227,6 +133,26 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 # --------------------------------------------------------------------------- merging
 
 
+@contextlib.contextmanager
+def new_h5(tmp, needed: int | None = None, name=None):
+    """``h5py.File(tmp, "w")`` for a file written under a temporary name: if the block raises, the file is
+    closed without writing anything more (:func:`~ch_numba.dataset.layout.discard`) and deleted, so no h5py
+    object fails after its file did; a full disk becomes :class:`ch_numba.files.NoSpaceError` naming
+    ``name`` (the output; default ``tmp``) and ``needed`` bytes. On success the file is flushed and closed
+    (a failure there is handled the same way)."""
+    f = h5py.File(tmp, "w")
+    try:
+        yield f
+        f.flush()
+        f.close()
+    except BaseException as exc:
+        discard(f)
+        Path(tmp).unlink(missing_ok=True)  # before the free space is measured for the message
+        if isinstance(exc, Exception) and files.is_no_space(exc) and not isinstance(exc, files.NoSpaceError):
+            raise files.no_space_error(name if name is not None else tmp, needed=needed, exc=exc) from None
+        raise
+
+
 def merge(
     out, keep_parts: bool = False, overwrite: bool = False, command: str = "", _own_lock: PartsLock | None = None
 ) -> Path:
@@ -256,13 +182,15 @@ def merge(
                 f"cannot merge {out}: a shard is still running ({PartsLock.describe(info)}; {path.name}); "
                 f"merge when it has finished, or delete {path} if that job is gone"
             )
-        _merge(out, parts, cfg_file, command)
+        files.check_output(out, overwrite)  # again, under the lock
+        remove_stale_temps(out.parent, out.name)  # a merged file half-written by a killed merge
+        _merge(out, parts, cfg_file, command, overwrite)
         if not keep_parts:
             shutil.rmtree(parts)
     return out
 
 
-def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
+def _merge(out: Path, parts: Path, cfg_file: Path, command: str, overwrite: bool = True) -> None:
     """:func:`merge` once its checks passed and its lock is held."""
     try:
         recipe = json.loads(cfg_file.read_text())
@@ -284,28 +212,37 @@ def _merge(out: Path, parts: Path, cfg_file: Path, command: str) -> None:
             raise ValueError(f"cannot merge {out}: {e}") from None
         if problem is not None:
             raise ValueError(f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({problem}){redo}")
-    with files.atomic_path(out) as tmp, h5py.File(part_path(parts, 0), "r") as first:
-        with h5py.File(tmp, "w") as f:
+    needed = sum(part_path(parts, i).stat().st_size for i in range(n_seq))
+    with files.atomic_path(out, overwrite=overwrite) as tmp, h5py.File(part_path(parts, 0), "r") as first:
+        with new_h5(tmp, needed, out) as f:
             attrs = dict(first.attrs)
             frames, shape = int(attrs["frames"]), tuple(int(v) for v in attrs["shape"])
             backends, commands = set(), []
             attrs["command"] = command  # the merge's, not shard 0's
             create_layout(f, n_seq, frames, shape, attrs["storage"], attrs)
+            names = ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy")
+            # held for the whole merge: a write that fails does so here, not in a destructor (a full disk)
+            targets, phi = {name: f[name] for name in names}, f["phi"]
             for i in range(n_seq):
                 try:
                     with h5py.File(part_path(parts, i), "r") as src:
-                        for name in ("seed", "ic", "burn_in", "split", "backend", "t0", "phi_mean", "free_energy"):
-                            f[name][i] = src[name][0]
+                        for name in names:
+                            targets[name][i] = src[name][0]
                         backends.add(
                             src["backend"][0].decode() if isinstance(src["backend"][0], bytes) else src["backend"][0]
                         )
                         part_command = str(src.attrs.get("command", ""))
                         if part_command not in commands:
                             commands.append(part_command)
+                        source = src["phi"]
                         for k in range(frames):
-                            mask, chunk = src["phi"].id.read_direct_chunk((0, k, 0, 0, 0))
-                            f["phi"].id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
-                except (OSError, KeyError, ValueError) as e:  # a part damaged inside (its chunks)
+                            mask, chunk = source.id.read_direct_chunk((0, k, 0, 0, 0))
+                            phi.id.write_direct_chunk((i, k, 0, 0, 0), chunk, mask)
+                        del source
+                    f.flush()
+                except (OSError, KeyError, ValueError, RuntimeError) as e:  # a part damaged inside (its chunks)
+                    if files.is_no_space(e):
+                        raise
                     text = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
                     raise ValueError(
                         f"cannot merge {out}: part {part_path(parts, i)} is unreadable ({text}){redo}"

@@ -17,7 +17,7 @@ import numpy as np
 from .. import files
 from ..params import CHParams
 from ..solver import Stepper, free_energy
-from .layout import create_layout, set_sequence, solver_attrs
+from .layout import create_layout, discard, set_sequence, solver_attrs
 from .recipe import _claim_recipe
 
 log = logging.getLogger("ch_numba.dataset")
@@ -58,8 +58,16 @@ class SequenceFile:
 
     :meth:`add` writes frame k (φ, its mass and free energy, computed from the state before any
     lossy storage; kept in :attr:`masses` and :attr:`energies`, (frames,) float64); :meth:`commit`
-    fills the per-sequence arrays, fsyncs and renames the file to `path`; :meth:`abort` (a no-op after
-    commit) deletes the temporary file. An interrupted or diverged run therefore leaves no file at `path`.
+    fills the per-sequence arrays, fsyncs and publishes the file as `path` (renamed over it if
+    ``overwrite``, else only if no file has that name: :func:`ch_numba.files.publish`); :meth:`abort` (a
+    no-op after commit) deletes the temporary file. An interrupted or diverged run therefore leaves no
+    file at `path`.
+
+    A full disk: every frame is flushed to the file as it is added, so a write that fails does so in
+    :meth:`add` (or :meth:`commit`), not later in a destructor; the file is then emptied (truncated, which
+    :meth:`abort` closes it without writing (:func:`~ch_numba.dataset.layout.discard`) and deletes it, and
+    :class:`ch_numba.files.NoSpaceError` names `path` and the size of the whole file (no h5py object is
+    left to be destroyed after its file failed: no "Exception ignored" tracebacks, no crash at exit).
 
     The root attributes are ``attrs`` if given (e.g. the surrogate's rollout files: :func:`root_attrs`
     plus their own), else those of a solver run (:func:`solver_attrs` of the arguments, with
@@ -84,17 +92,22 @@ class SequenceFile:
         command: str = "",
         config_json: str = "{}",
         attrs: dict | None = None,
+        overwrite: bool = True,
     ):
         self.path = Path(path)
         self.tmp = files.tmp_path(self.path)
         self.params = params
+        self.overwrite = overwrite
         self.masses, self.energies = np.empty(frames), np.empty(frames)
+        # the whole file's size, uncompressed (an upper bound): what a full disk's message says is needed
+        self.needed = int(frames * np.prod(shape) * (2 if storage == "float16" else 4) + 64 * 1024)
         if attrs is None:
             attrs = solver_attrs(
                 params, frames, steps_per_frame, tuple(shape), dtype, storage, backend, command, config_json
             )
-        self._file = h5py.File(self.tmp, "w")
+        self._file = self._phi = None
         try:
+            self._file = h5py.File(self.tmp, "w")
             create_layout(self._file, 1, frames, tuple(shape), storage, attrs)
             set_sequence(
                 self._file,
@@ -106,34 +119,53 @@ class SequenceFile:
                 backend=backend,
                 t0=burn_in * steps_per_frame * params.dt,
             )
-        except BaseException:
-            self.abort()
+            self._phi = self._file["phi"]
+            self._file.flush()
+        except BaseException as exc:
+            self._fail(exc)
             raise
 
+    def _fail(self, exc: BaseException) -> None:
+        """Delete the temporary file after ``exc``; a full disk becomes NoSpaceError naming `path`."""
+        self.abort()
+        if isinstance(exc, Exception) and files.is_no_space(exc) and not isinstance(exc, files.NoSpaceError):
+            raise files.no_space_error(self.path, needed=self.needed, exc=exc) from None
+
     def add(self, k: int, phi: np.ndarray) -> None:
-        """Frame k (X, Y, Z) of the sequence."""
-        self._file["phi"][0, k] = phi
+        """Frame k (X, Y, Z) of the sequence (written to the file at once)."""
+        try:
+            self._phi[0, k] = phi
+            self._file.flush()
+        except BaseException as exc:
+            self._fail(exc)
+            raise
         self.masses[k] = np.mean(phi, dtype=np.float64)
         self.energies[k] = free_energy(phi, self.params)
 
     def commit(self) -> Path:
-        """Finish the file and rename it to `path` (atomic)."""
-        self._file["phi_mean"][0] = self.masses
-        self._file["free_energy"][0] = self.energies
-        self._file.close()
-        self._file = None
-        files.commit(self.tmp, self.path)
+        """Finish the file and publish it as `path` (atomic; no-clobber unless ``overwrite``)."""
+        try:
+            means, energies = self._file["phi_mean"], self._file["free_energy"]
+            means[0], energies[0] = self.masses, self.energies
+            self._file.flush()  # a failure shows here, while the datasets are held (not in their destructors)
+            del means, energies
+            self._phi = None
+            self._file.close()
+            self._file = None
+            files.commit(self.tmp, self.path, self.overwrite)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
         return self.path
 
     def abort(self) -> None:
-        """Close and delete the temporary file (nothing happens after :meth:`commit`)."""
+        """Close and delete the temporary file (nothing happens after :meth:`commit`), writing nothing more
+        to it (:func:`~ch_numba.dataset.layout.discard`: after a full disk, HDF5's closing writes would fail)."""
         if self._file is not None:
-            try:
-                self._file.close()
-            finally:
-                self._file = None
-        if self.tmp.exists():
-            self.tmp.unlink()
+            file, self._file = self._file, None
+            discard(file)  # before the dataset is let go: closing it would write its cached data
+            self._phi = None
+        self.tmp.unlink(missing_ok=True)
 
 
 def write_sequence_file(
@@ -155,6 +187,7 @@ def write_sequence_file(
     where: str = "",
     on_frame=None,
     resume_dir=None,
+    overwrite: bool = True,
 ) -> Path:
     """Simulate one sequence and write it atomically as a 1-sequence data set at `path`.
 
@@ -193,6 +226,7 @@ def write_sequence_file(
         split=split,
         command=command,
         config_json=config_json,
+        overwrite=overwrite,
     )
     try:
         for k, phi in source:
@@ -260,9 +294,11 @@ def _resumable_sequence(
             if k > 0:
                 stepper.advance(steps_per_frame)
             phi = stepper.get(where)
-            files.atomic_write(frame_file, lambda fh: np.save(fh, phi), hidden=True)
+            files.atomic_write(frame_file, lambda fh, phi=phi: np.save(fh, phi), hidden=True)
             state = stepper.state()
-            files.atomic_write(state_file, lambda fh: np.savez(fh, frame=np.array(k), **state), hidden=True)
+            files.atomic_write(
+                state_file, lambda fh, k=k, state=state: np.savez(fh, frame=np.array(k), **state), hidden=True
+            )
         yield k, phi
         if on_frame is not None:
             on_frame()
