@@ -15,7 +15,8 @@ Outputs follow one rule in every command: an existing output is refused unless `
 
 Exit status, the same for every command (:data:`EXIT`): 0 done; 1 verification failed (``export
 --verify``); 2 bad input or refused (a bad option, a missing or unreadable file, an existing output, a
-running job holding the output, a full disk, a diverged run); 130 interrupted by SIGINT (Ctrl-C); 141 the
+running job holding the output, a full disk, a diverged run); 3 internal error (a bug: its traceback,
+then one ``error: internal error ...`` line); 130 interrupted by SIGINT (Ctrl-C); 141 the
 reader of stdout went away (SIGPIPE); 143 terminated by SIGTERM (``kill``, a batch system's time
 limit). SIGINT and SIGTERM end the command alike (:func:`run` turns SIGTERM into an exception): one line
 ``error: interrupted (SIGINT)...`` or ``error: terminated (SIGTERM)...``, the temporary files of the
@@ -40,6 +41,7 @@ import re
 import signal
 import sys
 import threading
+import traceback
 import warnings
 
 from .files import NoSpaceError, is_no_space
@@ -53,6 +55,7 @@ EXIT = {
     "verification failed": 1,
     "bad input or refused": 2,
     "interrupted (SIGINT)": 130,
+    "internal error (a bug)": 3,
     "stdout closed (SIGPIPE)": 141,
     "terminated (SIGTERM)": 143,
 }
@@ -183,6 +186,12 @@ def run(main_body, argv=None) -> int:
         hint = f"; {hint}" if hint else ""
         print(f"error: {_one_line(e)}{hint}", file=sys.stderr)
         return 2
+    except Exception as e:  # not an expected outcome: a bug of this project; its traceback, then one line
+        traceback.print_exc()
+        print(
+            f"error: internal error (a bug; please report it with the traceback above): {_one_line(e)}", file=sys.stderr
+        )
+        return EXIT["internal error (a bug)"]
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -405,13 +405,28 @@ def test_the_exit_status_table_is_the_documented_one():
         "done": 0,
         "verification failed": 1,
         "bad input or refused": 2,
+        "internal error (a bug)": 3,
         "interrupted (SIGINT)": 130,
         "stdout closed (SIGPIPE)": 141,
         "terminated (SIGTERM)": 143,
     }
     guide = (ROOT / "docs" / "GUIDE.md").read_text()
-    for status in ("| 0 |", "| 1 |", "| 2 |", "| 130 |", "| 141 |", "| 143 |"):
-        assert status in guide
+    readme = (ROOT / "README.md").read_text()
+    for status in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |", "| 141 |", "| 143 |"):
+        assert status in guide and status in readme
+
+
+def test_a_bug_is_its_traceback_then_one_line_and_status_3(capsys):
+    def buggy(argv):
+        return {}["missing key"]  # a KeyError: no expected outcome
+
+    assert cli_runner.run(buggy, []) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError" in err
+    assert (
+        err.strip().splitlines()[-1]
+        == "error: internal error (a bug; please report it with the traceback above): 'missing key'"
+    )
 
 
 # --------------------------------------------------------------------------- the surrogate's commands
