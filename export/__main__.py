@@ -1,8 +1,8 @@
 """``python -m export CHECKPOINT OUT.onnx [--graph dense|factorised] [--opset N] [--pad-mode P] [--verify ...]``.
 
-Writes one recurrent step of the checkpoint's CRNN as ONNX (export/onnx_export.py); a cube-equivariant
-model by default as the factorised graph (orbit stencils, then a 1×1 channel product:
-export/factorised.py), a plain one as the dense graph; ``--graph`` chooses. With
+Writes one recurrent step of the checkpoint's CRNN as ONNX (export/onnx_export.py); ``--graph factorised``
+writes a cube-equivariant model's k³ convolutions as fixed orbit stencils and a 1×1 channel product
+(export/factorised.py; the default is export.options.DEFAULT_EQUIVARIANT_GRAPH, dense for now). With
 ``--verify``: onnx.checker, then onnxruntime (on ``--verify-providers``, default cpu; the provider
 actually used is printed) against PyTorch for one step and a long rollout at two grid sizes;
 prints the max differences (and, for the rollout, the model's own round-off sensitivity: float64 vs

@@ -23,20 +23,22 @@ path; the TorchScript exporter is deprecated. Three things matter:
   onnxruntime's CPU provider, measured in benchmarks/runtime.py). The divergence layer's
   ``torch.roll`` becomes Slice + Concat either way.
 
-A cube-equivariant CRNN (``equivariant=True``, :mod:`surrogate.equivariant`) is exported, by default,
-as the factorised graph of :mod:`export.factorised` (``graph="factorised"``): every k³ convolution as
-its fixed orbit stencils (a grouped Conv) and a 1×1 channel product, ~3.6× fewer multiply-adds.
-``graph="dense"`` exports it through :meth:`surrogate.CRNN.to_plain`: its kernels, tied to the 48
-cube symmetries, are materialised into the plain model's constant Conv weights (the flux conv's bias
-as zeros), so the graph and the cost per step are those of the plain model. The signature and the
-runtime are the same either way; the metadata's ``exported.graph`` says which. The metadata records
-``"equivariant": true`` and ``param_count`` = the free parameters (7,010 for H = 10, k = 3).
+A cube-equivariant CRNN (``equivariant=True``, :mod:`surrogate.equivariant`) can be exported as the
+factorised graph of :mod:`export.factorised` (``graph="factorised"``): every k³ convolution as its
+fixed orbit stencils (a grouped Conv) and a 1×1 channel product, ~3.6× fewer multiply-adds.
+``graph="dense"`` (the default, :data:`export.options.DEFAULT_EQUIVARIANT_GRAPH`) exports it through
+:meth:`surrogate.CRNN.to_plain`: its kernels, tied to the 48 cube symmetries, are materialised into
+the plain model's constant Conv weights (the flux conv's bias as zeros), so the graph and the cost
+per step are those of the plain model. The signature and the runtime are the same either way; the
+metadata's ``exported.graph`` says which. The metadata records ``"equivariant": true`` and
+``param_count`` = the free parameters (7,010 for H = 10, k = 3).
 
 Besides the factorised graph, no algebraic rewrite of the network is made. The two 1×1
 convolutions of the toFlux head are separated by tanh, so they cannot be folded exactly; in a
 gate, x_r + h_r adds 1×1 convolutions of two different tensors, which merge into one only over a
 50-channel Concat (more multiply-adds and memory traffic, not fewer). The 3×3×3 convolutions carry
-~90 % of the 29k multiply-adds per voxel of the dense graph. onnxruntime fuses Conv + Tanh itself (``FusedConv``).
+~90 % of the 29k multiply-adds per voxel of the dense graph. onnxruntime fuses Conv + Tanh itself
+(``FusedConv``).
 
 Verification (:func:`verify`): ``onnx.checker`` (full check), then onnxruntime against PyTorch
 for one step from random φ and distinct random hidden states (strict), and for a free-running rollout

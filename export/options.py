@@ -28,9 +28,11 @@ PAD_MODES = ("slice", "wrap")
 # the graph of the step (export/factorised.py): "dense" writes every k³ convolution with its materialised
 # kernel; "factorised" (cube-equivariant models only) writes the orbit stencils and a 1×1 channel product
 GRAPHS = ("dense", "factorised")
-# the default graph of an equivariant model (a plain model is always dense): the faster one at 32³, 2 threads,
-# batch 1 on onnxruntime's CPU provider (benchmarks/export_graph.py, benchmarks/RESULTS.md)
-DEFAULT_EQUIVARIANT_GRAPH = "factorised"
+# the default graph of an equivariant model (a plain model is always dense): to be the faster one at 32³,
+# 2 threads, batch 1 on onnxruntime's CPU provider (benchmarks/export_graph.py). Measured 2026-12-07 on a shared
+# 2-core machine (others used 86 % of the CPUs) the factorised graph was 1.09x (0.86-1.23x) as fast there: not
+# shown faster, so dense stays the default until a run on an idle machine shows it (benchmarks/RESULTS.md)
+DEFAULT_EQUIVARIANT_GRAPH = "dense"
 
 # float32 ORT vs PyTorch: the two sum the convolutions in different orders (relative ~1e-7 per op).
 STEP_ATOL = 1e-5  # one step, |φ| and |h| of order 1

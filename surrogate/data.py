@@ -195,7 +195,7 @@ class SequenceDataset(torch.utils.data.Dataset):
             raise ValueError(f"sequence {key.sequence} is not in the {self.split!r} split of {self.path}")
         if not (key.length >= 1 and 0 <= key.start and last < self.n_frames):
             raise ValueError(f"frames {key.start}..{last} are outside the stored 0..{self.n_frames - 1}")
-        x = self._data().phi[key.sequence, key.start : last + 1 : k]
+        x = self._data().phi[key.sequence, key.start : last + 1 : (k if k > 1 else None)]
         x = downsample(x, self.downscale) if self.downscale > 1 else x
         if key.symmetry:
             x = cube_symmetry(x, key.symmetry)
