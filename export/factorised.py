@@ -41,8 +41,15 @@ the model by an ``nn.Sequential`` of these two ``nn.Conv3d`` (:func:`factorised_
 exported by the one export path (:func:`export.onnx_export.export_model`), so the signature,
 metadata and checks are those of the dense graph. The result equals the dense graph up to float
 round-off (the sums run in another order); the dense kernel ``Σ_r c_r B_r`` and this graph use the
-same coefficients, exactly. Every op is a standard ONNX Conv (opset 1), which onnx.checker, the
-onnx reference evaluator and onnxruntime (CPU, CUDA) run.
+same coefficients, exactly. Every op is a standard ONNX Conv (opset 1): onnx.checker, the onnx
+reference evaluator and onnxruntime's CPU provider run it (tests/test_factorised.py); the CUDA
+provider was not tried (no GPU in this session).
+
+Speed: fewer multiply-adds are not proportionally less time on onnxruntime's CPU provider, whose
+grouped 3-D Conv builds the same k³-row im2col buffer per input channel as the dense one; measured
+1.1–1.3× faster per step on a busy 2-core machine (benchmarks/export_graph.py, benchmarks/RESULTS.md),
+so ``--graph dense`` stays the default (:data:`export.options.DEFAULT_EQUIVARIANT_GRAPH`) until a run
+on an idle machine shows the factorised graph faster at 32³, 2 threads, batch 1.
 """
 
 from __future__ import annotations
