@@ -396,6 +396,14 @@ def dataset_physics(path) -> dict:
     return physics
 
 
+def _surrogate_file(path) -> bool:
+    """Whether ``path`` is a surrogate rollout (its steps_per_frame counts a model's network steps)."""
+    from ch_numba.dataset import open_dataset
+
+    with open_dataset(path) as ds:
+        return ds.attrs.get("source") == "surrogate"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .runtime.spec import PROVIDERS  # stdlib only: the parser does not load onnxruntime
 
@@ -427,7 +435,11 @@ def _main(argv=None) -> int:
     config = config_from_args(a)  # checks the numbers first
     # --ic h5: the data set's physics, so that the runtime warns when it differs from the model's training data
     physics = dataset_physics(a.ic_file) if a.ic == "h5" and a.ic_file is not None else None
-    runner = Rollout(a.model, providers=a.providers, threads=a.threads, physics=physics)
+    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    if physics is not None:
+        if runner.stride > 1 and not _surrogate_file(a.ic_file):
+            physics["steps_per_frame"] *= runner.stride  # a stride-k model's step is k stored frames of the data
+        runner.check_physics(physics)
     run_from_args(a, runner, config, command)
     return 0
 

@@ -9,6 +9,7 @@ step j is the stored change from frame 0 to frame j·k, recomputed here with num
 """
 
 import json
+import logging
 
 import h5py
 import numpy as np
@@ -115,7 +116,7 @@ def test_metadata_refuses_a_bad_stride():
         spec.check_metadata({**meta, "steps_per_frame": 200, "stride": 0})
 
 
-def test_onnx_runtime_and_rollout_count_network_steps(exported_model, tmp_path):
+def test_onnx_runtime_and_rollout_count_network_steps(exported_model, tmp_path, caplog):
     """The runtime reads the stride's time per step from the metadata; export.rollout's --steps/--every
     count network steps, its time axis advances by every x steps_per_frame x dt."""
     from export.rollout import main as rollout_main
@@ -151,6 +152,20 @@ def test_onnx_runtime_and_rollout_count_network_steps(exported_model, tmp_path):
         assert f.attrs["network_steps_per_frame"] == 3
         np.testing.assert_allclose(f["time"][...], [0, 3 * 4 * spf * dt, 6 * 4 * spf * dt], rtol=1e-12)
         assert f["phi"].shape[1] == 3  # frames after 0, 3 and 6 network steps
+    # --ic h5 from a solver run of the model's physics: its 400 steps per stored frame are a quarter of a
+    # stride-4 step, which is no physics mismatch (no warning); a quarter of the time per frame is one
+    from ch_numba.cli import main as ch_main
+
+    caplog.set_level(logging.INFO)
+    for spf_data, warned in ((spf, False), (spf // 4, True)):
+        data = tmp_path / f"ic{spf_data}.h5"
+        sim = ["simulate", str(data), "--size", "16", "--frames", "1", "--steps-per-frame", str(spf_data)]
+        sim += ["--epsilon", str(meta["epsilon"]), "--dt", str(dt), "--backend", "numpy"]
+        assert ch_main(sim) == 0
+        caplog.clear()
+        args = [str(path), "--ic", "h5", "--ic-file", str(data), "--steps", "1", "--threads", "1"]
+        assert rollout_main([*args, "--out", str(tmp_path / f"r{spf_data}.h5")]) == 0
+        assert any("time_per_step" in r.getMessage() for r in caplog.records) == warned
 
 
 @pytest.mark.parametrize("stride", [1, 2])
