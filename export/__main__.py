@@ -82,8 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dense: every 3x3x3 convolution with its materialised kernel; factorised (cube-equivariant "
         "models only): the fixed orbit stencils per channel (grouped Conv) and a 1x1 channel product, the "
-        f"same step with ~3.6x fewer multiply-adds (default: {ex.DEFAULT_EQUIVARIANT_GRAPH} for an "
-        "equivariant model, dense for a plain one; recorded in the metadata's exported.graph)",
+        "same step with ~3.6x fewer multiply-adds (default: "
+        + (
+            "dense"
+            if ex.DEFAULT_EQUIVARIANT_GRAPH == "dense"
+            else f"{ex.DEFAULT_EQUIVARIANT_GRAPH} for an equivariant model, dense for a plain one"
+        )
+        + "; recorded in the metadata's exported.graph)",
     )
     p.add_argument(
         "--opset",
