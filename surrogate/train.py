@@ -283,13 +283,14 @@ class _Trainer:
         if len(self.val_ds) == 0:
             raise ValueError(f"{c.data} has no validation sequences; generate it with --val-fraction > 0")
         stored = self.train_ds.n_frames
-        at = f" (every {c.stride}th of {stored} stored, --stride {c.stride})" if c.stride > 1 else ""
+        at = f", {F_} at --stride {c.stride}" if c.stride > 1 else ""
         if F_ < 2:
-            raise ValueError(f"{c.data} is too small: {F_} frame(s) per sequence{at}, training needs at least 2")
+            raise ValueError(f"{c.data} is too small: {stored} frame(s) per sequence{at}, training needs at least 2")
         self.max_len = F_ if c.max_len is None else c.max_len
         if self.max_len > F_ or c.min_len > F_:
             raise ValueError(
-                f"{c.data} is too small for --seq-len {c.min_len}:{self.max_len}: it holds {F_} frames per sequence{at}"
+                f"{c.data} is too small for --seq-len {c.min_len}:{self.max_len}: it stores {stored} frames per "
+                f"sequence{at}"
             )
         self.data_info = _dataset_info(self.train_ds, self.val_ds)
 

@@ -125,6 +125,7 @@ def test_factorised_crnn64_equals_the_shipped_dense_export(tmp_path):
     assert roll <= ROLLOUT_ATOL, roll
 
 
+@pytest.mark.slow
 def test_factorised_export_matches_pytorch_under_verify():
     """verify()'s rule (1 step strict, rollout within max(1e-4, 4 × sensitivity)) on a random-weight
     equivariant model exported factorised (the "other models" of the issue)."""

@@ -200,3 +200,13 @@ def test_evaluate_compares_step_j_with_frame_j_times_k(data_file, tmp_path, stri
         np.testing.assert_array_equal(rec["free_energy_true"], raw["free_energy"][i, ::stride])
         np.testing.assert_allclose(rec["times_since_ic"], raw["t0"][i] + raw["time"][::stride], rtol=1e-12)
         assert rec["rmse_network"][1] > 0
+
+
+def test_bad_stride_options_are_one_line_errors(data_file, tmp_path):
+    with pytest.raises(ValueError, match="--stride must be an integer >= 1, got 0"):
+        TrainConfig(data=data_file, out=tmp_path / "r", stride=0)
+    too_long = TrainConfig(
+        data=data_file, out=tmp_path / "r", stride=4, min_len=3, max_len=3, threads=1, tensorboard=False, progress=False
+    )
+    with pytest.raises(ValueError, match=r"--seq-len 3:3: it stores 8 frames per sequence, 2 at --stride 4$"):
+        train(too_long)
