@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dense: every 3x3x3 convolution with its materialised kernel; factorised (cube-equivariant "
         "models only): the fixed orbit stencils per channel (grouped Conv) and a 1x1 channel product, the "
-        "same step with ~3.6x fewer multiply-adds (default: "
+        "same step with 2.3x fewer multiply-adds (default: "
         + (
             "dense"
             if ex.DEFAULT_EQUIVARIANT_GRAPH == "dense"

@@ -25,7 +25,7 @@ path; the TorchScript exporter is deprecated. Three things matter:
 
 A cube-equivariant CRNN (``equivariant=True``, :mod:`surrogate.equivariant`) can be exported as the
 factorised graph of :mod:`export.factorised` (``graph="factorised"``): every k³ convolution as its
-fixed orbit stencils (a grouped Conv) and a 1×1 channel product, ~3.6× fewer multiply-adds.
+fixed orbit stencils (a grouped Conv) and a 1×1 channel product (2.3× fewer multiply-adds per step).
 ``graph="dense"`` (the default, :data:`export.options.DEFAULT_EQUIVARIANT_GRAPH`) exports it through
 :meth:`surrogate.CRNN.to_plain`: its kernels, tied to the 48 cube symmetries, are materialised into
 the plain model's constant Conv weights (the flux conv's bias as zeros), so the graph and the cost
