@@ -1,6 +1,8 @@
-"""``python -m export CHECKPOINT OUT.onnx [--opset N] [--pad-mode slice|wrap] [--verify [--verify-providers P]]``.
+"""``python -m export CHECKPOINT OUT.onnx [--graph dense|factorised] [--opset N] [--pad-mode P] [--verify ...]``.
 
-Writes one recurrent step of the checkpoint's CRNN as ONNX (export/onnx_export.py). With
+Writes one recurrent step of the checkpoint's CRNN as ONNX (export/onnx_export.py); ``--graph factorised``
+writes a cube-equivariant model's k³ convolutions as fixed orbit stencils and a 1×1 channel product
+(export/factorised.py; the default is export.options.DEFAULT_EQUIVARIANT_GRAPH, dense for now). With
 ``--verify``: onnx.checker, then onnxruntime (on ``--verify-providers``, default cpu; the provider
 actually used is printed) against PyTorch for one step and a long rollout at two grid sizes;
 prints the max differences (and, for the rollout, the model's own round-off sensitivity: float64 vs
@@ -28,6 +30,7 @@ log = logging.getLogger("export")
 EXAMPLES = """examples:
   python -m export runs/best.pt models/crnn.onnx --verify
   python -m export runs/best.pt crnn_wrap.onnx --pad-mode wrap --opset 20
+  python -m export models/crnn.pt crnn_dense.onnx --graph dense --verify
   python -m export.rollout models/crnn.onnx --ic perlin --size 64 --steps 1000 --every 10 --out run.h5
 """
 
@@ -73,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="replace OUT if it exists (with --verify: only once the new file passed)",
+    )
+    p.add_argument(
+        "--graph",
+        choices=ex.GRAPHS,
+        default=None,
+        help="dense: every 3x3x3 convolution with its materialised kernel; factorised (cube-equivariant "
+        "models only): the fixed orbit stencils per channel (grouped Conv) and a 1x1 channel product, the "
+        "same step with 2.3x fewer multiply-adds (default: "
+        + (
+            "dense"
+            if ex.DEFAULT_EQUIVARIANT_GRAPH == "dense"
+            else f"{ex.DEFAULT_EQUIVARIANT_GRAPH} for an equivariant model, dense for a plain one"
+        )
+        + "; recorded in the metadata's exported.graph)",
     )
     p.add_argument(
         "--opset",
@@ -213,6 +230,7 @@ def _main(argv=None) -> int:
                 pad_mode=a.pad_mode,
                 check=check if a.verify else None,
                 overwrite=a.overwrite,
+                graph=a.graph,
             )
     except ImportError as exc:
         raise RuntimeError(str(exc)) from None

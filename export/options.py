@@ -10,6 +10,8 @@ __all__ = [
     "DEFAULT_OPSET",
     "MIN_WRAP_OPSET",
     "PAD_MODES",
+    "GRAPHS",
+    "DEFAULT_EQUIVARIANT_GRAPH",
     "STEP_ATOL",
     "ROLLOUT_ATOL",
     "SENSITIVITY_FACTOR",
@@ -23,6 +25,14 @@ __all__ = [
 DEFAULT_OPSET = 18  # the lowest the dynamo exporter writes natively; onnxruntime ≥ 1.14 runs it
 MIN_WRAP_OPSET = 19  # Pad(mode="wrap")
 PAD_MODES = ("slice", "wrap")
+# the graph of the step (export/factorised.py): "dense" writes every k³ convolution with its materialised
+# kernel; "factorised" (cube-equivariant models only) writes the orbit stencils and a 1×1 channel product
+GRAPHS = ("dense", "factorised")
+# the default graph of an equivariant model (a plain model is always dense): to be the faster one at 32³,
+# 2 threads, batch 1 on onnxruntime's CPU provider (benchmarks/export_graph.py). Measured 2026-12-07 on a shared
+# 2-core machine (others used 86 % of the CPUs) the factorised graph was 1.09x (0.86-1.23x) as fast there: not
+# shown faster, so dense stays the default until a run on an idle machine shows it (benchmarks/RESULTS.md)
+DEFAULT_EQUIVARIANT_GRAPH = "dense"
 
 # float32 ORT vs PyTorch: the two sum the convolutions in different orders (relative ~1e-7 per op).
 STEP_ATOL = 1e-5  # one step, |φ| and |h| of order 1

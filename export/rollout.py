@@ -10,8 +10,10 @@ format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m 
 * Frames are stored at the network's resolution (grid spacing dx_stored = f · dx), or, with
   ``--full-resolution``, upscaled back (each voxel repeated f³ times, dx_stored = dx; frame 0 is
   then the full-resolution IC itself).
-* Frame k is the field after k · every network steps; one network step is one saved frame of the
-  training data (steps_per_frame solver steps), so the root attribute ``steps_per_frame`` is
+* ``--steps`` and ``--every`` count network steps. Frame k is the field after k · every network
+  steps; one network step is ``stride`` saved frames of the training data (the metadata's
+  ``stride``: 1 unless the model was trained with ``train --stride``), i.e. the metadata's
+  ``steps_per_frame`` solver steps, so the root attribute ``steps_per_frame`` is
   every · steps_per_frame (solver steps between stored frames) and
   ``time[k] = k · every · steps_per_frame · dt``.
 * The runner is anything with :class:`export.runtime.Rollout`'s interface (``factor``, ``kernel``,
@@ -82,8 +84,12 @@ class RolloutConfig:
 
     model: str
     ic: dict
-    steps: int = option(100, "network steps, each one saved frame of the training data (default %(default)s)")
-    every: int = option(1, "store a frame every this many steps (default %(default)s)")
+    steps: int = option(
+        100,
+        "network steps, each `stride` saved frames of the training data (the model's metadata; 1 unless "
+        "trained with --stride) (default %(default)s)",
+    )
+    every: int = option(1, "store a frame every this many network steps (default %(default)s)")
     full_resolution: bool = option(
         False, "store frames upscaled to the ground-truth grid (default: the network's grid)", action="store_true"
     )
@@ -397,6 +403,14 @@ def dataset_physics(path) -> dict:
     return physics
 
 
+def _surrogate_file(path) -> bool:
+    """Whether ``path`` is a surrogate rollout (its steps_per_frame counts a model's network steps)."""
+    from ch_numba.dataset import open_dataset
+
+    with open_dataset(path) as ds:
+        return ds.attrs.get("source") == "surrogate"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .runtime.spec import PROVIDERS  # stdlib only: the parser does not load onnxruntime
 
@@ -428,7 +442,11 @@ def _main(argv=None) -> int:
     config = config_from_args(a)  # checks the numbers first
     # --ic h5: the data set's physics, so that the runtime warns when it differs from the model's training data
     physics = dataset_physics(a.ic_file) if a.ic == "h5" and a.ic_file is not None else None
-    runner = Rollout(a.model, providers=a.providers, threads=a.threads, physics=physics)
+    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    if physics is not None:
+        if runner.stride > 1 and not _surrogate_file(a.ic_file):
+            physics["steps_per_frame"] *= runner.stride  # a stride-k model's step is k stored frames of the data
+        runner.check_physics(physics)
     run_from_args(a, runner, config, command)
     return 0
 

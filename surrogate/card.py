@@ -69,6 +69,10 @@ def build_card(ckpt: dict) -> dict:
     if steps_per_frame is None:
         assumed.append("steps_per_frame")
         steps_per_frame = DEFAULT_STEPS_PER_FRAME
+    stride = _first([ckpt, train_config], "stride")
+    stride = (
+        int(stride) if isinstance(stride, (int, np.integer)) and not isinstance(stride, bool) and stride >= 1 else 1
+    )
     downscale = _first([ckpt, train_config], "downscale")
     if downscale is None:
         assumed.append("downscale")
@@ -91,8 +95,10 @@ def build_card(ckpt: dict) -> dict:
         "param_count": int(model.param_count()),  # the free parameters of an equivariant model
         "downscale": int(downscale),
         **physics,
-        "steps_per_frame": int(steps_per_frame),
-        "time_per_step": float(steps_per_frame) * physics["dt"],
+        # per NETWORK step (the runtime's unit): stride stored frames of steps_per_frame solver steps each
+        "stride": stride,
+        "steps_per_frame": stride * int(steps_per_frame),
+        "time_per_step": stride * float(steps_per_frame) * physics["dt"],
         "network_dx": int(downscale) * physics["dx"],
         "train_grid": train_grid,
         "train_shape": train_shape,

@@ -31,6 +31,8 @@ class TrainConfig:
     conservative, hidden, kernel, equivariant : the CRNN architecture (equivariant: kernels tied to
         the 48 cube symmetries, :mod:`surrogate.equivariant`).
     downscale : nearest-sampling factor from the stored grid to the network's grid.
+    stride : one network step = ``stride`` stored frames: the model sees frames a, a + k, a + 2k, ...
+        of the data set (unchanged; k = stride); the sequence lengths count network frames.
     min_len, max_len : range of the training sub-sequence length in frames (max_len None: all
         stored frames); one length is drawn per batch.
     augment : draw the 48 cube symmetries and φ → 1 − φ.
@@ -70,6 +72,13 @@ class TrainConfig:
         action="bool",
     )
     downscale: int = option(2, "nearest downsampling factor of the stored grid (default %(default)s: 64^3 -> 32^3)")
+    stride: int = option(
+        1,
+        "one network step = K stored frames: the model is trained on frames a, a+K, a+2K, ... of the "
+        "unchanged data set, and its time per step is K frames (default %(default)s); --seq-len counts "
+        "network frames",
+        metavar="K",
+    )
     min_len: int = 2  # --seq-len (surrogate.cli)
     max_len: int | None = None  # --seq-len
     augment: bool = option(True, "no cube symmetries / phase swap", action="store_false")
@@ -127,6 +136,10 @@ class TrainConfig:
             "equivariant taps)",
         )
         need(self.downscale >= 1, f"--downscale must be >= 1, got {self.downscale}")
+        need(
+            not isinstance(self.stride, bool) and isinstance(self.stride, int) and self.stride >= 1,
+            f"--stride must be an integer >= 1, got {self.stride!r}",
+        )
         need(self.min_len >= 2, f"--seq-len: sub-sequences need at least 2 frames (one step), got {self.min_len}")
         need(
             self.max_len is None or self.max_len >= self.min_len,

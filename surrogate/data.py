@@ -7,15 +7,17 @@ the HDF5 file on first use in each process (DataLoader workers get their own han
 never shared across ``fork``) and reads only the frames a sample needs, ``phi[i, a:a + L]``.
 The split ("train" / "val") is the one stored in the file.
 
-One sample = one :class:`SubSequence` key ``(sequence, start, length, symmetry, dual)``::
+One sample = one :class:`SubSequence` key ``(sequence, start, length, symmetry, dual, stride)``::
 
-    x = phi[sequence, start : start + length]               (L, X, Y, Z)   from the file
+    x = phi[sequence, start : start + (length − 1)·stride + 1 : stride]    (L, X, Y, Z)   from the file
     x = downsample(x, f) = x[:, ::f, ::f, ::f]              nearest, f = downscale (64³ → 32³)
     x = cube_symmetry(x, symmetry)                          same for all frames
     x = 1 − x   if dual                                     φ → 1 − φ swaps the phases
     sample = torch.from_numpy(x)[:, None]                   (L, 1, X/f, Y/f, Z/f) float32
 
-The key alone determines the sample, so all randomness lives in the sampler.
+The key alone determines the sample, so all randomness lives in the sampler. With ``stride`` k > 1
+(``train --stride k``: one network step = k stored frames) a sample is L frames k apart, from any
+stored start frame; the data set is unchanged.
 
 Batching and randomness
 -----------------------
@@ -82,9 +84,11 @@ class SubSequence(NamedTuple):
     """Key of one training sample (see the module docstring).
 
     sequence : index of the sequence in the file (must belong to the dataset's split)
-    start, length : frames ``start … start + length − 1``
+    start, length : ``length`` frames from ``start`` on, ``stride`` apart: start, start + stride, …,
+        start + (length − 1)·stride
     symmetry : cube symmetry index in [0, 48)
     dual : apply φ → 1 − φ
+    stride : stored frames per network step (default 1)
     """
 
     sequence: int
@@ -92,6 +96,7 @@ class SubSequence(NamedTuple):
     length: int
     symmetry: int = 0
     dual: bool = False
+    stride: int = 1
 
 
 class SequenceDataset(torch.utils.data.Dataset):
@@ -104,30 +109,38 @@ class SequenceDataset(torch.utils.data.Dataset):
     split : "train" or "val"
     downscale : int ≥ 1
         Nearest-sampling factor f of the spatial axes (the grid must be divisible by it).
+    stride : int ≥ 1
+        Stored frames per network step k (``train --stride``): ``dataset[k]`` holds frames 0, k, 2k, ...
 
-    ``dataset[k]`` (int) is the k-th sequence of the split, all frames, untransformed: a tensor
-    (F, 1, X/f, Y/f, Z/f). ``dataset[SubSequence(...)]`` is that sample: (L, 1, X/f, Y/f, Z/f).
+    ``dataset[k]`` (int) is the k-th sequence of the split, frames 0, stride, 2·stride, … (all frames
+    for stride 1), untransformed: a tensor (``n_steps_frames``, 1, X/f, Y/f, Z/f).
+    ``dataset[SubSequence(...)]`` is that sample: (L, 1, X/f, Y/f, Z/f).
     ``len(dataset)`` is the number of sequences of the split. Attributes: ``indices`` (file
-    indices of the split), ``n_frames`` F, ``shape`` (stored grid), ``grid`` (network grid),
+    indices of the split), ``n_frames`` F (stored), ``n_steps_frames`` = (F − 1) // stride + 1 (frames a
+    sequence holds at the stride from frame 0), ``shape`` (stored grid), ``grid`` (network grid),
     ``attrs`` (the file's root attributes), ``symmetries`` (the shape-preserving indices).
 
     Raises ValueError (one line) for a missing, foreign or corrupt file or a bad option.
     """
 
-    def __init__(self, path, split: str = "train", downscale: int = 2):
+    def __init__(self, path, split: str = "train", downscale: int = 2, stride: int = 1):
         from ch_numba import open_dataset
 
         if isinstance(downscale, bool) or not isinstance(downscale, (int, np.integer)) or downscale < 1:
             raise ValueError(f"downscale must be a positive integer, got {downscale!r}")
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
         self.path = Path(path)
         self.split = split
         self.downscale = int(downscale)
+        self.stride = int(stride)
         with open_dataset(self.path) as ds:
             self.indices = ds.indices(split)
             self.n_sequences = ds.n_sequences
             self.n_frames = ds.n_frames
             self.shape = tuple(int(n) for n in ds.shape)
             self.attrs = dict(ds.attrs)
+        self.n_steps_frames = (self.n_frames - 1) // self.stride + 1
         if any(n % self.downscale for n in self.shape):
             raise ValueError(
                 f"{self.path}: grid {'x'.join(map(str, self.shape))} is not divisible by --downscale {self.downscale}"
@@ -172,15 +185,17 @@ class SequenceDataset(torch.utils.data.Dataset):
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             if not -len(self) <= key < len(self):
                 raise IndexError(f"{self.split} sequence {key} out of range (the split has {len(self)})")
-            key = SubSequence(int(self.indices[key]), 0, self.n_frames)
+            key = SubSequence(int(self.indices[key]), 0, self.n_steps_frames, stride=self.stride)
         key = SubSequence(*key)
+        k = key.stride
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"stride must be a positive integer, got {k!r}")
+        last = key.start + (key.length - 1) * k
         if key.sequence not in self._members:
             raise ValueError(f"sequence {key.sequence} is not in the {self.split!r} split of {self.path}")
-        if not (key.length >= 1 and 0 <= key.start and key.start + key.length <= self.n_frames):
-            raise ValueError(
-                f"frames {key.start}..{key.start + key.length - 1} are outside the stored 0..{self.n_frames - 1}"
-            )
-        x = self._data().phi[key.sequence, key.start : key.start + key.length]
+        if not (key.length >= 1 and 0 <= key.start and last < self.n_frames):
+            raise ValueError(f"frames {key.start}..{last} are outside the stored 0..{self.n_frames - 1}")
+        x = self._data().phi[key.sequence, key.start : last + 1 : (k if k > 1 else None)]
         x = downsample(x, self.downscale) if self.downscale > 1 else x
         if key.symmetry:
             x = cube_symmetry(x, key.symmetry)
@@ -204,7 +219,8 @@ class SubSequenceSampler(torch.utils.data.Sampler):
     batch_size : int
         Sequences per batch and process.
     min_len, max_len : int
-        Range of the sub-sequence length L in frames, 2 ≤ min_len ≤ max_len ≤ F (L − 1 steps).
+        Range of the sub-sequence length L in network frames, 2 ≤ min_len ≤ max_len ≤ (F − 1) // stride + 1
+        (L − 1 steps).
     seed : int
     augment : bool
         Draw symmetries and dual flags (else all 0 / False).
@@ -212,6 +228,9 @@ class SubSequenceSampler(torch.utils.data.Sampler):
         Symmetry indices to draw from (default all 48).
     rank, world_size : int
         This process's share of each global batch (DDP).
+    stride : int
+        Stored frames per network step k: a sub-sequence is frames a, a + k, …, a + (L − 1) k, the start
+        a ∈ [0, F − 1 − (L − 1) k] (default 1: L consecutive frames, as before).
 
     Call :meth:`set_epoch` before each epoch; iterating yields lists of :class:`SubSequence`.
     """
@@ -228,17 +247,22 @@ class SubSequenceSampler(torch.utils.data.Sampler):
         symmetries=tuple(range(N_SYMMETRIES)),
         rank: int = 0,
         world_size: int = 1,
+        stride: int = 1,
     ):
         self.indices = np.asarray(indices, dtype=np.int64)
         if len(self.indices) == 0:
             raise ValueError("no sequences to sample from")
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
-        if not 2 <= min_len <= max_len <= n_frames:
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        usable = (n_frames - 1) // stride + 1
+        if not 2 <= min_len <= max_len <= usable:
             raise ValueError(
-                f"sequence length range [{min_len}, {max_len}] must satisfy "
-                f"2 <= min <= max <= stored frames ({n_frames})"
+                f"sequence length range [{min_len}, {max_len}] must satisfy 2 <= min <= max <= "
+                + (f"stored frames ({n_frames})" if stride == 1 else f"frames at stride {stride} ({usable})")
             )
+        self.stride = int(stride)
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} out of range for world size {world_size}")
         self.n_frames, self.batch_size = int(n_frames), int(batch_size)
@@ -263,14 +287,17 @@ class SubSequenceSampler(torch.utils.data.Sampler):
         for b0 in range(0, len(order), g):
             seqs = order[b0 : b0 + g]
             length = int(rng.integers(self.min_len, self.max_len + 1))
-            starts = rng.integers(0, self.n_frames - length + 1, size=len(seqs))
+            starts = rng.integers(0, self.n_frames - (length - 1) * self.stride, size=len(seqs))
             if self.augment:
                 syms = self.symmetries[rng.integers(0, len(self.symmetries), size=len(seqs))]
                 duals = rng.integers(0, 2, size=len(seqs)).astype(bool)
             else:
                 syms, duals = np.zeros(len(seqs), np.int64), np.zeros(len(seqs), bool)
             batches.append(
-                [SubSequence(int(s), int(a), length, int(m), bool(d)) for s, a, m, d in zip(seqs, starts, syms, duals)]
+                [
+                    SubSequence(int(s), int(a), length, int(m), bool(d), self.stride)
+                    for s, a, m, d in zip(seqs, starts, syms, duals)
+                ]
             )
         return batches
 

@@ -62,7 +62,8 @@ gradients (Horner form over the axes, 6 neighbour sums) instead of the generic c
 backward. The dense convolution computes 27·C·O products per voxel, this path 4·C·O plus the
 stencils; with PyTorch's CPU kernels it trains the equivariant CRNN ~2× faster at 32³
 (``benchmarks/crnn_step.py``). The result equals the dense path up to float round-off
-(summation order); the ONNX export always runs the materialised dense kernel.
+(summation order). The ONNX export writes either the materialised dense kernel (``--graph dense``)
+or the same stencils-first structure (``--graph factorised``, :mod:`export.factorised`).
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ stored free energy per volume F_k and mass m_k = ⟨φ_k⟩; f = the model's dow
                                                        one network step = one stored frame
     φ̂_k = upsample(ψ_k, f)                            each voxel repeated f³ times
 
+For a model trained with ``train --stride s`` (its metadata's ``stride``; 1 otherwise) one network
+step is s stored frames: "frame k" below is the stored frame k·s (the data set's frames 0, s, 2s, …
+are the ground truth, its F, masses and times likewise), T counts those frames (``--frames``; default
+all, (stored − 1) // s + 1), and the network's step j is compared with stored frame j·s.
+
 and per frame k (all reductions in float64):
 
     rmse_network[k]  = sqrt(mean_v (ψ_k − φ_k[::f, ::f, ::f])²)            network grid
@@ -264,20 +269,25 @@ def load_runner(path, *, device: str = "auto", providers: str = "auto", threads:
     return TorchRunner(path, device=device, threads=threads), kind
 
 
-def _physics_warnings(meta: dict, ds) -> list[str]:
+def _physics_warnings(meta: dict, ds, stride: int = 1) -> list[str]:
     """Differences between the model's training physics and the data set's (the model may still be
     evaluated: a mismatch is reported, not refused); the comparison is the runtime's
-    (:func:`export.runtime.guards.physics_mismatches`, relative tolerance ``PHYSICS_RTOL``)."""
+    (:func:`export.runtime.guards.physics_mismatches`, relative tolerance ``PHYSICS_RTOL``). The data set's
+    time per network step is ``stride`` stored frames."""
     data = {
         "epsilon": ds.params.epsilon,
         "mobility": ds.params.mobility,
         "W": ds.params.W,
         "dx": ds.params.dx,
-        "time_per_step": float(ds.attrs["steps_per_frame"]) * ds.params.dt,
+        "time_per_step": stride * float(ds.attrs["steps_per_frame"]) * ds.params.dt,
     }
     out = []
     for key, want, trained in physics_mismatches(meta, {k: float(v) for k, v in data.items()}):
-        what = "time per stored frame (steps_per_frame * dt)" if key == "time_per_step" else key
+        what = key
+        if key == "time_per_step":
+            what = "time per stored frame (steps_per_frame * dt)"
+            if stride > 1:
+                what = f"time per network step ({stride} stored frames x steps_per_frame * dt)"
         out.append(f"the model was trained with {what} = {trained:g}, the ground truth has {want:g}")
     assumed = meta.get("assumed") or []
     if assumed:
@@ -491,18 +501,22 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
         )
         net_grid = _check_grid(ds, runner)
         chosen = select_sequences(ds, config)
-        T = ds.n_frames if config.frames is None else config.frames
-        if T > ds.n_frames:
-            raise ValueError(f"--frames {T}: {config.data} stores only {ds.n_frames} frames per sequence")
+        stride = int(getattr(runner, "stride", 1))  # stored frames per network step (train --stride)
+        usable = (ds.n_frames - 1) // stride + 1
+        at = f" at the model's stride {stride} ({ds.n_frames} stored)" if stride > 1 else ""
+        T = usable if config.frames is None else config.frames
+        if T > usable:
+            raise ValueError(f"--frames {T}: {config.data} stores only {usable} frames per sequence{at}")
         if T < 2:
-            raise ValueError(f"{config.data} stores {ds.n_frames} frame(s) per sequence; evaluation needs >= 2")
-        warnings = _physics_warnings(runner.metadata, ds)
+            raise ValueError(f"{config.data} stores {usable} frame(s) per sequence{at}; evaluation needs >= 2")
+        last = (T - 1) * stride + 1  # stored frames 0, stride, ..., (T - 1) stride
+        warnings = _physics_warnings(runner.metadata, ds, stride)
         for w in warnings:
             log.warning("warning: %s", w)
         params = ds.params
-        times = np.asarray(ds.time[:T], dtype=np.float64)
+        times = np.asarray(ds.time[:last:stride], dtype=np.float64)
         log.info(
-            "evaluating %s (%s, %s, downscale %d) on %d sequence(s) of %s x %d frames, grid %s -> network %s",
+            "evaluating %s (%s, %s, downscale %d) on %d sequence(s) of %s x %d frames%s, grid %s -> network %s",
             config.model,
             kind,
             runner.backend,
@@ -510,12 +524,13 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
             chosen.size,
             config.data,
             T,
+            f" (every {stride}th stored frame: one network step = {stride} frames)" if stride > 1 else "",
             "x".join(map(str, ds.shape)),
             "x".join(map(str, net_grid)),
         )
         records, first, t_roll = [], None, 0.0
         for n, i in enumerate(chosen):
-            truth = ds.phi[int(i), :T]
+            truth = ds.phi[int(i), :last:stride]
             _check_finite(truth, config.data, int(i))  # a refusal leaves no --out folder behind (none made yet)
             t0 = float(ds.t0[i])
             t1 = time.perf_counter()
@@ -523,8 +538,8 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
                 runner,
                 truth,
                 params,
-                free_energy_true=ds.free_energy[i, :T],
-                phi_mean_true=ds.phi_mean[i, :T],
+                free_energy_true=ds.free_energy[i, :last:stride],
+                phi_mean_true=ds.phi_mean[i, :last:stride],
                 t_ic=t0 + times,
                 fit_range=config.fit_range,
                 stationary_tol=config.stationary_tol,
@@ -566,6 +581,7 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
             "grid": list(ds.shape),
             "frames_stored": ds.n_frames,
             "frames": T,
+            "stride": stride,
             "n_sequences": ds.n_sequences,
             "physics": params.as_dict(),
             "steps_per_frame": int(ds.attrs["steps_per_frame"]),

@@ -51,8 +51,9 @@ stencil sums of every input channel, then a channel product with the free taps (
 channel products first, then the odd stencils), the same function as the dense kernel up to
 round-off and ~2× cheaper to train (:mod:`surrogate.equivariant`, fast path); other k
 materialise the kernel from the free taps at every call. :meth:`CRNN.to_plain` writes the kernels
-into a plain CRNN (what the ONNX export runs: same graph, same cost per step) and :meth:`CRNN.to_equivariant` projects a plain
-model's kernels orthogonally onto the symmetric subspace (the group average).
+into a plain CRNN (what the dense ONNX export runs: same graph, same cost per step; the factorised
+export, export/factorised.py, keeps the stencils-first structure) and :meth:`CRNN.to_equivariant`
+projects a plain model's kernels orthogonally onto the symmetric subspace (the group average).
 
 Parameter count, equivariant, H = 10, k = 3 (4 free taps per scalar conv_k pair: centre, faces,
 edges, corners; 3 per input channel of the flux conv: faces, edges, corners; derivation of the

@@ -103,6 +103,7 @@ RESUME_FIXED = (
     "kernel",
     "equivariant",
     "downscale",
+    "stride",
     "min_len",
     "max_len",
     "augment",
@@ -288,19 +289,22 @@ class _Trainer:
         # data: metadata only; frames are read per batch
         if not Path(c.data).exists():
             raise ValueError(f"{c.data}: no such file")
-        self.train_ds = SequenceDataset(c.data, "train", c.downscale)
-        self.val_ds = SequenceDataset(c.data, "val", c.downscale)
-        F_ = self.train_ds.n_frames
+        self.train_ds = SequenceDataset(c.data, "train", c.downscale, c.stride)
+        self.val_ds = SequenceDataset(c.data, "val", c.downscale, c.stride)
+        F_ = self.train_ds.n_steps_frames  # network frames of a sequence: every stride-th stored frame
         if len(self.train_ds) == 0:
             raise ValueError(f"{c.data} has no training sequences (split 'train' is empty)")
         if len(self.val_ds) == 0:
             raise ValueError(f"{c.data} has no validation sequences; generate it with --val-fraction > 0")
+        stored = self.train_ds.n_frames
+        at = f", {F_} at --stride {c.stride}" if c.stride > 1 else ""
         if F_ < 2:
-            raise ValueError(f"{c.data} is too small: {F_} frame(s) per sequence, training needs at least 2")
+            raise ValueError(f"{c.data} is too small: {stored} frame(s) per sequence{at}, training needs at least 2")
         self.max_len = F_ if c.max_len is None else c.max_len
         if self.max_len > F_ or c.min_len > F_:
             raise ValueError(
-                f"{c.data} is too small for --seq-len {c.min_len}:{self.max_len}: it stores {F_} frames per sequence"
+                f"{c.data} is too small for --seq-len {c.min_len}:{self.max_len}: it stores {stored} frames per "
+                f"sequence{at}"
             )
         self.data_info = _dataset_info(self.train_ds, self.val_ds)
 
@@ -348,7 +352,7 @@ class _Trainer:
 
         self.sampler = SubSequenceSampler(
             self.train_ds.indices,
-            F_,
+            self.train_ds.n_frames,  # stored frames; the sampler applies the stride
             c.batch,
             c.min_len,
             self.max_len,
@@ -357,6 +361,7 @@ class _Trainer:
             symmetries=self.train_ds.symmetries,
             rank=self.dist.rank,
             world_size=self.dist.world,
+            stride=c.stride,
         )
         self.loader = torch.utils.data.DataLoader(
             self.train_ds,
@@ -514,7 +519,7 @@ class _Trainer:
             writer = _tensorboard(self.out / "tensorboard", purge_step=self.start if c.resume else None)
         log.info(
             "training %s%s CRNN (%d parameters) on %s: %d train / %d val sequences, grid %s -> %s, "
-            "seq-len %d..%d, batch %d x %d process(es), %s%s; epochs %d..%d -> %s",
+            "seq-len %d..%d%s, batch %d x %d process(es), %s%s; epochs %d..%d -> %s",
             "conservative" if c.conservative else "non-conservative",
             " cube-equivariant" if c.equivariant else "",
             self.model.param_count(),
@@ -525,6 +530,7 @@ class _Trainer:
             "x".join(map(str, self.train_ds.grid)),
             c.min_len,
             self.max_len,
+            f" (one step = {c.stride} stored frames)" if c.stride > 1 else "",
             c.batch,
             self.dist.world,
             self.device,

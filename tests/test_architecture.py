@@ -7,7 +7,7 @@ Layers, bottom to top::
     0  ch_numba          physics, initial conditions, data sets (numpy, numba, h5py)
     1  runtime           export.runtime (numpy + onnxruntime only), export.rollout (its command)
     2  surrogate         torch: model, training, evaluation, the model card
-    3  exporter          export.onnx_export, export.__main__ (torch -> ONNX)
+    3  exporter          export.onnx_export, export.__main__, export.factorised (torch -> ONNX)
 
 A module may import its own layer and the layers below. These are static facts of the source, so the
 test reads files and imports nothing."""
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ch_numba", "export", "surrogate")
 
 #: the exporter's modules (layer 3); every other module of ``export`` is the runtime's (layer 1)
-EXPORTER = ("export.onnx_export", "export.__main__")
+EXPORTER = ("export.onnx_export", "export.__main__", "export.factorised")
 LAYER_NAMES = ("ch_numba", "runtime", "surrogate", "exporter")
 #: command-line modules of ch_numba: the rest of ch_numba (physics, ICs, data sets) never imports them
 CH_NUMBA_CLI = ("ch_numba.cli", "ch_numba.cli_runner", "ch_numba.cli_common", "ch_numba.__main__")

@@ -68,8 +68,14 @@ class RunnerBase:
         return halo_cells(self.metadata)
 
     @property
+    def stride(self) -> int:
+        """Stored frames of the training data per network step (``train --stride``; 1 for older files)."""
+        return int(self.metadata.get("stride", 1))
+
+    @property
     def time_per_step(self) -> float:
-        """Physical time of one network step (= one saved frame): steps_per_frame · dt."""
+        """Physical time of one network step: steps_per_frame · dt (steps_per_frame counts the solver steps
+        of one network step = ``stride`` stored frames of the training data)."""
         return float(self.metadata["steps_per_frame"]) * float(self.metadata["dt"])
 
     # -- resolution helpers ----------------------------------------------------------------

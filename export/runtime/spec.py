@@ -18,14 +18,18 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
     format, format_version        "ch3d-onnx-step", 1
     conservative, hidden, kernel  architecture (CRNN config); param_count (trainable parameters)
     equivariant                   true: kernels tied to the 48 cube symmetries (the step commutes with
-                                  them exactly; param_count counts the free taps, the graph holds the
-                                  materialised kernels and is the plain model's); false or absent
+                                  them exactly; param_count counts the free taps; the graph is the
+                                  dense or the factorised one, exported.graph); false or absent
                                   (files exported before the option): unconstrained
     downscale                     the network sees every downscale-th voxel of the ground-truth grid
     epsilon, mobility, W, dx, dt  solver parameters of the training data (dx of the ground-truth grid)
     scheme, stabilization,        only for training data made with the spectral scheme (CHParams.as_dict;
     symbol, order                 absent: explicit); CHParams.from_metadata rebuilds the solver's params
-    steps_per_frame               solver steps per saved frame = per network step
+    steps_per_frame               solver steps per network step (= per saved frame of a rollout with every 1);
+                                  stride × the training data's steps per stored frame
+    stride                        stored frames of the training data per network step (``train --stride``;
+                                  absent in files exported before the option: 1). The data set's own
+                                  steps_per_frame is train.dataset_attrs.steps_per_frame
     time_per_step                 physical time of one network step = steps_per_frame · dt
     network_dx                    grid spacing the network works at = downscale · dx
     train_grid, train_shape       ground-truth grid edge / shape of the training data (None if unknown)
@@ -41,7 +45,9 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
                                   code_version_source ("checkpoint"; "exporter" when the checkpoint
                                   lacked it and code_version is "exported by ch3d V+git.D"), command,
                                   torch, train_config, dataset_attrs (root attributes of the data set)
-    exported                      exporter, opset, padding, torch/onnx/ch3d versions, git commit,
+    exported                      exporter, opset, padding, graph ("dense": materialised k³ kernels;
+                                  "factorised": orbit stencils + 1×1 channel product, export/factorised.py;
+                                  absent in older files: dense), torch/onnx/ch3d versions, git commit,
                                   checkpoint file name
 
 This module imports nothing beyond the standard library, so the runtime can use it without torch.
@@ -89,6 +95,8 @@ def check_metadata(meta, path="model") -> dict:
     positive_int("kernel", odd=True)
     positive_int("downscale")
     positive_int("steps_per_frame")
+    if "stride" in meta:
+        positive_int("stride")
     if isinstance(meta["dt"], bool) or not isinstance(meta["dt"], (int, float)) or not meta["dt"] > 0:
         raise ValueError(f"{path}: metadata dt={meta['dt']!r} is not a positive number")
     return meta
