@@ -180,7 +180,6 @@ def build_metadata(
     import ch_numba
 
     metadata = build_card(ckpt)
-    metadata["halo"] = spec.halo_cells(metadata)  # ghost layers of a subdomain step (issue 29)
     train = metadata["train"]
     if train["code_version"] is None:  # checkpoints of older trainings: record what exported them, marked as such
         train["code_version"] = f"exported by ch3d {_exporter_version()}"

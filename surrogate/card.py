@@ -135,6 +135,7 @@ def build_card(ckpt: dict) -> dict:
             "dataset_attrs": attrs or None,
         },
     }
+    metadata["halo"] = spec.halo_cells(metadata)  # ghost layers of a subdomain step (issue 29)
     if assumed:
         log.warning(
             "checkpoint lacks %s; assumed the paper's defaults (recorded in the metadata's 'assumed')",
