@@ -3,9 +3,12 @@
     μ        = f'(φ) − (ε²/dx²) L(φ)
     φ_next   = φ + (dt M/dx²) L(μ),     L(a) = ((a[x−1] + a[x+1]) + (a[y−1] + a[y+1])) + (a[z−1] + a[z+1]) − 6a
 
-(periodic in x, y, z; f' and L are physics.local_ops, the same expressions, in the same order, as
-the CPU kernel). Arrays are C-contiguous (B, X, Y, Z) float32/float64 on the device: the batch
-axis first (solver.py), every member independent.
+(periodic in x, y, z, or with no-flux walls on some axes; f' and L are physics.local_ops, the same
+expressions, in the same order, as the CPU kernel). Walls (``CHParams.boundary``) are a compile-time
+specialisation (:func:`fused_kernel`'s ``walls``): the φ planes and tiles are loaded with mirror
+indices (−1 → 0, −2 → 1, N → N−1, N+1 → N−2: the periodic box of 2N holding the field and its mirror
+image) along the wall axes instead of wrapped ones; nothing else differs. Arrays are C-contiguous
+(B, X, Y, Z) float32/float64 on the device: the batch axis first (solver.py), every member independent.
 
 Fused step (:func:`fused_kernel`). A thread block of TZ × TY threads (threadIdx.x along z, the
 contiguous axis, so loads are coalesced) owns one (TZ, TY) tile of the (z, y) plane of one member
@@ -81,9 +84,13 @@ def default_tile(shape) -> tuple:
     return min(shape[-1], SIM_TILE[0]), min(shape[-2], SIM_TILE[1])
 
 
+NO_WALLS = (False, False, False)
+
+
 @functools.lru_cache(maxsize=None)
-def fused_kernel(dtype, tile=TILE):
-    """The fused step kernel for one state dtype and tile (TZ, TY), compiled for its explicit signature.
+def fused_kernel(dtype, tile=TILE, walls=NO_WALLS):
+    """The fused step kernel for one state dtype and tile (TZ, TY), compiled for its explicit signature;
+    ``walls`` (x, y, z): True on the axes with no-flux walls (mirror indices, module docstring).
 
     ``kernel[grid, block](phi, out, two_w, eps2_dx2, dtm_dx2, chunk)``: out = one step from phi, both
     (B, X, Y, Z) C-contiguous device arrays (not the same array); block = (TZ, TY, 1), grid and chunk
@@ -112,15 +119,36 @@ def fused_kernel(dtype, tile=TILE):
         return i
 
     @cuda.jit(device=True)
+    def mirror(i, n):
+        """The index of the mirror image across a wall half a cell outside the box, for −n ≤ i < 2n
+        (−1 → 0, −2 → 1, n → n−1, n+1 → n−2); larger i (tiles wider than the grid) give 0, as in wrap."""
+        if i < 0:
+            return -1 - i
+        if i >= n:
+            i = 2 * n - 1 - i
+            return i if i >= 0 else 0
+        return i
+
+    @cuda.jit(device=True)
+    def periodic_plane(x, nx):
+        return x % nx
+
+    wx, wy, wz = (bool(w) for w in walls)
+    plane_index = mirror if wx else periodic_plane
+
+    index_y = mirror if wy else wrap
+    index_z = mirror if wz else wrap
+
+    @cuda.jit(device=True)
     def load_plane(P, slot, phi, b, x, y0, z0, tid):
-        """P[slot] = φ of member b on plane x (periodic), rows y0−2 .. y0+TY+1, columns z0−2 .. z0+TZ+1."""
+        """P[slot] = φ of member b on plane x (periodic or mirrored), rows y0−2 .. y0+TY+1, columns z0−2 .. z0+TZ+1."""
         nx, ny, nz = phi.shape[1], phi.shape[2], phi.shape[3]
-        xx = x % nx
+        xx = plane_index(x, nx)
         i = tid
         while i < py * pz:
             jy = i // pz
             jz = i - jy * pz
-            P[slot, jy, jz] = phi[b, xx, wrap(y0 - 2 + jy, ny), wrap(z0 - 2 + jz, nz)]
+            P[slot, jy, jz] = phi[b, xx, index_y(y0 - 2 + jy, ny), index_z(z0 - 2 + jz, nz)]
             i += nthreads
 
     @cuda.jit(device=True)
@@ -208,7 +236,7 @@ class BatchStepper:
     the whole batch (``launch(phi, out, two_w, eps2_dx2, dtm_dx2, chunk)``).
     """
 
-    def __init__(self, shape, dtype, coef, tile=None, chunk: int | None = None):
+    def __init__(self, shape, dtype, coef, tile=None, chunk: int | None = None, walls=NO_WALLS):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         t = self.dtype.type
@@ -219,7 +247,8 @@ class BatchStepper:
         if chunk is not None:
             grid = (grid[0], grid[1], self.shape[0] * -(-self.shape[1] // self.chunk))
         self.grid, self.block = grid, block
-        kernel = fused_kernel(self.dtype, tile)
+        walls = tuple(bool(w) for w in walls)
+        kernel = fused_kernel(self.dtype, tile) if walls == NO_WALLS else fused_kernel(self.dtype, tile, walls)
         if is_simulator():  # kernel[grid, block] is `kernel` itself there, shared by every stepper
             self.launch = functools.partial(_configure_and_launch, kernel, grid, block)
         else:
