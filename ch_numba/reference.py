@@ -20,6 +20,8 @@ box of 2N voxels holding ``concatenate([phi, phi[::-1]])`` along it, restricted 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .params import CHParams
@@ -91,8 +93,19 @@ def spectral_evolve(phi0: np.ndarray, steps: int, p: CHParams) -> np.ndarray:
     order 1: (1 + dt M (ε²λ² − Sλ)) φ̂' = (1 − dt M S λ) φ̂ + dt M λ f̂'(φ);
     order 2 (SBDF2, first step order 1): (3/2 + dt M (ε²λ² − Sλ)) φ̂' = 2φ̂ − ½φ̂_old
     + dt M λ (2f̂' − f̂'_old) − dt M S λ (2φ̂ − φ̂_old). Returns φ (X, Y, Z) float64.
+
+    Walls (``p.boundary``): the run is that of the periodic box doubled along each wall axis, holding the
+    field and its mirror image (``concatenate([phi, phi[::-1]])``), restricted to the first N voxels — the
+    definition the production integrator's cosine transforms are tested against.
     """
     phi = np.asarray(phi0, dtype=np.float64)
+    if not p.periodic:
+        n = phi.shape
+        for axis, wall in enumerate(p.neumann_axes):
+            if wall:
+                phi = np.concatenate([phi, np.flip(phi, axis)], axis=axis)
+        out = spectral_evolve(phi, steps, dataclasses.replace(p, boundary="periodic"))
+        return out[: n[0], : n[1], : n[2]]
     shape = phi.shape
     k = [2 * np.pi * np.fft.fftfreq(n, p.dx) for n in shape]
     kx, ky, kz = np.meshgrid(*k, indexing="ij")
