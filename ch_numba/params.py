@@ -46,7 +46,7 @@ _PHYSICS_GROUP, _SCHEME_GROUP = "physics (grid units)", "time integrator"  # the
 IC_MEAN_CLIP = (0.3, 0.7)
 
 
-def normalize_boundary(value) -> tuple:
+def normalize_boundary(value, shown=None) -> tuple:
     """``"periodic"``, ``"neumann"`` (every axis) or three of them for (x, y, z) → a 3-tuple of names.
 
     Raises ValueError (one line) for an unknown name or a sequence whose length is not 3.
@@ -63,7 +63,7 @@ def normalize_boundary(value) -> tuple:
                 f"boundary must be 'periodic', 'neumann' or three of them (x, y, z), got {value!r}"
             ) from None
         if len(names) != 3:
-            raise ValueError(f"boundary needs one entry per axis (x, y, z), got {len(names)}: {value!r}")
+            raise ValueError(f"boundary needs one entry per axis (x, y, z), got {len(names)}: {shown or value!r}")
     for name in names:
         if name not in BOUNDARIES:
             raise ValueError(f"unknown boundary {name!r}; choose one of {', '.join(BOUNDARIES)} (per axis x, y, z)")
@@ -76,7 +76,7 @@ def parse_boundary(text) -> tuple:
         text = text.decode()
     if isinstance(text, str):
         parts = [t.strip() for t in text.split(",")]
-        return normalize_boundary(parts[0] if len(parts) == 1 else parts)
+        return normalize_boundary(parts[0] if len(parts) == 1 else parts, repr(text))
     return normalize_boundary(text)
 
 
