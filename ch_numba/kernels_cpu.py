@@ -90,12 +90,14 @@ def aligned_empty(shape, dtype) -> np.ndarray:
 NO_WALLS = (False, False, False)
 
 
-@functools.lru_cache(maxsize=None)
 def kernels(dtype, walls=NO_WALLS):
     """Build (fused_step, two_pass_step, fused_steps) for one state dtype; ``walls`` (x, y, z): True on
     the axes with no-flux walls (mirror ghosts; module docstring), all False for a periodic box."""
-    dtype = np.dtype(dtype)
-    walls = tuple(bool(w) for w in walls)
+    return _kernels(np.dtype(dtype), tuple(bool(w) for w in walls))
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(dtype, walls):
     six = dtype.type(6)
     itemsize = dtype.itemsize
     fprime = local_ops(dtype).fprime
