@@ -127,6 +127,28 @@ def test_cpu_kernel_walls_on_blocked_planes_and_batches():
         np.testing.assert_array_equal(got[m], ch_numba.evolve(batch[m], 20, p, backend="cpu"))
 
 
+def test_cpu_kernel_walls_bitwise_across_threads_and_two_pass():
+    """As for periodic boxes: the fused kernel with walls is bitwise independent of the chunking (threads) and
+    equals the two-pass kernel bitwise (the x axis cut into 1, 2 or 7 chunks, one per thread)."""
+    from ch_numba.kernels_cpu import kernels, ring_buffer
+    from ch_numba.physics import coefficients
+
+    walls = (True, True, True)
+    fused, two_pass, _ = kernels(np.float64, walls)
+    coef = coefficients(CHParams(boundary=N), np.float64)
+    phi = field((7, 6, 5))
+    out = {}
+    for chunks in (1, 2, 7):
+        out[chunks] = np.empty_like(phi)
+        fused(phi, out[chunks], ring_buffer(phi.shape, np.float64, chunks), *coef)
+    plain = np.empty_like(phi)
+    two_pass(phi, plain, np.empty_like(phi), *coef)
+    for chunks in (2, 7):
+        np.testing.assert_array_equal(out[chunks], out[1])
+    np.testing.assert_array_equal(plain, out[1])
+    np.testing.assert_allclose(out[1], reference.step(phi, CHParams(boundary=N)), rtol=0, atol=1e-15)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("boundary", [(N, N, N)])
 def test_cuda_kernel_equals_mirrored_periodic_box(boundary):
