@@ -129,13 +129,7 @@ def fused_kernel(dtype, tile=TILE, walls=NO_WALLS):
             return i if i >= 0 else 0
         return i
 
-    @cuda.jit(device=True)
-    def periodic_plane(x, nx):
-        return x % nx
-
-    wx, wy, wz = (bool(w) for w in walls)
-    plane_index = mirror if wx else periodic_plane
-
+    wx, wy, wz = (bool(w) for w in walls)  # compile-time constants of the kernel
     index_y = mirror if wy else wrap
     index_z = mirror if wz else wrap
 
@@ -143,7 +137,10 @@ def fused_kernel(dtype, tile=TILE, walls=NO_WALLS):
     def load_plane(P, slot, phi, b, x, y0, z0, tid):
         """P[slot] = φ of member b on plane x (periodic or mirrored), rows y0−2 .. y0+TY+1, columns z0−2 .. z0+TZ+1."""
         nx, ny, nz = phi.shape[1], phi.shape[2], phi.shape[3]
-        xx = plane_index(x, nx)
+        if wx:
+            xx = mirror(x, nx)
+        else:
+            xx = x % nx
         i = tid
         while i < py * pz:
             jy = i // pz
