@@ -1,11 +1,12 @@
 """SASS instructions per voxel update of the fused CUDA step (issue 24, item 2): the count, defined once.
 
-    python benchmarks/sass_count.py [--dtype float32] [--cc 9.0] [--sass FILE] [--json]
+    python benchmarks/sass_count.py [--kernel step] [--dtype float32] [--cc 9.0] [--sass FILE] [--json]
 
 No GPU needed: the kernel is compiled by ``ch_numba.kernels_cuda.compile_report`` (NVVM + ptxas from
 the compiler wheels of the ``test`` extra) and disassembled with ``nvdisasm`` (wheel
 ``nvidia-cuda-nvdisasm``). ``--sass FILE`` counts an existing ``nvdisasm -c`` listing instead (how the
-figure before the rewrite was taken).
+figure before the rewrite was taken). ``--kernel`` names an entry of ``kernels_cuda.KERNELS`` (``step``,
+the periodic step; ``step_walls_xyz``, ``step_walls_z``: with no-flux walls, issue 27).
 
 The count (sm_90, float32, the launch tile TZ × TY = 32 × 8 unless told otherwise). Every thread of a
 block marches along x and produces one voxel per plane; per output plane it runs the φ-load loop
@@ -124,6 +125,7 @@ def count(sass: str, tile=(32, 8)) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kernel", default="step", help="an entry of ch_numba.kernels_cuda.KERNELS")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--cc", default="9.0", help="compute capability, e.g. 9.0 (H100) or 8.0 (A100)")
     ap.add_argument("--tile", default="32,8", help="TZ,TY of the block (the launch tile by default)")
@@ -139,7 +141,7 @@ def main(argv=None) -> int:
         from ch_numba.kernels_cuda import compile_report
 
         cc = tuple(int(v) for v in args.cc.split("."))
-        report = compile_report(args.dtype, cc=cc, tile=tile)
+        report = compile_report(args.dtype, cc=cc, kernel=args.kernel, tile=tile)
         sass = gpu_compile.disassemble(report["cubin"])
     result = count(sass, tile)
     if report:

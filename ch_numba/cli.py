@@ -15,7 +15,7 @@ from .cli_runner import ArgumentParser, run, set_resume_hint, setup_logging
 from .files import atomic_folder, check_output
 from .initial.arguments import add_ic_arguments, ic_options_from_args
 from .locks import output_lock, remove_stale_temps
-from .options import add_options, check_seed, from_args
+from .options import add_options, check_seed, from_args, grid_shape, grid_text
 from .params import CHParams
 from .provenance import command_line
 from .solver import BACKENDS, check_memory
@@ -25,6 +25,7 @@ log = logging.getLogger("ch_numba")
 EXAMPLES = """examples:
   python -m ch_numba simulate perlin64.h5 --ic perlin --size 64 --frames 50 --steps-per-frame 400 --seed 7
   python -m ch_numba simulate eq.h5 --size 64 --scheme spectral --dt 1 --steps-per-frame 400 --frames 100
+  python -m ch_numba simulate film.h5 --size 64,64,16 --boundary periodic,periodic,neumann --frames 50   # walls on z
   python -m ch_numba generate data.h5 --sequences 20 --frames 50 --steps-per-frame 400 --size 64 \\
       --burn-in-frames 10 --val-fraction 0.3 --seed 1 --backend auto
   python -m ch_numba generate paper64.h5 --sequences 1850 --frames 50 --size 64 --seed 1 --backend cuda --batch 32
@@ -89,6 +90,8 @@ def physics_args(params: CHParams) -> list[str]:
         "--dt",
         repr(params.dt),
     ]
+    if not params.periodic:
+        args += ["--boundary", ",".join(params.boundary)]
     if params.scheme == "spectral":
         args += [
             "--scheme",
@@ -146,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_ic_arguments(
         s.add_argument_group("initial condition"),
         64,
-        "grid edge L (L³ voxels; default %(default)s; ignored for npy/h5 ICs)",
+        "grid edge L (L³ voxels; default %(default)s), or X,Y,Z for a box that is not a cube (e.g. 64,64,16 "
+        "for a film); ignored for npy/h5 ICs",
+        boxes=True,
     )
     _add_run(s)
     _add_physics(s)
@@ -238,11 +243,22 @@ def _simulate(a, command: str) -> None:
         raise ValueError(f"--frames and --steps-per-frame must be >= 1, got {a.frames} and {a.steps_per_frame}")
     check_output(a.out, a.overwrite)
     options = ic_options_from_args(a)
+    shape = grid_shape(a.size)
+    if a.ic == "h5" and a.ic_file is not None:  # a frame of a data set: its walls must be the run's
+        from .dataset import open_dataset
+
+        with open_dataset(a.ic_file) as ds:
+            if ds.params.boundary != params.boundary:
+                theirs, ours = ",".join(ds.params.boundary), ",".join(params.boundary)
+                raise ValueError(
+                    f"--ic-file {a.ic_file} was computed with boundary {theirs}, this run has {ours}; "
+                    f"give --boundary {theirs} (or start from an .npy copy of the frame)"
+                )
     if a.ic not in ("npy", "h5"):  # the grid is --size (a file IC brings its own, already in memory)
-        if a.size < 3:
-            raise ValueError(f"--size must be >= 3, got {a.size}")
-        check_memory(memory_needed((a.size,) * 3, a.dtype), f"a {a.size}^3 run")
-    phi0 = initial.make(a.ic, (a.size,) * 3, seed=a.seed, **options)
+        if min(shape) < 3:
+            raise ValueError(f"--size must be >= 3 along every axis, got {','.join(map(str, shape))}")
+        check_memory(memory_needed(shape, a.dtype), f"a {grid_text(a.size)} run")
+    phi0 = initial.make(a.ic, shape, seed=a.seed, boundary=params.boundary, **options)
     bad = blowup_value(phi0)
     if bad is not None:  # before anything is written (the resume folder below)
         raise BlowUpError(0, bad, str(a.ic_file or f"--ic {a.ic}"))

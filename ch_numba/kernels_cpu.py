@@ -3,8 +3,15 @@
     mu       = f'(φ) − (ε²/dx²) L(φ)
     φ_next   = φ + (dt M/dx²) L(μ),     L(a) = ((a[x−1] + a[x+1]) + (a[y−1] + a[y+1])) + (a[z−1] + a[z+1]) − 6a
 
-(periodic in x, y, z; L is physics.stencil, the 7-point dx²·Laplacian, with the same
-order of additions).
+(periodic in x, y, z, or with no-flux walls on some axes; L is physics.stencil, the 7-point
+dx²·Laplacian, with the same order of additions).
+
+Walls (``CHParams.boundary``). :func:`kernels` is specialised at compile time for the axes with
+walls: there the neighbour across the wall is the mirror ghost (index −1 → 0, N → N−1, for φ and
+μ alike) instead of the wrapped one — a different inlined index function per axis (x and y) and
+another end-of-row rule of the z pairs, chosen when the kernels are built. The periodic kernels are
+built from the same source with the periodic choices, so they compile to the same code as before
+(and are cached under the same key).
 
 Vectorisation. A (Y, Z) plane is contiguous, so every pass runs as one flat loop over
 whole rows of a plane (``rows × Z`` elements, indices from 0, unit stride), which LLVM
@@ -80,20 +87,37 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     return raw[start : start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
+NO_WALLS = (False, False, False)
+
+
+def kernels(dtype, walls=NO_WALLS):
+    """Build (fused_step, two_pass_step, fused_steps) for one state dtype; ``walls`` (x, y, z): True on
+    the axes with no-flux walls (mirror ghosts; module docstring), all False for a periodic box."""
+    return _kernels(np.dtype(dtype), tuple(bool(w) for w in walls))
+
+
 @functools.lru_cache(maxsize=None)
-def kernels(dtype):
-    """Build (fused_step, two_pass_step, fused_steps) for one state dtype."""
-    dtype = np.dtype(dtype)
+def _kernels(dtype, walls):
     six = dtype.type(6)
     itemsize = dtype.itemsize
     fprime = local_ops(dtype).fprime
-    inline = kernel_jit(dtype.name, inline="always")
-    jit = kernel_jit(dtype.name)
-    parallel = kernel_jit(dtype.name, parallel=True)
+    tag = dtype.name if walls == NO_WALLS else f"{dtype.name}-walls{''.join('xyz'[a] for a in range(3) if walls[a])}"
+    inline = kernel_jit(tag, inline="always")
+    jit = kernel_jit(tag)
+    parallel = kernel_jit(tag, parallel=True)
 
     @inline
-    def wrap(i, n):
+    def periodic_index(i, n):
         return i + n if i < 0 else (i - n if i >= n else i)
+
+    @inline
+    def mirror_index(i, n):
+        """The mirror ghost of a wall half a cell outside the box: −1 → 0, n → n − 1."""
+        return 0 if i < 0 else (n - 1 if i >= n else i)
+
+    wrap = mirror_index if walls[0] else periodic_index  # along x (planes)
+    wrap_y = mirror_index if walls[1] else periodic_index  # along y (rows of a plane)
+    y_wall, z_wall = walls[1], walls[2]
 
     @inline
     def lap(c, xm, xp, ym, yp, zpair):
@@ -102,7 +126,7 @@ def kernels(dtype):
 
     @jit
     def zpairs(c, n, nz, o):
-        """o[j] = c[j−1] + c[j+1] for j < n, periodic within rows of nz (c, o start at a row start)."""
+        """o[j] = c[j−1] + c[j+1] for j < n, periodic (mirrored at walls) within rows of nz (c, o start at a row)."""
         if n > 2:
             lo = c[0 : n - 2]
             hi = c[2:n]
@@ -110,8 +134,12 @@ def kernels(dtype):
             for j in range(n - 2):
                 oo[j] = lo[j] + hi[j]
         for r in range(0, n, nz):
-            o[r] = c[r + nz - 1] + c[r + 1]
-            o[r + nz - 1] = c[r + nz - 2] + c[r]
+            if z_wall:  # mirror ghosts: c[−1] = c[0], c[nz] = c[nz − 1]
+                o[r] = c[r] + c[r + 1]
+                o[r + nz - 1] = c[r + nz - 2] + c[r + nz - 1]
+            else:
+                o[r] = c[r + nz - 1] + c[r + 1]
+                o[r + nz - 1] = c[r + nz - 2] + c[r]
 
     @jit
     def mu_flat(c, a, b, i, im, ip, zs, k, o, n, two_w, eps2_dx2):
@@ -147,20 +175,26 @@ def kernels(dtype):
         for y in (0, ny - 1):
             if ya <= y < yb and not lo <= y < hi:
                 i = y * nz
-                im, ip = wrap(y - 1, ny) * nz, wrap(y + 1, ny) * nz
+                im, ip = wrap_y(y - 1, ny) * nz, wrap_y(y + 1, ny) * nz
                 mu_flat(c, a, b, i, im, ip, zs, i - s, o, nz, two_w, eps2_dx2)
 
     @jit
     def halo_rows(phi2, x, y0, rows, ny, nz, zs, o, two_w, eps2_dx2):
         """Slab rows 0 and rows+1 (plane rows y0−1 and y0+rows) once rows 1 .. rows are done."""
-        if rows == ny:  # the slab is the whole plane: its halo rows are copies of rows ny−1 and 0
+        if rows == ny and y_wall:  # the slab is the whole plane, walls along y: the halo rows mirror rows 0, ny−1
+            top, last = o[0:nz], o[nz : 2 * nz]
+            bottom, first = o[(ny + 1) * nz : (ny + 2) * nz], o[ny * nz : (ny + 1) * nz]
+            for z in range(nz):
+                top[z] = last[z]
+                bottom[z] = first[z]
+        elif rows == ny:  # the slab is the whole plane: its halo rows are copies of rows ny−1 and 0
             top, last = o[0:nz], o[ny * nz : (ny + 1) * nz]
             bottom, first = o[(ny + 1) * nz : (ny + 2) * nz], o[nz : 2 * nz]
             for z in range(nz):
                 top[z] = last[z]
                 bottom[z] = first[z]
         else:
-            ym, yp = wrap(y0 - 1, ny), wrap(y0 + rows, ny)
+            ym, yp = wrap_y(y0 - 1, ny), wrap_y(y0 + rows, ny)
             mu_rows(phi2, x, ym, ym + 1, ny, nz, zs, o[0:nz], two_w, eps2_dx2)
             mu_rows(phi2, x, yp, yp + 1, ny, nz, zs, o[(rows + 1) * nz : (rows + 2) * nz], two_w, eps2_dx2)
 
@@ -225,7 +259,7 @@ def kernels(dtype):
             update_flat(phi2[x], nz, c, m, p, nz, 0, 2 * nz, zs, nz, out2[x], n - 2 * nz, dtm_dx2)
             for y in (0, ny - 1):
                 i = y * nz
-                im, ip = wrap(y - 1, ny) * nz, wrap(y + 1, ny) * nz
+                im, ip = wrap_y(y - 1, ny) * nz, wrap_y(y + 1, ny) * nz
                 update_flat(phi2[x], i, c, m, p, i, im, ip, zs, i, out2[x], nz, dtm_dx2)
 
     @jit
@@ -291,16 +325,17 @@ def ring_buffer(shape, dtype, chunks: int | None = None) -> np.ndarray:
 
 
 @kernel_jit(parallel=True)
-def _plane_energy(phi, W, half_eps2_dx2, out):
-    """out[x] = Σ over plane x of W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])², float64."""
+def _plane_energy(phi, W, half_eps2_dx2, out, wx, wy, wz):
+    """out[x] = Σ over plane x of W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])², float64; across a wall
+    (wx, wy, wz: walls along x, y, z) the forward neighbour of the last voxel is its mirror ghost (itself)."""
     nx, ny, nz = phi.shape
     for x in prange(nx):
-        xp = x + 1 if x < nx - 1 else 0
+        xp = x + 1 if x < nx - 1 else (nx - 1 if wx else 0)
         acc = 0.0
         for y in range(ny):
-            yp = y + 1 if y < ny - 1 else 0
+            yp = y + 1 if y < ny - 1 else (ny - 1 if wy else 0)
             for z in range(nz):
-                zp = z + 1 if z < nz - 1 else 0
+                zp = z + 1 if z < nz - 1 else (nz - 1 if wz else 0)
                 c = np.float64(phi[x, y, z])
                 gx = np.float64(phi[xp, y, z]) - c
                 gy = np.float64(phi[x, yp, z]) - c
@@ -309,8 +344,10 @@ def _plane_energy(phi, W, half_eps2_dx2, out):
         out[x] = acc
 
 
-def free_energy(phi: np.ndarray, W: float, epsilon: float, dx: float) -> float:
-    """Free energy per unit volume (float64), summed plane by plane in a fixed order."""
+def free_energy(phi: np.ndarray, W: float, epsilon: float, dx: float, walls=NO_WALLS) -> float:
+    """Free energy per unit volume (float64), summed plane by plane in a fixed order; ``walls`` (x, y, z):
+    the axes with no-flux walls (no gradient energy across them: the mirror ghost equals the last voxel)."""
     planes = np.empty(phi.shape[0], dtype=np.float64)
-    _plane_energy(phi, float(W), 0.5 * epsilon**2 / dx**2, planes)
+    wx, wy, wz = (bool(w) for w in walls)
+    _plane_energy(phi, float(W), 0.5 * epsilon**2 / dx**2, planes, wx, wy, wz)
     return float(np.sum(planes) / phi.size)

@@ -3,8 +3,13 @@
     μ        = f'(φ) − (ε²/dx²) L(φ)
     φ_next   = φ + (dt M/dx²) L(μ),     L(a) = ((a[x−1] + a[x+1]) + (a[y−1] + a[y+1])) + (a[z−1] + a[z+1]) − 6a
 
-(periodic in x, y, z; f' and L are physics.local_ops, the same expressions, in the same order, as
-the CPU kernel). Arrays are C-contiguous (B, X, Y, Z) float32/float64 on the device: the batch
+(periodic in x, y, z, or with no-flux walls on some axes; f' and L are physics.local_ops, the same
+expressions, in the same order, as the CPU kernel). Walls (``CHParams.boundary``) are a compile-time
+specialisation (:func:`fused_kernel`'s ``walls``; :data:`KERNELS` holds two of them for the compile
+checks): the φ planes and tiles are loaded with mirror indices (−1 → 0, −2 → 1, N → N−1, N+1 → N−2: the
+periodic box of 2N holding the field and its mirror image) along the wall axes instead of wrapped ones
+(:func:`_mirror`, :func:`_mirror_up`); nothing else differs, and the periodic kernel's PTX is the same
+as before walls existed. Arrays are C-contiguous (B, X, Y, Z) float32/float64 on the device: the batch
 axis first (solver.py), every member independent.
 
 Fused step (:func:`fused_kernel`). A thread block of TZ × TY threads (threadIdx.x along z, the
@@ -27,8 +32,8 @@ Instructions (issue 24; ``benchmarks/sass_count.py`` counts them, ``benchmarks/R
 figures). The kernel takes the flat (B·X·Y·Z) views of the states and the sizes as uint32; every
 index is unsigned (Numba adds a negative-index wraparound to signed ones), 32-bit within a member
 (the member's 64-bit offset is added once). Each thread computes once, before the march, the in-plane
-offset of each φ element it loads (the periodic images: the boundary condition lives there and in
-the index of the first plane, nowhere else) and the tile offset of each μ element it computes; the
+offset of each φ element it loads (the periodic or mirror images: the boundary condition lives there
+and in the index of each plane, nowhere else) and the tile offset of each μ element it computes; the
 shared tiles are flat. Both rings have period 4 and the march is unrolled by 4, so every ring slot
 is a constant and a shared access is one register plus an immediate. Launch bounds (TILE threads,
 LAUNCH_MIN_BLOCKS blocks per SM) make ptxas keep ≤ 32 registers: 8 resident blocks of 256 threads,
@@ -101,9 +106,9 @@ def default_tile(shape) -> tuple:
 def _periodic(i, n):
     """The periodic image in [0, n) of index i (any sign): the boundary condition of the tile loads.
 
-    Called once per block (each thread's in-plane offsets, the first planes), never per voxel. A wall
-    (Neumann) variant replaces this function and :func:`_periodic_up` by mirror images, at compile time
-    (the kernel factory's ``ghost`` and ``ghost_up``)."""
+    Called once per block (each thread's in-plane offsets, the first planes), never per voxel. Along an
+    axis with walls (Neumann) :func:`_mirror` and :func:`_mirror_up` replace this function and
+    :func:`_periodic_up`, at compile time (the kernel factory's ``ghost_*`` and ``ghost_up``)."""
     return i % n
 
 
@@ -120,18 +125,60 @@ def _periodic_up(i, n):
 _periodic_jit = numba.njit(inline="always")(_periodic)
 _periodic_up_jit = numba.njit(inline="always")(_periodic_up)
 
+NO_WALLS = (False, False, False)  # (x, y, z): no axis with walls, a periodic box
+
+
+def _mirror(i, n):
+    """The mirror image in [0, n) of index i across a no-flux wall half a cell outside the box, for
+    −n ≤ i < 2n: −1 → 0, −2 → 1, n → n−1, n+1 → n−2 (the periodic box of 2n holding the field and its
+    mirror image). Larger i come only from tiles wider than the grid, whose elements no voxel inside
+    reads (every axis has ≥ 3 voxels, so i ≤ n + 1 < 2n for those that are read): any valid index, 0.
+    The tile loads' boundary condition along a wall axis, like :func:`_periodic` (once per block).
+
+    Branch-free, in 32 bits (2n − 1 fits: a member's X·Y·Z < 2³² with every axis ≥ 3, so n < 2³⁰):
+    max(i, −1 − i) folds the low wall, the min the high one, the last max the indices beyond 2n. (The
+    same in int64 with branches made ptxas spill a register at the 32 of the launch bounds in some
+    variants.)"""
+    t = numba.int32(i)
+    j = max(t, numba.int32(-1) - t)
+    return max(min(j, numba.int32(n + n - 1) - j), numba.int32(0))
+
+
+_U1 = np.uint32(1)
+
+
+def _mirror_up(i, n):
+    """The mirror image of a plane index 0 ≤ i < 2n (unsigned; the planes a block loads after its first
+    four: i ≤ X + 1 < 2X, every axis having ≥ 3 voxels): n → n−1, n+1 → n−2; once per plane."""
+    return (n + n - _U1) - i if i >= n else i
+
+
+_mirror_jit = numba.njit(inline="always")(_mirror)
+_mirror_up_jit = numba.njit(inline="always")(_mirror_up)
+
+
+def _walls(walls) -> tuple:
+    """``walls`` as the (x, y, z) tuple of bools the kernel factories are cached by."""
+    walls = tuple(bool(w) for w in walls)
+    if len(walls) != 3:
+        raise ValueError(f"walls: one bool per axis (x, y, z), got {walls}")
+    return walls
+
 
 @functools.lru_cache(maxsize=None)
-def _step_source(dtype, tile=TILE):
-    """(python function, signature, launch bounds) of the fused step for one state dtype and tile (TZ, TY).
+def _step_source(dtype, tile=TILE, walls=NO_WALLS):
+    """(python function, signature, launch bounds) of the fused step for one state dtype, tile (TZ, TY) and
+    ``walls`` (x, y, z): True on the axes with no-flux walls (mirror indices), all False for a periodic box.
 
     ``step(phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)``: phi, out are the flat (B·X·Y·Z)
     views of the C-contiguous (B, X, Y, Z) states; nx, ny, nz, chunk are uint32 (module docstring,
-    "Instructions"). The boundary condition is ``ghost`` (:func:`_periodic`: the per-thread offsets
-    computed before the march, the first four planes) and ``ghost_up`` (:func:`_periodic_up`: the
-    index of each later plane), nothing else.
+    "Instructions"). The boundary condition is ``ghost_x``, ``ghost_y``, ``ghost_z`` (:func:`_periodic`,
+    or :func:`_mirror` along a wall axis: the per-thread offsets computed before the march, the first
+    four planes) and ``ghost_up`` (:func:`_periodic_up` or :func:`_mirror_up`: the index of each later
+    plane), nothing else: the periodic kernel is the same code as before walls existed.
     """
     dtype = np.dtype(dtype)
+    walls = _walls(walls)
     nbt = numba.from_dtype(dtype)
     tz, ty = (int(v) for v in tile)
     u32 = numba.uint32
@@ -144,7 +191,9 @@ def _step_source(dtype, tile=TILE):
     n_mu, n_mu_all = -(-msize // nthreads), msize // nthreads  # μ elements per thread
     ops = local_ops(dtype)
     fprime, stencil = ops.fprime, ops.stencil
-    ghost, ghost_up = _periodic_jit, _periodic_up_jit
+    # the boundary condition per axis, chosen at compile time
+    ghost_x, ghost_y, ghost_z = (_mirror_jit if w else _periodic_jit for w in walls)
+    ghost_up = _mirror_up_jit if walls[0] else _periodic_up_jit
     name = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}[dtype]
     signature = f"void({name}[::1], {name}[::1], {name}, {name}, {name}, uint32, uint32, uint32, uint32)"
     # constants as uint32 so that index arithmetic stays unsigned
@@ -215,15 +264,15 @@ def _step_source(dtype, tile=TILE):
         nxyz = u32(nx * nyz)
         member = numba.uint64(b) * numba.uint64(nxyz)  # 64-bit: B·X·Y·Z may exceed 2³²; offsets in it are 32-bit
         # Per thread, once: the index on plane 0 of each φ element it loads (the boundary condition
-        # enters here and in the plane indices below, through ghost and ghost_up, nowhere else), and the
+        # enters here and in the plane indices below, through ghost_* and ghost_up, nowhere else), and the
         # corner (y−1, z−1) in the φ tile of each μ element it computes.
         gidx = cuda.local.array(n_load, numba.uint64)
         for k in range(n_load):
             i = u32(tid + k * NT)
             jy = i // pz
             jz = i - jy * pz
-            gy = ghost(numba.int64(y0) + numba.int64(jy) - 2, numba.int64(ny))
-            gz = ghost(numba.int64(z0) + numba.int64(jz) - 2, numba.int64(nz))
+            gy = ghost_y(numba.int64(y0) + numba.int64(jy) - 2, numba.int64(ny))
+            gz = ghost_z(numba.int64(z0) + numba.int64(jz) - 2, numba.int64(nz))
             gidx[k] = member + u32(gy * nz + gz)
         corner = cuda.local.array(n_mu, numba.uint32)
         for k in range(n_mu):
@@ -241,7 +290,7 @@ def _step_source(dtype, tile=TILE):
         # update of x−1, hence 4 φ slots; 4 μ slots make both rings' period 4, so the march below is
         # unrolled by 4 with every slot offset a constant).
         for j in range(4):  # prologue: φ x0−2 .. x0+1; μ on x0−1, x0
-            lbase = u32(ghost(numba.int64(x0) + j - 2, numba.int64(nx)) * nyz)
+            lbase = u32(ghost_x(numba.int64(x0) + j - 2, numba.int64(nx)) * nyz)
             load(P, u32(j * psize), phi, lbase, gidx, tid)
         cuda.syncthreads()
         mu(M, T0, P, S0, S1, S2, corner, tid, two_w, eps2_dx2)
@@ -293,18 +342,29 @@ def _step_source(dtype, tile=TILE):
 #: the kernels the package launches, by name: factory(dtype, tile) -> (python function, signature, launch
 #: bounds[, block]) — block, the launch block, where it is not (*tile, 1). compile_report and the
 #: compilation tests (tests/test_cuda_compile.py) go through every entry: register each new kernel here.
-KERNELS = {"step": _step_source}
+#: The step with walls is one kernel per (x, y, z) combination; two stand for them here: walls on every
+#: axis (every ghost function mirrored) and on z only (a film; both kinds in one kernel).
+KERNELS = {
+    "step": _step_source,
+    "step_walls_xyz": functools.partial(_step_source, walls=(True, True, True)),
+    "step_walls_z": functools.partial(_step_source, walls=(False, False, True)),
+}
 
 
-@functools.lru_cache(maxsize=None)
-def fused_kernel(dtype, tile=TILE):
-    """The fused step kernel for one state dtype and tile (TZ, TY), compiled for its explicit signature.
+def fused_kernel(dtype, tile=TILE, walls=NO_WALLS):
+    """The fused step kernel for one state dtype, tile (TZ, TY) and ``walls`` (x, y, z: True on the axes
+    with no-flux walls, mirror indices; module docstring), compiled for its explicit signature.
 
     ``kernel[grid, block](phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)``: out = one step from
     phi, both the flat (B·X·Y·Z) views of C-contiguous (B, X, Y, Z) device arrays (not the same array);
     block = (TZ, TY, 1), grid and chunk from :func:`launch_plan`; nx, ny, nz, chunk as uint32.
     """
-    func, signature, bounds = _step_source(np.dtype(dtype), tuple(int(v) for v in tile))
+    return _fused_kernel(np.dtype(dtype), tuple(int(v) for v in tile), _walls(walls))
+
+
+@functools.lru_cache(maxsize=None)
+def _fused_kernel(dtype, tile, walls):
+    func, signature, bounds = _step_source(dtype, tile, walls)
     if is_simulator():  # the simulator's jit takes no launch bounds
         return cuda.jit(signature)(func)
     try:
@@ -373,10 +433,11 @@ class BatchStepper:
 
     ``launch`` is the fused kernel with its launch configuration bound once: one call per step for
     the whole batch (``launch(phi, out, two_w, eps2_dx2, dtm_dx2, nx, ny, nz, chunk)`` on the
-    flat views of the two state buffers).
+    flat views of the two state buffers). ``walls`` (x, y, z): the axes with no-flux walls
+    (``CHParams.neumann_axes``), the kernel's compile-time variant.
     """
 
-    def __init__(self, shape, dtype, coef, tile=None, chunk: int | None = None):
+    def __init__(self, shape, dtype, coef, tile=None, chunk: int | None = None, walls=NO_WALLS):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         t = self.dtype.type
@@ -387,7 +448,7 @@ class BatchStepper:
         if chunk is not None:
             grid = (grid[0], grid[1], self.shape[0] * -(-self.shape[1] // self.chunk))
         self.grid, self.block = grid, block
-        kernel = fused_kernel(self.dtype, tile)
+        kernel = fused_kernel(self.dtype, tile, walls)
         if is_simulator():  # kernel[grid, block] is `kernel` itself there, shared by every stepper
             self.launch = functools.partial(_configure_and_launch, kernel, grid, block)
         else:

@@ -36,6 +36,8 @@ __all__ = [
     "option_fields",
     "parse_indices",
     "parse_range",
+    "parse_size",
+    "grid_shape",
     "SEED_MAX",
     "check_seed",
 ]
@@ -158,6 +160,32 @@ def parse_indices(text: str) -> tuple[int, ...]:
     if not out or min(out) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative sequence indices, got {text!r}")
     return tuple(out)
+
+
+def parse_size(text: str) -> int | tuple[int, int, int]:
+    """``--size``: 'N' → N (an N³ box) or 'X,Y,Z' → (X, Y, Z) (a box need not be a cube; equal edges give N)."""
+    try:
+        values = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a grid edge N or X,Y,Z (integers), got {text!r}") from None
+    if len(values) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"expected a grid edge N or three edges X,Y,Z, got {text!r}")
+    if len(values) == 1 or len(set(values)) == 1:
+        return values[0]
+    return values
+
+
+def grid_shape(size) -> tuple[int, int, int]:
+    """(X, Y, Z) of a ``--size`` value: an int N (N³) or three ints."""
+    if isinstance(size, int):
+        return (size,) * 3
+    return tuple(int(n) for n in size)
+
+
+def grid_text(size) -> str:
+    """'64^3' for a cube, '64x64x16' otherwise (logs and messages)."""
+    shape = grid_shape(size)
+    return f"{shape[0]}^3" if len(set(shape)) == 1 else "x".join(map(str, shape))
 
 
 def parse_range(text: str) -> tuple[float | None, float | None]:

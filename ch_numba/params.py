@@ -31,6 +31,9 @@ from collections.abc import Mapping
 from .options import option
 
 SCHEMES = ("explicit", "spectral")
+#: boundary conditions of an axis: periodic, or no-flux walls (∂φ/∂n = ∂μ/∂n = 0, mirror ghost values)
+BOUNDARIES = ("periodic", "neumann")
+PERIODIC = ("periodic", "periodic", "periodic")
 SYMBOLS = ("stencil", "exact")
 ORDERS = (1, 2)
 _PHYSICS = ("epsilon", "mobility", "W", "dx", "dt")
@@ -41,6 +44,55 @@ _PHYSICS_GROUP, _SCHEME_GROUP = "physics (grid units)", "time integrator"  # the
 #: the data-set generator (:class:`ch_numba.dataset.DatasetConfig`) and by the torch-free runtime's
 #: training range of mean φ (``export.runtime``), which imports this stdlib-only module for it.
 IC_MEAN_CLIP = (0.3, 0.7)
+
+
+def normalize_boundary(value, shown=None) -> tuple:
+    """``"periodic"``, ``"neumann"`` (every axis) or three of them for (x, y, z) → a 3-tuple of names.
+
+    Raises ValueError (one line) for an unknown name or a sequence whose length is not 3.
+    """
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        names = (value,) * 3
+    else:
+        try:
+            names = tuple(v.decode() if isinstance(v, bytes) else v for v in value)
+        except TypeError:
+            raise ValueError(
+                f"boundary must be 'periodic', 'neumann' or three of them (x, y, z), got {value!r}"
+            ) from None
+        if len(names) != 3:
+            raise ValueError(f"boundary needs one entry per axis (x, y, z), got {len(names)}: {shown or value!r}")
+    for name in names:
+        if name not in BOUNDARIES:
+            raise ValueError(f"unknown boundary {name!r}; choose one of {', '.join(BOUNDARIES)} (per axis x, y, z)")
+    return tuple(str(n) for n in names)
+
+
+def parse_boundary(text) -> tuple:
+    """The command-line and metadata form: ``"periodic"``, ``"neumann"`` or ``"X,Y,Z"`` (also a sequence)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    if isinstance(text, str):
+        parts = [t.strip() for t in text.split(",")]
+        return normalize_boundary(parts[0] if len(parts) == 1 else parts, repr(text))
+    return normalize_boundary(text)
+
+
+def boundary_text(boundary) -> str:
+    """``"periodic,periodic,neumann"``: the 3-tuple as the text stored in files and metadata."""
+    return ",".join(normalize_boundary(boundary))
+
+
+def boundary_argument(text: str) -> tuple:
+    """argparse ``type`` of ``--boundary``: :func:`parse_boundary`, its error as argparse's one-line message."""
+    import argparse
+
+    try:
+        return parse_boundary(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +153,17 @@ class CHParams:
         choices=ORDERS,
         group=_SCHEME_GROUP,
     )
+    boundary: tuple = option(
+        PERIODIC,
+        "periodic (default), neumann (no-flux walls half a cell outside the first and last voxel), or "
+        "X,Y,Z: one of them per axis, e.g. periodic,periodic,neumann for a film between two walls",
+        type=boundary_argument,
+        metavar="periodic|neumann|X,Y,Z",
+        group=_PHYSICS_GROUP,
+    )
 
     def __post_init__(self):
+        object.__setattr__(self, "boundary", parse_boundary(self.boundary))
         for name in _PHYSICS:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -150,27 +211,43 @@ class CHParams:
         """ℓ = ε / sqrt(2W): the equilibrium profile is φ = ½(1 + tanh(x / (2ℓ)))."""
         return self.epsilon / math.sqrt(2.0 * self.W)
 
+    @property
+    def periodic(self) -> bool:
+        """True when every axis is periodic (the default)."""
+        return self.boundary == PERIODIC
+
+    @property
+    def neumann_axes(self) -> tuple:
+        """(x, y, z) booleans: True on the axes with no-flux walls."""
+        return tuple(b == "neumann" for b in self.boundary)
+
     def describe(self) -> str:
         """One line: the physics and the scheme (for logs and summaries)."""
         text = f"epsilon={self.epsilon:g} M={self.mobility:g} W={self.W:g} dx={self.dx:g} dt={self.dt:g}"
+        if not self.periodic:
+            text += f", boundary {boundary_text(self.boundary)}"
         if self.scheme == "spectral":
             text += f", spectral order {self.order}, S={self.S:g}, {self.symbol} symbol"
         return text
 
     def as_dict(self) -> dict:
-        """The fields as a dict; the spectral settings (S resolved) only for ``scheme="spectral"``."""
+        """The fields as a dict; the spectral settings (S resolved) only for ``scheme="spectral"``, the
+        boundary (as the text ``"X,Y,Z"``, e.g. ``"periodic,periodic,neumann"``) only when some axis is not
+        periodic, so periodic runs describe themselves as before the option existed."""
         d = {k: getattr(self, k) for k in _PHYSICS}
         if self.scheme == "spectral":
             d.update(scheme="spectral", stabilization=self.S, symbol=self.symbol, order=int(self.order))
+        if not self.periodic:
+            d["boundary"] = boundary_text(self.boundary)
         return d
 
     @classmethod
     def from_metadata(cls, meta: Mapping, **override) -> "CHParams":
         """Rebuild from a mapping written by :meth:`as_dict` (data-set attributes, ONNX metadata).
 
-        Missing physics keys take the defaults, a missing ``scheme`` means ``"explicit"`` (files
-        written before the option); numpy scalars and bytes are accepted. ``override`` replaces
-        entries (e.g. ``dx=`` of a coarser grid). Raises ValueError naming a bad entry.
+        Missing physics keys take the defaults, a missing ``scheme`` means ``"explicit"`` and a missing
+        ``boundary`` periodic (files written before the options); numpy scalars and bytes are accepted.
+        ``override`` replaces entries (e.g. ``dx=`` of a coarser grid). Raises ValueError naming a bad entry.
         """
         d = {**dict(meta), **override}
         kw = {}
@@ -180,6 +257,8 @@ class CHParams:
                     kw[k] = float(d[k])
                 except (TypeError, ValueError):
                     raise ValueError(f"metadata entry {k}={d[k]!r} is not a number") from None
+        if d.get("boundary") is not None:  # absent: periodic (files written before the option)
+            kw["boundary"] = parse_boundary(d["boundary"])
         scheme = d.get("scheme", "explicit")
         scheme = scheme.decode() if isinstance(scheme, bytes) else str(scheme)
         kw["scheme"] = scheme

@@ -226,7 +226,7 @@ class Stepper:
         elif self.backend == "cpu":
             from .kernels_cpu import aligned_empty, kernels, ring_buffer
 
-            _, _, self._steps = kernels(self.dtype)
+            _, _, self._steps = kernels(self.dtype, params.neumann_axes)
             self._scratch = ring_buffer(self.grid, self.dtype)
             self._a = aligned_empty(full, self.dtype)
             self._a[...] = 0
@@ -234,7 +234,7 @@ class Stepper:
         elif self.backend == "cuda":
             from .kernels_cuda import BatchStepper
 
-            self._cuda = BatchStepper(full, self.dtype, self.coef)
+            self._cuda = BatchStepper(full, self.dtype, self.coef, walls=params.neumann_axes)
         else:
             self._a = np.zeros(full, self.dtype)
 
@@ -394,7 +394,8 @@ def evolve(
 
 
 def free_energy(phi, params: CHParams | None = None):
-    """Free energy per unit volume (float64): mean of W φ²(1−φ)² + (ε²/2) |∇φ|², forward differences.
+    """Free energy per unit volume (float64): mean of W φ²(1−φ)² + (ε²/2) |∇φ|², forward differences
+    (none across a no-flux wall of ``params.boundary``: its mirror ghost equals the last voxel).
 
     phi (X, Y, Z) gives a float; a batch (B, X, Y, Z) gives an ndarray (B,) float64, member m's
     entry equal to ``free_energy(phi[m])``.
@@ -405,6 +406,7 @@ def free_energy(phi, params: CHParams | None = None):
     phi = np.asarray(phi)
     if phi.ndim not in (3, 4):
         raise ValueError(f"expected phi of shape (X, Y, Z) or (B, X, Y, Z), got {phi.shape}")
+    walls = params.neumann_axes
     if phi.ndim == 4:
-        return np.array([_fe(np.ascontiguousarray(f), params.W, params.epsilon, params.dx) for f in phi])
-    return _fe(np.ascontiguousarray(phi), params.W, params.epsilon, params.dx)
+        return np.array([_fe(np.ascontiguousarray(f), params.W, params.epsilon, params.dx, walls) for f in phi])
+    return _fe(np.ascontiguousarray(phi), params.W, params.epsilon, params.dx, walls)

@@ -24,6 +24,17 @@ order 2 (SBDF2: BDF2 in time, f' and the stabilisation extrapolated; the first s
 The k = 0 mode (λ = 0) is left unchanged, so the mass Σφ is conserved exactly in Fourier space
 (to the round-off of one inverse FFT in real space, without drift).
 
+No-flux walls (``CHParams.boundary``, per axis). Along an axis with walls (cell-centred grid, the
+wall half a cell outside the first and last voxel, mirror ghosts for φ and μ) the transform is the
+orthonormal DCT-II (``scipy.fft.dct(type=2, norm="ortho")``) instead of the FFT: its modes
+cos(πm(i + ½)/N), m = 0 .. N−1, are the eigenvectors of the stencil with mirror ghosts, with
+eigenvalues −(4/dx²) sin²(πm/2N) (``symbol="stencil"``; exactly those of the periodic box of 2N
+voxels holding the field and its mirror image) or −(πm/(N dx))² (``symbol="exact"``). Periodic axes
+keep the real FFT (the last periodic axis the half-spectrum). The update formulas are the same per
+mode; the m = 0 mode of every axis together is again the mean, kept fixed, so mass is conserved.
+Runs with walls go through the ``scipy.fft`` interface (pyFFTW's ``interfaces.scipy_fft`` when the
+FFT library is pyfftw).
+
 Energy stability (what is proven, and under which assumption). Let F_h(φ) = Σ f(φ) − (ε²/2) φ·Δφ,
 the discrete energy whose gradient flow the scheme discretises; with the stencil symbol it is
 exactly ``ch_numba.free_energy`` (forward differences), with the exact symbol its spectral twin.
@@ -66,20 +77,32 @@ __all__ = ["laplacian_symbol", "SpectralIntegrator", "fft_library", "FFT_LIBRARI
 FFT_LIBRARIES = ("auto", "pyfftw", "scipy")
 
 
-def laplacian_symbol(shape, dx: float = 1.0, kind: str = "stencil") -> np.ndarray:
-    """λ(k) of the periodic Laplacian on the real-FFT grid: (X, Y, Z//2 + 1) float64, λ ≤ 0, λ(0) = 0.
+def laplacian_symbol(shape, dx: float = 1.0, kind: str = "stencil", walls=(False, False, False)) -> np.ndarray:
+    """λ(k) of the Laplacian on the transform grid, float64, λ ≤ 0, λ(0) = 0.
 
-    ``"stencil"``: −(2/dx²) Σ_a (1 − cos(k_a dx)) (the 7-point stencil's eigenvalues);
-    ``"exact"``: −Σ_a k_a², with k_a = 2π m / (n_a dx) for m = 0, 1, ..., −1 (numpy FFT order).
+    Periodic box (no ``walls``): the real-FFT grid (X, Y, Z//2 + 1); ``"stencil"``: −(2/dx²) Σ_a (1 −
+    cos(k_a dx)) (the 7-point stencil's eigenvalues); ``"exact"``: −Σ_a k_a², with k_a = 2π m / (n_a dx)
+    for m = 0, 1, ..., −1 (numpy FFT order). ``walls`` (x, y, z): along a wall axis the DCT-II index
+    m = 0 .. n−1 with −(4/dx²) sin²(πm/2n) (stencil) or −(πm/(n dx))² (exact), and the last periodic
+    axis (if any) is the half-spectrum one (module docstring).
     """
-    nx, ny, nz = (int(n) for n in shape)
-    ks = [2 * np.pi * np.fft.fftfreq(nx, dx), 2 * np.pi * np.fft.fftfreq(ny, dx), 2 * np.pi * np.fft.rfftfreq(nz, dx)]
-    if kind == "stencil":
-        parts = [-(2.0 / dx**2) * (1.0 - np.cos(k * dx)) for k in ks]
-    elif kind == "exact":
-        parts = [-(k**2) for k in ks]
-    else:
+    if kind not in ("stencil", "exact"):
         raise ValueError(f"unknown Laplacian symbol {kind!r}; choose stencil or exact")
+    sizes = [int(n) for n in shape]
+    walls = tuple(bool(w) for w in walls)
+    periodic = [a for a in range(3) if not walls[a]]
+    half = periodic[-1] if periodic else None  # the axis of the real FFT's half spectrum
+    parts = []
+    for a, n in enumerate(sizes):
+        if walls[a]:
+            m = np.arange(n)
+            if kind == "stencil":
+                parts.append(-(4.0 / dx**2) * np.sin(np.pi * m / (2 * n)) ** 2)
+            else:
+                parts.append(-((np.pi * m / (n * dx)) ** 2))
+            continue
+        k = 2 * np.pi * (np.fft.rfftfreq(n, dx) if a == half else np.fft.fftfreq(n, dx))
+        parts.append(-(2.0 / dx**2) * (1.0 - np.cos(k * dx)) if kind == "stencil" else -(k**2))
     return parts[0][:, None, None] + parts[1][None, :, None] + parts[2][None, None, :]
 
 
@@ -189,6 +212,30 @@ class _ScipyFFT:
         return self._fft.irfftn(ah, s=self.shape, workers=self.threads)
 
 
+class _WallTransforms:
+    """The transform pair of a box with walls on some axes: orthonormal DCT-II along the wall axes, then the
+    real FFT over the periodic ones (the last periodic axis halved); ``module`` is ``scipy.fft`` or pyFFTW's
+    ``interfaces.scipy_fft`` (same functions). New arrays each call; all-wall boxes stay real."""
+
+    def __init__(self, shape, dtype, threads: int, walls, module):
+        self._fft, self.shape, self.threads = module, tuple(shape), threads
+        self._walls = tuple(a for a in range(3) if walls[a])
+        self._periodic = tuple(a for a in range(3) if not walls[a])
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        out = self._fft.dctn(a, type=2, norm="ortho", axes=self._walls, workers=self.threads)
+        if self._periodic:
+            out = self._fft.rfftn(out, axes=self._periodic, workers=self.threads)
+        return out
+
+    def inverse(self, ah: np.ndarray) -> np.ndarray:
+        out = ah
+        if self._periodic:
+            s = [self.shape[a] for a in self._periodic]
+            out = self._fft.irfftn(out, s=s, axes=self._periodic, workers=self.threads)
+        return self._fft.idctn(out, type=2, norm="ortho", axes=self._walls, workers=self.threads)
+
+
 class _FFTW:
     """Real 3D FFT pair with pyFFTW on aligned buffers, planned once (``FFTW_ESTIMATE``).
 
@@ -221,7 +268,7 @@ class _FFTW:
 
 
 class SpectralIntegrator:
-    """State and steps of the semi-implicit spectral scheme on one (X, Y, Z) periodic grid.
+    """State and steps of the semi-implicit spectral scheme on one (X, Y, Z) grid (periodic, or with walls).
 
     ``set(phi)`` loads a state (and forgets the SBDF2 history: the next step is order 1),
     ``advance(steps)`` integrates, ``phi`` is the current real-space field (X, Y, Z) in the state
@@ -241,11 +288,18 @@ class SpectralIntegrator:
         # pyFFTW runs single-threaded unless ``workers`` says otherwise: beside Numba's thread pool
         # (the f' and update passes), FFTW's own threads cost ~16 ms per transform pair at 32³–64³
         # on 2 cores, while one FFTW thread beat scipy.fft on two (benchmarks/RESULTS.md).
-        if self.fft == "pyfftw":
+        if not params.periodic:  # walls: DCT-II along them (module docstring)
+            if self.fft == "pyfftw":
+                from pyfftw.interfaces import scipy_fft as module
+            else:
+                import scipy.fft as module
+            threads = workers or (1 if self.fft == "pyfftw" else numba.get_num_threads())
+            self._ffts = _WallTransforms(self.shape, self.dtype, threads, params.neumann_axes, module)
+        elif self.fft == "pyfftw":
             self._ffts = _FFTW(self.shape, self.dtype, workers or 1)
         else:
             self._ffts = _ScipyFFT(self.shape, self.dtype, workers or numba.get_num_threads())
-        lam = laplacian_symbol(self.shape, params.dx, params.symbol)
+        lam = laplacian_symbol(self.shape, params.dx, params.symbol, params.neumann_axes)
         t = self.dtype.type
         self._c1 = tuple(np.ascontiguousarray(x, self.dtype) for x in update_coefficients(lam, params, 1))
         self._c2 = tuple(np.ascontiguousarray(x, self.dtype) for x in update_coefficients(lam, params, 2))

@@ -10,6 +10,11 @@ same code on the CPU with ``scipy.fft``, which is how it is tested without a GPU
 integrator to round-off). The CPU backend keeps :class:`ch_numba.spectral.SpectralIntegrator` (fused
 Numba passes, pyFFTW): this module does not make it slower.
 
+No-flux walls (``CHParams.boundary``, issue 27): as in :mod:`ch_numba.spectral`, the orthonormal DCT-II
+(``dctn``, which ``scipy.fft`` and ``cupyx.scipy.fft`` both have) along the wall axes, then the real FFT
+over the periodic ones, with the symbol of :func:`~ch_numba.spectral.laplacian_symbol` for those walls;
+the free energy has no gradient term across a wall. A periodic box runs exactly the code it ran before.
+
 The state stays on the device between frames: :meth:`BatchSpectralIntegrator.get` copies members back,
 :meth:`free_energy` computes F of each member on the device (float64 accumulation, the formula of
 ``ch_numba.reference.free_energy``). Each member keeps its own SBDF2 history: a member set anew takes
@@ -58,7 +63,10 @@ class BatchSpectralIntegrator:
         self.library = library
         self.xp, self._fft = array_library(library)
         xp, t = self.xp, self.dtype.type
-        lam = laplacian_symbol(self.grid, params.dx, params.symbol)
+        walls = params.neumann_axes
+        self._wall_axes = tuple(1 + a for a in range(3) if walls[a])  # batch axis first
+        self._periodic_axes = tuple(1 + a for a in range(3) if not walls[a])
+        lam = laplacian_symbol(self.grid, params.dx, params.symbol, walls)
         self._c1 = tuple(
             xp.asarray(np.ascontiguousarray(c, self.dtype)[None]) for c in update_coefficients(lam, params, 1)
         )
@@ -73,10 +81,21 @@ class BatchSpectralIntegrator:
         self._history = np.zeros(self.shape[0], bool)  # per member: SBDF2 history started
 
     def _rfft(self, a):
-        return self._fft.rfftn(a, axes=(1, 2, 3))
+        if not self._wall_axes:
+            return self._fft.rfftn(a, axes=(1, 2, 3))
+        out = self._fft.dctn(a, type=2, norm="ortho", axes=self._wall_axes)
+        if self._periodic_axes:
+            out = self._fft.rfftn(out, axes=self._periodic_axes)
+        return out
 
     def _irfft(self, ah):
-        return self._fft.irfftn(ah, s=self.grid, axes=(1, 2, 3)).astype(self.dtype, copy=False)
+        if not self._wall_axes:
+            return self._fft.irfftn(ah, s=self.grid, axes=(1, 2, 3)).astype(self.dtype, copy=False)
+        out = ah
+        if self._periodic_axes:
+            s = [self.grid[a - 1] for a in self._periodic_axes]
+            out = self._fft.irfftn(out, s=s, axes=self._periodic_axes)
+        return self._fft.idctn(out, type=2, norm="ortho", axes=self._wall_axes).astype(self.dtype, copy=False)
 
     def set(self, phi, member: int | None = None) -> None:
         """Load φ (B, X, Y, Z), or member `member`'s field ((1, X, Y, Z) or (X, Y, Z)); those members start a
@@ -130,11 +149,18 @@ class BatchSpectralIntegrator:
 
     def free_energy(self) -> np.ndarray:
         """F per unit volume of each member (B,), float64, on the device: mean(W φ²(1−φ)² + (ε²/2)|∇φ|²),
-        forward differences (``ch_numba.reference.free_energy``)."""
+        forward differences (``ch_numba.reference.free_energy``; none across a wall: the mirror ghost
+        equals the last voxel)."""
         xp, p = self.xp, self.params
         phi = self.phi.astype(np.float64)
         bulk = p.W * phi**2 * (1.0 - phi) ** 2
-        grad2 = sum((xp.roll(phi, -1, axis) - phi) ** 2 for axis in (1, 2, 3)) / p.dx**2
+        diffs = []
+        for axis in (1, 2, 3):
+            d = xp.roll(phi, -1, axis) - phi
+            if axis in self._wall_axes:
+                d[(slice(None),) * axis + (-1,)] = 0.0
+            diffs.append(d)
+        grad2 = sum(d**2 for d in diffs) / p.dx**2
         f = xp.mean(bulk + 0.5 * p.epsilon**2 * grad2, axis=(1, 2, 3))
         return f.get() if hasattr(f, "get") else np.asarray(f)
 

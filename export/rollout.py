@@ -56,6 +56,7 @@ from ch_numba.solver import (
 )
 
 from .runtime.grid import network_grid
+from .runtime.guards import refuse_walls
 from .runtime.runner_base import check_counts
 
 if TYPE_CHECKING:
@@ -134,6 +135,11 @@ def initial_condition(
         ic_sequence=ic_sequence,
         ic_frame=ic_frame,
     )
+    if kind == "h5":  # a data set with walls: the exported step is periodic
+        from ch_numba.dataset import open_dataset
+
+        with open_dataset(options["path"]) as ds:
+            refuse_walls(ds.params.boundary, options["path"])
     phi0 = initial.make(kind, (size,) * 3, seed=seed, **options)
     return np.asarray(phi0, dtype=np.float32), {"kind": kind, "seed": seed, **options}
 
@@ -383,6 +389,7 @@ def dataset_physics(path) -> dict:
 
     with open_dataset(path) as ds:
         p, attrs = ds.params, dict(ds.attrs)
+    refuse_walls(p.boundary, str(path))
     physics = {
         "epsilon": p.epsilon,
         "mobility": p.mobility,

@@ -72,6 +72,41 @@ def test_fused_kernel_partial_tiles_and_chunks_match_cpu(tile, chunk):
     np.testing.assert_allclose(st.get(), ch_numba.evolve(phi0, 2, p, backend="cpu"), rtol=0, atol=1e-14)
 
 
+def test_mirror_index_functions():
+    """The walls' ghost functions (issue 27): the mirror image across a wall half a cell outside the box for
+    −n ≤ i < 2n; beyond 2n (tiles wider than the grid) some valid index; the plane index for 0 ≤ i < 2n."""
+    for n in (3, 4, 7):
+        for i in range(-n, 2 * n):
+            want = -1 - i if i < 0 else (2 * n - 1 - i if i >= n else i)
+            assert int(cuda_mod._mirror(i, n)) == int(cuda_mod._mirror_jit(i, n)) == want, (i, n)
+        for i in range(2 * n, 2 * n + 40):
+            assert 0 <= int(cuda_mod._mirror_jit(i, n)) < n
+        u = np.uint32
+        for i in range(2 * n):
+            want = 2 * n - 1 - i if i >= n else i
+            assert int(cuda_mod._mirror_up(u(i), u(n))) == int(cuda_mod._mirror_up_jit(u(i), u(n))) == want
+
+
+@pytest.mark.parametrize(
+    "walls, tile, chunk",
+    [((True, True, True), (3, 4), None), ((True, True, True), (16, 12), 2), ((False, False, True), (4, 2), 4)],
+)
+def test_fused_kernel_with_walls_partial_tiles_and_chunks_match_cpu(walls, tile, chunk):
+    """The walls variants (issue 27) against the CPU kernel with the same walls: tiles that do not divide the
+    plane, tiles wider than the grid (mirror indices beyond 2n), chunks that do not divide X."""
+    from ch_numba.physics import coefficients
+
+    p = CHParams(boundary=tuple("neumann" if w else "periodic" for w in walls))
+    assert p.neumann_axes == walls
+    phi0 = np.stack([field(SHAPE, np.float64, seed=s) for s in (5, 6)])
+    st = cuda_mod.BatchStepper(phi0.shape, np.float64, coefficients(p, np.float64), tile=tile, chunk=chunk, walls=walls)
+    st.set(phi0)
+    st.advance(2)
+    want = ch_numba.evolve(phi0, 2, p, backend="cpu")
+    np.testing.assert_allclose(st.get(), want, rtol=0, atol=1e-14)
+    assert np.abs(want - ch_numba.evolve(phi0, 2, CHParams(), backend="cpu")).max() > 1e-6  # walls matter here
+
+
 @pytest.mark.parametrize("steps", [40, pytest.param(500, marks=[pytest.mark.slow] if SIM else [])])
 def test_batch_matches_cpu_after_many_steps_float64(steps):
     """B = 2 on a 6×5×4 grid: float64 within 1e-12 of the cpu backend (bitwise in the simulator, which does
@@ -100,7 +135,7 @@ def test_one_launch_per_step_for_the_whole_batch():
 
     st._cuda.launch = counting
     st.set(phi0)
-    for frame in range(3):
+    for _frame in range(3):
         st.advance(4)
         st.get()
     assert len(calls) == 12 and set(calls) == {(3 * 6 * 5 * 4,)}  # the flat view of the batch

@@ -35,6 +35,7 @@ _HOMES = {
     "DIMS": "layout",
     "FORMAT": "layout",
     "FORMAT_VERSION": "layout",
+    "PERIODIC_FORMAT_VERSION": "layout",
     "REQUIRED": "layout",
     "SPLITS": "layout",
     "STORAGES": "layout",

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import math
+import operator
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import check_output
-from ..options import check_seed, option
+from ..options import check_seed, grid_shape, grid_text, option, parse_size
 from ..params import IC_MEAN_CLIP, CHParams
 from ..physics import SUPPORTED_DTYPES  # IC_MEAN_CLIP defined once, stdlib-only (the runtime reads it)
 from ..solver import Stepper, check_memory, memory_needed, resolve_backend
@@ -66,7 +67,12 @@ class DatasetConfig:
     sequences: int = option(required=True, help="number of sequences")
     frames: int = option(50, "stored frames per sequence (default %(default)s)")
     steps_per_frame: int = option(400, "solver steps between frames (default %(default)s)")
-    size: int = option(64, "grid edge L (default %(default)s)")
+    size: int = option(
+        64,
+        "grid edge L (default %(default)s), or X,Y,Z for a box that is not a cube",
+        type=parse_size,
+        metavar="N|X,Y,Z",
+    )
     burn_in_frames: int = option(0, "each sequence first runs 0..K frames that are not stored (default %(default)s)")
     burn_in_law: str = option(
         "uniform",
@@ -100,7 +106,14 @@ class DatasetConfig:
         need(self.sequences >= 1, f"--sequences must be >= 1, got {self.sequences}")
         need(self.frames >= 1, f"--frames must be >= 1, got {self.frames}")
         need(self.steps_per_frame >= 1, f"--steps-per-frame must be >= 1, got {self.steps_per_frame}")
-        need(self.size >= 4, f"--size must be >= 4, got {self.size}")
+        if not isinstance(self.size, int):  # X,Y,Z: three ints; equal edges are the cube N (its config unchanged)
+            try:
+                shape = tuple(operator.index(n) for n in self.size)
+            except TypeError:
+                raise ValueError(f"--size must be a grid edge N or three edges X,Y,Z, got {self.size!r}") from None
+            need(len(shape) == 3, f"--size must be a grid edge N or three edges X,Y,Z, got {self.size!r}")
+            object.__setattr__(self, "size", shape[0] if len(set(shape)) == 1 else shape)
+        need(min(self.shape) >= 4, f"--size must be >= 4 along every axis, got {self.size}")
         need(self.burn_in_frames >= 0, f"--burn-in-frames must be >= 0, got {self.burn_in_frames}")
         need(
             self.burn_in_law in BURN_IN_LAWS,
@@ -120,7 +133,7 @@ class DatasetConfig:
 
     @property
     def shape(self) -> tuple:
-        return (self.size,) * 3
+        return grid_shape(self.size)
 
     def val_indices(self) -> np.ndarray:
         """Sorted indices of the validation sequences: round(val_fraction·S) of them, seeded."""
@@ -223,7 +236,12 @@ def _run_batched(
         spec = config.sequence_spec(i)
         ic = spec["ic"]
         phi0 = initial.perlin(
-            config.shape, frequency=ic["frequency"], seed=ic["seed"], mean=ic["mean"], amplitude=ic["amplitude"]
+            config.shape,
+            frequency=ic["frequency"],
+            seed=ic["seed"],
+            mean=ic["mean"],
+            amplitude=ic["amplitude"],
+            boundary=params.boundary,
         )
         stepper.set(phi0, member=m)
         names[m] = f"sequence {i}"
@@ -383,7 +401,8 @@ def generate(
     batch = int(batch) if batch is not None else default_batch(backend)
     members = max(1, min(batch, len(range(k, config.sequences, n))))
     check_memory(
-        memory_needed((members, *config.shape), config.dtype), f"a batch of {members} sequence(s) at {config.size}^3"
+        memory_needed((members, *config.shape), config.dtype),
+        f"a batch of {members} sequence(s) at {grid_text(config.size)}",
     )
     parts, recipe = _prepare_parts(out, config, params)
     with shard_lock(parts, k, n, command) as lock:
@@ -391,12 +410,12 @@ def generate(
         if merging:
             raise ValueError(f"{out} is being merged ({PartsLock.describe(merging[0][1])}); wait for it to finish")
         log.info(
-            "generating %s: %d sequences x %d frames x %d steps at %d^3, backend %s, batch %d%s",
+            "generating %s: %d sequences x %d frames x %d steps at %s, backend %s, batch %d%s",
             out,
             config.sequences,
             config.frames,
             config.steps_per_frame,
-            config.size,
+            grid_text(config.size) + ("" if params.periodic else f" (boundary {','.join(params.boundary)})"),
             backend,
             batch,
             f", shard {k}/{n}" if shard else "",

@@ -6,6 +6,9 @@ Layout (one file, readable by plain h5py/xarray; S sequences, F frames, grid X×
                              dx, dt, scheme ("explicit"/"spectral"; absent in files written before
                              the option: explicit), for spectral runs also stabilization, symbol,
                              order (CHParams.as_dict) and fft (the FFT library and version),
+                             boundary ("X,Y,Z" names, e.g. "periodic,periodic,neumann"; only for a
+                             box with no-flux walls, whose format_version is then 2; absent:
+                             periodic, format_version 1),
                              steps_per_frame, frames, shape, dtype
                              (state type of the run), storage, backend, package_version, command,
                              config (JSON); a merged file: command = the merge's (``merge`` or
@@ -48,7 +51,12 @@ import numpy as np
 from ..params import CHParams
 
 FORMAT = "ch3d-dataset"
-FORMAT_VERSION = 1
+#: the newest format version this package reads and writes: 2 = a box with no-flux walls on some axis (root
+#: attribute ``boundary``), so that readers of version 1 refuse such a file instead of taking it for periodic
+FORMAT_VERSION = 2
+#: the version written for periodic boxes (unchanged from before walls existed: such files stay bit for bit
+#: the same)
+PERIODIC_FORMAT_VERSION = 1
 STORAGES = ("none", "lzf", "gzip", "scaleoffset", "float16")
 SPLITS = ("train", "val")
 _STR = h5py.string_dtype()
@@ -101,7 +109,7 @@ def root_attrs(
 
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": PERIODIC_FORMAT_VERSION if params.periodic else FORMAT_VERSION,
         **params.as_dict(),
         "scheme": params.scheme,
         "steps_per_frame": steps_per_frame,

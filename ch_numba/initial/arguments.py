@@ -6,20 +6,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..options import parse_size
 from .kinds import KINDS
 
 #: the IC kinds read from a file (``--ic-file``); the others are made from --seed, --mean, --amplitude, --frequency
 FILE_IC_KINDS = ("mesh", "npy", "h5")
 
 
-def add_ic_arguments(g, size_default, size_help: str) -> None:
+def add_ic_arguments(g, size_default, size_help: str, boxes: bool = False) -> None:
     """The initial-condition arguments of ``simulate`` and of the rollout commands (``--size`` differs:
-    its default and help are the caller's)."""
+    its default and help are the caller's; ``boxes``: it also takes X,Y,Z, :func:`ch_numba.options.parse_size`)."""
     g.add_argument("--ic", choices=KINDS, default="perlin", help="initial condition (default %(default)s)")
     g.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (a data set)")
     g.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from (default 0)")
     g.add_argument("--ic-frame", type=int, default=0, help="--ic h5: frame to start from (default 0)")
-    g.add_argument("--size", type=int, default=size_default, help=size_help)
+    g.add_argument(
+        "--size",
+        type=parse_size if boxes else int,
+        default=size_default,
+        help=size_help,
+        metavar="N" + ("|X,Y,Z" if boxes else ""),
+    )
     g.add_argument("--seed", type=int, default=7, help="IC seed (default %(default)s)")
     g.add_argument(
         "--frequency",

@@ -25,7 +25,11 @@ _OPTIONS = {
 _ALL_OPTIONS = sorted({name for names in _OPTIONS.values() for name in names})
 
 
-def make(kind: str, shape, seed: int = 7, **options) -> np.ndarray:
+#: the kinds whose field depends on the boundary (periodic noise, minimum-image distance)
+_BOUNDARY_KINDS = ("perlin", "slice", "sphere")
+
+
+def make(kind: str, shape, seed: int = 7, boundary="periodic", **options) -> np.ndarray:
     """Build an initial condition by name (the CLI's ``--ic``).
 
     Parameters
@@ -34,6 +38,9 @@ def make(kind: str, shape, seed: int = 7, **options) -> np.ndarray:
     shape : (X, Y, Z) tuple of positive ints (ignored by "npy" and "h5", whose array sets it)
     seed : int ≥ 1
         Used by the random kinds (perlin, random, slice).
+    boundary : "periodic" (default), "neumann" or three of them (x, y, z), as ``CHParams.boundary``
+        Along axes with no-flux walls the Perlin noise (perlin, slice) is not periodic and the sphere's
+        distance is not the minimum image; the other kinds do not depend on it.
     **options
         Keyword arguments of the chosen function; "mesh", "npy" and "h5" take the file in
         ``path``. Options known to other kinds are ignored (so a CLI can pass its common
@@ -51,6 +58,12 @@ def make(kind: str, shape, seed: int = 7, **options) -> np.ndarray:
             f"unknown option(s) {', '.join(unknown)} for initial conditions; known: {', '.join(_ALL_OPTIONS)}"
         )
     kw = {name: options[name] for name in _OPTIONS[kind] if name in options}
+    if kind in _BOUNDARY_KINDS:
+        kw["boundary"] = boundary
+    else:
+        from ..params import parse_boundary
+
+        parse_boundary(boundary)  # refused (one line) even where it changes nothing
     if kind in ("mesh", "npy", "h5"):
         if "path" not in kw:
             raise ValueError(f"initial condition {kind!r} needs a file path (option 'path')")

@@ -1,5 +1,6 @@
 """Noise initial conditions: periodic Perlin noise (the paper's ICs, equal to the ``perlin-noise`` package's
-values; see the package docstring), the Perlin IC, white noise ("random") and the perturbed plane ("slice")."""
+values; see the package docstring; not periodic along axes with no-flux walls), the Perlin IC, white noise
+("random") and the perturbed plane ("slice")."""
 
 from __future__ import annotations
 
@@ -32,27 +33,33 @@ def _lattice_gradients(frequency: int, seed: int) -> np.ndarray:
     return g
 
 
-def _axis_terms(index: np.ndarray, n: int, frequency: int):
+def _axis_terms(index: np.ndarray, n: int, frequency: int, wall: bool = False):
     """Per-axis quantities of the package's interpolation for voxel indices `index` of an axis of n voxels.
 
     The coordinate is computed as the package does, u = ((i/n) mod 1) · f. Returns, for the two
     lattice corners c0 = ⌊u⌋ and c0 + 1: their lattice indices mod f, the offsets u − c and the
-    fade weights fade(1 − |u − c|); each a list of two arrays of len(index).
+    fade weights fade(1 − |u − c|); each a list of two arrays of len(index). Along an axis with walls
+    (``wall``) the lattice is not wrapped: u = i · f / n and the corners are 0 .. f (f + 1 points).
     """
-    u = (np.asarray(index, dtype=np.int64) / n % 1.0) * frequency
+    if wall:
+        u = np.asarray(index, dtype=np.int64) * (frequency / n)
+    else:
+        u = (np.asarray(index, dtype=np.int64) / n % 1.0) * frequency
     c0 = np.floor(u)
     cells, offsets, weights = [], [], []
     for o in (0, 1):
         d = u - (c0 + o)
-        cells.append((c0.astype(np.int64) + o) % frequency)
+        cells.append(c0.astype(np.int64) + o if wall else (c0.astype(np.int64) + o) % frequency)
         offsets.append(d)
         weights.append(_fade(1 - np.abs(d)))
     return cells, offsets, weights
 
 
-def _noise_block(g: np.ndarray, frequency: int, shape, ix, iy, iz) -> np.ndarray:
+def _noise_block(g: np.ndarray, frequency: int, shape, ix, iy, iz, walls=(False, False, False)) -> np.ndarray:
     """Noise at the voxels ix × iy × iz (index arrays) of a grid `shape`: float64 (len ix, len iy, len iz)."""
-    (cx, rx, wx), (cy, ry, wy), (cz, rz, wz) = (_axis_terms(i, n, frequency) for i, n in zip((ix, iy, iz), shape))
+    (cx, rx, wx), (cy, ry, wy), (cz, rz, wz) = (
+        _axis_terms(i, n, frequency, w) for i, n, w in zip((ix, iy, iz), shape, walls)
+    )
     gx, gy, gz = g[..., 0], g[..., 1], g[..., 2]
     out = np.zeros((len(ix), len(iy), len(iz)))
     for ox in (0, 1):  # the corners in the package's order (itertools.product)
@@ -69,20 +76,35 @@ def _noise_block(g: np.ndarray, frequency: int, shape, ix, iy, iz) -> np.ndarray
     return out
 
 
-def _noise_at(shape, frequency, seed: int, ix, iy, iz) -> np.ndarray:
-    """Summed noise over `frequency` (list of ints) at voxels ix × iy × iz, in blocks along x."""
+def _noise_at(shape, frequency, seed: int, ix, iy, iz, walls=(False, False, False)) -> np.ndarray:
+    """Summed noise over `frequency` (list of ints) at voxels ix × iy × iz, in blocks along x; ``walls``
+    (x, y, z): the axes along which the noise is not periodic (:func:`perlin_noise`)."""
     ix, iy, iz = (np.asarray(i, dtype=np.int64) for i in (ix, iy, iz))
+    walls = tuple(bool(w) for w in walls)
     out = np.zeros((len(ix), len(iy), len(iz)))
     step = max(1, _BLOCK_VOXELS // max(1, len(iy) * len(iz)))
     for f in frequency:
-        g = _lattice_gradients(f, seed)
+        g = _lattice_gradients(f + 1 if any(walls) else f, seed)
         for start in range(0, len(ix), step):
-            out[start : start + step] += _noise_block(g, f, shape, ix[start : start + step], iy, iz)
+            out[start : start + step] += _noise_block(g, f, shape, ix[start : start + step], iy, iz, walls)
     return out
 
 
-def perlin_noise(shape, frequency=4, seed: int = 7) -> np.ndarray:
+def _walls(boundary) -> tuple:
+    """(x, y, z) booleans of the axes with no-flux walls of ``boundary`` (CHParams.boundary's forms)."""
+    from ..params import parse_boundary
+
+    return tuple(b == "neumann" for b in parse_boundary(boundary))
+
+
+def perlin_noise(shape, frequency=4, seed: int = 7, boundary="periodic") -> np.ndarray:
     """Periodic Perlin gradient noise, equal to the ``perlin-noise`` package's values.
+
+    With ``boundary`` (``CHParams.boundary``'s forms) naming no-flux walls on some axes, the noise is
+    not forced to be periodic along them: there the voxel coordinate is u = i · f / n (the box spans
+    f lattice cells, correlation length n/f as on the periodic axes) and the lattice has f + 1 points
+    with the package's gradient vectors of frequency f + 1 (periodic axes use its first f); the field
+    then no longer equals the package's ``noise()`` values.
 
     Parameters
     ----------
@@ -108,7 +130,7 @@ def perlin_noise(shape, frequency=4, seed: int = 7) -> np.ndarray:
     shape = _shape3(shape)
     seed = _check_seed(seed)
     freqs = _frequencies(frequency)
-    return _noise_at(shape, freqs, seed, *(np.arange(n) for n in shape))
+    return _noise_at(shape, freqs, seed, *(np.arange(n) for n in shape), walls=_walls(boundary))
 
 
 def _scaled(noise: np.ndarray, mean: float, amplitude: float) -> np.ndarray:
@@ -118,7 +140,9 @@ def _scaled(noise: np.ndarray, mean: float, amplitude: float) -> np.ndarray:
     return np.clip(mean + amplitude * unit, 0.0, 1.0).astype(np.float32)
 
 
-def perlin(shape, frequency=4, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1) -> np.ndarray:
+def perlin(
+    shape, frequency=4, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, boundary="periodic"
+) -> np.ndarray:
     """Perlin initial condition φ0 = mean + amplitude · n / max|n|, clipped to [0, 1].
 
     Parameters
@@ -131,13 +155,15 @@ def perlin(shape, frequency=4, seed: int = 7, mean: float = 0.5, amplitude: floa
         φ̄ before clipping (the mean of φ0 is within a few ·amplitude/10 of it).
     amplitude : float in [0, 1]
         Largest deviation |φ0 − mean| (reached at the noise maximum unless clipped).
+    boundary : "periodic" (default), "neumann" or three of them (x, y, z)
+        Along axes with walls the noise is not periodic (:func:`perlin_noise`).
 
     Returns
     -------
     phi0 : float32 array (X, Y, Z), values in [0, 1]
     """
     mean, amplitude = _check_level(mean, amplitude)
-    return _scaled(perlin_noise(shape, frequency, seed), mean, amplitude)
+    return _scaled(perlin_noise(shape, frequency, seed, boundary), mean, amplitude)
 
 
 def white_noise(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1) -> np.ndarray:
@@ -165,7 +191,7 @@ def white_noise(shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1)
 
 
 def perturbed_plane(
-    shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis: int = 0, frequency=4
+    shape, seed: int = 7, mean: float = 0.5, amplitude: float = 0.1, axis: int = 0, frequency=4, boundary="periodic"
 ) -> np.ndarray:
     """The "slice" kind (public name ``initial.slice``): φ0 = mean everywhere except the central plane,
     which carries Perlin fluctuations.
@@ -183,6 +209,8 @@ def perturbed_plane(
         The axis normal to the perturbed plane.
     frequency : int ≥ 1 or sequence of ints
         Perlin lattice cells per side (in-plane correlation length N/f).
+    boundary : "periodic" (default), "neumann" or three of them (x, y, z)
+        The in-plane noise is not periodic along axes with walls (:func:`perlin_noise`).
 
     Returns
     -------
@@ -195,7 +223,7 @@ def perturbed_plane(
     axis = _check_axis(axis)
     index = [np.arange(n) for n in shape]
     index[axis] = np.array([shape[axis] // 2])
-    plane = _scaled(_noise_at(shape, freqs, seed, *index), mean, amplitude)
+    plane = _scaled(_noise_at(shape, freqs, seed, *index, walls=_walls(boundary)), mean, amplitude)
     phi = np.full(shape, mean, dtype=np.float32)
     where = [slice(None)] * 3
     where[axis] = slice(shape[axis] // 2, shape[axis] // 2 + 1)

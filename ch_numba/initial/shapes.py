@@ -17,11 +17,14 @@ def _profile(signed_distance: np.ndarray, width) -> np.ndarray:
     return 0.5 * (1.0 - np.tanh(signed_distance / width))
 
 
-def sphere(shape, radius=None, center=None, inside: float = 1.0, outside: float = 0.0, width=None) -> np.ndarray:
+def sphere(
+    shape, radius=None, center=None, inside: float = 1.0, outside: float = 0.0, width=None, boundary="periodic"
+) -> np.ndarray:
     """A sphere of φ = inside in a matrix of φ = outside.
 
     Voxel (i, j, k) sits at (i + ½, j + ½, k + ½); r is its periodic (minimum-image) distance
-    to `center`, and φ0 = outside + (inside − outside) · p(r − radius) with p the sharp step
+    to `center` (the plain distance along axes with no-flux walls, ``boundary``),
+    and φ0 = outside + (inside − outside) · p(r − radius) with p the sharp step
     (r < radius) or, given `width`, ½(1 − tanh((r − radius)/width)).
 
     Parameters
@@ -48,10 +51,14 @@ def sphere(shape, radius=None, center=None, inside: float = 1.0, outside: float 
     center = np.array([n / 2 for n in shape] if center is None else center, dtype=float)
     if center.shape != (3,) or not np.all(np.isfinite(center)):
         raise ValueError(f"center must be three finite numbers (x, y, z), got {center!r}")
+    from ..params import parse_boundary
+
+    walls = [b == "neumann" for b in parse_boundary(boundary)]
     d2 = np.zeros(shape)
     for axis, n in enumerate(shape):
         x = np.arange(n) + 0.5 - center[axis]
-        x = x - n * np.round(x / n)  # minimum image
+        if not walls[axis]:
+            x = x - n * np.round(x / n)  # minimum image
         d2 = d2 + (x**2).reshape([-1 if a == axis else 1 for a in range(3)])
     p = _profile(np.sqrt(d2) - radius, width)
     return (outside + (inside - outside) * p).astype(np.float32)

@@ -54,7 +54,21 @@ PHYSICS_RTOL = 1e-6
 #: what ``Rollout(..., physics=...)`` may state; the scheme settings of a CHParams are the solver's, not
 #: the model's, and are ignored
 _PHYSICS_KEYS = ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame", "time_per_step")
-_IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order")
+_IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order", "boundary")
+#: the one line refusing a box with no-flux walls (CHParams.boundary), until the surrogate pads by the boundary
+WALLS_NOT_IMPLEMENTED = "no-flux walls in the surrogate are not implemented yet"
+
+
+def refuse_walls(boundary, what: str) -> None:
+    """ValueError (one line) if ``boundary`` (CHParams.boundary's forms; None: periodic) names a no-flux wall:
+    the exported step is periodic (circular padding) on every axis."""
+    if boundary is None:
+        return
+    from ch_numba.params import boundary_text, parse_boundary  # stdlib only
+
+    names = parse_boundary(boundary)
+    if any(b != "periodic" for b in names):
+        raise ValueError(f"{what} has no-flux walls (boundary {boundary_text(names)}); {WALLS_NOT_IMPLEMENTED}")
 
 
 class TrainingRangeWarning(UserWarning):
@@ -136,7 +150,8 @@ def _mean_range(meta):
 def stated_physics(physics) -> dict[str, float]:
     """The physics a caller states, as floats: ``physics`` is a ``ch_numba.CHParams``, or a mapping or
     object with any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step (a mapping's other
-    keys raise ValueError, except the spectral scheme's settings; a value that is not a positive number
+    keys raise ValueError, except the spectral scheme's settings and a periodic ``boundary``: no-flux
+    walls are refused, :data:`WALLS_NOT_IMPLEMENTED`; a value that is not a positive number
     raises ValueError; so does anything else, e.g. a string ``"eps=1.5"`` or an object with none of
     these attributes). Entries that are absent or None are left out."""
     if isinstance(physics, Mapping):
@@ -146,6 +161,7 @@ def stated_physics(physics) -> dict[str, float]:
                 f"physics has unknown entries {', '.join(unknown)}; expected any of {', '.join(_PHYSICS_KEYS)}"
             )
         stated = {k: physics[k] for k in _PHYSICS_KEYS if physics.get(k) is not None}
+        refuse_walls(physics.get("boundary"), "physics")
     elif isinstance(physics, (str, bytes, int, float)) or not any(hasattr(physics, k) for k in _PHYSICS_KEYS):
         raise ValueError(
             f"physics must be a ch_numba.CHParams, a mapping or an object with any of {', '.join(_PHYSICS_KEYS)}; "
@@ -153,6 +169,7 @@ def stated_physics(physics) -> dict[str, float]:
         )
     else:
         stated = {k: getattr(physics, k) for k in _PHYSICS_KEYS if getattr(physics, k, None) is not None}
+        refuse_walls(getattr(physics, "boundary", None), "physics")
     for k, v in stated.items():
         if _number(v) is None or float(v) <= 0:
             raise ValueError(f"physics {k}={v!r} is not a positive number")
