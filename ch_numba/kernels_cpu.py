@@ -32,6 +32,8 @@ Determinism: each voxel's arithmetic is the same expression whatever the chunkin
 blocking or vector/scalar path (no fastmath: IEEE operations in a fixed order), so the
 result is bitwise independent of the thread count and equals :func:`two_pass_step`
 bitwise. :func:`fused_steps` runs many steps in one call (no Python dispatch per step).
+Every kernel releases the GIL (``nogil=True``): a thread of the caller's process (``generate``'s
+writer thread, :mod:`ch_numba.dataset.pipeline`) runs while the kernel steps.
 The compiled kernels are cached on disk (physics.kernel_jit), so only a process's first
 use after an install or a change of this file compiles them.
 
@@ -88,8 +90,8 @@ def kernels(dtype):
     itemsize = dtype.itemsize
     fprime = local_ops(dtype).fprime
     inline = kernel_jit(dtype.name, inline="always")
-    jit = kernel_jit(dtype.name)
-    parallel = kernel_jit(dtype.name, parallel=True)
+    jit = kernel_jit(dtype.name, nogil=True)
+    parallel = kernel_jit(dtype.name, parallel=True, nogil=True)
 
     @inline
     def wrap(i, n):
@@ -290,7 +292,7 @@ def ring_buffer(shape, dtype, chunks: int | None = None) -> np.ndarray:
     return aligned_empty((chunks, 5, stride), dtype)
 
 
-@kernel_jit(parallel=True)
+@kernel_jit(parallel=True, nogil=True)
 def _plane_energy(phi, W, half_eps2_dx2, out):
     """out[x] = Σ over plane x of W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])², float64."""
     nx, ny, nz = phi.shape
