@@ -110,11 +110,11 @@ class SequenceFile:
             self.abort()
             raise
 
-    def add(self, k: int, phi: np.ndarray) -> None:
-        """Frame k (X, Y, Z) of the sequence."""
+    def add(self, k: int, phi: np.ndarray, mass: float | None = None, energy: float | None = None) -> None:
+        """Frame k (X, Y, Z) of the sequence; its mass and free energy unless given (computed on a device)."""
         self._file["phi"][0, k] = phi
-        self.masses[k] = np.mean(phi, dtype=np.float64)
-        self.energies[k] = free_energy(phi, self.params)
+        self.masses[k] = np.mean(phi, dtype=np.float64) if mass is None else mass
+        self.energies[k] = free_energy(phi, self.params) if energy is None else energy
 
     def commit(self) -> Path:
         """Finish the file and rename it to `path` (atomic)."""
