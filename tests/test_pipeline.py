@@ -88,11 +88,13 @@ def test_writer_error_stops_the_run_and_keeps_finished_sequences(tmp_path, seria
     assert_same_data(read_all(out), read_all(serial))
 
 
-def test_writer_error_is_one_error_line_of_the_command(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("writers", ["0", "1"])
+def test_writer_error_is_one_error_line_of_the_command(tmp_path, monkeypatch, capsys, writers):
     out = tmp_path / "cli.h5"
-    _fail_on_add(monkeypatch, 4, OSError(28, "No space left on device"))
+    calls = _fail_on_add(monkeypatch, 4, OSError(28, "No space left on device"))
     argv = ["generate", str(out), "--sequences", "2", "--frames", "3", "--steps-per-frame", "10", "--size", "8"]
-    code = main([*argv, "--backend", "cpu", "--seed", "3"])
+    code = main([*argv, "--backend", "cpu", "--seed", "3", "--writers", writers])
+    assert set(calls) == {"ch3d-writer" if writers == "1" else "MainThread"}
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert [line for line in err if line.startswith("error:")] == [err[-1]]
