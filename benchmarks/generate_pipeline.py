@@ -44,9 +44,9 @@ from ch_numba.params import CHParams
 from ch_numba.solver import Stepper
 
 if __package__:  # python -m benchmarks.generate_pipeline
-    from ._common import SHARE, add_wait_idle_option, cpu_model
+    from ._common import SHARE, Timing, add_wait_idle_option, cpu_model
 else:  # python benchmarks/generate_pipeline.py
-    from _common import SHARE, add_wait_idle_option, cpu_model
+    from _common import SHARE, Timing, add_wait_idle_option, cpu_model
 
 GOAL = 0.90
 G = 1e9
@@ -72,6 +72,40 @@ def solver_run(cfg: DatasetConfig, batch: int) -> None:
 def _ic(cfg: DatasetConfig) -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.standard_normal(cfg.shape).astype(cfg.dtype)
+
+
+def components(cfg: DatasetConfig, batch: int, folder: Path, repeats: int) -> dict:
+    """Best-of-rounds seconds of the pieces of one frame of the batch: ``step`` (steps_per_frame steps of the
+    batch, the solver's threads), ``copy`` (the snapshot: a host copy of the batch) and ``write`` (one
+    member's frame through SequenceFile.add: mass, free energy, compression, HDF5; on one Numba thread, as
+    in the writer thread) × batch. A shared host spoils single rounds, the best round is the figure."""
+    from ch_numba.dataset.writer import SequenceFile
+
+    stepper = Stepper((batch, *cfg.shape), CHParams(), "cpu", cfg.dtype)
+    stepper.set(np.full((batch, *cfg.shape), cfg.ic_mean, cfg.dtype) + np.float32(0.01) * _ic(cfg))
+    stepper.advance(2000)  # a developed field: compresses as a stored frame does
+    phi = stepper._host(list(range(batch)))
+    sf = SequenceFile(
+        folder / "part.h5", CHParams(), frames=8, steps_per_frame=cfg.steps_per_frame, shape=cfg.shape, backend="cpu"
+    )
+    threads = numba.get_num_threads()
+
+    def write():
+        numba.set_num_threads(1)
+        for m in range(batch):
+            sf.add(m % 8, phi[m])
+        numba.set_num_threads(threads)
+
+    timings = {
+        "step": Timing(lambda: stepper.advance(cfg.steps_per_frame), min_seconds=0.1),
+        "copy": Timing(lambda: stepper._host(list(range(batch))), min_seconds=0.05),
+        "write": Timing(write, min_seconds=0.1),
+    }
+    for _ in range(repeats):
+        for t in timings.values():
+            t.round()
+    sf.abort()
+    return {k: t.best for k, t in timings.items()}
 
 
 def generate_run(cfg: DatasetConfig, batch: int, folder: Path, writers) -> None:
@@ -125,8 +159,9 @@ def main(argv=None) -> None:
                 fn()
                 times[name].append(time.perf_counter() - t0)
             print(f"round {r + 1}: " + ", ".join(f"{k} {work / times[k][-1] / G:.3f}" for k in entries), flush=True)
-    finally:
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        raise
     print("\n| entry | best G/s | median G/s | worst G/s | generate/solver per round: median (min-max) |")
     print("|---|---|---|---|---|")
     for name, ts in times.items():
@@ -136,6 +171,16 @@ def main(argv=None) -> None:
             rs = [s / t for s, t in zip(times["solver"], ts)]
             ratio = f"{statistics.median(rs):.0%} ({min(rs):.0%}-{max(rs):.0%})"
         print(f"| {name} | {max(rates):.3f} | {statistics.median(rates):.3f} | {min(rates):.3f} | {ratio} |")
+    c = components(cfg, a.batch, folder, a.repeats)
+    host = c["copy"] + c["write"]
+    print(
+        f"\none frame of the batch, best round: steps {1e3 * c['step']:.1f} ms ({a.threads} threads), snapshot copy "
+        f"{1e3 * c['copy']:.2f} ms, write of {a.batch} members {1e3 * c['write']:.1f} ms (1 thread: mass, free energy, "
+        f"{a.storage}, HDF5)\nbounds: serial writing {c['step'] / (c['step'] + host):.0%} of solver-only; a writer "
+        f"thread on cores the solver's {a.threads} threads keep busy (its CPU time taken from them) "
+        f"{c['step'] / (c['step'] + host / a.threads):.0%}; on an idle core 100%"
+    )
+    shutil.rmtree(folder, ignore_errors=True)
     print(f"\ngoal: generate >= {GOAL:.0%} of solver-only; {SHARE.report()}")
 
 

@@ -41,18 +41,17 @@ def default_threads() -> int:
     return SIM_THREADS if is_simulator() else THREADS
 
 
-@functools.lru_cache(maxsize=None)
-def stats_kernel(dtype, threads: int = THREADS):
-    """The reduction kernel for one state dtype: ``kernel[(X, B), threads, stream](phi, W, half_eps2_dx2, out)``
-    with phi (B, X, Y, Z) C-contiguous on the device and out (B, X, 5) float64 (:data:`FIELDS`)."""
-    dtype = np.dtype(dtype)
+def _signature(dtype) -> str:
+    name = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}[np.dtype(dtype)]
+    return f"void({name}[:, :, :, ::1], float64, float64, float64[:, :, ::1])"
+
+
+def _plane_stats(threads: int):
+    """The kernel's Python function for blocks of ``threads`` threads (a power of two), not yet compiled."""
     if threads < 1 or threads & (threads - 1):
         raise ValueError(f"threads must be a power of two, got {threads}")
-    name = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}[dtype]
-    signature = f"void({name}[:, :, :, ::1], float64, float64, float64[:, :, ::1])"
     nt = int(threads)
 
-    @cuda.jit(signature)
     def plane_stats(phi, W, half_eps2_dx2, out):
         s_sum = cuda.shared.array(nt, float64)
         s_en = cuda.shared.array(nt, float64)
@@ -102,6 +101,19 @@ def stats_kernel(dtype, threads: int = THREADS):
             out[b, x, 4] = s_bad[0]
 
     return plane_stats
+
+
+@functools.lru_cache(maxsize=None)
+def stats_kernel(dtype, threads: int = THREADS):
+    """The reduction kernel for one state dtype: ``kernel[(X, B), threads, stream](phi, W, half_eps2_dx2, out)``
+    with phi (B, X, Y, Z) C-contiguous on the device and out (B, X, 5) float64 (:data:`FIELDS`)."""
+    return cuda.jit(_signature(dtype))(_plane_stats(threads))
+
+
+def compile_ptx(dtype, cc=(9, 0), threads: int = THREADS) -> str:
+    """PTX of the reduction kernel for compute capability ``cc`` (NVVM only: no GPU, no driver needed)."""
+    ptx, _ = cuda.compile_ptx(_plane_stats(threads), _signature(dtype), cc=tuple(cc))
+    return ptx
 
 
 def launch_stats(phi, params, out, stream=0, threads: int | None = None) -> None:

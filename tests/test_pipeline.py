@@ -2,7 +2,12 @@
 writer bitwise, a failure in either thread stops the run keeping the finished sequences, and the CUDA
 path (device reductions, one copy per frame; Numba's simulator here) agrees with the CPU path."""
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -182,3 +187,37 @@ def test_cuda_generate_matches_cpu(tmp_path):
     np.testing.assert_allclose(b["phi"], a["phi"], rtol=0, atol=1e-6)  # stored float32 (lzf)
     np.testing.assert_allclose(b["phi_mean"], a["phi_mean"], rtol=1e-12)
     np.testing.assert_allclose(b["free_energy"], a["free_energy"], rtol=1e-10)
+
+
+def test_device_reductions_compile_for_sm80_and_sm90(tmp_path):
+    """The reduction kernel compiles (NVVM from the pip wheels, in a process without the simulator) for sm_80
+    and sm_90, float32 and float64; where ptxas is installed its assembly spills nothing."""
+    pytest.importorskip("ch_numba.kernels_cuda_stats", reason="numba-cuda not installed")
+    code = (
+        "import numpy as np, sys\n"
+        "from ch_numba.kernels_cuda_stats import compile_ptx\n"
+        "for dt in (np.float32, np.float64):\n"
+        "    for cc in ((8, 0), (9, 0)):\n"
+        "        ptx = compile_ptx(dt, cc)\n"
+        "        open(sys.argv[1] + f'/stats_{np.dtype(dt).name}_sm{cc[0]}{cc[1]}.ptx', 'w').write(ptx)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
+    if res.returncode and ("NVVM" in res.stderr or "libnvvm" in res.stderr):
+        pytest.skip(f"no NVVM here: {res.stderr.strip().splitlines()[-1]}")
+    assert res.returncode == 0, res.stderr
+    ptxs = sorted(tmp_path.glob("stats_*.ptx"))
+    assert len(ptxs) == 4 and all(".entry" in p.read_text() for p in ptxs)
+    wheel = sorted(Path(sys.prefix).glob("lib/python*/site-packages/nvidia/*/bin/ptxas"))  # NVVM's own version
+    ptxas = str(wheel[-1]) if wheel else shutil.which("ptxas")
+    if ptxas is None:
+        return
+    for p in ptxs:
+        arch = "sm_" + p.stem.rsplit("sm", 1)[1]
+        out = subprocess.run(
+            [str(ptxas), "-v", f"-arch={arch}", str(p), "-o", os.devnull], capture_output=True, text=True
+        )
+        if "Unsupported .version" in out.stderr:
+            return  # a ptxas older than NVVM
+        assert out.returncode == 0, out.stderr
+        assert " 0 bytes spill stores" in out.stderr and " 0 bytes spill loads" in out.stderr, out.stderr
