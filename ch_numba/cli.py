@@ -182,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequences advanced together in one solver batch (default: 1 on cpu, 16 on cuda); the data "
         "do not depend on it",
     )
+    g.add_argument(
+        "--writers",
+        type=int,
+        default=1,
+        choices=(0, 1),
+        help="1 (default): check, compress and write each frame in a writer thread while the solver computes "
+        "the next; 0: in the solver's thread; the data do not depend on it",
+    )
     _add_physics(g)
 
     m = sub.add_parser(
@@ -336,6 +344,7 @@ def cmd_generate(a, command: str) -> None:
         keep_parts=a.keep_parts,
         batch=a.batch,
         overwrite=a.overwrite,
+        writers=a.writers,
     )
     log.info("done: %s", result)
 

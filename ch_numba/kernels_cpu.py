@@ -39,6 +39,8 @@ Determinism: each voxel's arithmetic is the same expression whatever the chunkin
 blocking or vector/scalar path (no fastmath: IEEE operations in a fixed order), so the
 result is bitwise independent of the thread count and equals :func:`two_pass_step`
 bitwise. :func:`fused_steps` runs many steps in one call (no Python dispatch per step).
+Every kernel releases the GIL (``nogil=True``): a thread of the caller's process (``generate``'s
+writer thread, :mod:`ch_numba.dataset.pipeline`) runs while the kernel steps.
 The compiled kernels are cached on disk (physics.kernel_jit), so only a process's first
 use after an install or a change of this file compiles them.
 
@@ -103,8 +105,8 @@ def _kernels(dtype, walls):
     fprime = local_ops(dtype).fprime
     tag = dtype.name if walls == NO_WALLS else f"{dtype.name}-walls{''.join('xyz'[a] for a in range(3) if walls[a])}"
     inline = kernel_jit(tag, inline="always")
-    jit = kernel_jit(tag)
-    parallel = kernel_jit(tag, parallel=True)
+    jit = kernel_jit(tag, nogil=True)
+    parallel = kernel_jit(tag, parallel=True, nogil=True)
 
     @inline
     def periodic_index(i, n):
@@ -324,7 +326,7 @@ def ring_buffer(shape, dtype, chunks: int | None = None) -> np.ndarray:
     return aligned_empty((chunks, 5, stride), dtype)
 
 
-@kernel_jit(parallel=True)
+@kernel_jit(parallel=True, nogil=True)
 def _plane_energy(phi, W, half_eps2_dx2, out, wx, wy, wz):
     """out[x] = Σ over plane x of W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])², float64; across a wall
     (wx, wy, wz: walls along x, y, z) the forward neighbour of the last voxel is its mirror ghost (itself)."""

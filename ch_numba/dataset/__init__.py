@@ -9,6 +9,8 @@ One module per concept (each opens with its own docstring):
 - :mod:`~ch_numba.dataset.recipe`: what a resumed run or a shard must share with the run it continues;
 - :mod:`~ch_numba.dataset.shards`: the parts folder, its locks (``PartsLock``) and ``merge``;
 - :mod:`~ch_numba.dataset.generation`: ``DatasetConfig``, the batched driver, ``Progress`` and ``generate``;
+- :mod:`~ch_numba.dataset.pipeline`: ``generate``'s per-frame pipeline (snapshots of the batch, the writer
+  thread that checks, compresses and writes a frame while the solver computes the next);
 - :mod:`~ch_numba.dataset.reader`: ``open_dataset`` (``Dataset``) and ``read_frame``.
 
 The names of the modules are also names of this package (``from ch_numba.dataset import generate``),

@@ -28,6 +28,7 @@ from ..params import IC_MEAN_CLIP, CHParams
 from ..physics import SUPPORTED_DTYPES  # IC_MEAN_CLIP defined once, stdlib-only (the runtime reads it)
 from ..solver import Stepper, check_memory, memory_needed, resolve_backend
 from .layout import STORAGES, storage_options
+from .pipeline import pipeline_memory
 from .recipe import _claim_recipe, run_params
 from .shards import (
     MERGE_LOCK,
@@ -201,7 +202,15 @@ def default_batch(backend: str) -> int:
 
 
 def _run_batched(
-    todo, config: DatasetConfig, params: CHParams, backend: str, batch: int, open_file, on_frame=None, on_done=None
+    todo,
+    config: DatasetConfig,
+    params: CHParams,
+    backend: str,
+    batch: int,
+    open_file,
+    on_frame=None,
+    on_done=None,
+    writers: int = 1,
 ) -> None:
     """Simulate the sequences ``todo`` (indices) in a batch of ``batch`` members; each through its own file.
 
@@ -215,24 +224,33 @@ def _run_batched(
     sequence i depends only on (seed, i), whatever the batch. At most ``batch`` states and open
     files are held; a blow-up raises BlowUpError naming the sequence, and the open files are
     deleted.
+
+    The checks and the writing of each frame run in :mod:`~ch_numba.dataset.pipeline`'s writer: with
+    ``writers=1`` a thread that overlaps the next frame's steps, with ``writers=0`` this thread (the
+    same operations in the same order; the files are the same bitwise).
     """
     from .. import initial
+    from .pipeline import Writer, snapshot_source, threads_allowed
 
     todo = list(todo)
     n = max(1, min(batch, len(todo)))
     if not todo:
         return
     stepper = Stepper((n, *config.shape), params, backend, config.dtype)
+    if writers and not threads_allowed():
+        log.debug("numba's workqueue threading layer is not thread-safe: writing in the solver's thread")
+        writers = 0
     queue = iter(todo)
-    slots = [None] * n  # per member: [sequence index, k, SequenceFile] or None
+    slots = [None] * n  # per member: [sequence index, k] or None
     names = [""] * n
 
-    def fill(m):
+    def fill(m, ops):
+        """Load member m with the next sequence (its file opened by the writer); returns its IC as stored."""
         i = next(queue, None)
         if i is None:
             slots[m] = None
             stepper.set(np.full(config.shape, config.ic_mean, config.dtype), member=m)
-            return
+            return None
         spec = config.sequence_spec(i)
         ic = spec["ic"]
         phi0 = initial.perlin(
@@ -245,42 +263,56 @@ def _run_batched(
         )
         stepper.set(phi0, member=m)
         names[m] = f"sequence {i}"
-        slots[m] = [i, -spec["burn_in"], None]
-        slots[m][2] = open_file(i, spec)
+        slots[m] = [i, -spec["burn_in"]]
+        ops.append(("open", i, spec))
+        return np.ascontiguousarray(phi0, dtype=stepper.dtype)  # the member's state, as Stepper.set keeps it
 
-    def visit(m, fresh):
-        """Handle member m's current state (fresh: just loaded, no step taken since)."""
+    def visit(m, ops, ic=None):
+        """The ops of member m's current state: its snapshot's member m, or ``ic`` when just loaded."""
+        fresh = ic is not None
         while slots[m] is not None:
-            i, k, out = slots[m]
+            i, k = slots[m]
             if k < 0:
-                if not fresh:
-                    stepper.get(names, member=m)  # blow-up check of a burn-in frame
+                if not fresh:  # blow-up check of a burn-in frame
+                    ops.append(("frame", i, k, names[m], int(stepper.member_steps[m]), m, None))
                 return
-            out.add(k, stepper.get(names, member=m))
-            if on_frame is not None:
-                on_frame()
+            ops.append(("frame", i, k, names[m], int(stepper.member_steps[m]), m, ic if fresh else None))
             if k < config.frames - 1:
                 return
-            out.commit()
-            if on_done is not None:
-                on_done(i)
-            fill(m)
+            ops.append(("commit", i))
+            ic = fill(m, ops)
             fresh = True
 
+    writer = Writer(open_file, on_frame, on_done, writers)
+    source = None
     try:
         for m in range(n):
-            fill(m)
-            visit(m, True)
+            ops = []
+            try:
+                ic = fill(m, ops)
+                if ic is not None:
+                    visit(m, ops, ic)
+            finally:
+                writer.submit(None, ops)
+        source = snapshot_source(stepper, params, writers)
         while any(s is not None for s in slots):
             stepper.advance(config.steps_per_frame)
-            for m in range(n):
-                if slots[m] is not None:
-                    slots[m][1] += 1
-                    visit(m, False)
+            snapshot = source.take(writer.wait)
+            ops = []
+            try:
+                for m in range(n):
+                    if slots[m] is not None:
+                        slots[m][1] += 1
+                        visit(m, ops)
+            finally:  # what was done before an error is still written: a finished sequence is committed
+                writer.submit(snapshot, ops)
+        writer.close()
+    except BaseException:
+        writer.abort(drain=True)  # the frames handed over are written, then the open files deleted
+        raise
     finally:
-        for s in slots:
-            if s is not None and s[2] is not None:
-                s[2].abort()
+        if source is not None:
+            source.close()
 
 
 #: seconds between two progress lines of ``generate`` without a terminal (a batch job's log)
@@ -373,6 +405,7 @@ def generate(
     progress: bool | None = None,
     batch: int | None = None,
     overwrite: bool = False,
+    writers: int = 1,
 ):
     """Generate the data set `out` (or one shard of its parts).
 
@@ -385,8 +418,10 @@ def generate(
     :func:`part_problem`) is named in a warning, deleted and made again. While it runs the shard is
     locked (:class:`PartsLock`): the same shard started again, here or on another machine, stops
     with one line naming this run. `batch` sequences are advanced together (:func:`_run_batched`;
-    default :func:`default_batch` of the backend); the data do not depend on it. `progress`: see
-    :class:`Progress`. Returns `out` when merged, else the parts folder.
+    default :func:`default_batch` of the backend); the data do not depend on it. `writers`: 1 (default)
+    checks, compresses and writes each frame in a writer thread while the solver computes the next
+    (:mod:`~ch_numba.dataset.pipeline`), 0 in the solver's thread; the data do not depend on it either.
+    `progress`: see :class:`Progress`. Returns `out` when merged, else the parts folder.
     """
     params = params or CHParams()
     out = Path(out)
@@ -399,9 +434,12 @@ def generate(
         raise ValueError(f"folder {out.parent} does not exist")
     backend = resolve_backend(backend, params.scheme)
     batch = int(batch) if batch is not None else default_batch(backend)
+    if writers not in (0, 1) or isinstance(writers, bool):
+        raise ValueError(f"writers must be 0 or 1, got {writers!r}")
     members = max(1, min(batch, len(range(k, config.sequences, n))))
     check_memory(
-        memory_needed((members, *config.shape), config.dtype),
+        memory_needed((members, *config.shape), config.dtype)
+        + pipeline_memory(members, config.shape, config.dtype, backend, writers),
         f"a batch of {members} sequence(s) at {grid_text(config.size)}",
     )
     parts, recipe = _prepare_parts(out, config, params)
@@ -462,7 +500,9 @@ def generate(
             )
 
         try:
-            _run_batched(todo, config, params, backend, batch, open_file, report.frame, lambda i: report.sequence())
+            _run_batched(
+                todo, config, params, backend, batch, open_file, report.frame, lambda i: report.sequence(), writers
+            )
         finally:
             report.close()
         if shard is not None:

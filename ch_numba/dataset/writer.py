@@ -131,16 +131,17 @@ class SequenceFile:
         if isinstance(exc, Exception) and files.is_no_space(exc) and not isinstance(exc, files.NoSpaceError):
             raise files.no_space_error(self.path, needed=self.needed, exc=exc) from None
 
-    def add(self, k: int, phi: np.ndarray) -> None:
-        """Frame k (X, Y, Z) of the sequence (written to the file at once)."""
+    def add(self, k: int, phi: np.ndarray, mass: float | None = None, energy: float | None = None) -> None:
+        """Frame k (X, Y, Z) of the sequence (written to the file at once); its mass and free energy unless
+        given (computed on a device)."""
         try:
             self._phi[0, k] = phi
             self._file.flush()
         except BaseException as exc:
             self._fail(exc)
             raise
-        self.masses[k] = np.mean(phi, dtype=np.float64)
-        self.energies[k] = free_energy(phi, self.params)
+        self.masses[k] = np.mean(phi, dtype=np.float64) if mass is None else mass
+        self.energies[k] = free_energy(phi, self.params) if energy is None else energy
 
     def commit(self) -> Path:
         """Finish the file and publish it as `path` (atomic; no-clobber unless ``overwrite``)."""
