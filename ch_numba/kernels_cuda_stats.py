@@ -4,9 +4,9 @@ on the device where the state lives, so a frame needs no host pass over the fiel
 
 Kernel (:func:`stats_kernel`): one block of ``threads`` threads per (x plane, member), grid (X, B). Each
 thread walks the plane's voxels with a stride of ``threads`` and accumulates in float64: Σφ, the free
-energy density W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])² (forward differences, periodic; across a no-flux wall, flags
-``wx, wy, wz``, the last voxel's forward neighbour is its mirror ghost, itself: the expression of
-:func:`ch_numba.kernels_cpu.free_energy`), min and max of the finite values and the number
+energy density W φ²(1−φ)² + (ε²/2dx²) Σ_a (φ[i+e_a] − φ[i])² (forward differences, periodic; across a
+no-flux wall, flags ``wx, wy, wz``, the last voxel's forward neighbour is its mirror ghost, itself: the
+expression of :func:`ch_numba.kernels_cpu.free_energy`), min and max of the finite values and the number
 of non-finite ones; a tree reduction in shared memory gives the plane's partial sums in
 ``out[b, x, :]`` = (Σφ, Σ energy density, min, max, non-finite count). No atomics: the order of every
 addition is fixed, so the result is reproducible run to run. :func:`finish` adds the X partials of each
