@@ -106,8 +106,8 @@ def _plane_stats(threads: int):
 
 @functools.lru_cache(maxsize=None)
 def stats_kernel(dtype, threads: int = THREADS):
-    """The reduction kernel for one state dtype: ``kernel[(X, B), threads, stream](phi, W, half_eps2_dx2, out, wx, wy, wz)``
-    with phi (B, X, Y, Z) C-contiguous on the device, out (B, X, 5) float64 (:data:`FIELDS`) and wx, wy, wz
+    """The reduction kernel for one state dtype:
+    ``kernel[(X, B), threads, stream](phi, W, half_eps2_dx2, out, wx, wy, wz)`` with phi (B, X, Y, Z) C-contiguous on the device, out (B, X, 5) float64 (:data:`FIELDS`) and wx, wy, wz
     1 on the axes with no-flux walls (``params.neumann_axes``), else 0."""
     return cuda.jit(_signature(dtype))(_plane_stats(threads))
 
