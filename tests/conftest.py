@@ -158,3 +158,23 @@ def run_python(code: str, *args, no_torch: bool = False, report=None, env=None, 
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )
+
+
+#: a small generated data set (3 sequences of 3 frames at 12³; burn-ins 1, 2, 0 frames: members with
+#: different burn-ins share a batch) and the arrays two runs of it must agree on bitwise
+SMALL_DATASET = dict(sequences=3, frames=3, steps_per_frame=20, size=12, burn_in_frames=2, val_fraction=0.34, seed=5)
+DATASET_ARRAYS = ("phi", "seed", "ic", "burn_in", "split", "phi_mean", "free_energy", "time", "t0")
+
+
+def read_dataset_arrays(path) -> dict:
+    """{name: array} of :data:`DATASET_ARRAYS` in the data set at path."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {name: f[name][...] for name in DATASET_ARRAYS}
+
+
+def assert_same_data(a: dict, b: dict) -> None:
+    """Two :func:`read_dataset_arrays` results are bitwise equal, array by array."""
+    for name in DATASET_ARRAYS:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -15,24 +15,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import SMALL_DATASET as SMALL
+from conftest import assert_same_data
+from conftest import read_dataset_arrays as read_all
 
 import ch_numba
 from ch_numba import dataset, initial
 from ch_numba.dataset import DatasetConfig, Progress, generate, merge, open_dataset, part_path, parts_dir
 from ch_numba.params import CHParams
-
-SMALL = dict(sequences=3, frames=3, steps_per_frame=20, size=12, burn_in_frames=2, val_fraction=0.34, seed=5)
-ARRAYS = ("phi", "seed", "ic", "burn_in", "split", "phi_mean", "free_energy", "time", "t0")
-
-
-def read_all(path):
-    with h5py.File(path, "r") as f:
-        return {name: f[name][...] for name in ARRAYS}
-
-
-def assert_same_data(a, b):
-    for name in ARRAYS:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
 @pytest.fixture(scope="module")

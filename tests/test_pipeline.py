@@ -9,9 +9,11 @@ import sys
 import threading
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from conftest import SMALL_DATASET as SMALL
+from conftest import assert_same_data
+from conftest import read_dataset_arrays as read_all
 
 import ch_numba
 from ch_numba import initial
@@ -20,20 +22,6 @@ from ch_numba.dataset import DatasetConfig, generate, parts_dir
 from ch_numba.dataset.writer import SequenceFile
 from ch_numba.params import CHParams
 from ch_numba.solver import free_energy
-
-# burn-ins 1, 2, 0 frames: members with different burn-ins share a batch
-SMALL = dict(sequences=3, frames=3, steps_per_frame=20, size=12, burn_in_frames=2, val_fraction=0.34, seed=5)
-ARRAYS = ("phi", "seed", "ic", "burn_in", "split", "phi_mean", "free_energy", "time", "t0")
-
-
-def read_all(path):
-    with h5py.File(path, "r") as f:
-        return {name: f[name][...] for name in ARRAYS}
-
-
-def assert_same_data(a, b):
-    for name in ARRAYS:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
 @pytest.fixture(scope="module")
