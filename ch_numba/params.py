@@ -162,6 +162,12 @@ class CHParams:
         group=_PHYSICS_GROUP,
     )
 
+    def __repr__(self) -> str:
+        """The dataclass's repr; ``boundary`` only when some axis has walls (periodic boxes read as before walls
+        existed, e.g. in the report's JSON)."""
+        shown = [f for f in dataclasses.fields(self) if f.name != "boundary" or not self.periodic]
+        return f"CHParams({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
+
     def __post_init__(self):
         object.__setattr__(self, "boundary", parse_boundary(self.boundary))
         for name in _PHYSICS:

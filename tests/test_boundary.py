@@ -429,3 +429,12 @@ def test_runtime_refuses_walls_in_one_line(tmp_path):
         assert "\n" not in str(e.value)
     assert stated_physics(CHParams()) and stated_physics({"epsilon": 3.0, "boundary": "periodic"})
     assert parse_boundary("periodic") == (P, P, P)
+
+
+def test_repr_names_the_boundary_only_with_walls():
+    """A periodic CHParams reads as before walls existed (the report's JSON stores it); with walls the repr
+    names them and evaluates back to the same parameters."""
+    periodic = CHParams(scheme="spectral", dt=0.4)
+    assert "boundary" not in repr(periodic) and eval(repr(periodic)) == periodic
+    film = CHParams(boundary="periodic,periodic,neumann")
+    assert "boundary=('periodic', 'periodic', 'neumann')" in repr(film) and eval(repr(film)) == film
