@@ -63,7 +63,7 @@ def normalize_boundary(value, shown=None) -> tuple:
                 f"boundary must be 'periodic', 'neumann' or three of them (x, y, z), got {value!r}"
             ) from None
         if len(names) != 3:
-            raise ValueError(f"boundary needs one entry per axis (x, y, z), got {len(names)}: {shown or value!r}")
+            raise ValueError(f"boundary needs one entry per axis (x, y, z), got {len(names)}: {shown or repr(value)}")
     for name in names:
         if name not in BOUNDARIES:
             raise ValueError(f"unknown boundary {name!r}; choose one of {', '.join(BOUNDARIES)} (per axis x, y, z)")

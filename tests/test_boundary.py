@@ -438,3 +438,9 @@ def test_repr_names_the_boundary_only_with_walls():
     assert "boundary" not in repr(periodic) and eval(repr(periodic)) == periodic
     film = CHParams(boundary="periodic,periodic,neumann")
     assert "boundary=('periodic', 'periodic', 'neumann')" in repr(film) and eval(repr(film)) == film
+
+
+def test_a_wrong_number_of_axes_quotes_the_value_once():
+    with pytest.raises(ValueError) as e:
+        parse_boundary("periodic,neumann")
+    assert str(e.value) == "boundary needs one entry per axis (x, y, z), got 2: 'periodic,neumann'"

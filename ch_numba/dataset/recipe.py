@@ -9,6 +9,7 @@ several processes starting together exactly one writes it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -70,7 +71,14 @@ def _claim_recipe(folder: Path, recipe: dict) -> bool:
     if _check_recipe(folder, cfg, recipe):
         return True
     made = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only or foreign folder: one line naming what could not be made
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise ValueError(
+                f"cannot write {folder}: folder {folder.parent} is not writable ({exc.strerror})"
+            ) from None
+        raise
     try:
         if _create_new(cfg, json.dumps(recipe, indent=1, sort_keys=True).encode()):
             return False
