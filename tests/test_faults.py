@@ -66,6 +66,25 @@ def _simulate_cmd(out, *extra):
     )  # fmt: skip
 
 
+def _race(cmd, started):
+    """Start ``cmd``, wait until ``started()``, run the same command a second time, then SIGTERM the first.
+
+    Returns (the first's pid, the second's CompletedProcess, whether the first was still running when the
+    second ended, the first's exit status, its stderr)."""
+    first = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(started, first)
+        second = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+        running = first.poll() is None
+        first.send_signal(signal.SIGTERM)
+        err = first.communicate(timeout=60)[1]
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    return first.pid, second, running, first.returncode, err
+
+
 # --------------------------------------------------------------------------- one lock, no-clobber publication
 
 
@@ -74,25 +93,18 @@ def test_a_second_simulate_on_the_same_output_is_refused_naming_the_first_and_si
     lock (pid, host) and exit 2, touching nothing; SIGTERM ends the first with one line and 143, its temporary file
     and lock deleted, its finished frames kept for the rerun."""
     out = tmp_path / "o.h5"
-    first = subprocess.Popen(_simulate_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: (tmp_path / "o.h5.resume" / "frame_000001.npy").exists(), first)
-        second = subprocess.run(_simulate_cmd(out), env=ENV, capture_output=True, text=True, timeout=120)
-        assert first.poll() is None, "the first run should still be running"
-        line = _one_error_line(second.stderr)
-        assert second.returncode == cli_runner.EXIT["bad input or refused"] == 2
-        assert re.fullmatch(
-            rf"error: simulate into {re.escape(str(out))} is already running \(pid {first.pid} on host "
-            rf"{re.escape(HOST)}, started .*\); if that job is gone, delete {re.escape(str(out))}\.lock",
-            line,
-        ), line
-        first.send_signal(signal.SIGTERM)
-        err = first.communicate(timeout=60)[1]
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    assert first.returncode == cli_runner.EXIT["terminated (SIGTERM)"] == 143
+    pid, second, running, status, err = _race(
+        _simulate_cmd(out), lambda: (tmp_path / "o.h5.resume" / "frame_000001.npy").exists()
+    )
+    assert running, "the first run should still be running"
+    line = _one_error_line(second.stderr)
+    assert second.returncode == cli_runner.EXIT["bad input or refused"] == 2
+    assert re.fullmatch(
+        rf"error: simulate into {re.escape(str(out))} is already running \(pid {pid} on host "
+        rf"{re.escape(HOST)}, started .*\); if that job is gone, delete {re.escape(str(out))}\.lock",
+        line,
+    ), line
+    assert status == cli_runner.EXIT["terminated (SIGTERM)"] == 143
     assert _one_error_line(err) == (
         f"error: terminated (SIGTERM); the finished frames are kept in {out}.resume: rerun the same command to resume"
     )
@@ -444,23 +456,12 @@ def small_data(tmp_path_factory):
 def test_a_second_rollout_is_refused_and_sigterm_ends_the_first_with_no_temporary_file(tmp_path):
     out = tmp_path / "r.h5"
     cmd = _cmd("export.rollout", ROOT / "models" / "crnn.onnx", "--size", "16", "--steps", "1000000", "--threads", "1")
-    proc = subprocess.Popen(
-        [*cmd, "--out", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    pid, second, running, status, err = _race([*cmd, "--out", str(out)], lambda: any(tmp_path.glob("r.h5.tmp*")))
+    assert second.returncode == 2 and running
+    assert _one_error_line(second.stderr).startswith(
+        f"error: a rollout into {out} is already running (pid {pid} on host {HOST}, started "
     )
-    try:
-        _wait_for(lambda: any(tmp_path.glob("r.h5.tmp*")), proc)
-        second = subprocess.run([*cmd, "--out", str(out)], env=ENV, capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2 and proc.poll() is None
-        assert _one_error_line(second.stderr).startswith(
-            f"error: a rollout into {out} is already running (pid {proc.pid} on host {HOST}, started "
-        )
-        proc.send_signal(signal.SIGTERM)
-        err = proc.communicate(timeout=60)[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 143 and _one_error_line(err) == "error: terminated (SIGTERM)"
+    assert status == 143 and _one_error_line(err) == "error: terminated (SIGTERM)"
     assert list(tmp_path.iterdir()) == []
 
 
