@@ -137,6 +137,39 @@ def _terminated(signum, frame):
     raise Terminated
 
 
+_redelivery: list = []  # the timer of _redeliver_swallowed_signal, while one runs
+
+
+def _redeliver_swallowed_signal(hook_args, fallback=sys.__unraisablehook__):
+    """``sys.unraisablehook`` while a command runs: a SIGINT or SIGTERM whose exception was raised inside a
+    callback that cannot propagate it (a ctypes callback of Numba's compiler, a ``__del__``) would be printed
+    as "Exception ignored ..." and lost, and the command would run to its end with status 0. The signal is
+    sent again instead, a few milliseconds later from a helper thread, so that it interrupts the main
+    thread at a Python instruction outside the callback (again, should it land in one). Every other
+    unraisable exception goes to ``fallback``."""
+    exc = hook_args.exc_value
+    if not isinstance(exc, KeyboardInterrupt) or threading.current_thread() is not threading.main_thread():
+        fallback(hook_args)
+        return
+    if any(t.is_alive() for t in _redelivery):
+        return  # already on its way
+    signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+    if signum == signal.SIGTERM:
+        signal.signal(signal.SIGTERM, _terminated)  # _terminated ignored further SIGTERMs when it raised
+    timer = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    _redelivery[:] = [timer]
+    timer.start()
+
+
+def _stop_redelivery() -> None:
+    """The interrupt has reached :func:`run`: no signal sent again may cut its message short."""
+    for timer in _redelivery:
+        timer.cancel()
+        timer.join()
+    _redelivery.clear()
+
+
 def _one_line(e: BaseException) -> str:
     """The first line of an exception's text (of a DataLoader worker's exception, which PyTorch re-raises
     as "Caught ValueError in DataLoader worker ... Original Traceback ...": its own last line); a full disk
@@ -163,8 +196,10 @@ def run(main_body, argv=None) -> int:
     (128 + SIGPIPE, what a shell reports for a program killed by it), without a message.
     """
     previous = None
+    previous_hook = sys.unraisablehook
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)
+        sys.unraisablehook = lambda hook_args: _redeliver_swallowed_signal(hook_args, previous_hook)
     _hint[0] = ""
     try:
         with warnings.catch_warnings():
@@ -176,10 +211,19 @@ def run(main_body, argv=None) -> int:
         _quiet_stdout()
         return 141
     except KeyboardInterrupt as e:
+        interrupted_handler = None
+        while previous is not None and interrupted_handler is None:
+            try:  # signal.signal first delivers a pending signal: a second KeyboardInterrupt here
+                interrupted_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops one sent again
+            except KeyboardInterrupt:
+                pass
+        _stop_redelivery()
         term = isinstance(e, Terminated)
         what = "terminated (SIGTERM)" if term else "interrupted (SIGINT)"
         hint = _resume_hint()
         print(f"error: {what}{'; ' + hint if hint else ''}", file=sys.stderr)
+        if interrupted_handler is not None:
+            signal.signal(signal.SIGINT, interrupted_handler)
         return EXIT["terminated (SIGTERM)"] if term else EXIT["interrupted (SIGINT)"]
     except EXPECTED_ERRORS as e:
         hint = _resume_hint() if is_no_space(e) else ""  # a full disk: what was kept, how to resume
@@ -195,3 +239,4 @@ def run(main_body, argv=None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+            sys.unraisablehook = previous_hook

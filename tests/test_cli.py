@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ch_numba
-from ch_numba import initial
+from ch_numba import cli_runner, initial
 from ch_numba.cli import main
 from ch_numba.dataset import open_dataset
 from ch_numba.render import read_vti
@@ -652,3 +652,32 @@ def test_the_same_generate_twice_at_once_is_refused_and_sigterm_cleans_up(tmp_pa
         "error: terminated (SIGTERM); finished sequences are kept: rerun the same command to resume"
     )
     assert sorted(p.name for p in parts.iterdir()) == ["config.json"]  # no lock, no temporary part left
+
+
+@pytest.mark.parametrize("exc, status, line", [
+    (KeyboardInterrupt, 130, "error: interrupted (SIGINT)"),
+    (cli_runner.Terminated, 143, "error: terminated (SIGTERM)"),
+])  # fmt: skip
+def test_a_signal_swallowed_by_a_callback_is_delivered_again(capsys, exc, status, line):
+    """A KeyboardInterrupt raised where Python cannot propagate it (a ``__del__``, a ctypes callback of Numba's
+    compiler) is "Exception ignored" and lost by default — the command ran on to status 0 (a flaky SIGINT
+    test). Under :func:`cli_runner.run` the signal is sent again and ends the command as usual."""
+
+    class DiesOnDelete:
+        def __del__(self):
+            raise exc
+
+    def body(argv):
+        DiesOnDelete()  # its __del__ raises: an unraisable KeyboardInterrupt
+        for _ in range(500):  # 5 s: interrupted long before
+            time.sleep(0.01)
+        return 0
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    hook = sys.unraisablehook
+    started = time.monotonic()
+    assert cli_runner.run(body) == status
+    assert time.monotonic() - started < 2.5
+    assert capsys.readouterr().err.strip() == line  # no "Exception ignored ..." block
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert sys.unraisablehook is hook
