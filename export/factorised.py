@@ -35,8 +35,10 @@ written channels first::
 
 (r·C + 3·r·k³ per voxel per field: 30 + 243 instead of 810 for H = 10; the vector conv has no bias).
 
-Circular padding: the stencil Conv is a circularly padded Conv3d, so the exporter's ``pad_mode``
-(Slice + Concat, or Pad(mode=wrap)) applies to it as to the dense graph; the 1×1 Convs need none.
+Padding: the stencil Conv is padded by the boundary (:class:`surrogate.boundary.PaddedConv3d`: circular,
+or the half-sample mirror on the axes the graph's ``walls`` input names), so the exporter's ``pad_mode``
+(Slice + Concat with the walls input, or Pad(mode=wrap)) applies to it as to the dense graph; the 1×1 Convs
+need none.
 
 The graph is built by replacing every :class:`~surrogate.equivariant.SymmetricConv3d` of a copy of
 the model by an ``nn.Sequential`` of these two ``nn.Conv3d`` (:func:`factorised_copy`), then
@@ -62,6 +64,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from surrogate.boundary import PaddedConv3d, WallsSequential
 from surrogate.equivariant import SymmetricConv3d, cube_basis
 
 from .options import DEFAULT_EQUIVARIANT_GRAPH, GRAPHS
@@ -85,16 +88,7 @@ def multiply_adds(in_channels: int, out_channels: int, kernel: int, vector: bool
 
 
 def _conv(c_in, c_out, kernel, groups=1, bias=True, weight=None, bias_value=None) -> nn.Conv3d:
-    conv = nn.Conv3d(
-        c_in,
-        c_out,
-        kernel_size=kernel,
-        padding=kernel // 2,
-        padding_mode="circular" if kernel > 1 else "zeros",
-        groups=groups,
-        bias=bias,
-        dtype=weight.dtype,
-    )
+    conv = PaddedConv3d(c_in, c_out, kernel, groups=groups, bias=bias, dtype=weight.dtype)
     with torch.no_grad():
         conv.weight.copy_(weight)
         if bias:
@@ -103,7 +97,7 @@ def _conv(c_in, c_out, kernel, groups=1, bias=True, weight=None, bias_value=None
 
 
 @torch.no_grad()
-def factorised_conv(conv: SymmetricConv3d) -> nn.Sequential:
+def factorised_conv(conv: SymmetricConv3d) -> WallsSequential:
     """Two ``nn.Conv3d`` computing ``conv`` (module docstring): stencils first or channels first for a
     scalar output (whichever has fewer multiply-adds), channels first for a vector output. Weights in
     the coefficients' dtype; the fixed stencil weights are the exact ±1/0 entries of the cube basis."""
@@ -119,7 +113,7 @@ def factorised_conv(conv: SymmetricConv3d) -> nn.Sequential:
         first = coeffs.permute(0, 2, 1).reshape(fields * r, c, 1, 1, 1)  # row r_index f·r + q
         stencil = basis.permute(1, 0, 2, 3, 4)  # (3, r, k, k, k): output component a, input orbit q
         stencil = stencil.repeat(fields, 1, 1, 1, 1)  # (3F, r, k, k, k), group f
-        return nn.Sequential(
+        return WallsSequential(
             _conv(c, fields * r, 1, bias=False, weight=first),
             _conv(fields * r, o, k, groups=fields, bias=False, weight=stencil),
         )
@@ -128,13 +122,13 @@ def factorised_conv(conv: SymmetricConv3d) -> nn.Sequential:
     if multiply_adds(c, o, k)["order"] == "stencils first":
         stencil = scalar[:, None].repeat(c, 1, 1, 1, 1)  # (r·C, 1, k, k, k): channel c·r + q = B_q
         second = coeffs.reshape(o, c * r, 1, 1, 1)  # index c·r + q, as the stencils
-        return nn.Sequential(
+        return WallsSequential(
             _conv(c, c * r, k, groups=c, bias=False, weight=stencil),
             _conv(c * r, o, 1, weight=second, bias_value=bias),
         )
     first = coeffs.permute(0, 2, 1).reshape(o * r, c, 1, 1, 1)  # channel o·r + q
     stencil = scalar[None].repeat(o, 1, 1, 1, 1)  # (O, r, k, k, k), group o
-    return nn.Sequential(
+    return WallsSequential(
         _conv(c, o * r, 1, bias=False, weight=first),
         _conv(o * r, o, k, groups=o, weight=stencil, bias_value=bias),
     )

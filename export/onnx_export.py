@@ -60,7 +60,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ch_numba import files, provenance
@@ -91,51 +90,24 @@ EXAMPLE_GRID = (6, 7, 8)
 
 
 # ------------------------------------------------------------------------------ graph rewrite
-class _SlicePadConv3d(nn.Module):
-    """A circularly padded Conv3d whose padding is written as Slice + Concat (same weights).
-
-    For padding p along an axis of size n: ``cat([x[n − p:], x, x[:p]])``, exactly what
-    ``padding_mode="circular"`` computes (for p ≤ n).
-    """
-
-    def __init__(self, conv: nn.Conv3d):
-        super().__init__()
-        self.weight, self.bias = conv.weight, conv.bias
-        self.pad = tuple(int(p) for p in conv.padding)
-        self.stride, self.dilation, self.groups = conv.stride, conv.dilation, conv.groups
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for dim, p in zip((-3, -2, -1), self.pad):
-            if p:
-                head = [slice(None)] * x.dim()
-                tail = [slice(None)] * x.dim()
-                head[dim], tail[dim] = slice(-p, None), slice(0, p)
-                x = torch.cat([x[tuple(head)], x, x[tuple(tail)]], dim=dim)
-        return F.conv3d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-
-def slice_padded_copy(model: nn.Module) -> nn.Module:
-    """Deep copy of ``model`` with every circular Conv3d replaced by :class:`_SlicePadConv3d`."""
-    model = copy.deepcopy(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Conv3d) and child.padding_mode == "circular":
-                setattr(parent, name, _SlicePadConv3d(child))
-    left = [n for n, m in model.named_modules() if getattr(m, "padding_mode", None) == "circular"]
-    if left:
-        raise ValueError(f"cannot rewrite the circular padding of {left} (not Conv3d)")
-    return model
-
-
 class _Step(nn.Module):
-    """``forward(phi, h1, h2) = model.step(phi, h1, h2)``: the unit that is exported."""
+    """``forward(phi, h1, h2[, walls]) = model.step(phi, h1, h2, walls)``: the unit that is exported."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, phi, h1, h2):
-        return self.model.step(phi, h1, h2)
+    def forward(self, phi, h1, h2, walls=None):
+        return self.model.step(phi, h1, h2, walls)
+
+
+def _walls_with_default(proto) -> None:
+    """Give the graph input ``walls`` a default (an initializer of the same name: all False, periodic), which
+    makes it optional in onnxruntime (an "overridable initializer"): callers that feed phi, h1, h2 only run
+    the periodic box as before."""
+    from onnx import numpy_helper
+
+    proto.graph.initializer.append(numpy_helper.from_array(np.zeros(3, dtype=bool), spec.WALLS_INPUT))
 
 
 # ------------------------------------------------------------------------------ metadata
@@ -195,6 +167,8 @@ def build_metadata(
         "checkpoint": checkpoint_name,
     }
     metadata["exported"]["graph"] = factorised.check_graph(graph, bool(metadata.get("equivariant")), pad_mode)
+    # Slice + Concat padding takes the optional walls input (export_model); Pad(mode=wrap) is periodic only
+    metadata["boundaries"] = "periodic,neumann" if pad_mode == "slice" else "periodic"
     return metadata
 
 
@@ -273,13 +247,18 @@ def export_model(
         model = factorised.factorised_copy(model)  # orbit stencils + channel products (export/factorised.py)
     elif getattr(model, "equivariant", False):
         model = model.to_plain()  # materialised kernels: plain constant weights, the plain model's graph
-    body = (slice_padded_copy(model) if pad_mode == "slice" else copy.deepcopy(model)).float().eval()
+    body = copy.deepcopy(model).float().eval()
+    body.set_boundary(None)  # the boundary is the graph's input (walls), not the model's
     hidden = int(model.hidden)
     g = torch.Generator().manual_seed(0)
     n, grid = EXAMPLE_BATCH, EXAMPLE_GRID
     phi = torch.rand((n, 1, *grid), generator=g)
     h1 = torch.rand((n, hidden, *grid), generator=g)  # distinct tensors: one object would become one input
     h2 = torch.rand((n, hidden, *grid), generator=g)
+    # Slice + Concat padding takes the walls input (ghost planes chosen with Where); Pad(wrap) is periodic only
+    walls = pad_mode == "slice"
+    args = (phi, h1, h2, torch.tensor([False, True, False])) if walls else (phi, h1, h2)
+    names = list(spec.INPUTS) + ([spec.WALLS_INPUT] if walls else [])
     batch = torch.export.Dim("batch", min=1)
     x, y, z = (torch.export.Dim(a, min=1) for a in ("x", "y", "z"))
     dims = {0: batch, 2: x, 3: y, 4: z}
@@ -295,12 +274,12 @@ def export_model(
             with torch.no_grad():
                 program = torch.onnx.export(
                     _Step(body),
-                    (phi, h1, h2),
+                    args,
                     dynamo=True,
                     opset_version=opset,
-                    input_names=list(spec.INPUTS),
+                    input_names=names,
                     output_names=list(spec.OUTPUTS),
-                    dynamic_shapes={"phi": dims, "h1": dims, "h2": dims},
+                    dynamic_shapes={"phi": dims, "h1": dims, "h2": dims, **({"walls": None} if walls else {})},
                     verbose=False,
                 )
             raw = Path(tmp) / "step.onnx"
@@ -311,11 +290,12 @@ def export_model(
         proto = onnx.load(str(raw))
     inputs = [i.name for i in proto.graph.input]
     outputs = [o.name for o in proto.graph.output]
-    if inputs != list(spec.INPUTS) or outputs != list(spec.OUTPUTS):
+    if inputs != names or outputs != list(spec.OUTPUTS):
         raise RuntimeError(
-            f"exported graph has inputs {inputs} and outputs {outputs}, expected "
-            f"{list(spec.INPUTS)} and {list(spec.OUTPUTS)}"
+            f"exported graph has inputs {inputs} and outputs {outputs}, expected {names} and {list(spec.OUTPUTS)}"
         )
+    if walls:
+        _walls_with_default(proto)
     written = {o.domain: o.version for o in proto.opset_import}.get("", 0)
     if written != opset:
         raise RuntimeError(f"the exporter wrote opset {written}, not the requested {opset}; choose another --opset")

@@ -9,9 +9,10 @@ Gates (as in the reference code CRANE, ``ConvGRUCell_parallel_3D``), for input x
     c  = tanh(x_c + h2c(r ⊙ h))       h2c = conv_k(H -> H)     -> tanh -> conv_1(H -> H)
     h' = (1 − z) ⊙ c + z ⊙ h
 
-conv_k is a 3D convolution with a k×k×k kernel, circular (periodic) padding k // 2 and a bias;
-conv_1 is a 1×1×1 convolution with a bias. The spatial size is preserved, and the cell commutes
-with periodic translations of its inputs (exactly, up to float round-off).
+conv_k is a 3D convolution with a k×k×k kernel, padding k // 2 and a bias: circular (periodic) on every
+axis by default, the half-sample mirror on axes with no-flux walls (``walls``, :mod:`surrogate.boundary`);
+conv_1 is a 1×1×1 convolution with a bias. The spatial size is preserved, and on a periodic box the cell
+commutes with periodic translations of its inputs (exactly, up to float round-off).
 
 Parameter count (C_in input channels, H hidden channels, k³ kernel taps; a conv from a to b
 channels with kernel k has k³·a·b weights + b biases)::
@@ -47,6 +48,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .boundary import PaddedConv3d, WallsSequential
+
 __all__ = ["ConvGRU3DCell", "PointwiseConv3d", "channel_product", "check_architecture", "periodic_conv"]
 
 
@@ -58,11 +61,10 @@ def check_architecture(hidden: int, kernel: int) -> None:
         raise ValueError(f"kernel must be a positive odd integer (size-preserving padding), got {kernel!r}")
 
 
-def periodic_conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv3d:
-    """k×k×k Conv3d with bias and circular padding k // 2 (1×1×1 when ``kernel == 1``)."""
-    return nn.Conv3d(
-        in_channels, out_channels, kernel_size=kernel, padding=kernel // 2, padding_mode="circular", bias=True
-    )
+def periodic_conv(in_channels: int, out_channels: int, kernel: int) -> PaddedConv3d:
+    """k×k×k Conv3d with bias, padded by the boundary (circular on a periodic box; 1×1×1 when ``kernel == 1``);
+    the parameters and state-dict keys of ``nn.Conv3d(padding_mode="circular")``."""
+    return PaddedConv3d(in_channels, out_channels, kernel)
 
 
 def channel_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -96,9 +98,9 @@ class PointwiseConv3d(nn.Conv3d):
         return channel_product(x, self.weight.reshape(self.out_channels, self.in_channels), self.bias)
 
 
-def _gate_block(in_channels: int, out_channels: int, kernel: int, conv=periodic_conv) -> nn.Sequential:
+def _gate_block(in_channels: int, out_channels: int, kernel: int, conv=periodic_conv) -> WallsSequential:
     """conv_k(in -> out) -> tanh -> conv_1(out -> out); conv_k = ``conv(in, out, kernel)``."""
-    return nn.Sequential(
+    return WallsSequential(
         conv(in_channels, out_channels, kernel),
         nn.Tanh(),
         PointwiseConv3d(out_channels, out_channels),
@@ -115,7 +117,7 @@ class ConvGRU3DCell(nn.Module):
     hidden : int
         Channels H of the hidden state (default 10).
     kernel : int
-        Odd kernel size k of the spatial convolutions (default 3), circular padding.
+        Odd kernel size k of the spatial convolutions (default 3), padded by the boundary.
     conv : callable (in_channels, out_channels, kernel) -> module, optional
         Factory of the three conv_k (default :func:`periodic_conv`; the cube-equivariant model
         passes :func:`surrogate.equivariant.symmetric_conv`). The gate structure is the same.
@@ -138,13 +140,15 @@ class ConvGRU3DCell(nn.Module):
         n, _, *grid = x.shape
         return x.new_zeros((n, self.hidden, *grid))
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None, walls=None) -> torch.Tensor:
         """One step.
 
         Parameters
         ----------
         x : Tensor (N, C_in, X, Y, Z)
         h : Tensor (N, H, X, Y, Z) or None (zeros)
+        walls : None (periodic), (x, y, z) bools or a bool tensor (3,): the axes with no-flux walls
+            (:mod:`surrogate.boundary`)
 
         Returns
         -------
@@ -157,11 +161,11 @@ class ConvGRU3DCell(nn.Module):
         n, _, *grid = x.shape
         if tuple(h.shape) != (n, self.hidden, *grid):
             raise ValueError(f"expected h of shape {(n, self.hidden, *grid)} (N, H, X, Y, Z), got {tuple(h.shape)}")
-        x_r, x_z, x_c = self.i2h(x).split(self.hidden, dim=1)
-        h_r, h_z = self.h2h(h).split(self.hidden, dim=1)
+        x_r, x_z, x_c = self.i2h(x, walls).split(self.hidden, dim=1)
+        h_r, h_z = self.h2h(h, walls).split(self.hidden, dim=1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
-        c = torch.tanh(x_c + self.h2candidate(r * h))
+        c = torch.tanh(x_c + self.h2candidate(r * h, walls))
         return (1 - z) * c + z * h
 
     def extra_repr(self) -> str:

@@ -76,6 +76,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .boundary import pad
 from .cells import channel_product
 from .symmetry import N_SYMMETRIES, SYMMETRIES, cube_symmetry
 
@@ -314,30 +315,37 @@ class SymmetricConv3d(nn.Module):
 
     #: False: always the dense conv3d of the materialised kernel (what benchmarks/crnn_step.py compares against)
     stencils_first: bool = True
+    takes_walls = True  # padded by the boundary (surrogate.boundary.WallsSequential hands ``walls`` over)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, walls=None) -> torch.Tensor:
+        """The convolution, its input padded by :func:`surrogate.boundary.pad` (``walls``: None on a periodic
+        box). The fast paths on a box with walls run on the padded field and keep its interior."""
         if self.stencils_first and self.kernel == 3 and not torch.onnx.is_in_onnx_export():
             if x.dim() != 5 or x.shape[1] != self.in_channels:
                 raise ValueError(f"expected x of shape (N, {self.in_channels}, X, Y, Z), got {tuple(x.shape)}")
-            return self._vector_taps_first(x) if self.vector else self._stencils_first(x)
-        p = self.kernel // 2
-        if p:
-            x = F.pad(x, (p, p, p, p, p, p), mode="circular")
-        return F.conv3d(x, self.weight, self.bias)
+            return self._vector_taps_first(x, walls) if self.vector else self._stencils_first(x, walls)
+        return F.conv3d(pad(x, self.kernel // 2, walls), self.weight, self.bias)
 
-    def _stencils_first(self, x: torch.Tensor) -> torch.Tensor:
+    def _stencils_first(self, x: torch.Tensor, walls=None) -> torch.Tensor:
         """The fast path of the module docstring: 1×1 conv (4C -> O) of :func:`cube_stencils` (x)."""
         n, c, *grid = x.shape
-        feats = cube_stencils(x).reshape(n, 4 * c, *grid)  # channel index 4 c + r
+        if walls is None:
+            feats = cube_stencils(x)
+        else:  # the periodic stencils of the padded field are exact inside it
+            feats = cube_stencils(pad(x, 1, walls))[..., 1:-1, 1:-1, 1:-1]
+        feats = feats.reshape(n, 4 * c, *grid)  # channel index 4 c + r
         return channel_product(feats, self.coeffs.reshape(self.out_channels, 4 * c), self.bias)
 
-    def _vector_taps_first(self, x: torch.Tensor) -> torch.Tensor:
+    def _vector_taps_first(self, x: torch.Tensor, walls=None) -> torch.Tensor:
         """Vector fast path: the channel sums z_{f,r} = Σ_c c_{f,c,r} x_c first (3 taps per output
-        vector), then the fixed odd stencils of :func:`_vector_stencils`."""
+        vector), then the fixed odd stencils of :func:`_vector_stencils` (z are scalar fields: padded as such)."""
         n, c, *grid = x.shape
         fields = self.out_channels // 3
         z = channel_product(x, self.coeffs.permute(0, 2, 1).reshape(fields * 3, c))  # channel 3 f + r
-        return _vector_stencils(z.reshape(n, fields, 3, *grid))
+        if walls is None:
+            return _vector_stencils(z.reshape(n, fields, 3, *grid))
+        z = pad(z, 1, walls)
+        return _vector_stencils(z.reshape(n, fields, 3, *z.shape[-3:]))[..., 1:-1, 1:-1, 1:-1]
 
     @torch.no_grad()
     def project(self, weight: torch.Tensor) -> torch.Tensor:

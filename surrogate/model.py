@@ -34,6 +34,12 @@ Convolutions use circular padding and the divergence uses ``torch.roll``, so the
 exactly equivariant under periodic translations, and all ops export to standard ONNX
 (circular pad and roll become Slice + Concat).
 
+No-flux walls (:meth:`CRNN.set_boundary`, :mod:`surrogate.boundary`): on an axis with walls the
+convolutions' inputs are padded with the half-sample mirror, the flux's normal component is mirrored
+with its sign changed (no flux through the wall: mass still exact) and its volume mean is not removed;
+for the cube-equivariant model the step is then exactly the restriction of its step on the periodic
+box of twice the size holding the field and its mirror image.
+
 Cube-equivariant variant (``equivariant=True``)
 -----------------------------------------------
 Every k×k×k convolution is tied to the symmetric kernels of :mod:`surrogate.equivariant`: the
@@ -77,6 +83,7 @@ import copy
 import torch
 from torch import nn
 
+from .boundary import WallsSequential, as_walls, mask_wall_components, vector_shift
 from .cells import ConvGRU3DCell, PointwiseConv3d, check_architecture, periodic_conv
 from .equivariant import SymmetricConv3d, symmetric_conv
 
@@ -86,20 +93,26 @@ _SPATIAL = (-3, -2, -1)
 
 
 class FluxDivergence(nn.Module):
-    """Fixed periodic divergence: J (N, 3, X, Y, Z) -> Σ_a (J_a[i − e_a] − J_a[i + e_a]) (N, 1, X, Y, Z).
+    """Fixed divergence: J (N, 3, X, Y, Z) -> Σ_a (J_a[i − e_a] − J_a[i + e_a]) (N, 1, X, Y, Z).
 
     Component a of J pairs with spatial dim a (x: −3, y: −2, z: −1). No parameters, no buffers.
     This is minus the central-difference divergence times 2 dx; the sign and scale are
-    absorbed by the learned flux.
+    absorbed by the learned flux. Periodic along every axis by default; across a no-flux wall
+    (``walls``, :mod:`surrogate.boundary`) J_a's ghost value is its mirror with the sign changed
+    (J_a[−1] = −J_a[0]), so the sum over the box still telescopes to zero: mass is conserved.
     """
 
-    def forward(self, flux: torch.Tensor) -> torch.Tensor:
+    def forward(self, flux: torch.Tensor, walls=None) -> torch.Tensor:
         if flux.dim() != 5 or flux.shape[1] != 3:
             raise ValueError(f"expected flux of shape (N, 3, X, Y, Z), got {tuple(flux.shape)}")
         out = None
         for a, dim in enumerate(_SPATIAL):
             j = flux[:, a : a + 1]
-            term = torch.roll(j, shifts=1, dims=dim) - torch.roll(j, shifts=-1, dims=dim)
+            if walls is None:
+                term = torch.roll(j, shifts=1, dims=dim) - torch.roll(j, shifts=-1, dims=dim)
+            else:
+                before, after = vector_shift(j, a, walls)
+                term = before - after
             out = term if out is None else out + term
         return out
 
@@ -144,7 +157,7 @@ class CRNN(nn.Module):
         conv = symmetric_conv if equivariant else periodic_conv
         self.cell1 = ConvGRU3DCell(1, hidden, kernel, conv=conv)
         self.cell2 = ConvGRU3DCell(hidden, hidden, kernel, conv=conv)
-        self.head = nn.Sequential(  # built in this order: the random initialisation depends on it
+        self.head = WallsSequential(  # built in this order: the random initialisation depends on it
             PointwiseConv3d(hidden, hidden),
             nn.Tanh(),
             PointwiseConv3d(hidden, hidden),
@@ -154,6 +167,26 @@ class CRNN(nn.Module):
             else conv(hidden, 3 if conservative else 1, kernel),
         )
         self.divergence = FluxDivergence()
+        self._walls = None  # the axes with no-flux walls (set_boundary); None: periodic
+
+    # -- boundary ------------------------------------------------------------------------------
+    def set_boundary(self, boundary) -> "CRNN":
+        """Run on a box with no-flux walls (or periodic again); returns the model.
+
+        ``boundary``: None or "periodic" (every axis, the default), "neumann", "X,Y,Z" or three names
+        (``ch_numba.CHParams.boundary``'s forms). Every k×k×k convolution's input is then padded with the
+        half-sample mirror on the wall axes and the flux's normal component is mirrored with its sign
+        changed (:mod:`surrogate.boundary`); no weights change. Not stored in the state dict: a
+        checkpoint's model is periodic until told otherwise.
+        """
+        self._walls = as_walls(boundary)
+        return self
+
+    @property
+    def boundary(self) -> tuple:
+        """(x, y, z) boundary names, e.g. ("periodic", "periodic", "neumann") (:meth:`set_boundary`)."""
+        walls = self._walls or (False, False, False)
+        return tuple("neumann" if w else "periodic" for w in walls)
 
     # -- description -------------------------------------------------------------------------
     @property
@@ -183,6 +216,7 @@ class CRNN(nn.Module):
         in this model's train/eval mode; built without touching torch's global RNG."""
         with torch.random.fork_rng(devices=[]):
             other = CRNN(self.conservative, self.hidden, self.kernel, equivariant=equivariant)
+        other._walls = self._walls
         p = next(self.parameters())
         return other.to(device=p.device, dtype=p.dtype).train(self.training)
 
@@ -252,7 +286,7 @@ class CRNN(nn.Module):
         return phi.new_zeros((n, self.hidden, *grid)), phi.new_zeros((n, self.hidden, *grid))
 
     def step(
-        self, phi: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor
+        self, phi: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor, walls=None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One network step with explicit hidden states (the unit the ONNX export takes).
 
@@ -260,6 +294,9 @@ class CRNN(nn.Module):
         ----------
         phi : Tensor (N, 1, X, Y, Z)
         h1, h2 : Tensor (N, H, X, Y, Z)
+        walls : bool Tensor (3,), optional
+            The axes (x, y, z) with no-flux walls, chosen at run time (the exported step's input);
+            default: the model's boundary (:meth:`set_boundary`).
 
         Returns
         -------
@@ -268,13 +305,15 @@ class CRNN(nn.Module):
         self._check_phi(phi)
         self._check_hidden(phi, h1, "h1")
         self._check_hidden(phi, h2, "h2")
-        h1 = self.cell1(phi, h1)
-        h2 = self.cell2(h1, h2)
-        out = self.head(h2)
+        if walls is None:
+            walls = self._walls
+        h1 = self.cell1(phi, h1, walls)
+        h2 = self.cell2(h1, h2, walls)
+        out = self.head(h2, walls)
         if self.conservative:
             out = out.to(phi.dtype)  # under autocast (bf16) the divergence still telescopes in phi's precision
-            flux = out - out.mean(dim=_SPATIAL, keepdim=True)
-            phi_next = phi + self.divergence(flux)
+            flux = out - mask_wall_components(out.mean(dim=_SPATIAL, keepdim=True), walls)
+            phi_next = phi + self.divergence(flux, walls)
         else:
             phi_next = torch.sigmoid(out)
         return phi_next, h1, h2

@@ -400,7 +400,7 @@ def test_export_writes_the_plain_graph_and_records_equivariant(tmp_path, exporte
     # the graph is the plain model's: same nodes (so the same cost per step), same signature
     proto, plain = onnx.load(str(path)), onnx.load(str(exported_model[1]))
     assert Counter(n.op_type for n in proto.graph.node) == Counter(n.op_type for n in plain.graph.node)
-    assert [i.name for i in proto.graph.input] == list(spec.INPUTS)
+    assert [i.name for i in proto.graph.input] == [*spec.INPUTS, spec.WALLS_INPUT]  # walls: optional (a default)
     assert [o.name for o in proto.graph.output] == list(spec.OUTPUTS)
     assert json.loads({p.key: p.value for p in plain.metadata_props}[spec.METADATA_KEY])["equivariant"] is False
     # onnxruntime = PyTorch, and the exported step still commutes with a rotation (float32 round-off)

@@ -150,8 +150,8 @@ def _mean_range(meta):
 def stated_physics(physics) -> dict[str, float]:
     """The physics a caller states, as floats: ``physics`` is a ``ch_numba.CHParams``, or a mapping or
     object with any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step (a mapping's other
-    keys raise ValueError, except the spectral scheme's settings and a periodic ``boundary``: no-flux
-    walls are refused, :data:`WALLS_NOT_IMPLEMENTED`; a value that is not a positive number
+    keys raise ValueError, except the spectral scheme's settings and ``boundary`` (the Rollout's own
+    ``boundary=`` says where the walls are); a value that is not a positive number
     raises ValueError; so does anything else, e.g. a string ``"eps=1.5"`` or an object with none of
     these attributes). Entries that are absent or None are left out."""
     if isinstance(physics, Mapping):
@@ -161,7 +161,6 @@ def stated_physics(physics) -> dict[str, float]:
                 f"physics has unknown entries {', '.join(unknown)}; expected any of {', '.join(_PHYSICS_KEYS)}"
             )
         stated = {k: physics[k] for k in _PHYSICS_KEYS if physics.get(k) is not None}
-        refuse_walls(physics.get("boundary"), "physics")
     elif isinstance(physics, (str, bytes, int, float)) or not any(hasattr(physics, k) for k in _PHYSICS_KEYS):
         raise ValueError(
             f"physics must be a ch_numba.CHParams, a mapping or an object with any of {', '.join(_PHYSICS_KEYS)}; "
@@ -169,7 +168,6 @@ def stated_physics(physics) -> dict[str, float]:
         )
     else:
         stated = {k: getattr(physics, k) for k in _PHYSICS_KEYS if getattr(physics, k, None) is not None}
-        refuse_walls(getattr(physics, "boundary", None), "physics")
     for k, v in stated.items():
         if _number(v) is None or float(v) <= 0:
             raise ValueError(f"physics {k}={v!r} is not a positive number")

@@ -13,8 +13,8 @@ conservative; 5 otherwise): then the interior equals the whole-box step up to ro
 conservative model removes the volume mean of its flux; here that mean is taken over the extended
 block instead of the box, which changes φ′ by round-off only (the divergence of a constant is zero),
 so no mean is exchanged. Each interior extent must be ≥ ``halo`` (the ghosts then come from the
-nearest neighbours only). Models whose metadata names a non-periodic ``boundary`` are refused until
-the surrogate has no-flux walls.
+nearest neighbours only). A Rollout made with no-flux walls (``boundary=``) is refused: the ghost layers
+come from the neighbours on every axis.
 
 Cost: the halo is ``downscale · halo`` solver cells; subdomain origins are multiples of ``downscale``
 on the solver grid (the network grid samples every downscale-th voxel from voxel 0). Each rank
@@ -66,11 +66,11 @@ def step_halo(runner, phi, h1, h2, halo: int | None = None):
     arrays of the same layouts with the ghost layers cut off. ValueError (one line) for a halo below
     the model's, an interior smaller than the halo, shapes that do not match, NaN or Inf.
     """
-    boundary = runner.metadata.get("boundary", "periodic")
-    if boundary != "periodic":
+    boundary = getattr(runner, "boundary", ("periodic",) * 3)
+    if any(b != "periodic" for b in boundary):
         raise ValueError(
-            f"the model's boundary is {boundary!r}, not periodic: subdomain steps need periodic models until "
-            f"no-flux walls exist in the surrogate"
+            f"subdomain steps (step_halo) take their ghost layers from the neighbours on every axis: make the "
+            f"Rollout without boundary={','.join(boundary)!r} (walls are the whole-box step's)"
         )
     need = runner.halo
     g = need if halo is None else halo

@@ -48,6 +48,8 @@ class RunnerBase:
     metadata: dict
     dtype: np.dtype
     hidden_channels: int
+    #: (x, y, z) boundary names of the box the runner steps (``boundary=`` of the subclass; periodic by default)
+    boundary: tuple = ("periodic", "periodic", "periodic")
 
     # -- description -----------------------------------------------------------------------
     @property
@@ -80,8 +82,9 @@ class RunnerBase:
 
     # -- resolution helpers ----------------------------------------------------------------
     def downscale(self, field) -> np.ndarray:
-        """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel."""
-        return downsample(field, self.factor)
+        """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel along
+        periodic axes, block means along axes with walls (:func:`export.runtime.resample.downsample`)."""
+        return downsample(field, self.factor, self.boundary)
 
     def upscale(self, pred) -> np.ndarray:
         """Network field (..., X, Y, Z) -> (..., f·X, f·Y, f·Z), each voxel repeated f³ times."""
@@ -89,7 +92,7 @@ class RunnerBase:
 
     def to_network(self, phi) -> np.ndarray:
         """Solver field(s) -> network input: (X, Y, Z) or a solver batch (B, X, Y, Z) at the ground-truth
-        resolution -> (B, 1, X/f, Y/f, Z/f) (B = 1 for a single field), every f-th voxel.
+        resolution -> (B, 1, X/f, Y/f, Z/f) (B = 1 for a single field), as :meth:`downscale`.
 
         The solver (ch_numba) batches as (B, X, Y, Z); the network as (N, 1, X, Y, Z) (one channel).
         """

@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ch_numba.params import boundary_text, parse_boundary  # stdlib only
+
 from . import spec
 from .guards import (
     MEAN_RANGE_SDS,
@@ -87,6 +89,12 @@ class Rollout(RunnerBase):
         The caller's physics (any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step),
         checked against the metadata: a difference warns once (:class:`TrainingRangeWarning`,
         module docstring). Not given: not checked.
+    boundary : str or tuple, optional
+        The box's boundary: "periodic" (default), "neumann" (no-flux walls on every axis), "X,Y,Z" or
+        three names, as ``ch_numba.CHParams.boundary``. On a wall axis the step pads with the half-sample
+        mirror and no mass crosses the wall (:mod:`export.runtime.spec`, input ``walls``); a model whose
+        graph pads periodically only (exported before walls existed, or with ``--pad-mode wrap``) is
+        refused for walls in one line. :meth:`downscale` takes block means along wall axes.
 
     Attributes
     ----------
@@ -106,7 +114,9 @@ class Rollout(RunnerBase):
         warning when the Rollout is made).
     """
 
-    def __init__(self, path, providers="auto", threads: int | None = None, tf32: bool = False, *, physics=None):
+    def __init__(
+        self, path, providers="auto", threads: int | None = None, tf32: bool = False, *, physics=None, boundary=None
+    ):
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder, not a model file")
@@ -120,6 +130,7 @@ class Rollout(RunnerBase):
                 f"{self.path}: metadata says hidden={self.metadata['hidden']} but the graph's h1 has "
                 f"{self.hidden_channels} channels"
             )
+        self._set_boundary(boundary)
         self.device, self.device_id = session_device(self.session)
         self._binding = self.session.io_binding()
         self._shape = None  # (N, 1, X, Y, Z) of the running state, None after reset
@@ -181,6 +192,21 @@ class Rollout(RunnerBase):
                 f"(ic_mean +- {MEAN_RANGE_SDS:g} ic_mean_sd of its data set); the surrogate is only "
                 f"as good as its training distribution",
                 4,
+            )
+
+    def _set_boundary(self, boundary) -> None:
+        """:attr:`boundary` and the ``walls`` input fed to every step (None: the graph's default, periodic)."""
+        self.boundary = parse_boundary("periodic" if boundary is None else boundary)
+        overridable = {i.name for i in self.session.get_overridable_initializers()}
+        self.supports_walls = spec.WALLS_INPUT in overridable
+        walls = tuple(b == "neumann" for b in self.boundary)
+        # bound as an OrtValue on the host (bind_cpu_input does not see an input with a default)
+        self._walls = ort.OrtValue.ortvalue_from_numpy(np.array(walls, dtype=bool)) if any(walls) else None
+        if self._walls is not None and not self.supports_walls:
+            raise ValueError(
+                f"{self.path} cannot run a box with no-flux walls (boundary {boundary_text(self.boundary)}): its graph "
+                f"pads periodically only (exported before walls existed, or with --pad-mode wrap); re-export its "
+                f"checkpoint with python -m export"
             )
 
     # -- signature -------------------------------------------------------------------------
@@ -257,6 +283,8 @@ class Rollout(RunnerBase):
             b.bind_ortvalue_input(name, value)
         for name, value in zip(spec.OUTPUTS, self._next):
             b.bind_ortvalue_output(name, value)
+        if self._walls is not None:
+            b.bind_ortvalue_input(spec.WALLS_INPUT, self._walls)
         b.synchronize_inputs()
         self.session.run_with_iobinding(b)
         b.synchronize_outputs()

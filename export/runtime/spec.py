@@ -8,8 +8,15 @@ An exported model is ONE recurrent step of :class:`surrogate.CRNN` (no loop insi
     outputs  phi_next  (N, 1, X, Y, Z)             φ_{n+1}, one saved frame later
              h1_next, h2_next (N, H, X, Y, Z)      the hidden states to feed to the next step
 
+    optional walls     (3,)             bool      the axes (x, y, z) with no-flux walls; an input with a
+                                                default (an initializer of the same name: all False,
+                                                periodic), so callers that do not feed it run the
+                                                periodic box as before; absent in files exported before
+                                                walls (periodic only) and with ``--pad-mode wrap``
+
 N, X, Y, Z are dynamic (named ``batch``, ``x``, ``y``, ``z`` in the graph); H is fixed (10).
-Boundary conditions are periodic along x, y, z.
+On a wall axis the step pads with the half-sample mirror and mirrors the flux's normal component with
+its sign changed (surrogate/boundary.py): no mass crosses a wall.
 
 The model's ``metadata_props`` hold the key :data:`METADATA_KEY` (``"ch3d"``) whose value is
 a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The full schema
@@ -45,6 +52,8 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
                                   code_version_source ("checkpoint"; "exporter" when the checkpoint
                                   lacked it and code_version is "exported by ch3d V+git.D"), command,
                                   torch, train_config, dataset_attrs (root attributes of the data set)
+    boundaries                    "periodic" (the graph pads circularly only) or "periodic,neumann" (it
+                                  takes the optional ``walls`` input); absent in older files: periodic
     exported                      exporter, opset, padding, graph ("dense": materialised k³ kernels;
                                   "factorised": orbit stencils + 1×1 channel product, export/factorised.py;
                                   absent in older files: dense), torch/onnx/ch3d versions, git commit,
@@ -60,6 +69,8 @@ FORMAT_VERSION = 1
 METADATA_KEY = "ch3d"
 
 INPUTS = ("phi", "h1", "h2")
+#: the optional input (with a default) selecting the axes with no-flux walls
+WALLS_INPUT = "walls"
 OUTPUTS = ("phi_next", "h1_next", "h2_next")
 DYNAMIC_AXES = ("batch", "x", "y", "z")
 
