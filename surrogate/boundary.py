@@ -112,7 +112,9 @@ def mask_wall_components(mean: torch.Tensor, walls=None) -> torch.Tensor:
 
 class WallsSequential(nn.Sequential):
     """``nn.Sequential`` whose ``forward(x, walls)`` hands ``walls`` to the modules that pad (attribute
-    ``takes_walls``: the k×k×k convolutions); same state-dict keys as ``nn.Sequential``."""
+    ``takes_walls``: the k×k×k convolutions, and nested WallsSequentials); same state-dict keys as ``nn.Sequential``."""
+
+    takes_walls = True
 
     def forward(self, x: torch.Tensor, walls=None) -> torch.Tensor:
         for module in self:
