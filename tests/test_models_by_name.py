@@ -103,10 +103,11 @@ def test_the_card_states_the_files_physics_and_checkpoint(name):
     meta, text = model_card(name)
     assert meta == read_file_metadata(MODELS / f"{name}.onnx")
     card = json.loads((MODELS / "cards.json").read_text(encoding="utf-8"))[name]
+    stale = f"models/cards.json[{name!r}] describes another model than models/{name}.onnx: update the card"
     for key in PHYSICS:
-        assert card["emulates"][key] == meta[key], key
+        assert card["emulates"][key] == meta[key], f"{stale} ({key})"
     for key in ("best_epoch", "best_val_loss"):  # the card describes this checkpoint, not an earlier one
-        assert card["train"][key] == meta["train"][key], key
+        assert card["train"][key] == meta["train"][key], f"{stale} and its numbers ({key})"
     assert f"eps = {meta['epsilon']:g}," in text and f"one step = {meta['time_per_step']:g} time units" in text
     assert f"trained on {meta['train_grid']}^3 boxes" in text and f"downsampled x{meta['downscale']}" in text
 
