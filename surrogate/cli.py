@@ -158,7 +158,7 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_rollout(a: argparse.Namespace, command: str) -> int:
-    from export.rollout import config_from_args, run_from_args
+    from export.rollout import config_from_args, rollout_boundary, run_from_args
 
     config = config_from_args(a)  # checks the output path and the numbers (--threads too) first
     try:
@@ -167,7 +167,7 @@ def run_rollout(a: argparse.Namespace, command: str) -> int:
         raise ValueError(
             f"`surrogate rollout` needs PyTorch ({exc}); for an exported .onnx model use `python -m export.rollout`"
         ) from None
-    runner = TorchRunner(a.model, device=a.device, threads=a.threads)
+    runner = TorchRunner(a.model, device=a.device, threads=a.threads, boundary=rollout_boundary(a))
     run_from_args(a, runner, config, command)
     return 0
 
