@@ -397,7 +397,8 @@ def config_from_args(a: argparse.Namespace) -> RolloutConfig:
 
 def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command: str) -> Path:
     """Make the IC the arguments ask for (at the ground-truth grid) and write the rollout with ``runner``."""
-    size, origin = a.size, f"--size {a.size if isinstance(a.size, int) else ','.join(map(str, a.size))}"
+    size = a.size
+    origin = f"--size {size if isinstance(size, int) or size is None else ','.join(map(str, size))}"
     if size is None:
         grid = runner.metadata.get("train_grid")
         box = isinstance(grid, (list, tuple)) and len(grid) == 3
