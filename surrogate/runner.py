@@ -6,7 +6,8 @@ use of the ONNX runtime::
 
     metadata        the "ch3d" metadata an export of this checkpoint would carry, less the exporter's
                     section (the model card, :func:`surrogate.card.build_card`: physics, downscale,
-                    train grid, ...), plus a "runner" section
+                    train grid, ...; ``boundaries`` "periodic,neumann": it pads by any boundary), plus a
+                    "runner" section
     factor, kernel, time_per_step, path, backend ("torch-cpu", "torch-cuda"), device
     boundary        the box's (x, y, z) boundary names (``boundary=``; periodic by default)
     downscale(field) / upscale(pred)        every f-th voxel (block means along wall axes) / each voxel
@@ -75,6 +76,7 @@ class TorchRunner(RunnerBase):
         ckpt = load_checkpoint(self.path, map_location="cpu")
         self.model = ckpt["model"].float().set_boundary(self.boundary).to(self.torch_device).eval()
         meta = build_card(ckpt)  # no "exported" section: the weights run in PyTorch
+        meta["boundaries"] = "periodic,neumann"  # what it can step, as an export with the walls input says
         meta["runner"] = {
             "torch": torch.__version__,
             "device": str(self.torch_device),
