@@ -76,6 +76,21 @@ def film_onnx(exported_model):
     return exported_model[1]
 
 
+@pytest.fixture(scope="module")
+def old_graph(exported_model, tmp_path_factory):
+    """The same step as a graph exported before walls: ``walls`` no graph input, only a constant (all False)."""
+    onnx = pytest.importorskip("onnx")
+
+    m = onnx.load(exported_model[1])
+    kept = [i for i in m.graph.input if i.name != "walls"]
+    assert len(kept) == len(m.graph.input) - 1
+    del m.graph.input[:]
+    m.graph.input.extend(kept)
+    out = tmp_path_factory.mktemp("old") / "periodic_only.onnx"
+    onnx.save(m, out)
+    return out
+
+
 def test_training_on_walls_records_the_boundary_and_fine_tunes_a_periodic_checkpoint(film):
     """The checkpoint and its card record the training data's boundary; --init-from a periodic checkpoint
     starts from its weights (one Adam step away: |Δw| ≤ lr); the validation loss is the film's: the free run
@@ -201,15 +216,13 @@ def test_export_rollout_on_the_ic_files_walls(film, film_onnx, tmp_path, capsys)
         (["--model-is-old"], "cannot run a box with no-flux walls"),
     ],
 )
-def test_bad_boundaries_are_one_line_exit_2(film, film_onnx, tmp_path, capsys, extra, says):
+def test_bad_boundaries_are_one_line_exit_2(film, film_onnx, old_graph, tmp_path, capsys, extra, says):
     """Unknown name, wrong length, a value contradicting the IC file, a graph exported before walls."""
-    from pathlib import Path
-
     from export.rollout import main
 
     model = str(film_onnx)
     if extra == ["--model-is-old"]:
-        model, extra = str(Path(__file__).resolve().parents[1] / "models" / "crnn.onnx"), []
+        model, extra = str(old_graph), []
     out = tmp_path / "x.h5"
     capsys.readouterr()
     try:  # argparse's refusals exit (SystemExit 2), the command's return 2
@@ -248,3 +261,44 @@ def test_torch_runner_and_rollout_agree_on_a_wall_box(film, exported_model):
     full = rng.random((8, 8, 6)).astype(np.float32)
     for r in (torch_runner, onnx_runner):
         np.testing.assert_allclose(r.downscale(full), _block_means(full, 2, (False, False, True)), atol=1e-7)
+
+
+def test_evaluate_refuses_a_graph_without_walls_in_one_line(film, old_graph, tmp_path, capsys):
+    """A graph exported before the walls input (as the shipped ONNX files until re-exported): evaluating it on
+    the film is refused, exit 2, one line, nothing written; the same graph still runs a periodic box."""
+    from export.runtime import Rollout
+    from surrogate.cli import main
+
+    old = old_graph
+    assert not Rollout(old, providers="cpu", threads=1).supports_walls
+    out = tmp_path / "ev"
+    capsys.readouterr()
+    assert main(["evaluate", str(old), str(film["data"]), "--out", str(out), "--no-plots", "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot run a box with no-flux walls (boundary periodic,periodic,neumann)" in err
+    assert len(err.splitlines()) == 1 and not (out / "evaluation.json").exists()
+
+
+def test_surrogate_rollout_makes_the_film_ic_for_its_walls(film, tmp_path):
+    """``surrogate rollout --size X,Y,Z --boundary``: the Perlin IC made for the walls (not periodic along z),
+    block-mean downscaled at frame 0, the file's box and F the film's, mass kept; the walls change the run."""
+    import ch_numba
+    from ch_numba import initial
+    from surrogate.cli import main
+
+    base = ["rollout", str(film["ckpt"]), "--ic", "perlin", "--size", "8,8,6", "--steps", "4", "--seed", "4"]
+    base += ["--device", "cpu", "--threads", "1", "--frequency", "2"]
+    runs = {}
+    for name, boundary in (("film", "periodic,periodic,neumann"), ("box", "periodic")):
+        runs[name] = tmp_path / f"{name}.h5"
+        assert main(base + ["--boundary", boundary, "--out", str(runs[name])]) == 0
+    ic = initial.perlin((8, 8, 6), 2, 4, boundary=FILM)
+    assert not np.allclose(ic, initial.perlin((8, 8, 6), 2, 4))  # the IC knows the walls
+    with ch_numba.open_dataset(runs["film"]) as ds, ch_numba.open_dataset(runs["box"]) as box:
+        assert ds.params.boundary == FILM and int(ds.attrs["format_version"]) == 2 and box.params.periodic
+        p = ds.params
+        np.testing.assert_allclose(ds.phi[0, 0], _block_means(ic, 2, (False, False, True)), atol=1e-6)
+        F = [_free_energy(x, p.epsilon, p.W, p.dx, (False, False, True)) for x in ds.phi[0]]
+        np.testing.assert_allclose(ds.free_energy[0], F, rtol=1e-5)
+        assert np.max(np.abs(ds.phi_mean[0] - ds.phi_mean[0, 0])) < 1e-6
+        assert np.abs(ds.phi[0, -1] - box.phi[0, -1]).max() > 1e-3
