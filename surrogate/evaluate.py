@@ -18,7 +18,9 @@ No-flux walls: the box is the data set's (``CHParams.boundary`` of its attribute
 (:func:`surrogate.loading.load_runner`: mirror padding on wall axes; an ONNX graph exported before walls
 is refused in one line), φ[::f, ::f, ::f] below stands for the downsampling with that boundary
 (:func:`export.runtime.resample.downsample`), F is computed with the wall physics (no gradient across a
-wall) on both grids and ∇ in δ uses the mirror ghosts. evaluation.json records ``data.boundary``,
+wall) on both grids, ∇ in δ and the interface velocity use the mirror ghosts, L is that of the
+mirror-doubled periodic box (:func:`surrogate.metrics.mirror_doubled`) and the stationarity undoes no
+translation along a wall axis (its layer shift there is null). evaluation.json records ``data.boundary``,
 ``model.boundary`` (the box stepped) and ``model.trained_boundary``.
 
 For a model trained with ``train --stride s`` (its metadata's ``stride``; 1 otherwise) one network
@@ -354,8 +356,8 @@ def evaluate_sequence(
     rec["free_energy_rel_error_network"] = metrics.relative_error(
         rec["free_energy_net_pred"], rec["free_energy_net_true"]
     )
-    rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f)
-    rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f)
+    rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f, boundary=boundary)
+    rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f, boundary=boundary)
     rec["mass_drift_pred"] = metrics.relative_drift(rec["phi_mean_pred"])
     rec["mass_drift_true"] = metrics.relative_drift(m_true)
     with np.errstate(all="ignore"):
@@ -379,7 +381,7 @@ def evaluate_sequence(
             power_law_net_true=_fit(t_ic, rec["free_energy_net_true"], fit_range),
         )
     for who, frames in (("pred", pred_net), ("true", truth_net)):
-        st = metrics.stationarity(frames, 1)  # the last half of the sequence, network cells
+        st = metrics.stationarity(frames, 1, boundary=boundary)  # the last half of the sequence, network cells
         rec[f"stationarity_{who}"] = st
         for key, name in _STATIONARITY.items():
             rec[f"{name}_{who}"] = st[key]

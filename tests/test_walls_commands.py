@@ -302,3 +302,29 @@ def test_surrogate_rollout_makes_the_film_ic_for_its_walls(film, tmp_path):
         np.testing.assert_allclose(ds.free_energy[0], F, rtol=1e-5)
         assert np.max(np.abs(ds.phi_mean[0] - ds.phi_mean[0, 0])) < 1e-6
         assert np.abs(ds.phi[0, -1] - box.phi[0, -1]).max() > 1e-3
+
+
+def test_evaluation_metrics_on_walls_against_analytic_values():
+    """δ's gradient uses the mirror ghost at a wall (a ramp: |∇φ|² = 1 inside, 1/4 at the two wall cells);
+    L of a cosine mode of the box with walls is its wavelength (the mirror-doubled box's pure mode); the
+    stationarity undoes translations along periodic axes only."""
+    from surrogate import metrics
+
+    n = 8
+    z = np.arange(n, dtype=np.float64)
+    ramp = np.broadcast_to(z, (4, 4, n)).copy()
+    den = 4 * 4 * ((n - 2) * 1.0 + 2 * 0.25)  # per (x, y) line: central differences, mirror ghosts at z walls
+    delta = metrics.interface_displacement(ramp + 0.1, ramp, boundary=FILM)
+    assert delta == pytest.approx(np.sqrt(4 * 4 * n * 0.01 / den), rel=1e-12)
+    m = 3
+    mode = 0.5 + 0.1 * np.broadcast_to(np.cos(np.pi * m * (z + 0.5) / n), (4, 4, n))
+    assert metrics.characteristic_length(mode, boundary=FILM) == pytest.approx(2 * n / m, rel=1e-12)
+    assert abs(metrics.characteristic_length(mode) - 2 * n / m) > 0.1  # the periodic FFT of a half cosine
+    rng = np.random.default_rng(1)
+    old = rng.random((6, 4, n))
+    moved, d = metrics.change_up_to_translation(np.roll(old, 2, axis=0), old, boundary=FILM)
+    assert d == [2, 0, 0] and moved == pytest.approx(0, abs=1e-12)
+    moved, d = metrics.change_up_to_translation(np.roll(old, 1, axis=2), old, boundary=FILM)
+    assert d[2] == 0 and moved > 0.1  # no translation through a wall
+    st = metrics.stationarity(np.stack([old, old, np.roll(old, 1, axis=0)]), 1, boundary=FILM)
+    assert st["translation"][2] == 0 and np.isnan(st["layer_shift"][2]) and np.isfinite(st["layer_shift"][0])

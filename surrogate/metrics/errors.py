@@ -15,9 +15,10 @@ and near an interface the gradient is along the normal, |∇φ_true|² = (∂_n 
 the |∇φ_true|²-weighted mean of d² over the interfaces: δ is the rms displacement of the
 interfaces, in the length units of ``dx`` (grid units for dx = 1), and δ = |d| for a rigid
 shift. ∇ uses periodic central differences (mirror ghosts across no-flux walls), which
-underestimate the steepest gradients a little: for the equilibrium profile ½(1 + tanh(x/w)) with w = √2 ε/√W = 4.24 (ε = 3) a rigid
-shift d gives δ = 1.007 |d| (1.03 |d| for w = 2). Errors that are not displacements (wrong phases far
-from interfaces) also raise δ, so it is an upper-bound-like "equivalent displacement".
+underestimate the steepest gradients a little: for the equilibrium profile ½(1 + tanh(x/w)) with
+w = √2 ε/√W = 4.24 (ε = 3) a rigid shift d gives δ = 1.007 |d| (1.03 |d| for w = 2). Errors that
+are not displacements (wrong phases far from interfaces) also raise δ, so it is an upper-bound-like
+"equivalent displacement".
 """
 
 from __future__ import annotations
