@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Roll out an exported surrogate (ONNX, no PyTorch) from an initial condition and write the "
         "frames in the ground truth's HDF5 data-set layout (one sequence).",
     )
-    add_rollout_arguments(p, "ONNX model written by `python -m export`")
+    add_rollout_arguments(p, "ONNX model written by `python -m export`, or a shipped model's name (crnn64, crnn, ...)")
     p.add_argument(
         "--providers",
         choices=PROVIDERS,

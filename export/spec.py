@@ -13,4 +13,5 @@ from .runtime.spec import (  # noqa: F401
     OUTPUTS,
     PHI_CONVENTION,
     REQUIRED_METADATA,
+    WALLS_INPUT,
 )

@@ -15,7 +15,8 @@ of the conservative head is a vector field: across a wall its normal component c
 (J_a[−1] = −J_a[0], J_a[N] = −J_a[N−1]), so the divergence sees no flux through the wall and the mass
 stays exact; its tangential components are scalars along that axis. The flux head's volume mean is
 removed only from components whose axis is periodic (on the mirrored 2N box the mean of an odd
-component is zero). A cube-equivariant model (:mod:`surrogate.equivariant`) commutes with the mirror
+component is zero) — for the cube-equivariant model; a model without its mirror symmetry has the mean
+removed on every axis (:func:`flux_offset`). A cube-equivariant model (:mod:`surrogate.equivariant`) commutes with the mirror
 x ↦ 2N−1−x of the doubled periodic box, so its step on a box with walls is exactly the restriction of
 its step on that doubled box, hidden states included (``tests/test_walls_surrogate.py``); the paper's
 model is only approximately equivariant (docs/REPRODUCTION.md, walls section).
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PaddedConv3d", "WallsSequential", "as_walls", "mask_wall_components", "pad", "vector_shift"]
+__all__ = ["PaddedConv3d", "WallsSequential", "as_walls", "flux_offset", "pad", "vector_shift"]
 
 _DIMS = (-3, -2, -1)
 
@@ -99,20 +100,28 @@ def vector_shift(j: torch.Tensor, axis: int, walls=None) -> tuple[torch.Tensor, 
     return padded[_index(j, dim, slice(0, n))], padded[_index(j, dim, slice(2, n + 2))]
 
 
-def mask_wall_components(mean: torch.Tensor, walls=None) -> torch.Tensor:
-    """The volume mean (N, 3, 1, 1, 1) of a flux with the components normal to walls set to zero (their
-    mean is not removed: on the mirrored periodic box it is zero; module docstring)."""
-    if walls is None:
+def flux_offset(mean: torch.Tensor, walls=None, exact_mirror: bool = True) -> torch.Tensor:
+    """What the flux head subtracts from the flux J (N, 3, X, Y, Z), given its volume mean ``mean``
+    (N, 3, 1, 1, 1): the mean along periodic axes (a constant flux moves nothing on a periodic box). Along an
+    axis with walls, for a cube-equivariant model (``exact_mirror``) nothing: on the mirror-doubled periodic
+    box its normal component is odd and has mean zero, so the wall step stays exactly the doubled box's. A
+    model without that symmetry (the paper's; ``exact_mirror=False``) has its mean removed there too: its
+    kernels turn even a uniform field into a constant flux, which a periodic box never feels and a wall
+    would pile up against (measured: φ leaves [−0.5, 1.5] within 10 steps; docs/walls_mirror_check.py)."""
+    if walls is None or not exact_mirror:
         return mean
     if isinstance(walls, tuple):
-        keep = torch.tensor([not w for w in walls], dtype=mean.dtype, device=mean.device)
-        return mean * keep.reshape(1, 3, 1, 1, 1)
-    return torch.where(walls.reshape(1, 3, 1, 1, 1), torch.zeros_like(mean), mean)
+        keep = torch.tensor([not w for w in walls], dtype=torch.bool, device=mean.device).reshape(1, 3, 1, 1, 1)
+    else:
+        keep = ~walls.reshape(1, 3, 1, 1, 1)
+    return torch.where(keep, mean, torch.zeros_like(mean))
 
 
 class WallsSequential(nn.Sequential):
     """``nn.Sequential`` whose ``forward(x, walls)`` hands ``walls`` to the modules that pad (attribute
-    ``takes_walls``: the k×k×k convolutions); same state-dict keys as ``nn.Sequential``."""
+    ``takes_walls``: the k×k×k convolutions, and nested WallsSequentials); same state-dict keys as ``nn.Sequential``."""
+
+    takes_walls = True
 
     def forward(self, x: torch.Tensor, walls=None) -> torch.Tensor:
         for module in self:

@@ -36,7 +36,8 @@ exactly equivariant under periodic translations, and all ops export to standard 
 
 No-flux walls (:meth:`CRNN.set_boundary`, :mod:`surrogate.boundary`): on an axis with walls the
 convolutions' inputs are padded with the half-sample mirror, the flux's normal component is mirrored
-with its sign changed (no flux through the wall: mass still exact) and its volume mean is not removed;
+with its sign changed (no flux through the wall: mass still exact) and, for the cube-equivariant model
+(``exact_mirror``), its volume mean is not removed (:func:`surrogate.boundary.flux_offset`);
 for the cube-equivariant model the step is then exactly the restriction of its step on the periodic
 box of twice the size holding the field and its mirror image.
 
@@ -83,7 +84,7 @@ import copy
 import torch
 from torch import nn
 
-from .boundary import WallsSequential, as_walls, mask_wall_components, vector_shift
+from .boundary import WallsSequential, as_walls, flux_offset, vector_shift
 from .cells import ConvGRU3DCell, PointwiseConv3d, check_architecture, periodic_conv
 from .equivariant import SymmetricConv3d, symmetric_conv
 
@@ -168,6 +169,9 @@ class CRNN(nn.Module):
         )
         self.divergence = FluxDivergence()
         self._walls = None  # the axes with no-flux walls (set_boundary); None: periodic
+        #: the step commutes with the cube's mirrors (an equivariant model, or a plain copy of one: to_plain):
+        #: the flux's mean along wall axes is then kept (surrogate.boundary.flux_offset)
+        self.exact_mirror = equivariant
 
     # -- boundary ------------------------------------------------------------------------------
     def set_boundary(self, boundary) -> "CRNN":
@@ -216,7 +220,7 @@ class CRNN(nn.Module):
         in this model's train/eval mode; built without touching torch's global RNG."""
         with torch.random.fork_rng(devices=[]):
             other = CRNN(self.conservative, self.hidden, self.kernel, equivariant=equivariant)
-        other._walls = self._walls
+        other._walls, other.exact_mirror = self._walls, self.exact_mirror or equivariant
         p = next(self.parameters())
         return other.to(device=p.device, dtype=p.dtype).train(self.training)
 
@@ -312,7 +316,7 @@ class CRNN(nn.Module):
         out = self.head(h2, walls)
         if self.conservative:
             out = out.to(phi.dtype)  # under autocast (bf16) the divergence still telescopes in phi's precision
-            flux = out - mask_wall_components(out.mean(dim=_SPATIAL, keepdim=True), walls)
+            flux = out - flux_offset(out.mean(dim=_SPATIAL, keepdim=True), walls, self.exact_mirror)
             phi_next = phi + self.divergence(flux, walls)
         else:
             phi_next = torch.sigmoid(out)

@@ -59,7 +59,8 @@ def test_graph_has_the_step_signature_with_dynamic_axes(exported_model):
     proto = onnx.load(str(exported_model[1]))
     onnx.checker.check_model(proto, full_check=True)
     dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
-    assert [i.name for i in proto.graph.input] == ["phi", "h1", "h2"]
+    assert [i.name for i in proto.graph.input] == ["phi", "h1", "h2", "walls"]  # walls: with a default (periodic)
+    assert [i.name for i in proto.graph.initializer if i.name == "walls"] == ["walls"]
     assert [o.name for o in proto.graph.output] == ["phi_next", "h1_next", "h2_next"]
     assert dims(proto.graph.input[0]) == ["batch", 1, "x", "y", "z"]
     assert dims(proto.graph.input[1]) == dims(proto.graph.input[2]) == ["batch", 10, "x", "y", "z"]

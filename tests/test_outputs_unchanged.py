@@ -31,8 +31,9 @@ PATH_KEYS = {"out", "ic_file"}
 #: onnxruntime's float32 output on another CPU (rollout frames); everything else is compared bitwise
 ORT_ATOL = 1e-6
 #: metadata entries the exporter writes since the golden model was made, with their values for it
-#: (issue 29: ``halo``, the ghost layers of a subdomain step; everything else is as before)
-NEW_METADATA = {"halo": 6}
+#: (issue 29: ``halo``, the ghost layers of a subdomain step; issue 27: ``boundaries``, the graph takes the
+#: optional ``walls`` input; everything else is as before)
+NEW_METADATA = {"halo": 6, "boundaries": "periodic,neumann"}
 
 #: ch3d metadata keys added after the golden files, with the value that means what the files did before
 #: (issue 26: one network step = one stored frame; the dense graph): left out of the comparison at that value
@@ -145,11 +146,30 @@ def test_exported_model_is_written_as_before(rewritten):
     new_meta = _metadata(new)
     assert {k: new_meta["ch3d"].pop(k, None) for k in NEW_METADATA} == NEW_METADATA
     assert new_meta == _metadata(old)
-    assert [n.SerializeToString() for n in new.graph.node] == [n.SerializeToString() for n in old.graph.node]
-    assert [i.SerializeToString() for i in new.graph.input] == [i.SerializeToString() for i in old.graph.input]
-    assert [o.SerializeToString() for o in new.graph.output] == [o.SerializeToString() for o in old.graph.output]
-    inits_old = {i.name: numpy_helper.to_array(i) for i in old.graph.initializer}
+    # issue 27: one more input, ``walls`` (bool[3]) with a default (an initializer: all False = periodic), which
+    # selects the ghost planes with Where; the periodic step it computes by default is the golden one, bitwise
+    old_inputs = [i.SerializeToString() for i in old.graph.input]
+    assert [i.SerializeToString() for i in new.graph.input][:3] == old_inputs
+    assert [i.name for i in new.graph.input] == ["phi", "h1", "h2", "walls"]
+    out_sig = lambda g: [(o.name, o.type.SerializeToString()) for o in g.output]  # noqa: E731  (not the node names)
+    assert out_sig(new.graph) == out_sig(old.graph)
+    inits_old = {i.name: numpy_helper.to_array(i) for i in old.graph.initializer if i.name.startswith("model.")}
     inits_new = {i.name: numpy_helper.to_array(i) for i in new.graph.initializer}
-    assert sorted(inits_new) == sorted(inits_old)
+    assert inits_new.pop("walls").tolist() == [False, False, False]
+    inits_new = {k: v for k, v in inits_new.items() if k.startswith("model.")}  # the weights (not slice indices)
+    assert sorted(inits_new) == sorted(inits_old) and len(inits_old) == 29
     for key, value in inits_old.items():
         assert inits_new[key].dtype == value.dtype and inits_new[key].tobytes() == value.tobytes(), key
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    feed = {
+        "phi": rng.random((2, 1, 6, 5, 4), dtype=np.float32),
+        "h1": rng.uniform(-1, 1, (2, 10, 6, 5, 4)).astype(np.float32),
+        "h2": rng.uniform(-1, 1, (2, 10, 6, 5, 4)).astype(np.float32),
+    }
+    runs = [
+        ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, feed)
+        for f in (GOLDEN / "crnn_export.onnx", rewritten / "crnn_export.onnx")
+    ]
+    for a, b in zip(*runs):
+        assert a.tobytes() == b.tobytes()

@@ -9,7 +9,7 @@ Modules, one concept each:
 * experiment families: :mod:`repro.evaluations` (heldout, large, torus, slice, ensemble: ``python -m
   surrogate evaluate`` against a solver data set), :mod:`repro.long_time` (long, coarsening: solver
   and network side by side), :mod:`repro.short` (check, ablation), :mod:`repro.cost`,
-  :mod:`repro.architecture`;
+  :mod:`repro.architecture`, :mod:`repro.walls` (the shipped model on boxes with no-flux walls);
 * :mod:`repro.report`: the Markdown tables of docs/results/summary.md.
 
 :data:`EXPERIMENTS` maps each experiment's name to its function ``f(ctx) -> dict`` (the JSON of
@@ -23,6 +23,7 @@ from .cost import exp_cost
 from .evaluations import exp_ensemble, exp_heldout, exp_large, exp_slice, exp_torus
 from .long_time import exp_coarsening, exp_long
 from .short import exp_ablation, exp_check
+from .walls import exp_walls
 
 EXPERIMENTS = {
     "check": exp_check,
@@ -36,4 +37,5 @@ EXPERIMENTS = {
     "ablation": exp_ablation,
     "cost": exp_cost,
     "architecture": exp_architecture,
+    "walls": exp_walls,
 }

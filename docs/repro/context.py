@@ -47,8 +47,8 @@ class Context:
         self.factor = r.factor
         self.grid = int(self.meta["train_grid"])
 
-    def runner(self, path, threads=None):
-        return self._Rollout(path, providers="cpu", threads=threads)
+    def runner(self, path, threads=None, boundary=None):
+        return self._Rollout(path, providers="cpu", threads=threads, boundary=boundary)
 
     def explicit(self) -> tuple[ch_numba.CHParams, int]:
         """(physics, steps per frame) of the explicit scheme over one network step: the training

@@ -120,6 +120,14 @@ class Architecture:
 
 
 @dataclass(frozen=True)
+class Walls:
+    """``walls``: the held-out sets are ``heldout``'s (with walls); the long run's network steps and Perlin seed."""
+
+    steps: int = 10_000
+    seed: int = 2024
+
+
+@dataclass(frozen=True)
 class Sizes:
     """The table: one entry per experiment."""
 
@@ -134,6 +142,7 @@ class Sizes:
     ablation: Ablation = Ablation()
     cost: Cost = Cost()
     architecture: Architecture = Architecture()
+    walls: Walls = Walls()
 
     def replace(self, **changes) -> Sizes:
         """A copy with some experiments' entries replaced (``dataclasses.replace``)."""

@@ -22,6 +22,9 @@ The layer between the solver (``ch_numba``) and the PyTorch side (``surrogate``,
     the onnxruntime session: execution providers, session options, the device.
 :mod:`export.runtime.session`
     :class:`Rollout`: an exported step in an onnxruntime session, hidden states kept on the device.
+:mod:`export.runtime.models`
+    the shipped models by name: :func:`model_path` (``Rollout("crnn64")``), :func:`list_models`,
+    :func:`model_card` (metadata + a short card; the files are installed as the package ``ch3d_models``).
 :mod:`export.runtime.halo`
     domain decomposition: :func:`step_halo`, one stateless step of a subdomain with ghost layers, and
     :func:`ghosted`, a periodic block with ghosts (numpy only; the session is the caller's Rollout).
@@ -47,6 +50,9 @@ __all__ = [
     "IC_MEAN_CLIP",
     "MEAN_RANGE_SDS",
     "PHYSICS_RTOL",
+    "list_models",
+    "model_card",
+    "model_path",
 ]
 
 #: name -> the module of this package that defines it (imported on first use)
@@ -74,6 +80,9 @@ _LAZY = {
     "step_halo": ".halo",
     "ghosted": ".halo",
     "halo_cells": ".spec",
+    "list_models": ".models",
+    "model_card": ".models",
+    "model_path": ".models",
 }
 
 

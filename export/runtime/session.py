@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -47,6 +46,7 @@ from .guards import (
     stated_physics,
     training_mean_range,
 )
+from .models import model_path
 from .providers import create_session, session_device
 from .runner_base import RunnerBase
 
@@ -117,7 +117,7 @@ class Rollout(RunnerBase):
     def __init__(
         self, path, providers="auto", threads: int | None = None, tf32: bool = False, *, physics=None, boundary=None
     ):
-        self.path = Path(path)
+        self.path = model_path(path)  # an existing file, or an installed model's name ("crnn64")
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder, not a model file")
         if not self.path.is_file():
