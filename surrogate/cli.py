@@ -29,6 +29,9 @@ EXAMPLES = """examples:
   python -m surrogate evaluate model.onnx data.h5 --out eval/onnx --max-sequences 20     # no PyTorch needed
   python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/s035 --sequences 0,3,5 --fit-range 20:200
   python -m surrogate rollout runs/crnn/best.pt --ic perlin --size 64 --steps 1000 --every 10 --out run.h5
+  python -m surrogate train film.h5 --out runs/film --equivariant --init-from models/crnn64.pt   # walls: the data's
+  python -m surrogate rollout runs/film/best.pt --ic perlin --size 64,64,32 --boundary periodic,periodic,neumann \
+      --steps 1000 --every 10 --out film_run.h5
 """
 
 

@@ -24,7 +24,8 @@ Run folder (RUN_DIR)::
                   state, ``epoch`` (0-based index of the last finished epoch), RNG states (torch,
                   CUDA, numpy, python), ``train_config`` (TrainConfig as a dict), ``code_version``
                   (package version + ``git describe --always --dirty``), ``dataset``
-                  (path, sizes, split, root attributes), ``history`` (the log rows), losses, best
+                  (path, sizes, split, root attributes, boundary: :mod:`surrogate.trainset`),
+                  ``boundary`` (the training data's "X,Y,Z"), ``history`` (the log rows), losses, best
     best.pt       the same for the best epoch
     log.csv       epoch, train_loss, val_loss, teacher_frames, lr, seconds (rewritten from the
                   checkpoint's history, so it always matches last.pt)
