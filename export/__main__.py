@@ -223,7 +223,7 @@ def _main(argv=None) -> int:
     try:  # one export at a time into OUT (ch_numba.locks); published no-clobber unless --overwrite
         with output_lock(a.out, f"an export into {a.out}", provenance.command_line("python -m export", argv)):
             files.check_output(a.out, a.overwrite)
-            onnx_export.export_checkpoint(
+            meta = onnx_export.export_checkpoint(
                 a.checkpoint,
                 a.out,
                 opset=a.opset,
@@ -237,6 +237,13 @@ def _main(argv=None) -> int:
     except _Mismatch as exc:
         log.error("error: %s", exc)
         return 1
+    trained_on = ((meta or {}).get("train") or {}).get("boundary")
+    if trained_on:  # the card's train.boundary: only for training data with walls
+        log.info(
+            "trained on a box with no-flux walls (boundary %s); the graph steps %s (Rollout(..., boundary=))",
+            trained_on,
+            "either boundary per axis" if meta.get("boundaries") == "periodic,neumann" else "periodic boxes only",
+        )
     if a.verify:
         log.info(
             "verified: onnxruntime matches PyTorch within %g (1 step) and max(%g, %g x the model's round-off "

@@ -30,6 +30,13 @@ format="ch3d-dataset", one sequence), so ``ch_numba.open_dataset``, ``python -m 
   docs/probe_stability.py count the first such step.
 * ``--ic h5``: the data set's physics (:func:`dataset_physics`) is passed to ``Rollout(..., physics=...)``,
   which warns when it differs from the model's training data.
+* No-flux walls: ``--boundary periodic|neumann|X,Y,Z`` (default: the IC data set's boundary for ``--ic h5``,
+  else periodic; :func:`rollout_boundary`, which refuses in one line a value that contradicts the IC file's).
+  The runner steps that box (``Rollout(..., boundary=...)``: mirror padding on wall axes; a graph exported
+  before walls is refused in one line), the IC is made for it (Perlin noise not periodic along walls) and
+  downscaled with block means along wall axes, and the file records it like a solver run (root attribute
+  ``boundary``, ``format_version`` 2; its free energy with the wall physics), so ``info``, ``render`` and
+  ``merge`` read it. ``--size X,Y,Z`` makes a box that is not a cube (a film).
 """
 
 from __future__ import annotations
@@ -49,14 +56,14 @@ from ch_numba.dataset.layout import STORAGES
 from ch_numba.files import check_output
 from ch_numba.initial.arguments import add_ic_arguments, ic_options
 from ch_numba.locks import output_lock
-from ch_numba.options import add_options, check_seed, check_threads, from_args, option
+from ch_numba.options import add_options, check_seed, check_threads, from_args, grid_shape, grid_text, option
+from ch_numba.params import boundary_argument, boundary_text, parse_boundary
 from ch_numba.solver import (
     PHYSICAL_RANGE,
     check_memory,
 )
 
 from .runtime.grid import network_grid
-from .runtime.guards import refuse_walls
 from .runtime.runner_base import check_counts
 
 if TYPE_CHECKING:
@@ -71,6 +78,9 @@ EXAMPLES = """examples:
   python -m export.rollout model.onnx --ic npy --ic-file examples/gyroid32.npy --steps 500 --every 10 \\
       --out gyroid_rollout.h5
   python -m export.rollout model.onnx --ic h5 --ic-file data.h5 --ic-sequence 3 --steps 49 --out pred.h5
+  python -m export.rollout model.onnx --ic h5 --ic-file film.h5 --steps 49 --out film_roll.h5   # its walls
+  python -m export.rollout model.onnx --ic perlin --size 64,64,32 --boundary periodic,periodic,neumann \
+      --steps 1000 --every 10 --out film_roll.h5
   python -m ch_numba info rollout64.h5
 
 With --ic h5 the data set's physics (epsilon, M, W, dx, time per frame) is checked against the model's
@@ -110,7 +120,7 @@ class RolloutConfig:
 
 def initial_condition(
     kind: str,
-    size: int,
+    size,
     *,
     seed: int = 7,
     frequency: int = 4,
@@ -119,12 +129,21 @@ def initial_condition(
     ic_file=None,
     ic_sequence: int = 0,
     ic_frame: int = 0,
+    boundary=None,
 ):
-    """(φ0 at ground-truth resolution (X, Y, Z) float32, JSON-able IC description) by ch_numba.initial."""
+    """(φ0 at ground-truth resolution (X, Y, Z) float32, JSON-able IC description) by ch_numba.initial.
+
+    ``size``: a grid edge N (N³) or (X, Y, Z). ``boundary`` (None: periodic): the box's, for the ICs that depend
+    on it (Perlin noise is not periodic along walls); for ``--ic h5`` it must be the data set's (one-line
+    ValueError otherwise: :func:`rollout_boundary`)."""
     from ch_numba import initial
 
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"--size must be a positive integer, got {size!r}")
+    shape = grid_shape(size) if isinstance(size, (tuple, list)) else None
+    if shape is None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"--size must be a positive integer or X,Y,Z, got {size!r}")
+    shape = shape or (size,) * 3
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"--size must be a positive integer or X,Y,Z, got {size!r}")
     seed = check_seed(seed)
     options = ic_options(
         kind,
@@ -135,20 +154,43 @@ def initial_condition(
         ic_sequence=ic_sequence,
         ic_frame=ic_frame,
     )
-    if kind == "h5":  # a data set with walls: the exported step is periodic
-        from ch_numba.dataset import open_dataset
-
-        with open_dataset(options["path"]) as ds:
-            refuse_walls(ds.params.boundary, options["path"])
-    phi0 = initial.make(kind, (size,) * 3, seed=seed, **options)
+    if kind == "h5":  # the box of a data-set frame is the data set's
+        boundary = _ic_boundary(options["path"], boundary)
+    boundary = parse_boundary("periodic" if boundary is None else boundary)
+    phi0 = initial.make(kind, shape, seed=seed, boundary=boundary, **options)
     return np.asarray(phi0, dtype=np.float32), {"kind": kind, "seed": seed, **options}
 
 
-def _physics(meta: dict, dx: float):
-    """The training data's CHParams (physics and scheme) at grid spacing ``dx``."""
+def _ic_boundary(path, wanted=None) -> tuple:
+    """The boundary of the data set ``path`` (an --ic h5 file); ValueError (one line) if ``wanted`` (not None)
+    says otherwise."""
+    from ch_numba.dataset import open_dataset
+
+    with open_dataset(path) as ds:
+        theirs = tuple(ds.params.boundary)
+    if wanted is not None and tuple(parse_boundary(wanted)) != theirs:
+        raise ValueError(
+            f"--boundary {boundary_text(wanted)} contradicts the initial condition's data set {path}, whose boundary "
+            f"is {boundary_text(theirs)}; leave --boundary out to roll out on the data set's box"
+        )
+    return theirs
+
+
+def rollout_boundary(a: argparse.Namespace) -> tuple:
+    """The box of a rollout command (``--boundary``; module docstring): the explicit value, else the IC data set's
+    for ``--ic h5``, else periodic. ValueError (one line) when an explicit value contradicts the IC file's."""
+    wanted = getattr(a, "boundary", None)
+    if a.ic == "h5" and a.ic_file is not None:
+        return _ic_boundary(a.ic_file, wanted)
+    return parse_boundary("periodic" if wanted is None else wanted)
+
+
+def _physics(meta: dict, dx: float, boundary=None):
+    """The training data's CHParams (physics and scheme) at grid spacing ``dx`` on the rollout's box
+    ``boundary`` (None: periodic)."""
     import ch_numba
 
-    return ch_numba.CHParams.from_metadata(meta, dx=float(dx))
+    return ch_numba.CHParams.from_metadata(meta, dx=float(dx), boundary=parse_boundary(boundary or "periodic"))
 
 
 def write_rollout(
@@ -193,7 +235,7 @@ def write_rollout(
     first = phi0_full if config.full_resolution else phi0
     shape = first.shape
     dx = float(meta.get("dx", 1.0)) * (1 if config.full_resolution else f)
-    params = _physics(meta, dx)
+    params = _physics(meta, dx, getattr(runner, "boundary", None))  # the file's boundary is the runner's box
     spf = config.every * int(meta["steps_per_frame"])
     n_frames = config.frames
     backend = runner.backend
@@ -331,7 +373,17 @@ def add_rollout_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
     add_ic_arguments(
         p.add_argument_group("initial condition (made at ground-truth resolution, then downscaled)"),
         None,
-        "ground-truth grid edge L (L^3 voxels; default: the model's training grid, else 64; ignored for npy/h5 ICs)",
+        "ground-truth grid edge L (L^3 voxels) or X,Y,Z (default: the model's training grid, else 64; ignored for "
+        "npy/h5 ICs)",
+        boxes=True,
+    )
+    p.add_argument(
+        "--boundary",
+        type=boundary_argument,
+        default=None,
+        metavar="periodic|neumann|X,Y,Z",
+        help="the box: periodic, neumann (no-flux walls on every axis) or one per axis x,y,z, e.g. "
+        "periodic,periodic,neumann for a film (default: the --ic h5 data set's, else periodic)",
     )
 
 
@@ -345,10 +397,14 @@ def config_from_args(a: argparse.Namespace) -> RolloutConfig:
 
 def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command: str) -> Path:
     """Make the IC the arguments ask for (at the ground-truth grid) and write the rollout with ``runner``."""
-    size, origin = a.size, f"--size {a.size}"
+    size = a.size
+    origin = f"--size {size if isinstance(size, int) or size is None else ','.join(map(str, size))}"
     if size is None:
         grid = runner.metadata.get("train_grid")
-        if grid is None or isinstance(grid, (list, tuple)):  # unknown, or a non-cubic training grid
+        box = isinstance(grid, (list, tuple)) and len(grid) == 3
+        if box and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in grid):  # not a cube
+            size, origin = tuple(grid), f"the model's training grid {','.join(map(str, grid))} (--size chooses another)"
+        elif grid is None or isinstance(grid, (list, tuple)):  # unknown
             size, origin = 64, "the default --size 64"
         elif isinstance(grid, int) and not isinstance(grid, bool) and grid >= 1:
             size, origin = grid, f"the model's training grid {grid} (metadata train_grid; --size chooses another)"
@@ -360,10 +416,11 @@ def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command:
         else:  # npy/h5 ICs bring their own grid
             size, origin = 64, "the default --size 64"
     if a.ic not in ("npy", "h5"):
-        if size % runner.factor:
+        shape = grid_shape(size)
+        if any(n % runner.factor for n in shape):
             raise ValueError(f"{origin} is not divisible by the model's downscale factor {runner.factor}")
         # the IC (float64 noise, float32 field) and, with --full-resolution, a float32 frame at the full grid
-        check_memory(size**3 * (8 + 4 + 4), f"a rollout from a {size}^3 initial condition")
+        check_memory(int(np.prod(shape)) * (8 + 4 + 4), f"a rollout from a {grid_text(size)} initial condition")
     phi0, ic = initial_condition(
         a.ic,
         size,
@@ -374,6 +431,7 @@ def run_from_args(a: argparse.Namespace, runner, config: RolloutConfig, command:
         ic_file=a.ic_file,
         ic_sequence=a.ic_sequence,
         ic_frame=a.ic_frame,
+        boundary=getattr(runner, "boundary", None),  # the runner's box (rollout_boundary)
     )
     return write_rollout(
         runner, phi0, a.out, dataclasses.replace(config, ic=ic), seed=a.seed, command=command, overwrite=a.overwrite
@@ -389,7 +447,6 @@ def dataset_physics(path) -> dict:
 
     with open_dataset(path) as ds:
         p, attrs = ds.params, dict(ds.attrs)
-    refuse_walls(p.boundary, str(path))
     physics = {
         "epsilon": p.epsilon,
         "mobility": p.mobility,
@@ -449,7 +506,8 @@ def _main(argv=None) -> int:
     config = config_from_args(a)  # checks the numbers first
     # --ic h5: the data set's physics, so that the runtime warns when it differs from the model's training data
     physics = dataset_physics(a.ic_file) if a.ic == "h5" and a.ic_file is not None else None
-    runner = Rollout(a.model, providers=a.providers, threads=a.threads)
+    # the box (--boundary, else the IC data set's): a graph that pads periodically only is refused for walls
+    runner = Rollout(a.model, providers=a.providers, threads=a.threads, boundary=rollout_boundary(a))
     if physics is not None:
         if runner.stride > 1 and not _surrogate_file(a.ic_file):
             physics["steps_per_frame"] *= runner.stride  # a stride-k model's step is k stored frames of the data

@@ -49,6 +49,7 @@ def build_card(ckpt: dict) -> dict:
     ``downscale``) get the paper's defaults and are listed in ``assumed`` (with one warning);
     provenance the checkpoint lacks is None: ``train.code_version`` and ``train.code_version_source``
     too when the checkpoint records no code version (else the version and ``"checkpoint"``).
+    ``train.boundary``: the training data's boundary ("X,Y,Z"), only when it had no-flux walls.
     """
     model = ckpt["model"]
     config = dict(model.config)
@@ -65,6 +66,9 @@ def build_card(ckpt: dict) -> dict:
     # the training data's physics and scheme, one definition (CHParams.as_dict: ε, M, W, dx, dt and, for
     # data made with the spectral scheme, scheme/stabilization/symbol/order); missing entries take the defaults
     physics = ch_numba.CHParams.from_metadata(attrs).as_dict()
+    # the training data's boundary goes to train.boundary (only with walls), not beside the physics: a top-level
+    # "boundary" would read as the box the model steps, which is the runner's (boundary=), not the card's
+    train_boundary = physics.pop("boundary", None)
     steps_per_frame = attrs.get("steps_per_frame")
     if steps_per_frame is None:
         assumed.append("steps_per_frame")
@@ -135,6 +139,8 @@ def build_card(ckpt: dict) -> dict:
             "dataset_attrs": attrs or None,
         },
     }
+    if train_boundary is not None:  # "X,Y,Z" of a training set with walls; absent: periodic (as the data sets)
+        metadata["train"]["boundary"] = train_boundary
     metadata["halo"] = spec.halo_cells(metadata)  # ghost layers of a subdomain step (issue 29)
     if assumed:
         log.warning(

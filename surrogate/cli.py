@@ -29,6 +29,9 @@ EXAMPLES = """examples:
   python -m surrogate evaluate model.onnx data.h5 --out eval/onnx --max-sequences 20     # no PyTorch needed
   python -m surrogate evaluate runs/crnn/best.pt data.h5 --out eval/s035 --sequences 0,3,5 --fit-range 20:200
   python -m surrogate rollout runs/crnn/best.pt --ic perlin --size 64 --steps 1000 --every 10 --out run.h5
+  python -m surrogate train film.h5 --out runs/film --equivariant --init-from models/crnn64.pt   # walls: the data's
+  python -m surrogate rollout runs/film/best.pt --ic perlin --size 64,64,32 --boundary periodic,periodic,neumann \
+      --steps 1000 --every 10 --out film_run.h5
 """
 
 
@@ -158,7 +161,7 @@ def add_rollout_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_rollout(a: argparse.Namespace, command: str) -> int:
-    from export.rollout import config_from_args, run_from_args
+    from export.rollout import config_from_args, rollout_boundary, run_from_args
 
     config = config_from_args(a)  # checks the output path and the numbers (--threads too) first
     try:
@@ -167,7 +170,7 @@ def run_rollout(a: argparse.Namespace, command: str) -> int:
         raise ValueError(
             f"`surrogate rollout` needs PyTorch ({exc}); for an exported .onnx model use `python -m export.rollout`"
         ) from None
-    runner = TorchRunner(a.model, device=a.device, threads=a.threads)
+    runner = TorchRunner(a.model, device=a.device, threads=a.threads, boundary=rollout_boundary(a))
     run_from_args(a, runner, config, command)
     return 0
 

@@ -10,7 +10,8 @@ The split ("train" / "val") is the one stored in the file.
 One sample = one :class:`SubSequence` key ``(sequence, start, length, symmetry, dual, stride)``::
 
     x = phi[sequence, start : start + (length − 1)·stride + 1 : stride]    (L, X, Y, Z)   from the file
-    x = downsample(x, f) = x[:, ::f, ::f, ::f]              nearest, f = downscale (64³ → 32³)
+    x = downsample(x, f, boundary)                          f = downscale (64³ → 32³): every f-th voxel along
+                                                            periodic axes, block means along wall axes
     x = cube_symmetry(x, symmetry)                          same for all frames
     x = 1 − x   if dual                                     φ → 1 − φ swaps the phases
     sample = torch.from_numpy(x)[:, None]                   (L, 1, X/f, Y/f, Z/f) float32
@@ -39,8 +40,17 @@ Symmetries of the cube
 ----------------------
 The 48 isometries of the cube, their array action and the phase swap are the group of
 :mod:`surrogate.symmetry` (one definition, shared with the equivariant model); this module draws
-from it and re-exports its names for older imports. Axis permutations need a cubic grid; on other
-grids only the shape-preserving ones are drawn.
+from it and re-exports its names for older imports. Axis permutations need a cubic grid and the same
+boundary on the permuted axes; on other grids and boxes only the symmetries that keep the shape and
+each axis's boundary are drawn (``dataset.symmetries``: for a film between z walls, the flips and the
+x ↔ y swap).
+
+Boundary
+--------
+The data set's boundary (``ch_numba.CHParams.boundary`` of its root attributes; periodic for files
+written before walls) is ``dataset.boundary``, an (x, y, z) tuple of names. It chooses the downsampling
+(:func:`export.runtime.resample.downsample`) and the symmetries drawn; the trainer gives it to the
+model (:meth:`surrogate.CRNN.set_boundary`).
 """
 
 from __future__ import annotations
@@ -108,7 +118,8 @@ class SequenceDataset(torch.utils.data.Dataset):
         ch3d data set (``python -m ch_numba generate``).
     split : "train" or "val"
     downscale : int ≥ 1
-        Nearest-sampling factor f of the spatial axes (the grid must be divisible by it).
+        Downscale factor f of the spatial axes (the grid must be divisible by it; every f-th voxel along
+        periodic axes, block means along wall axes).
     stride : int ≥ 1
         Stored frames per network step k (``train --stride``): ``dataset[k]`` holds frames 0, k, 2k, ...
 
@@ -118,7 +129,8 @@ class SequenceDataset(torch.utils.data.Dataset):
     ``len(dataset)`` is the number of sequences of the split. Attributes: ``indices`` (file
     indices of the split), ``n_frames`` F (stored), ``n_steps_frames`` = (F − 1) // stride + 1 (frames a
     sequence holds at the stride from frame 0), ``shape`` (stored grid), ``grid`` (network grid),
-    ``attrs`` (the file's root attributes), ``symmetries`` (the shape-preserving indices).
+    ``attrs`` (the file's root attributes), ``boundary`` ((x, y, z) names: the data set's boundary),
+    ``symmetries`` (the indices that keep the grid's shape and boundary).
 
     Raises ValueError (one line) for a missing, foreign or corrupt file or a bad option.
     """
@@ -140,13 +152,14 @@ class SequenceDataset(torch.utils.data.Dataset):
             self.n_frames = ds.n_frames
             self.shape = tuple(int(n) for n in ds.shape)
             self.attrs = dict(ds.attrs)
+            self.boundary = tuple(ds.params.boundary)
         self.n_steps_frames = (self.n_frames - 1) // self.stride + 1
         if any(n % self.downscale for n in self.shape):
             raise ValueError(
                 f"{self.path}: grid {'x'.join(map(str, self.shape))} is not divisible by --downscale {self.downscale}"
             )
         self.grid = tuple(n // self.downscale for n in self.shape)
-        self.symmetries = shape_preserving_symmetries(self.grid)
+        self.symmetries = shape_preserving_symmetries(self.grid, self.boundary)
         self._members = frozenset(int(i) for i in self.indices)
         self._ds = None
         self._pid = None
@@ -196,7 +209,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         if not (key.length >= 1 and 0 <= key.start and last < self.n_frames):
             raise ValueError(f"frames {key.start}..{last} are outside the stored 0..{self.n_frames - 1}")
         x = self._data().phi[key.sequence, key.start : last + 1 : (k if k > 1 else None)]
-        x = downsample(x, self.downscale) if self.downscale > 1 else x
+        x = downsample(x, self.downscale, self.boundary) if self.downscale > 1 else x
         if key.symmetry:
             x = cube_symmetry(x, key.symmetry)
         if key.dual:

@@ -8,10 +8,20 @@ is evaluated without PyTorch installed.
 For each selected sequence (stored frames φ_k, k = 0 .. T−1 on the X×Y×Z ground-truth grid,
 stored free energy per volume F_k and mass m_k = ⟨φ_k⟩; f = the model's downscale factor)::
 
-    ψ_0 = φ_0[::f, ::f, ::f]                           the network's input (nearest, every f-th voxel)
+    ψ_0 = φ_0[::f, ::f, ::f]                           the network's input (nearest, every f-th voxel;
+                                                       block means of f voxels along no-flux wall axes)
     ψ_k = model(ψ_{k−1}),  k = 1 .. T−1                free run, hidden states from zero;
                                                        one network step = one stored frame
     φ̂_k = upsample(ψ_k, f)                            each voxel repeated f³ times
+
+No-flux walls: the box is the data set's (``CHParams.boundary`` of its attributes). The runner steps it
+(:func:`surrogate.loading.load_runner`: mirror padding on wall axes; an ONNX graph exported before walls
+is refused in one line), φ[::f, ::f, ::f] below stands for the downsampling with that boundary
+(:func:`export.runtime.resample.downsample`), F is computed with the wall physics (no gradient across a
+wall) on both grids, ∇ in δ and the interface velocity use the mirror ghosts, L is that of the
+mirror-doubled periodic box (:func:`surrogate.metrics.mirror_doubled`) and the stationarity undoes no
+translation along a wall axis (its layer shift there is null). evaluation.json records ``data.boundary``,
+``model.boundary`` (the box stepped) and ``model.trained_boundary``.
 
 For a model trained with ``train --stride s`` (its metadata's ``stride``; 1 otherwise) one network
 step is s stored frames: "frame k" below is the stored frame k·s (the data set's frames 0, s, 2s, …
@@ -87,11 +97,11 @@ from ch_numba.files import atomic_folder
 from ch_numba.locks import output_lock
 from ch_numba.options import check_threads, option, parse_indices, parse_range
 from export.runtime.grid import network_grid
-from export.runtime.guards import physics_mismatches  # the one physics check (the runtime's too)
 from export.runtime.resample import downsample, upsample
 from export.runtime.spec import PROVIDERS
 
 from . import metrics
+from .loading import load_runner, physics_warnings, trained_boundary
 from .report import (  # noqa: F401  (the report's names, re-exported here for older imports)
     CURVES,
     FORMAT,
@@ -230,71 +240,6 @@ class EvalConfig:
         need(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
 
 
-# --------------------------------------------------------------------------- model
-
-
-def _model_kind(path: Path) -> str:
-    """ "onnx" or "torch": by the suffix, else by the content (a torch checkpoint is a zip file)."""
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in (".pt", ".pth"):
-        return "torch"
-    with open(path, "rb") as fh:
-        return "torch" if fh.read(4) == b"PK\x03\x04" else "onnx"
-
-
-def load_runner(path, *, device: str = "auto", providers: str = "auto", threads: int | None = None):
-    """(runner, kind): an :class:`export.runtime.Rollout` for .onnx (kind "onnx", no torch imported)
-    or a :class:`surrogate.runner.TorchRunner` for a checkpoint (kind "torch")."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a model file")
-    if not path.is_file():
-        raise ValueError(f"{path}: no such model file")
-    kind = _model_kind(path)
-    if kind == "onnx":
-        try:
-            from export.runtime import Rollout
-        except ImportError as exc:
-            raise ValueError(f"evaluating {path} needs onnxruntime ({exc}); pip install 'ch3d[export]'") from None
-        return Rollout(path, providers=providers, threads=threads), kind
-    try:
-        from .runner import TorchRunner
-    except ImportError as exc:
-        raise ValueError(
-            f"evaluating the checkpoint {path} needs PyTorch ({exc}); pip install 'ch3d[train]', or "
-            f"evaluate an exported .onnx model"
-        ) from None
-    return TorchRunner(path, device=device, threads=threads), kind
-
-
-def _physics_warnings(meta: dict, ds, stride: int = 1) -> list[str]:
-    """Differences between the model's training physics and the data set's (the model may still be
-    evaluated: a mismatch is reported, not refused); the comparison is the runtime's
-    (:func:`export.runtime.guards.physics_mismatches`, relative tolerance ``PHYSICS_RTOL``). The data set's
-    time per network step is ``stride`` stored frames."""
-    data = {
-        "epsilon": ds.params.epsilon,
-        "mobility": ds.params.mobility,
-        "W": ds.params.W,
-        "dx": ds.params.dx,
-        "time_per_step": stride * float(ds.attrs["steps_per_frame"]) * ds.params.dt,
-    }
-    out = []
-    for key, want, trained in physics_mismatches(meta, {k: float(v) for k, v in data.items()}):
-        what = key
-        if key == "time_per_step":
-            what = "time per stored frame (steps_per_frame * dt)"
-            if stride > 1:
-                what = f"time per network step ({stride} stored frames x steps_per_frame * dt)"
-        out.append(f"the model was trained with {what} = {trained:g}, the ground truth has {want:g}")
-    assumed = meta.get("assumed") or []
-    if assumed:
-        out.append(f"the model's metadata lacks {', '.join(assumed)} (defaults assumed)")
-    return out
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -380,7 +325,13 @@ def evaluate_sequence(
     truth = np.asarray(truth, dtype=np.float32)
     T = truth.shape[0]
     f = runner.factor
-    truth_net = downsample(truth, f)
+    boundary = tuple(params.boundary)
+    if tuple(getattr(runner, "boundary", ("periodic",) * 3)) != boundary:
+        raise ValueError(
+            f"the runner steps a box with boundary {','.join(getattr(runner, 'boundary', ('periodic',) * 3))}, the "
+            f"ground truth has {','.join(boundary)}: make the runner with boundary={','.join(boundary)!r}"
+        )
+    truth_net = downsample(truth, f, boundary)  # block means along wall axes (the walls stay put)
     pred_net = np.empty_like(truth_net)
     pred_net[0] = truth_net[0]
     for k, phi in enumerate(runner.rollout(truth_net[0], T - 1), start=1):
@@ -391,7 +342,7 @@ def evaluate_sequence(
     rec = {
         "rmse_network": metrics.rmse(pred_net, truth_net),
         "rmse_full": metrics.rmse(pred, truth),
-        "delta": metrics.interface_displacement(pred, truth, dx=params.dx),
+        "delta": metrics.interface_displacement(pred, truth, dx=params.dx, boundary=boundary),
         "free_energy_pred": metrics.free_energy_series(pred, params),
         "free_energy_true": F_true,
         "phi_mean_pred": pred_net.reshape(T, -1).mean(axis=1, dtype=np.float64),
@@ -405,8 +356,8 @@ def evaluate_sequence(
     rec["free_energy_rel_error_network"] = metrics.relative_error(
         rec["free_energy_net_pred"], rec["free_energy_net_true"]
     )
-    rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f)
-    rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f)
+    rec["length_pred"] = metrics.characteristic_length(pred_net, dx=params.dx * f, boundary=boundary)
+    rec["length_true"] = metrics.characteristic_length(truth_net, dx=params.dx * f, boundary=boundary)
     rec["mass_drift_pred"] = metrics.relative_drift(rec["phi_mean_pred"])
     rec["mass_drift_true"] = metrics.relative_drift(m_true)
     with np.errstate(all="ignore"):
@@ -430,7 +381,7 @@ def evaluate_sequence(
             power_law_net_true=_fit(t_ic, rec["free_energy_net_true"], fit_range),
         )
     for who, frames in (("pred", pred_net), ("true", truth_net)):
-        st = metrics.stationarity(frames, 1)  # the last half of the sequence, network cells
+        st = metrics.stationarity(frames, 1, boundary=boundary)  # the last half of the sequence, network cells
         rec[f"stationarity_{who}"] = st
         for key, name in _STATIONARITY.items():
             rec[f"{name}_{who}"] = st[key]
@@ -496,8 +447,12 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
     if not Path(config.data).exists():
         raise ValueError(f"{config.data}: no such file")
     with ch_numba.open_dataset(config.data) as ds:
-        runner, kind = load_runner(
-            config.model, device=config.device, providers=config.providers, threads=config.threads
+        runner, kind = load_runner(  # on the data's boundary; an old ONNX graph is refused for walls, in one line
+            config.model,
+            device=config.device,
+            providers=config.providers,
+            threads=config.threads,
+            boundary=ds.params.boundary,
         )
         net_grid = _check_grid(ds, runner)
         chosen = select_sequences(ds, config)
@@ -510,7 +465,7 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
         if T < 2:
             raise ValueError(f"{config.data} stores {usable} frame(s) per sequence{at}; evaluation needs >= 2")
         last = (T - 1) * stride + 1  # stored frames 0, stride, ..., (T - 1) stride
-        warnings = _physics_warnings(runner.metadata, ds, stride)
+        warnings = physics_warnings(runner.metadata, ds, stride)
         for w in warnings:
             log.warning("warning: %s", w)
         params = ds.params
@@ -584,6 +539,7 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
             "stride": stride,
             "n_sequences": ds.n_sequences,
             "physics": params.as_dict(),
+            "boundary": ",".join(params.boundary),
             "steps_per_frame": int(ds.attrs["steps_per_frame"]),
             "time_per_frame": float(ds.attrs["steps_per_frame"]) * params.dt,
             "package_version": ds.attrs.get("package_version"),
@@ -602,6 +558,8 @@ def _evaluate(config: EvalConfig, command: str, out: Path, t_start: float) -> di
             "backend": runner.backend,
             "downscale": runner.factor,
             "network_grid": list(net_grid),
+            "boundary": ",".join(runner.boundary),  # the box it stepped: the data's
+            "trained_boundary": trained_boundary(runner.metadata),
             "metadata": runner.metadata,
         },
         "data": data_info,

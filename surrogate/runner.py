@@ -6,9 +6,12 @@ use of the ONNX runtime::
 
     metadata        the "ch3d" metadata an export of this checkpoint would carry, less the exporter's
                     section (the model card, :func:`surrogate.card.build_card`: physics, downscale,
-                    train grid, ...), plus a "runner" section
+                    train grid, ...; ``boundaries`` "periodic,neumann": it pads by any boundary), plus a
+                    "runner" section
     factor, kernel, time_per_step, path, backend ("torch-cpu", "torch-cuda"), device
-    downscale(field) / upscale(pred)        every f-th voxel / each voxel repeated f³ times
+    boundary        the box's (x, y, z) boundary names (``boundary=``; periodic by default)
+    downscale(field) / upscale(pred)        every f-th voxel (block means along wall axes) / each voxel
+                                            repeated f³ times
     step(phi) ; rollout(phi0, steps, every=1, reset=True) -> generator of frames ; reset()
 
 Shapes in and out are (X, Y, Z) or (N, 1, X, Y, Z) at the network's resolution, float32. The hidden
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ch_numba.params import parse_boundary
 from export.runtime.runner_base import RunnerBase, check_threads
 
 from .card import build_card
@@ -50,20 +54,29 @@ class TorchRunner(RunnerBase):
     device : "auto" (cuda if available) | "cpu" | "cuda" | "cuda:N"
     threads : int, optional
         ``torch.set_num_threads`` for this process (default: torch's choice).
+    boundary : str or tuple, optional
+        The box's boundary, as ``export.runtime.Rollout``'s: "periodic" (default), "neumann", "X,Y,Z" or
+        three names. The model pads wall axes with the half-sample mirror (:meth:`surrogate.CRNN.set_boundary`;
+        every checkpoint can) and :meth:`downscale` takes block means along them.
 
-    Raises ValueError (one line) for a missing or foreign checkpoint or an unusable device.
+    Raises ValueError (one line) for a missing or foreign checkpoint, an unusable device or an unknown boundary.
     """
 
-    def __init__(self, path, device: str = "auto", threads: int | None = None):
+    #: a PyTorch model pads by any boundary (export.runtime.Rollout: only a graph with the ``walls`` input)
+    supports_walls = True
+
+    def __init__(self, path, device: str = "auto", threads: int | None = None, *, boundary=None):
         self.path = Path(path)
+        self.boundary = parse_boundary("periodic" if boundary is None else boundary)
         check_threads(threads)
         if threads is not None:
             torch.set_num_threads(threads)
         self.torch_device = resolve_device(device)
         self.device = self.torch_device.type
         ckpt = load_checkpoint(self.path, map_location="cpu")
-        self.model = ckpt["model"].float().to(self.torch_device).eval()
+        self.model = ckpt["model"].float().set_boundary(self.boundary).to(self.torch_device).eval()
         meta = build_card(ckpt)  # no "exported" section: the weights run in PyTorch
+        meta["boundaries"] = "periodic,neumann"  # what it can step, as an export with the walls input says
         meta["runner"] = {
             "torch": torch.__version__,
             "device": str(self.torch_device),

@@ -5,9 +5,10 @@ patterns, 90° rotations included) act on the three spatial axes of (..., X, Y, 
 ``s = 8 p + m`` applies the p-th permutation of ``itertools.permutations((0, 1, 2))`` (output axis
 j is input axis perm[j]) and then flips output axis j where bit j of m is set. On a periodic grid
 ``a[::-1]`` is a reflection about a grid plane (up to a shift), so every index maps a
-Cahn-Hilliard solution to a solution. Index 0 is the identity. Axis permutations need a cubic
-grid; :func:`shape_preserving_symmetries` lists those a grid of another shape admits (the only
-ones the training data draws there).
+Cahn-Hilliard solution to a solution (on an axis with no-flux walls ``a[::-1]`` mirrors the box
+about its centre, walls to walls). Index 0 is the identity. Axis permutations need a cubic grid with
+the same boundary on the permuted axes; :func:`shape_preserving_symmetries` lists those a grid of
+another shape or boundary admits (the only ones the training data draws there).
 
 Used by the training data's augmentation (:mod:`surrogate.data`) and by the equivariant
 convolutions (:mod:`surrogate.equivariant`); numpy arrays and torch tensors alike.
@@ -96,7 +97,22 @@ def dual(x):
     return 1 - x
 
 
-def shape_preserving_symmetries(shape) -> tuple[int, ...]:
-    """Indices of the symmetries that keep a grid of ``shape`` (X, Y, Z) unchanged: all 48 for a cube."""
+def shape_preserving_symmetries(shape, boundary=None) -> tuple[int, ...]:
+    """Indices of the symmetries that keep a grid of ``shape`` (X, Y, Z) unchanged: all 48 for a periodic cube.
+
+    ``boundary`` (None: periodic; else the (x, y, z) names of ``ch_numba.CHParams.boundary``, any of its forms):
+    an axis permutation must also keep each axis's boundary, so a wall axis is only swapped with another wall
+    axis of the same size (a film between two z walls: the x ↔ y swap only). Reflections keep every box: a
+    mirrored box with walls is a box with the same walls.
+    """
     shape = tuple(shape)
-    return tuple(s for s, (perm, _) in enumerate(SYMMETRIES) if tuple(shape[p] for p in perm) == shape)
+    names = (None,) * 3
+    if boundary is not None:
+        from ch_numba.params import parse_boundary  # stdlib only
+
+        names = parse_boundary(boundary)
+    return tuple(
+        s
+        for s, (perm, _) in enumerate(SYMMETRIES)
+        if tuple(shape[p] for p in perm) == shape and tuple(names[p] for p in perm) == names
+    )

@@ -24,7 +24,8 @@ Run folder (RUN_DIR)::
                   state, ``epoch`` (0-based index of the last finished epoch), RNG states (torch,
                   CUDA, numpy, python), ``train_config`` (TrainConfig as a dict), ``code_version``
                   (package version + ``git describe --always --dirty``), ``dataset``
-                  (path, sizes, split, root attributes), ``history`` (the log rows), losses, best
+                  (path, sizes, split, root attributes, boundary: :mod:`surrogate.trainset`),
+                  ``boundary`` (the training data's "X,Y,Z"), ``history`` (the log rows), losses, best
     best.pt       the same for the best epoch
     log.csv       epoch, train_loss, val_loss, teacher_frames, lr, seconds (rewritten from the
                   checkpoint's history, so it always matches last.pt)
@@ -77,40 +78,23 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ch_numba.files import atomic_write, json_safe
+from ch_numba.files import atomic_write
 from ch_numba.locks import output_lock, remove_stale_temps
 from ch_numba.provenance import code_version
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import AMP_CHOICES, TrainConfig
 from .curriculum import teacher_frames
-from .data import SequenceDataset, SubSequenceSampler, validation_batches
+from .data import SubSequenceSampler, validation_batches
 from .device import _Dist, amp_dtype, resolve_device
 from .model import CRNN
+from .trainset import RESUME_FIXED, check_finite, check_resumable, dataset_info, open_splits  # noqa: F401
 
 __all__ = ["TrainConfig", "AMP_CHOICES", "train", "resolve_device", "LOG_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "teacher_frames", "lr", "seconds")
-#: TrainConfig fields that a resumed run must share with the checkpoint (they change the numbers).
-RESUME_FIXED = (
-    "batch",
-    "lr",
-    "ramp",
-    "conservative",
-    "hidden",
-    "kernel",
-    "equivariant",
-    "downscale",
-    "stride",
-    "min_len",
-    "max_len",
-    "augment",
-    "mass_penalty",
-    "input_noise",
-    "seed",
-)
 
 
 def _initial_weights(c: TrainConfig) -> dict:
@@ -210,35 +194,6 @@ def _tensorboard(folder: Path, purge_step: int | None):
     return SummaryWriter(log_dir=str(folder), purge_step=purge_step)
 
 
-def _dataset_info(train_ds: SequenceDataset, val_ds: SequenceDataset) -> dict:
-    return {
-        "path": str(train_ds.path.resolve()),
-        "n_sequences": train_ds.n_sequences,
-        "n_frames": train_ds.n_frames,
-        "shape": list(train_ds.shape),
-        "train": train_ds.indices.tolist(),
-        "val": val_ds.indices.tolist(),
-        "attrs": json_safe(dict(train_ds.attrs)),  # numpy scalars/arrays, bytes -> plain data (portable)
-    }
-
-
-def _check_resumable(saved: dict, config: TrainConfig, data: dict, path: Path) -> None:
-    old = saved.get("train_config")
-    if not isinstance(old, dict):
-        raise ValueError(f"{path} has no training configuration; it cannot be resumed")
-    defaults = TrainConfig(data="", out="")  # options added later than the checkpoint had their default then
-    old = {k: old.get(k, getattr(defaults, k)) for k in RESUME_FIXED}
-    diff = [k for k in RESUME_FIXED if old[k] != getattr(config, k)]
-    if diff:
-        shown = ", ".join(f"{k}={old[k]!r} (now {getattr(config, k)!r})" for k in diff)
-        raise ValueError(f"cannot resume {path}: it was trained with {shown}; use the same options")
-    sd = saved.get("dataset", {})
-    same = [sd.get(k) == data[k] for k in ("n_sequences", "n_frames", "shape", "train", "val")]
-    same.append(sd.get("attrs", {}).get("config") == data["attrs"].get("config"))
-    if not all(same):
-        raise ValueError(f"cannot resume {path}: it was trained on a different data set ({sd.get('path')})")
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -286,27 +241,9 @@ class _Trainer:
 
     def _setup(self, c: TrainConfig) -> None:
         """The data, the model, the optimiser and the loader (once the run holds --out)."""
-        # data: metadata only; frames are read per batch
-        if not Path(c.data).exists():
-            raise ValueError(f"{c.data}: no such file")
-        self.train_ds = SequenceDataset(c.data, "train", c.downscale, c.stride)
-        self.val_ds = SequenceDataset(c.data, "val", c.downscale, c.stride)
-        F_ = self.train_ds.n_steps_frames  # network frames of a sequence: every stride-th stored frame
-        if len(self.train_ds) == 0:
-            raise ValueError(f"{c.data} has no training sequences (split 'train' is empty)")
-        if len(self.val_ds) == 0:
-            raise ValueError(f"{c.data} has no validation sequences; generate it with --val-fraction > 0")
-        stored = self.train_ds.n_frames
-        at = f", {F_} at --stride {c.stride}" if c.stride > 1 else ""
-        if F_ < 2:
-            raise ValueError(f"{c.data} is too small: {stored} frame(s) per sequence{at}, training needs at least 2")
-        self.max_len = F_ if c.max_len is None else c.max_len
-        if self.max_len > F_ or c.min_len > F_:
-            raise ValueError(
-                f"{c.data} is too small for --seq-len {c.min_len}:{self.max_len}: it stores {stored} frames per "
-                f"sequence{at}"
-            )
-        self.data_info = _dataset_info(self.train_ds, self.val_ds)
+        # data: metadata only; frames are read per batch (surrogate.trainset: the checks, the checkpoint's record)
+        self.train_ds, self.val_ds, self.max_len = open_splits(c)
+        self.data_info = dataset_info(self.train_ds, self.val_ds)
 
         last = self.out / "last.pt"
         if c.resume and not last.exists():
@@ -329,14 +266,16 @@ class _Trainer:
         saved = None
         if c.resume:
             saved = load_checkpoint(last, map_location="cpu")
-            _check_resumable(saved, c, self.data_info, last)
+            check_resumable(saved, c, self.data_info, last)
             self.model.load_state_dict(saved["model_state"])
             self.history = list(saved.get("history", []))
             self.best = (float(saved.get("best_val_loss", math.inf)), int(saved.get("best_epoch", -1)))
             self.start = int(saved["epoch"]) + 1
         elif c.init_from:
             self.model.load_state_dict(_initial_weights(c))
-        self.model.to(self.device)
+        # the training data's boundary (surrogate.boundary: mirror padding on wall axes; no weights change, so a
+        # periodic --init-from checkpoint starts from its own step on the box with walls)
+        self.model.set_boundary(self.train_ds.boundary).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         if saved is not None:
@@ -461,19 +400,6 @@ class _Trainer:
         dist.all_reduce(diff, op=dist.ReduceOp.MAX)
         return float(diff)
 
-    def _check_data_finite(self, split: str) -> None:
-        """ValueError naming the data set, sequence and frame if the ``split`` sequences hold Inf or NaN."""
-        from ch_numba import open_dataset
-
-        with open_dataset(self.cfg.data) as ds:
-            bad = ds.first_non_finite(ds.indices(split))
-        if bad is not None:
-            i, f, what = bad
-            raise ValueError(
-                f"{self.cfg.data}: sequence {i} frame {f} ({split} split) holds non-finite values ({what}); "
-                "training needs finite data: make the data set again or leave that sequence out"
-            )
-
     # -- files --------------------------------------------------------------------------------------
     def save(self, epoch: int, row: dict, is_best: bool, replica_diff: float) -> None:
         meta = dict(
@@ -483,6 +409,7 @@ class _Trainer:
             rng=_rng_states(),
             train_config=self.cfg.to_dict(),
             dataset=self.data_info,
+            boundary=self.data_info["boundary"],  # the training data's (x, y, z) boundary, "X,Y,Z"
             downscale=self.cfg.downscale,
             history=self.history,
             train_loss=row["train_loss"],
@@ -518,7 +445,7 @@ class _Trainer:
         if self.main and c.tensorboard:
             writer = _tensorboard(self.out / "tensorboard", purge_step=self.start if c.resume else None)
         log.info(
-            "training %s%s CRNN (%d parameters) on %s: %d train / %d val sequences, grid %s -> %s, "
+            "training %s%s CRNN (%d parameters) on %s: %d train / %d val sequences, grid %s -> %s%s, "
             "seq-len %d..%d%s, batch %d x %d process(es), %s%s; epochs %d..%d -> %s",
             "conservative" if c.conservative else "non-conservative",
             " cube-equivariant" if c.equivariant else "",
@@ -528,6 +455,7 @@ class _Trainer:
             len(self.val_ds),
             "x".join(map(str, self.train_ds.shape)),
             "x".join(map(str, self.train_ds.grid)),
+            "" if self.model.boundary == ("periodic",) * 3 else f" (boundary {self.data_info['boundary']})",
             c.min_len,
             self.max_len,
             f" (one step = {c.stride} stored frames)" if c.stride > 1 else "",
@@ -545,14 +473,14 @@ class _Trainer:
                 train_loss, n_seq = self.train_epoch(epoch)
                 t_train = time.perf_counter() - t0
                 if not math.isfinite(train_loss):
-                    self._check_data_finite("train")  # Inf/NaN in the data, not a divergence: say which frame
+                    check_finite(c.data, "train")  # Inf/NaN in the data, not a divergence: say which frame
                     raise RuntimeError(
                         f"training diverged in epoch {epoch} (train loss {train_loss}); "
                         f"lower --lr or resume from {self.out / 'last.pt'}"
                     )
                 val_loss = self.validate()
                 if not math.isfinite(val_loss):
-                    self._check_data_finite("val")
+                    check_finite(c.data, "val")
                 seconds = time.perf_counter() - t0
                 row = {
                     "epoch": epoch,

@@ -408,26 +408,36 @@ def test_dataset_config_sizes():
         parse_size("64,16")
 
 
-def test_runtime_refuses_walls_in_one_line(tmp_path):
-    """The exported surrogate is periodic: a data set, an IC file or stated physics with walls is refused."""
+def test_runtime_takes_walls_and_refuses_a_contradicting_boundary_in_one_line(tmp_path):
+    """The surrogate pads by the boundary: a data set, an IC file or stated physics with walls is taken; an
+    explicit --boundary that contradicts the IC data set's is refused in one line."""
     from ch_numba.cli import main
-    from export.rollout import dataset_physics, initial_condition
-    from export.runtime.guards import WALLS_NOT_IMPLEMENTED, stated_physics
+    from export.rollout import dataset_physics, initial_condition, rollout_boundary
+    from export.runtime.guards import stated_physics
 
     out = tmp_path / "walls.h5"
     assert (
         main(["simulate", str(out), "--size", "8", "--boundary", "neumann", "--frames", "1", "--backend", "numpy"]) == 0
     )
+    assert dataset_physics(out)["epsilon"] == CHParams().epsilon
+    with ch_numba.open_dataset(out) as ds:
+        first = ds.phi[0, 0]
+    phi0, ic = initial_condition("h5", 8, ic_file=out)
+    assert np.array_equal(phi0, first) and ic["kind"] == "h5"
+    assert stated_physics(CHParams(boundary=N)) == stated_physics(CHParams())
+    assert stated_physics({"epsilon": 3.0, "boundary": "periodic,neumann,periodic"}) == {"epsilon": 3.0}
+
+    def args(boundary):
+        return argparse.Namespace(ic="h5", ic_file=out, boundary=boundary)
+
+    assert rollout_boundary(args(None)) == (N, N, N) and rollout_boundary(args("neumann")) == (N, N, N)
     for call in (
-        lambda: dataset_physics(out),
-        lambda: initial_condition("h5", 8, ic_file=out),
-        lambda: stated_physics(CHParams(boundary=N)),
-        lambda: stated_physics({"epsilon": 3.0, "boundary": "periodic,neumann,periodic"}),
+        lambda: rollout_boundary(args("periodic")),
+        lambda: initial_condition("h5", 8, ic_file=out, boundary=P),
     ):
-        with pytest.raises(ValueError, match=WALLS_NOT_IMPLEMENTED) as e:
+        with pytest.raises(ValueError, match="contradicts the initial condition's data set") as e:
             call()
         assert "\n" not in str(e.value)
-    assert stated_physics(CHParams()) and stated_physics({"epsilon": 3.0, "boundary": "periodic"})
     assert parse_boundary("periodic") == (P, P, P)
 
 

@@ -696,8 +696,8 @@ print("loaded:", ",".join(m for m in ("surrogate.train", "export.onnx_export", "
 
 def test_the_torch_runner_carries_the_model_card_and_imports_neither_trainer_nor_exporter(models):
     """TorchRunner's metadata is the model card (surrogate.card): the exporter's metadata of the same
-    checkpoint less its "exported" section, plus a "runner" section; loading it imports neither the
-    trainer nor the exporter."""
+    checkpoint less its "exported" section (both say which boundaries they step), plus a "runner" section;
+    loading it imports neither the trainer nor the exporter."""
     from surrogate.card import build_card
     from surrogate.runner import TorchRunner
 
@@ -705,7 +705,9 @@ def test_the_torch_runner_carries_the_model_card_and_imports_neither_trainer_nor
     meta = TorchRunner(ckpt, device="cpu", threads=1).metadata
     card = onnx_export.build_metadata(load_checkpoint(ckpt), checkpoint_name=ckpt.name)
     assert card.pop("exported")["checkpoint"] == ckpt.name
-    assert {k: v for k, v in meta.items() if k != "runner"} == card == build_card(load_checkpoint(ckpt))
+    assert {k: v for k, v in meta.items() if k != "runner"} == card
+    assert card.pop("boundaries") == "periodic,neumann" == meta["boundaries"]  # the graph's and the runner's
+    assert card == build_card(load_checkpoint(ckpt))
     assert meta["runner"]["checkpoint"] == ckpt.name and meta["runner"]["device"] == "cpu"
     result = run_python(RUNNER_CHILD, ckpt, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]

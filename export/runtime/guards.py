@@ -55,20 +55,6 @@ PHYSICS_RTOL = 1e-6
 #: the model's, and are ignored
 _PHYSICS_KEYS = ("epsilon", "mobility", "W", "dx", "dt", "steps_per_frame", "time_per_step")
 _IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order", "boundary")
-#: the one line refusing a box with no-flux walls (CHParams.boundary), until the surrogate pads by the boundary
-WALLS_NOT_IMPLEMENTED = "no-flux walls in the surrogate are not implemented yet"
-
-
-def refuse_walls(boundary, what: str) -> None:
-    """ValueError (one line) if ``boundary`` (CHParams.boundary's forms; None: periodic) names a no-flux wall:
-    the exported step is periodic (circular padding) on every axis."""
-    if boundary is None:
-        return
-    from ch_numba.params import boundary_text, parse_boundary  # stdlib only
-
-    names = parse_boundary(boundary)
-    if any(b != "periodic" for b in names):
-        raise ValueError(f"{what} has no-flux walls (boundary {boundary_text(names)}); {WALLS_NOT_IMPLEMENTED}")
 
 
 class TrainingRangeWarning(UserWarning):

@@ -51,7 +51,9 @@ a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The 
                                   finished), epochs, best_epoch, best_val_loss, code_version,
                                   code_version_source ("checkpoint"; "exporter" when the checkpoint
                                   lacked it and code_version is "exported by ch3d V+git.D"), command,
-                                  torch, train_config, dataset_attrs (root attributes of the data set)
+                                  torch, train_config, dataset_attrs (root attributes of the data set),
+                                  boundary (the training data's "X,Y,Z", only when it had no-flux walls;
+                                  absent: periodic; the box a runner steps is its own ``boundary=``)
     boundaries                    "periodic" (the graph pads circularly only) or "periodic,neumann" (it
                                   takes the optional ``walls`` input); absent in older files: periodic
     exported                      exporter, opset, padding, graph ("dense": materialised k³ kernels;

@@ -23,10 +23,11 @@ By kind, one module each (every name importable from here, ``metrics.X``):
 from __future__ import annotations
 
 from .errors import ensemble_stats, interface_displacement, mass_drift, relative_drift, relative_error, rmse
-from .observables import (  # noqa: F401  (network_params: public, not in __all__ as before)
+from .observables import (  # noqa: F401  (network_params, mirror_doubled: public, not in __all__ as before)
     characteristic_length,
     fit_power_law,
     free_energy_series,
+    mirror_doubled,
     network_params,
     structure_factor,
 )

@@ -14,10 +14,11 @@ and near an interface the gradient is along the normal, |∇φ_true|² = (∂_n 
 
 the |∇φ_true|²-weighted mean of d² over the interfaces: δ is the rms displacement of the
 interfaces, in the length units of ``dx`` (grid units for dx = 1), and δ = |d| for a rigid
-shift. ∇ uses periodic central differences, which underestimate the steepest gradients a
-little: for the equilibrium profile ½(1 + tanh(x/w)) with w = √2 ε/√W = 4.24 (ε = 3) a rigid
-shift d gives δ = 1.007 |d| (1.03 |d| for w = 2). Errors that are not displacements (wrong phases far
-from interfaces) also raise δ, so it is an upper-bound-like "equivalent displacement".
+shift. ∇ uses periodic central differences (mirror ghosts across no-flux walls), which
+underestimate the steepest gradients a little: for the equilibrium profile ½(1 + tanh(x/w)) with
+w = √2 ε/√W = 4.24 (ε = 3) a rigid shift d gives δ = 1.007 |d| (1.03 |d| for w = 2). Errors that
+are not displacements (wrong phases far from interfaces) also raise δ, so it is an upper-bound-like
+"equivalent displacement".
 """
 
 from __future__ import annotations
@@ -42,16 +43,22 @@ def rmse(pred, true):
     return _per_frame(np.sqrt(np.mean(diff**2, axis=1)), one)
 
 
-def _grad2(phi: np.ndarray, dx: float) -> np.ndarray:
-    """|∇φ|² by periodic central differences over the last three axes (float64)."""
+def _grad2(phi: np.ndarray, dx: float, walls=(False, False, False)) -> np.ndarray:
+    """|∇φ|² by central differences over the last three axes (float64): periodic, or on an axis with no-flux
+    walls (``walls[a]``) with the mirror ghost beyond the edge (φ[−1] = φ[0], φ[N] = φ[N−1])."""
     g2 = np.zeros(phi.shape, dtype=np.float64)
-    for axis in (-3, -2, -1):
-        g = (np.roll(phi, -1, axis) - np.roll(phi, 1, axis)) / (2.0 * dx)
+    for axis, wall in zip((-3, -2, -1), walls):
+        if wall:
+            i = np.arange(phi.shape[axis])
+            ahead, behind = np.minimum(i + 1, i[-1]), np.maximum(i - 1, 0)
+            g = (np.take(phi, ahead, axis) - np.take(phi, behind, axis)) / (2.0 * dx)
+        else:
+            g = (np.roll(phi, -1, axis) - np.roll(phi, 1, axis)) / (2.0 * dx)
         g2 += g * g
     return g2
 
 
-def interface_displacement(pred, true, dx: float = 1.0):
+def interface_displacement(pred, true, dx: float = 1.0, boundary=None):
     """Interface displacement δ = sqrt(Σ(φ_pred − φ_true)² / Σ|∇φ_true|²) per frame.
 
     Derivation in the module docstring: δ is the rms displacement of the interfaces, in the
@@ -59,7 +66,10 @@ def interface_displacement(pred, true, dx: float = 1.0):
     no interface: δ is NaN there.
 
     pred, true : arrays (T, X, Y, Z) or (X, Y, Z), equal shapes. Returns (T,) float64 or a float.
+    boundary : None (periodic) or ``ch_numba.CHParams.boundary``'s forms: ∇ uses the mirror ghost across walls.
     """
+    from export.runtime.resample import wall_axes  # numpy + stdlib only
+
     pred, true = _pair(pred, true)
     try:
         dx = float(dx)
@@ -71,7 +81,7 @@ def interface_displacement(pred, true, dx: float = 1.0):
     p = pred.astype(np.float64).reshape((-1, *pred.shape[-3:]))
     t = true.astype(np.float64).reshape((-1, *true.shape[-3:]))
     num = np.sum((p - t) ** 2, axis=(1, 2, 3))
-    den = np.sum(_grad2(t, dx), axis=(1, 2, 3))
+    den = np.sum(_grad2(t, dx, wall_axes(boundary)), axis=(1, 2, 3))
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = np.where(den > 0, np.sqrt(num / np.where(den > 0, den, 1.0)), np.nan)
     return _per_frame(delta, one)

@@ -40,6 +40,7 @@ from ._checks import _field, _per_frame
 __all__ = [
     "free_energy_series",
     "network_params",
+    "mirror_doubled",
     "fit_power_law",
     "structure_factor",
     "characteristic_length",
@@ -149,13 +150,27 @@ def structure_factor(frames, dx: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     return k, (S[0] if one else S)
 
 
-def characteristic_length(frames, dx: float = 1.0):
+def mirror_doubled(frames, boundary=None) -> np.ndarray:
+    """The periodic box equivalent to a box with no-flux walls: ``frames`` (..., X, Y, Z) concatenated with its
+    mirror image along each wall axis of ``boundary`` (``ch_numba.CHParams.boundary``'s forms; None: periodic,
+    returned as is): a box of N cells with walls is the periodic box of 2N restricted to its first N."""
+    from export.runtime.resample import wall_axes  # numpy + stdlib only
+
+    a = np.asarray(frames)
+    for axis, wall in zip((-3, -2, -1), wall_axes(boundary)):
+        if wall:
+            a = np.concatenate([a, np.flip(a, axis)], axis=axis)
+    return a
+
+
+def characteristic_length(frames, dx: float = 1.0, boundary=None):
     """L = 2π / ⟨k⟩ with ⟨k⟩ the |û|²-weighted mean |k| over all modes k ≠ 0 (module docstring).
 
     frames : (T, X, Y, Z) or (X, Y, Z). Returns (T,) float64 or a float, in the units of dx; NaN
-    for a uniform frame (no fluctuation).
+    for a uniform frame (no fluctuation). ``boundary``: with no-flux walls the spectrum is that of the
+    equivalent periodic box (:func:`mirror_doubled`; its modes are the cosines of the box with walls).
     """
-    power, kabs, weight, one, _ = _spectrum(frames, dx)
+    power, kabs, weight, one, _ = _spectrum(mirror_doubled(frames, boundary), dx)
     wp = power * weight
     total = wp.sum(axis=(1, 2, 3))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -105,7 +105,7 @@ def _layer_axis(phi: np.ndarray) -> int | None:
     return int(np.argmax(v)) if np.all(np.isfinite(v)) and v.max() > 0 else None
 
 
-def change_up_to_translation(new, old) -> tuple[float, list[int]]:
+def change_up_to_translation(new, old, boundary=None) -> tuple[float, list[int]]:
     """rms(new − old rolled periodically by d), minimised over integer shifts d = (dx, dy, dz), and d.
 
     d maximises the periodic cross-correlation of the mean-free fields (FFT), i.e. minimises
@@ -114,9 +114,18 @@ def change_up_to_translation(new, old) -> tuple[float, list[int]]:
     A sub-cell translation leaves a remainder: use :func:`layer_shift` for layers.
 
     new, old : arrays (X, Y, Z) of equal shape (note the order: new first). Returns (rms, d).
+    boundary : None (periodic) or ``ch_numba.CHParams.boundary``'s forms: no translation along a wall axis
+    (d is 0 there: a wall does not move).
     """
+    from export.runtime.resample import wall_axes  # numpy + stdlib only
+
     b, a = _frame_pair(old, new)
     corr = np.fft.ifftn(np.fft.fftn(a - a.mean()) * np.conj(np.fft.fftn(b - b.mean()))).real
+    for axis, wall in enumerate(wall_axes(boundary)):
+        if wall:  # only shifts 0 along this axis
+            keep = [slice(None)] * 3
+            keep[axis] = slice(1, None)
+            corr[tuple(keep)] = -np.inf
     d = np.unravel_index(int(np.argmax(corr)), corr.shape)
     shifted = np.roll(b, d, axis=(0, 1, 2))
     return float(np.sqrt(np.mean((a - shifted) ** 2))), [int(k if k <= n // 2 else k - n) for k, n in zip(d, a.shape)]
@@ -162,6 +171,13 @@ def layer_shift(old, new, axis: int) -> float:
     return s + n if s <= -n / 2.0 else s
 
 
+def _walls(boundary) -> tuple:
+    """(x, y, z) booleans of the axes with no-flux walls (None: periodic)."""
+    from export.runtime.resample import wall_axes  # numpy + stdlib only
+
+    return wall_axes(boundary)
+
+
 def layer_shifts(old, new) -> np.ndarray:
     """:func:`layer_shift` along the three axes: float64 array (3,) in cells (NaN along an axis
     where the profile is flat, e.g. the two axes parallel to flat layers)."""
@@ -169,7 +185,7 @@ def layer_shifts(old, new) -> np.ndarray:
     return np.array([layer_shift(old, new, a) for a in range(3)], dtype=np.float64)
 
 
-def interface_velocity(old, new, steps, dx: float = 1.0):
+def interface_velocity(old, new, steps, dx: float = 1.0, boundary=None):
     """rms normal speed of the interfaces between two frames ``steps`` steps apart, per 10⁴ steps.
 
         v = δ(new, old) / steps · 10⁴,   δ = sqrt(Σ(φ_new − φ_old)² / Σ|∇φ_old|²)
@@ -186,6 +202,7 @@ def interface_velocity(old, new, steps, dx: float = 1.0):
     of a layer is measured too (which an integer-translation test misses).
 
     old, new : arrays (X, Y, Z) of equal shape (or (T, X, Y, Z), per frame); steps : > 0.
+    boundary : None (periodic) or ``ch_numba.CHParams.boundary``'s forms (∇ with mirror ghosts across walls).
     Returns a float (array (T,) for series); NaN where ``old`` has no gradient.
     """
     try:
@@ -194,10 +211,10 @@ def interface_velocity(old, new, steps, dx: float = 1.0):
         raise ValueError(f"steps must be a positive number, got {steps!r}") from None
     if not (steps > 0 and math.isfinite(steps)):
         raise ValueError(f"steps must be a positive number, got {steps!r}")
-    return interface_displacement(new, old, dx=dx) / steps * 1e4
+    return interface_displacement(new, old, dx=dx, boundary=boundary) / steps * 1e4
 
 
-def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0) -> dict:
+def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0, boundary=None) -> dict:
     """How stationary the end of a rollout is: numbers over its last ``tail_steps`` steps.
 
     Parameters
@@ -209,6 +226,9 @@ def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0) -> dic
         (T − 1) · steps_between; None: the last half of the rollout (⌊(T − 1)/2⌋ frame intervals,
         at least one).
     dx : grid spacing for the interface velocity (1: cells).
+    boundary : None (periodic) or ``ch_numba.CHParams.boundary``'s forms: along a wall axis no translation
+        is undone (it is 0 in ``translation``), the layer shift is NaN (layers do not travel through a
+        wall) and ∇ uses mirror ghosts.
 
     Returns a dict (floats, NaN where undefined; lengths in cells of this grid, or units of
     ``dx`` for the velocity) with, for L = frames[−1] and A = frames[−1 − m], m = tail_steps /
@@ -251,10 +271,11 @@ def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0) -> dic
     tail = frames[T - 1 - m :].astype(np.float64)
     last, first = tail[-1], tail[0]
     with np.errstate(all="ignore"):
-        moved, shift = change_up_to_translation(last, first)
+        moved, shift = change_up_to_translation(last, first, boundary)
         pairs = list(zip(tail[:-1], tail[1:]))
-        velocity = np.mean([interface_velocity(a, b, steps_between, dx=dx) for a, b in pairs])
+        velocity = np.mean([interface_velocity(a, b, steps_between, dx=dx, boundary=boundary) for a, b in pairs])
         shifts = np.sum([layer_shifts(a, b) for a, b in pairs], axis=0)
+        shifts[list(_walls(boundary))] = np.nan
         out = {
             "steps_between": steps_between,
             "tail_steps": m * steps_between,
