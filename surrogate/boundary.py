@@ -16,8 +16,8 @@ of the conservative head is a vector field: across a wall its normal component c
 stays exact; its tangential components are scalars along that axis. The flux head's volume mean is
 removed only from components whose axis is periodic (on the mirrored 2N box the mean of an odd
 component is zero) — for the cube-equivariant model; a model without its mirror symmetry has the mean
-removed on every axis (:func:`flux_offset`). A cube-equivariant model (:mod:`surrogate.equivariant`) commutes with the mirror
-x ↦ 2N−1−x of the doubled periodic box, so its step on a box with walls is exactly the restriction of
+removed on every axis (:func:`flux_offset`). A cube-equivariant model (:mod:`surrogate.equivariant`)
+commutes with the mirror x ↦ 2N−1−x of the doubled periodic box, so its step on a box with walls is exactly the restriction of
 its step on that doubled box, hidden states included (``tests/test_walls_surrogate.py``); the paper's
 model is only approximately equivariant (docs/REPRODUCTION.md, walls section).
 
