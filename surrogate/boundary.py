@@ -17,9 +17,10 @@ stays exact; its tangential components are scalars along that axis. The flux hea
 removed only from components whose axis is periodic (on the mirrored 2N box the mean of an odd
 component is zero) — for the cube-equivariant model; a model without its mirror symmetry has the mean
 removed on every axis (:func:`flux_offset`). A cube-equivariant model (:mod:`surrogate.equivariant`)
-commutes with the mirror x ↦ 2N−1−x of the doubled periodic box, so its step on a box with walls is exactly the restriction of
-its step on that doubled box, hidden states included (``tests/test_walls_surrogate.py``); the paper's
-model is only approximately equivariant (docs/REPRODUCTION.md, walls section).
+commutes with the mirror x ↦ 2N−1−x of the doubled periodic box, so its step on a box with walls is
+exactly the restriction of its step on that doubled box, hidden states included
+(``tests/test_walls_surrogate.py``); the paper's model is only approximately equivariant
+(docs/walls_mirror_check.py, docs/REPRODUCTION.md §5.8).
 
 ``walls`` is one of
     None                       every axis periodic (the exact op sequence of ``padding_mode="circular"``);
