@@ -15,7 +15,7 @@ import os
 import platform
 import time
 
-__all__ = ["CPUShare", "SHARE", "Timing", "best_time", "add_wait_idle_option", "cpu_model"]
+__all__ = ["CPUShare", "SHARE", "Timing", "best_time", "add_wait_idle_option", "cpu_model", "header"]
 
 
 def cpu_model() -> str:
@@ -28,6 +28,12 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def header(*versions: str) -> str:
+    """The first line of a benchmark's output: ``# CPU model, Python, VERSIONS..., date (UTC)``."""
+    parts = [cpu_model(), f"{platform.python_implementation()} {platform.python_version()}", *versions]
+    return "# " + ", ".join([*parts, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())])
 
 
 class CPUShare:

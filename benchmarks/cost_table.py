@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -48,9 +47,9 @@ from ch_numba import initial
 from export.runtime import Rollout
 
 if __package__:
-    from ._common import SHARE, add_wait_idle_option, cpu_model
+    from ._common import SHARE, add_wait_idle_option, cpu_model, header
 else:  # pragma: no cover - python benchmarks/cost_table.py
-    from _common import SHARE, add_wait_idle_option, cpu_model
+    from _common import SHARE, add_wait_idle_option, cpu_model, header
 
 #: the SBDF2 step that keeps F within 0.2 % of the explicit kernel at ε = 3 (docs/repro/schemes.py), scaled by ε²
 SPECTRAL_DT_EPS3 = 2.0
@@ -128,10 +127,7 @@ def main(argv=None) -> int:
     if a.quick:
         a.sizes, a.batches, a.threads, a.rounds, a.ics, a.frames, a.accuracy_grid = [32], [1], [1], 1, 1, 5, 32
     SHARE.restart(a.wait_idle)
-    print(
-        f"# {cpu_model()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"onnxruntime {ort.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
+    print(header(f"onnxruntime {ort.__version__}"))
     with tempfile.TemporaryDirectory() as tmp:
         models = {m.stem: m for m in a.models}
         if not a.no_factorised and a.checkpoint:

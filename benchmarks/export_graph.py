@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -41,9 +40,9 @@ from export.runtime import Rollout
 from surrogate import load_checkpoint
 
 if __package__:
-    from ._common import SHARE, add_wait_idle_option, cpu_model
+    from ._common import SHARE, add_wait_idle_option, cpu_model, header
 else:  # pragma: no cover - python benchmarks/export_graph.py
-    from _common import SHARE, add_wait_idle_option, cpu_model
+    from _common import SHARE, add_wait_idle_option, cpu_model, header
 
 GRAPHS = ("dense", "factorised")
 
@@ -93,10 +92,7 @@ def main(argv=None) -> int:
     add_wait_idle_option(p)
     a = p.parse_args(argv)
     SHARE.restart(a.wait_idle)
-    print(
-        f"# {cpu_model()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"onnxruntime {ort.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
+    print(header(f"onnxruntime {ort.__version__}"))
     with tempfile.TemporaryDirectory() as tmp:
         paths = export_both(a.checkpoint, Path(tmp))
         eq = equality(paths)

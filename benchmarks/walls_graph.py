@@ -21,7 +21,6 @@ Usage (repository root):
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import tempfile
 import time
@@ -33,9 +32,9 @@ import onnxruntime as ort
 from export.runtime import Rollout
 
 if __package__:
-    from ._common import SHARE, add_wait_idle_option, cpu_model
+    from ._common import SHARE, add_wait_idle_option, header
 else:  # pragma: no cover - python benchmarks/walls_graph.py
-    from _common import SHARE, add_wait_idle_option, cpu_model
+    from _common import SHARE, add_wait_idle_option, header
 
 VARIANTS = {"before": None, "periodic": None, "film": "periodic,periodic,neumann", "box": "neumann"}
 
@@ -51,10 +50,7 @@ def main(argv=None) -> int:
     add_wait_idle_option(p)
     a = p.parse_args(argv)
     SHARE.restart(a.wait_idle)
-    print(
-        f"# {cpu_model()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"onnxruntime {ort.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
+    print(header(f"onnxruntime {ort.__version__}"))
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "before.onnx"
         old.write_bytes(subprocess.run(["git", "show", f"{a.rev}:{a.model}"], check=True, capture_output=True).stdout)
