@@ -58,6 +58,12 @@ def _wait_for(predicate, proc, timeout=120.0):
     assert predicate(), f"the run ended (status {proc.poll()}) before it got there: {proc.stderr.read()}"
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT at its default, so that Python installs its KeyboardInterrupt handler
+    (a test run started in the background, ``make test &``, passes SIGINT on ignored, and Python keeps it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _simulate_cmd(out, *extra):
     """A slow simulate (a small grid on the NumPy backend: no compilation) that writes a frame every ~0.1 s."""
     return _cmd(
@@ -118,8 +124,13 @@ def test_sigint_is_130_with_one_line_and_sigkill_leftovers_are_removed_at_the_ne
     out = tmp_path / "o.h5"
     args = ["--size", "4", "--frames", "3", "--steps-per-frame", "300", "--backend", "numpy", "--seed", "3"]
     for sig, status in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
-        proc = subprocess.Popen(
-            _simulate_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        proc = subprocess.Popen(  # SIGINT as an interactive shell gives it (a background `make test` ignores it)
+            _simulate_cmd(out),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,
         )
         try:
             _wait_for(

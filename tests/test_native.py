@@ -418,21 +418,11 @@ def test_step_halo_matches_python(build, tmp_path):
         {"model": str(MODELS / "crnn.onnx"), "blocks": str(tmp_path / "short.npz"), "out": str(tmp_path / "x.npz")},
     )
     assert short["code"] == 8 and "less than the model's halo 6" in short["error"]
-    # a model with non-periodic boundaries (metadata "boundary") is refused by both, until no-flux walls exist
-    import onnx
-
-    m = onnx.load(MODELS / "crnn.onnx")
-    prop = next(p for p in m.metadata_props if p.key == "ch3d")
-    prop.value = json.dumps({**json.loads(prop.value), "boundary": "neumann"})
-    onnx.save(m, tmp_path / "walls.onnx")
-    walls = _drive(
-        build,
-        "halo",
-        {"model": str(tmp_path / "walls.onnx"), "blocks": str(tmp_path / "blocks.npz"), "out": str(tmp_path / "y.npz")},
-    )
-    assert walls["code"] == 8 and "boundary is 'neumann', not periodic" in walls["error"]
-    with pytest.raises(ValueError, match="boundary is 'neumann', not periodic"):
-        Rollout(tmp_path / "walls.onnx", providers="cpu").step_halo(*blocks)
+    # no-flux walls are the whole-box step's (the graph's optional walls input; native hosts leave it at its
+    # default, periodic): a Rollout made with walls refuses subdomain steps in one line
+    walled = Rollout(MODELS / "crnn.onnx", providers="cpu", boundary="periodic,periodic,neumann")
+    with pytest.raises(ValueError, match=r"^subdomain steps \(step_halo\) take their ghost layers from the neighbours"):
+        walled.step_halo(*blocks)
 
 
 @pytest.mark.parametrize(

@@ -659,12 +659,6 @@ int ch3d_step_halo(ch3d_handle *h, const float *phi, const float *h1, const floa
                    int64_t ny, int64_t nz, int64_t halo, float *phi_out, float *h1_out, float *h2_out) {
   if (!h || !phi || !h1 || !h2 || !phi_out || !h1_out || !h2_out)
     return fail(CH3D_ERR_ARGUMENT, "ch3d_step_halo: NULL argument");
-  const entry *b = find(h, "boundary");
-  if (b && (!b->is_string || strcmp(b->text, "periodic")))
-    return fail(CH3D_ERR_HALO,
-                "the model's boundary is '%s', not periodic: subdomain steps need periodic models until no-flux "
-                "walls exist in the surrogate",
-                b->is_string ? b->text : "?");
   if (halo < h->halo)
     return fail(CH3D_ERR_HALO,
                 "halo %lld is less than the model's halo %lld: the interior would differ from the whole-box step",
