@@ -64,6 +64,7 @@ from torch import nn
 
 from ch_numba import files, provenance
 from surrogate.card import DEFAULT_DOWNSCALE, DEFAULT_STEPS_PER_FRAME, build_card  # noqa: F401  (names kept here)
+from surrogate.cells import PointwiseConv3d
 
 from . import factorised
 from .options import (  # noqa: F401  (names kept here; stdlib-only home so that --help needs no torch)
@@ -91,14 +92,40 @@ EXAMPLE_GRID = (6, 7, 8)
 
 # ------------------------------------------------------------------------------ graph rewrite
 class _Step(nn.Module):
-    """``forward(phi, h1, h2[, walls]) = model.step(phi, h1, h2, walls)``: the unit that is exported."""
+    """``forward(phi, h1, h2[, walls]) = model.step(phi, h1, h2, walls)``: the unit that is exported.
+
+    With ``walls`` the graph is one ``If`` on "any wall": its else branch is the periodic step exactly as
+    exported before walls existed (Slice + Concat padding, no selection), its then branch the step that
+    picks each ghost plane with ``Where`` (surrogate/boundary.py). One graph with the selection always on
+    cost periodic runs 7–8 % (49 ``Where`` nodes on ghost planes, slow along z; benchmarks/walls_graph.py,
+    2026-12-08, 2-core Xeon); the ``If`` costs them nothing measurable."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, phi, h1, h2, walls=None):
-        return self.model.step(phi, h1, h2, walls)
+        if walls is None:
+            return self.model.step(phi, h1, h2)
+
+        def with_walls(phi, h1, h2, walls):
+            return self.model.step(phi, h1, h2, walls)
+
+        def periodic(phi, h1, h2, walls):  # no walls: padding as Slice + Concat, the periodic graph of old
+            return self.model.step(phi, h1, h2, (False, False, False))
+
+        return torch.cond(walls.any(), with_walls, periodic, (phi, h1, h2, walls))
+
+
+def graph_nodes(graph):
+    """Every node of an ONNX graph, those of its subgraphs (the ``If`` branches of the walls switch) included."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.g.node:
+                yield from graph_nodes(attr.g)
+            for g in attr.graphs:
+                yield from graph_nodes(g)
 
 
 def _walls_with_default(proto) -> None:
@@ -255,7 +282,7 @@ def export_model(
     phi = torch.rand((n, 1, *grid), generator=g)
     h1 = torch.rand((n, hidden, *grid), generator=g)  # distinct tensors: one object would become one input
     h2 = torch.rand((n, hidden, *grid), generator=g)
-    # Slice + Concat padding takes the walls input (ghost planes chosen with Where); Pad(wrap) is periodic only
+    # Slice + Concat padding takes the walls input (an If: periodic branch, walls branch); Pad(wrap) is periodic only
     walls = pad_mode == "slice"
     args = (phi, h1, h2, torch.tensor([False, True, False])) if walls else (phi, h1, h2)
     names = list(spec.INPUTS) + ([spec.WALLS_INPUT] if walls else [])
@@ -270,6 +297,9 @@ def export_model(
         warnings.simplefilter("ignore")
         for lg in quiet:
             lg.setLevel(logging.ERROR)
+        # 1×1 convolutions as Conv nodes (their matrix-product form is for training; is_in_onnx_export() does not
+        # reach into the branches of torch.cond)
+        as_matmul, PointwiseConv3d.as_matmul = PointwiseConv3d.as_matmul, False
         try:
             with torch.no_grad():
                 program = torch.onnx.export(
@@ -285,6 +315,7 @@ def export_model(
             raw = Path(tmp) / "step.onnx"
             program.save(str(raw))
         finally:
+            PointwiseConv3d.as_matmul = as_matmul
             for lg, level in zip(quiet, levels):
                 lg.setLevel(level)
         proto = onnx.load(str(raw))
@@ -299,10 +330,10 @@ def export_model(
     written = {o.domain: o.version for o in proto.opset_import}.get("", 0)
     if written != opset:
         raise RuntimeError(f"the exporter wrote opset {written}, not the requested {opset}; choose another --opset")
-    pads = [nd for nd in proto.graph.node if nd.op_type == "Pad"]
+    pads = [nd for nd in graph_nodes(proto.graph) if nd.op_type == "Pad"]
     if pad_mode == "slice" and pads:
         raise RuntimeError(f"exported graph still has {len(pads)} Pad nodes despite pad_mode='slice'")
-    for node in proto.graph.node:  # per-node provenance of the exporter: stack traces with local paths
+    for node in graph_nodes(proto.graph):  # per-node provenance of the exporter: stack traces with local paths
         del node.metadata_props[:]
         node.doc_string = ""
     proto.graph.name = "ch3d_crnn_step"
@@ -319,7 +350,7 @@ def export_model(
         "wrote %s (%s graph, %d nodes, opset %d, %s circular padding, %d parameters)",
         out,
         graph,
-        len(proto.graph.node),
+        sum(1 for _ in graph_nodes(proto.graph)),
         opset,
         "Slice+Concat" if pad_mode == "slice" else "Pad(wrap)",
         metadata.get("param_count", -1),

@@ -109,7 +109,7 @@ def flux_offset(mean: torch.Tensor, walls=None, exact_mirror: bool = True) -> to
     model without that symmetry (the paper's; ``exact_mirror=False``) has its mean removed there too: its
     kernels turn even a uniform field into a constant flux, which a periodic box never feels and a wall
     would pile up against (measured: φ leaves [−0.5, 1.5] within 10 steps; docs/walls_mirror_check.py)."""
-    if walls is None or not exact_mirror:
+    if walls is None or not exact_mirror or (isinstance(walls, tuple) and not any(walls)):
         return mean
     if isinstance(walls, tuple):
         keep = torch.tensor([not w for w in walls], dtype=torch.bool, device=mean.device).reshape(1, 3, 1, 1, 1)

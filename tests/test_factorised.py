@@ -94,7 +94,9 @@ def compare_with_shipped(name, tmp_path, grid=(16, 16, 16), steps=100):
     onnx.checker.check_model(proto, full_check=True)
     assert json.loads(proto.metadata_props[0].value)["exported"]["graph"] == "factorised"
     weights = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
-    convs = [weights[n.input[1]] for n in proto.graph.node if n.op_type == "Conv"]
+    # each Conv once (the periodic and the walls branch of the graph's If share the weights)
+    convs = {n.input[1]: weights[n.input[1]] for n in onnx_export.graph_nodes(proto.graph) if n.op_type == "Conv"}
+    convs = list(convs.values())
     spatial = [w for w in convs if w.shape[2:] == (3, 3, 3)]
     # the 7 k³ convolutions (2 cells × 3 gates + the flux head) all carry fixed 0/±1 stencils now
     assert len(spatial) == 7 and all(set(np.unique(w)) <= {-1.0, 0.0, 1.0} for w in spatial)

@@ -5,8 +5,8 @@ solver three times — periodic, with walls along z (a film between two walls: `
 periodic,periodic,neumann``) and with walls along every axis (``--boundary neumann``) — and the model
 is evaluated on each in the same run (``python -m surrogate evaluate``, which reads the boundary from
 the data set). With ``--spectral-truth walls`` the three ground truths are the spectral scheme's (SBDF2 at
-matched accuracy; DCT along the walls), minutes instead of an hour of explicit steps. Per set: the per-IC maximum F error on the network grid, mass drift and the wall contact
-of the last frame. Then the model runs ``--steps`` (10⁴) steps from a Perlin IC on each wall box:
+matched accuracy; DCT along the walls), minutes instead of an hour of explicit steps. Per set: the
+per-IC maximum F error on the network grid, mass drift and the wall contact of the last frame. Then the model runs ``--steps`` (10⁴) steps from a Perlin IC on each wall box:
 stability (φ range), mass, and its rest state (which axis the layers are normal to, and the contact at
 the walls).
 
@@ -136,10 +136,8 @@ def _last_frames(ctx, truth, boundary) -> dict:
     with open_dataset(truth) as ds:
         frames = np.asarray(ds.sequence(0), dtype=np.float32)
     net = runner.downscale(frames)
-    pred = None
-    for pred in runner.rollout(net[0], len(frames) - 1):
-        pass
-    return {"solver": net[-1], "network": np.asarray(pred)}
+    *_, last = runner.rollout(net[0], len(frames) - 1)
+    return {"solver": net[-1], "network": np.asarray(last)}
 
 
 def _figure(ctx, finals: dict, out: dict) -> None:
@@ -151,9 +149,12 @@ def _figure(ctx, finals: dict, out: dict) -> None:
         panels = (("solver, frame 49", "solver"), ("network, step 49", "network"), ("network, 10^4 steps", "rest"))
         for ax, (title, key) in zip(row, panels):
             field = finals[name][key]
-            ax.imshow(field[:, field.shape[1] // 2, :].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
+            # the xz plane, or the yz plane where the field is layered normal to y (an xz slice would be one phase)
+            yz = key == "rest" and out["long"][name]["layers"]["axis"] == 1
+            plane = field[field.shape[0] // 2] if yz else field[:, field.shape[1] // 2, :]
+            ax.imshow(plane.T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
             ax.set_title(f"{name.replace('walls_', '')}: {title}", fontsize=9)
-            ax.set_xlabel("x")
+            ax.set_xlabel("y" if yz else "x")
             ax.set_ylabel("z")
             ax.set_xticks([])
             ax.set_yticks([])
