@@ -6,9 +6,9 @@ periodic,periodic,neumann``) and with walls along every axis (``--boundary neuma
 is evaluated on each in the same run (``python -m surrogate evaluate``, which reads the boundary from
 the data set). With ``--spectral-truth walls`` the three ground truths are the spectral scheme's (SBDF2 at
 matched accuracy; DCT along the walls), minutes instead of an hour of explicit steps. Per set: the
-per-IC maximum F error on the network grid, mass drift and the wall contact of the last frame. Then the model runs ``--steps`` (10⁴) steps from a Perlin IC on each wall box:
-stability (φ range), mass, and its rest state (which axis the layers are normal to, and the contact at
-the walls).
+per-IC maximum F error on the network grid, mass drift and the wall contact of the last frame. Then the
+model runs ``--steps`` (10⁴) steps from a Perlin IC on each wall box: stability (φ range), mass, and its
+rest state (which axis the layers are normal to, and the contact at the walls).
 
 Contact at a wall (no wetting: the interfaces meet the wall at 90°, ∂φ/∂n = 0): at the first cell
 layer next to a wall, the mean |φ[1] − φ[0]| along the normal over the mean in-plane |∇φ| (forward
