@@ -80,6 +80,14 @@ def parse_boundary(text) -> tuple:
     return normalize_boundary(text)
 
 
+def wall_axes(boundary) -> tuple:
+    """(x, y, z) booleans, True on the axes with no-flux walls; ``boundary``: None (periodic) or any form
+    :func:`parse_boundary` reads ("periodic", "neumann", "X,Y,Z" or three names)."""
+    if boundary is None:
+        return (False, False, False)
+    return tuple(b == "neumann" for b in parse_boundary(boundary))
+
+
 def boundary_text(boundary) -> str:
     """``"periodic,periodic,neumann"``: the 3-tuple as the text stored in files and metadata."""
     return ",".join(normalize_boundary(boundary))
@@ -225,7 +233,7 @@ class CHParams:
     @property
     def neumann_axes(self) -> tuple:
         """(x, y, z) booleans: True on the axes with no-flux walls."""
-        return tuple(b == "neumann" for b in self.boundary)
+        return wall_axes(self.boundary)
 
     def describe(self) -> str:
         """One line: the physics and the scheme (for logs and summaries)."""

@@ -51,9 +51,9 @@ def as_walls(boundary) -> tuple | None:
     if isinstance(boundary, (tuple, list)) and len(boundary) == 3 and all(isinstance(b, bool) for b in boundary):
         walls = tuple(boundary)
     else:
-        from ch_numba.params import parse_boundary
+        from ch_numba.params import wall_axes
 
-        walls = tuple(b == "neumann" for b in parse_boundary(boundary))
+        walls = wall_axes(boundary)
     return walls if any(walls) else None
 
 

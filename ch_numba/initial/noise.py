@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..params import wall_axes
 from .checks import _check_axis, _check_level, _check_seed, _frequencies, _shape3
 
 # voxel budget of one block of the vectorised Perlin evaluation (bounds the temporaries)
@@ -90,13 +91,6 @@ def _noise_at(shape, frequency, seed: int, ix, iy, iz, walls=(False, False, Fals
     return out
 
 
-def _walls(boundary) -> tuple:
-    """(x, y, z) booleans of the axes with no-flux walls of ``boundary`` (CHParams.boundary's forms)."""
-    from ..params import parse_boundary
-
-    return tuple(b == "neumann" for b in parse_boundary(boundary))
-
-
 def perlin_noise(shape, frequency=4, seed: int = 7, boundary="periodic") -> np.ndarray:
     """Periodic Perlin gradient noise, equal to the ``perlin-noise`` package's values.
 
@@ -130,7 +124,7 @@ def perlin_noise(shape, frequency=4, seed: int = 7, boundary="periodic") -> np.n
     shape = _shape3(shape)
     seed = _check_seed(seed)
     freqs = _frequencies(frequency)
-    return _noise_at(shape, freqs, seed, *(np.arange(n) for n in shape), walls=_walls(boundary))
+    return _noise_at(shape, freqs, seed, *(np.arange(n) for n in shape), walls=wall_axes(boundary))
 
 
 def _scaled(noise: np.ndarray, mean: float, amplitude: float) -> np.ndarray:
@@ -223,7 +217,7 @@ def perturbed_plane(
     axis = _check_axis(axis)
     index = [np.arange(n) for n in shape]
     index[axis] = np.array([shape[axis] // 2])
-    plane = _scaled(_noise_at(shape, freqs, seed, *index, walls=_walls(boundary)), mean, amplitude)
+    plane = _scaled(_noise_at(shape, freqs, seed, *index, walls=wall_axes(boundary)), mean, amplitude)
     phi = np.full(shape, mean, dtype=np.float32)
     where = [slice(None)] * 3
     where[axis] = slice(shape[axis] // 2, shape[axis] // 2 + 1)

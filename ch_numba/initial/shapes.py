@@ -51,9 +51,9 @@ def sphere(
     center = np.array([n / 2 for n in shape] if center is None else center, dtype=float)
     if center.shape != (3,) or not np.all(np.isfinite(center)):
         raise ValueError(f"center must be three finite numbers (x, y, z), got {center!r}")
-    from ..params import parse_boundary
+    from ..params import wall_axes
 
-    walls = [b == "neumann" for b in parse_boundary(boundary)]
+    walls = wall_axes(boundary)
     d2 = np.zeros(shape)
     for axis, n in enumerate(shape):
         x = np.arange(n) + 0.5 - center[axis]

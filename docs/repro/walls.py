@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ch_numba import initial
+from ch_numba.params import wall_axes
 from ch_numba.render import new_figure
 from ch_numba.solver import PHYSICAL_RANGE
 
@@ -83,7 +84,7 @@ def long_run(ctx, boundary: str, steps: int, seed: int, every: int = 250) -> dic
         if first_bad is None and not (PHYSICAL_RANGE[0] <= phi.min() and phi.max() <= PHYSICAL_RANGE[1]):
             first_bad = k * every
     last = frames[-1]
-    walls = [b == "neumann" for b in runner.boundary]
+    walls = wall_axes(runner.boundary)
     return {
         "boundary": ",".join(runner.boundary),
         "steps": steps,
@@ -110,7 +111,7 @@ def exp_walls(ctx) -> dict:
         out["sets"][name] = {"boundary": boundary or "periodic", **_per_ic(ev)}
         if boundary:
             finals[name] = _last_frames(ctx, truth, boundary)
-            walls = [b == "neumann" for b in ctx.runner(ctx.model, boundary=boundary).boundary]
+            walls = wall_axes(boundary)
             out["sets"][name]["contact_ratio_last_frame"] = {
                 k: contact_ratio(v, walls) for k, v in finals[name].items()
             }

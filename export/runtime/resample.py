@@ -21,17 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ch_numba.params import wall_axes  # stdlib only; (x, y, z) booleans of the wall axes
+
 __all__ = ["downsample", "upsample", "wall_axes"]
-
-
-def wall_axes(boundary) -> tuple:
-    """(x, y, z) booleans, True on the axes with no-flux walls; ``boundary``: None (periodic) or any form of
-    ``ch_numba.CHParams.boundary`` ("periodic", "neumann", "X,Y,Z" or three names)."""
-    if boundary is None:
-        return (False, False, False)
-    from ch_numba.params import parse_boundary  # stdlib only
-
-    return tuple(b == "neumann" for b in parse_boundary(boundary))
 
 
 def _factor(factor) -> int:

@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 import onnxruntime as ort
 
-from ch_numba.params import boundary_text, parse_boundary  # stdlib only
+from ch_numba.params import boundary_text, parse_boundary, wall_axes  # stdlib only
 
 from . import spec
 from .guards import (
@@ -199,7 +199,7 @@ class Rollout(RunnerBase):
         self.boundary = parse_boundary("periodic" if boundary is None else boundary)
         overridable = {i.name for i in self.session.get_overridable_initializers()}
         self.supports_walls = spec.WALLS_INPUT in overridable
-        walls = tuple(b == "neumann" for b in self.boundary)
+        walls = wall_axes(self.boundary)
         # bound as an OrtValue on the host (bind_cpu_input does not see an input with a default)
         self._walls = ort.OrtValue.ortvalue_from_numpy(np.array(walls, dtype=bool)) if any(walls) else None
         if self._walls is not None and not self.supports_walls:

@@ -27,6 +27,8 @@ import math
 
 import numpy as np
 
+from ch_numba.params import wall_axes  # stdlib only: (x, y, z) booleans of the wall axes
+
 from ._checks import _pair, _per_frame, _series
 
 __all__ = ["rmse", "interface_displacement", "relative_error", "relative_drift", "mass_drift", "ensemble_stats"]
@@ -68,8 +70,6 @@ def interface_displacement(pred, true, dx: float = 1.0, boundary=None):
     pred, true : arrays (T, X, Y, Z) or (X, Y, Z), equal shapes. Returns (T,) float64 or a float.
     boundary : None (periodic) or ``ch_numba.CHParams.boundary``'s forms: ∇ uses the mirror ghost across walls.
     """
-    from export.runtime.resample import wall_axes  # numpy + stdlib only
-
     pred, true = _pair(pred, true)
     try:
         dx = float(dx)

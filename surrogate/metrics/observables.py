@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from ch_numba.params import wall_axes  # stdlib only: (x, y, z) booleans of the wall axes
+
 from ._checks import _field, _per_frame
 
 __all__ = [
@@ -154,8 +156,6 @@ def mirror_doubled(frames, boundary=None) -> np.ndarray:
     """The periodic box equivalent to a box with no-flux walls: ``frames`` (..., X, Y, Z) concatenated with its
     mirror image along each wall axis of ``boundary`` (``ch_numba.CHParams.boundary``'s forms; None: periodic,
     returned as is): a box of N cells with walls is the periodic box of 2N restricted to its first N."""
-    from export.runtime.resample import wall_axes  # numpy + stdlib only
-
     a = np.asarray(frames)
     for axis, wall in zip((-3, -2, -1), wall_axes(boundary)):
         if wall:

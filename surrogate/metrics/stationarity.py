@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from ch_numba.params import wall_axes  # stdlib only: (x, y, z) booleans of the wall axes
+
 from ._checks import _numeric, _series
 from .errors import interface_displacement
 
@@ -117,8 +119,6 @@ def change_up_to_translation(new, old, boundary=None) -> tuple[float, list[int]]
     boundary : None (periodic) or ``ch_numba.CHParams.boundary``'s forms: no translation along a wall axis
     (d is 0 there: a wall does not move).
     """
-    from export.runtime.resample import wall_axes  # numpy + stdlib only
-
     b, a = _frame_pair(old, new)
     corr = np.fft.ifftn(np.fft.fftn(a - a.mean()) * np.conj(np.fft.fftn(b - b.mean()))).real
     for axis, wall in enumerate(wall_axes(boundary)):
@@ -169,13 +169,6 @@ def layer_shift(old, new, axis: int) -> float:
         modes.append(P1)
     s = -n / (2.0 * math.pi) * float(np.angle(modes[1] * np.conj(modes[0])))
     return s + n if s <= -n / 2.0 else s
-
-
-def _walls(boundary) -> tuple:
-    """(x, y, z) booleans of the axes with no-flux walls (None: periodic)."""
-    from export.runtime.resample import wall_axes  # numpy + stdlib only
-
-    return wall_axes(boundary)
 
 
 def layer_shifts(old, new) -> np.ndarray:
@@ -275,7 +268,7 @@ def stationarity(frames, steps_between, tail_steps=None, dx: float = 1.0, bounda
         pairs = list(zip(tail[:-1], tail[1:]))
         velocity = np.mean([interface_velocity(a, b, steps_between, dx=dx, boundary=boundary) for a, b in pairs])
         shifts = np.sum([layer_shifts(a, b) for a, b in pairs], axis=0)
-        shifts[list(_walls(boundary))] = np.nan
+        shifts[list(wall_axes(boundary))] = np.nan
         out = {
             "steps_between": steps_between,
             "tail_steps": m * steps_between,
