@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,25 +47,23 @@ import ch_numba
 from ch_numba import initial
 from export.runtime import Rollout
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+from repro.schemes import explicit_frame, spectral_frame  # noqa: E402  (the report's scheme rules, written once)
+
 if __package__:
     from ._common import SHARE, add_wait_idle_option, cpu_model, header
 else:  # pragma: no cover - python benchmarks/cost_table.py
     from _common import SHARE, add_wait_idle_option, cpu_model, header
 
-#: the SBDF2 step that keeps F within 0.2 % of the explicit kernel at ε = 3 (docs/repro/schemes.py), scaled by ε²
-SPECTRAL_DT_EPS3 = 2.0
-
 
 def physics(meta: dict) -> tuple[ch_numba.CHParams, float]:
-    """(explicit CHParams, frame interval of the training data) from a model's metadata."""
+    """(explicit CHParams, frame interval of the training data) from a model's metadata: the data's explicit
+    step, or (spectral data) the report's explicit step over a frame (docs/repro/schemes.py, the one rule)."""
     p = ch_numba.CHParams.from_metadata(meta)
     frame = float(meta["time_per_step"]) / int(meta.get("stride", 1))
-    base = dict(epsilon=p.epsilon, mobility=p.mobility, W=p.W, dx=p.dx)
     if p.scheme == "explicit":
-        return ch_numba.CHParams(**base, dt=p.dt), frame
-    dt = 0.7 * ch_numba.CHParams(**base).stable_dt()
-    steps = int(np.ceil(frame / dt))
-    return ch_numba.CHParams(**base, dt=frame / steps), frame
+        return p, frame
+    return explicit_frame(p, frame)[0], frame
 
 
 def spectral(p: ch_numba.CHParams, dt: float) -> ch_numba.CHParams:
@@ -140,7 +139,7 @@ def main(argv=None) -> int:
         first = next(iter(metas.values()))
         p, frame = physics(first)
         factor = int(first["downscale"])
-        dt02 = frame / int(np.ceil(frame / (SPECTRAL_DT_EPS3 * (p.epsilon / 3.0) ** 2 / p.mobility) - 1e-9))
+        dt02 = spectral_frame(p, frame)[0].dt  # F within 0.2 % of the explicit kernel (docs/repro/schemes.py)
         numba.set_num_threads(max(a.threads))
         dts = sorted(set(sweep(frame, a.frames)) | {dt02}, reverse=True)
         t0 = time.perf_counter()
