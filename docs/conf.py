@@ -1,0 +1,108 @@
+"""Sphinx configuration of the ch3d site (`make docs` -> docs/_build/html).
+
+Sphinx, not MkDocs: autodoc reads the docstrings in place (they carry the equations, shapes and units),
+sphinx-gallery executes the tutorials at build time and turns their figures into pages (as py-pde and
+neuraloperator do), MyST lets the existing Markdown (report, model card, GUIDE, CHANGELOG) be pages as they
+are, and the CLI reference is rendered from the argparse parsers by docs/_ext/cli_reference.py.
+Warnings are errors (`make docs` passes -W) and every cross-reference must resolve (nitpicky).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "ch3d"
+author = "the ch3d developers"
+copyright = "2026, the ch3d developers"
+from ch_numba import __version__ as release  # noqa: E402
+
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+    "sphinx_copybutton",
+    "cli_reference",
+]
+# MathJax shipped with the site (sphinx-mathjax-offline): equations render without a CDN, as in a browser
+# on an offline cluster node
+try:
+    import sphinx_mathjax_offline  # noqa: F401
+
+    extensions.append("sphinx-mathjax-offline")
+except ImportError:  # pragma: no cover - the docs extra installs it
+    pass
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = [
+    "_build",
+    "REPRODUCTION.md",  # a page through report.md
+    "GUIDE.md",  # a page through guide.md
+    "data",
+    "results",
+    "repro",
+    "figures",
+    "tutorials/README.txt",
+    "auto_tutorials/*.ipynb",
+    "auto_tutorials/*.py",
+    "auto_tutorials/*.zip",
+    "auto_tutorials/*.md5",
+    "sg_execution_times.rst",
+]
+
+# single backticks in the docstrings name parameters and values: code, not cross-references
+default_role = "literal"
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:class", r"(numpy\.)?(typing\.)?(np\.)?(ndarray|ArrayLike|DTypeLike|dtype|Path|PathLike|os\.PathLike)"),
+    (r"py:class", r"(torch\.)?(Tensor|nn\.Module|Module)"),
+    (r"py:class", r"(optional|callable|array_like|array-like|path-like|file-like)"),
+]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+autosummary_generate = True
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+}
+# intersphinx needs the network; CI and this machine reach only package registries: off unless asked for
+if not os.environ.get("CH3D_DOCS_INTERSPHINX"):
+    intersphinx_mapping = {}
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(DOCS / "tutorials"),
+    "gallery_dirs": str(DOCS / "auto_tutorials"),
+    "filename_pattern": r"/tutorial_",  # every tutorial is executed at build time
+    "ignore_pattern": r"/_",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "plot_gallery": os.environ.get("CH3D_DOCS_EXECUTE", "True"),
+}
+
+html_theme = "furo"
+html_title = f"ch3d {release}"
+html_static_path = []
+html_show_sourcelink = False
