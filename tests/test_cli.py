@@ -321,7 +321,7 @@ def _mains():
     ],
 )
 def test_command_line_errors_are_one_line_for_every_command(tmp_path, monkeypatch, capsys, command, argv, message):
-    """argparse's errors are the README's one line, `error: <argparse's message> (see --help)`, exit 2, for every
+    """argparse's errors are docs/usage.md's one line, `error: <argparse's message> (see --help)`, exit 2, for every
     parser and subparser (ch_numba.cli_runner.ArgumentParser); nothing is written."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:

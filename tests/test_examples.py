@@ -1,5 +1,5 @@
-"""The README's example inputs (examples/peanut.stl, examples/gyroid32.npy): shipped, equal to what
-examples/make_inputs.py writes, and accepted by the commands that the README runs them with."""
+"""The documented example inputs (examples/peanut.stl, examples/gyroid32.npy): shipped, equal to what
+examples/make_inputs.py writes, and accepted by the commands that docs/usage.md runs them with."""
 
 import runpy
 import shlex
@@ -64,11 +64,11 @@ def _generate_commands(text: str) -> dict:
 
 
 def test_the_shard_examples_of_the_readme_and_generate_help_agree():
-    """README's sharding example and `python -m ch_numba --help` give the same command, and it is the unsharded
-    data.h5 example's with --threads 1 --shard added (the README says the sharded file holds data.h5's sequences)."""
+    """docs/usage.md's sharding example and `python -m ch_numba --help` give the same command, and it is the unsharded
+    data.h5 example's with --threads 1 --shard added (the page says the sharded file holds data.h5's sequences)."""
     from ch_numba.cli import EXAMPLES as HELP
 
-    readme, cli = _generate_commands((ROOT / "README.md").read_text()), _generate_commands(HELP)
+    readme, cli = _generate_commands((ROOT / "docs" / "usage.md").read_text()), _generate_commands(HELP)
     assert readme["sharded.h5"] == cli["sharded.h5"]
     assert readme["data.h5"] == cli["data.h5"]
     unsharded = [a for a in readme["data.h5"] if a not in ("--backend", "auto")]

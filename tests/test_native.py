@@ -157,10 +157,10 @@ def test_cmake_package(build, tmp_path):
     assert np.abs(np.load(tmp_path / "out.npy") - _python("crnn.onnx", phi0, 3)).max() <= TOL
 
 
-def test_readme_cpp_example(build, tmp_path):
-    """The README's C++ host, compiled with its pkg-config line and run from the repository root."""
+def test_documented_cpp_example(build, tmp_path):
+    """docs/embedding.md's C++ host, compiled with its pkg-config line and run from the repository root."""
     src = tmp_path / "rollout.cpp"
-    src.write_text(_code_block("README.md", "cpp"))
+    src.write_text(_code_block("docs/embedding.md", "cpp"))
     env = dict(os.environ, PKG_CONFIG_PATH=str(build / "lib" / "pkgconfig"))
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "ch3d_embed"], capture_output=True, text=True, env=env)
     assert flags.returncode == 0, flags.stderr
