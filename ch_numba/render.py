@@ -9,7 +9,7 @@ never through pyplot or ``matplotlib.use``: the caller's backend (a notebook's, 
 
 Axes of time series (:func:`log_time_axis`, :func:`log_value_axis`, also used by the evaluation's
 plots): time is in the equation's own units (:data:`TIME_UNIT`; with dx = M = W = 1 one unit is
-dx²/(M W), see the README on physical units). A log time axis that would lose frame 0 (t = 0) is
+dx²/(M W), see docs/physics.md on physical units). A log time axis that would lose frame 0 (t = 0) is
 symmetric-log instead, linear from 0 to the first positive time t₁ and logarithmic above it, so
 t = 0 is drawn and labelled 0; log value axes get plain decimal tick labels, enough of them on a
 narrow range.

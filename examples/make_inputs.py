@@ -1,4 +1,4 @@
-"""Write the small example inputs the README's commands use: a closed surface and a field.
+"""Write the small example inputs docs/usage.md's commands use: a closed surface and a field.
 
     examples/peanut.stl    a closed, low-poly triangle mesh (320 faces, binary STL, ~16 KB): a unit
                            icosphere (2 subdivisions) with each vertex moved to radius 0.7 + 0.5 x²
@@ -47,7 +47,7 @@ def gyroid(n: int = 32) -> np.ndarray:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        description="Write the README's example inputs: a closed mesh (peanut.stl) and a 32³ field (gyroid32.npy)."
+        description="Write docs/usage.md's example inputs: a closed mesh (peanut.stl) and a 32³ field (gyroid32.npy)."
     )
     p.add_argument("--out-dir", type=Path, default=HERE, help="folder to write them into (default: examples/)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist (default: refuse)")

@@ -46,7 +46,7 @@ ROLLOUT_ATOL = 1e-4
 # the sensitivity: max |float64 PyTorch rollout − float32 PyTorch rollout| over the same steps and IC. Measured
 # with the default grids: 2.5e-6 (crnn, ORT differs by 3.6e-6), 2.9e-6 (crnn_ablation, ORT 2.1e-5: its
 # non-conservative φ accumulates onnxruntime's per-step difference of ~3e-7 about linearly, so the fixed
-# ROLLOUT_ATOL stays the floor); the README's 5-epoch model: ORT 9.0e-4 at 16³, sensitivity 6.1e-4
+# ROLLOUT_ATOL stays the floor); the 5-epoch model of docs/usage.md: ORT 9.0e-4 at 16³, sensitivity 6.1e-4
 # (bound 2.4e-3).
 SENSITIVITY_FACTOR = 4.0
 SENSITIVITY_ATOL = 1e-6

@@ -170,7 +170,7 @@ def cuda_mismatch(module=None, modules=None) -> str | None:
     return (
         f"PyTorch {getattr(torch, '__version__', '?')} (CUDA {torch_cuda}), imported first, put CUDA {t} and its "
         f"cuDNN in this process, but onnxruntime {getattr(module, '__version__', '?')} is built for CUDA {ort_cuda}: "
-        f"install both for one CUDA major (docs: README, 'GPU install'), or create the session before importing torch"
+        f"install both for one CUDA major (docs/gpu.md, 'Install'), or create the session before importing torch"
     )
 
 
