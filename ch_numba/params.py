@@ -12,14 +12,14 @@ time integrators (``CHParams.scheme``):
 ``"explicit"`` (default, the paper's): forward Euler, φ ← φ + dt M Δ_h(f'(φ) − ε² Δ_h φ).
 Linear (von Neumann) stability: the discrete Laplacian's symbol reaches -k² with k² = 12/dx²
 (checkerboard mode), so the amplification factor is 1 - dt M k² (f'' + eps² k²); it stays in
-[-1, 1] when
+[-1, 1] when::
 
     dt < 2 / (M (eps² k⁴ + f''max k²)),     f''max = max over [0, 1] of f'' = 2W.
 
 ``"spectral"``: semi-implicit Fourier-spectral with linear stabilisation S (ch_numba.spectral):
 −ε²Δ² and S·Δ implicit, f'(φ) explicit; first order (stabilised semi-implicit Euler) or second
 order (SBDF2). Any finite dt > 0 is accepted; the energy-stability condition and what was only
-tested are in :mod:`ch_numba.spectral`.
+tested are in ``ch_numba.spectral``.
 """
 
 from __future__ import annotations
@@ -109,18 +109,30 @@ class CHParams:
 
     Attributes
     ----------
-    epsilon : gradient-energy coefficient ε (interface width ~ ε / sqrt(2W)).
-    mobility : constant mobility M.
-    W : height of the double well f(φ) = W φ² (1 − φ)².
-    dx : grid spacing.
-    dt : time step; for ``scheme="explicit"`` it must be below :meth:`stable_dt`.
-    scheme : ``"explicit"`` (forward Euler, default) or ``"spectral"`` (semi-implicit Fourier-spectral).
-    stabilization : S ≥ 0 of the spectral scheme (None: S = W, stored as that number, which makes the
-        first-order scheme energy stable while φ stays in [0, 1]; see ch_numba.spectral). Spectral only.
-    symbol : Fourier symbol of the Laplacian in the spectral scheme: ``"stencil"`` (default, the 7-point
-        stencil's −(2/dx²) Σ_a (1 − cos(k_a dx)): the same semi-discrete system as the explicit kernel)
-        or ``"exact"`` (−|k|²). Spectral only.
-    order : 1 (stabilised semi-implicit Euler) or 2 (SBDF2, default). Spectral only.
+    epsilon : float
+        Gradient-energy coefficient ε (interface width ~ :math:`ε / \\sqrt{2W}`).
+    mobility : float
+        Constant mobility M.
+    W : float
+        Height of the double well :math:`f(φ) = W φ^2 (1 − φ)^2`.
+    dx : float
+        Grid spacing.
+    dt : float
+        Time step; for ``scheme="explicit"`` it must be below :meth:`stable_dt`.
+    scheme : str
+        ``"explicit"`` (forward Euler, default) or ``"spectral"`` (semi-implicit Fourier-spectral).
+    stabilization : float or None
+        S ≥ 0 of the spectral scheme (None: S = W, stored as that number, which makes the first-order
+        scheme energy stable while φ stays in [0, 1]; see ``ch_numba.spectral``). Spectral only.
+    symbol : str
+        Fourier symbol of the Laplacian in the spectral scheme: ``"stencil"`` (default, the 7-point
+        stencil's :math:`−(2/dx^2) Σ_a (1 − \\cos(k_a dx))`: the same semi-discrete system as the explicit
+        kernel) or ``"exact"`` (:math:`−|k|^2`). Spectral only.
+    order : int
+        1 (stabilised semi-implicit Euler) or 2 (SBDF2, default). Spectral only.
+    boundary : tuple of str
+        One of ``"periodic"`` (default) and ``"neumann"`` (no-flux walls) per axis (x, y, z); given as one
+        name for every axis, ``"X,Y,Z"`` or three names.
 
     Each field is also an option of ``python -m ch_numba simulate/generate`` (:mod:`ch_numba.options`).
 
@@ -222,7 +234,8 @@ class CHParams:
 
     @property
     def interface_length(self) -> float:
-        """ℓ = ε / sqrt(2W): the equilibrium profile is φ = ½(1 + tanh(x / (2ℓ)))."""
+        """The interface length :math:`ℓ = ε / \\sqrt{2W}`; the equilibrium profile is
+        :math:`φ = ½(1 + \\tanh(x / (2ℓ)))`."""
         return self.epsilon / math.sqrt(2.0 * self.W)
 
     @property
@@ -232,7 +245,7 @@ class CHParams:
 
     @property
     def neumann_axes(self) -> tuple:
-        """(x, y, z) booleans: True on the axes with no-flux walls."""
+        """Three booleans (x, y, z); True on the axes with no-flux walls."""
         return wall_axes(self.boundary)
 
     def describe(self) -> str:

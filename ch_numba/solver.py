@@ -394,7 +394,7 @@ def evolve(
 
 
 def free_energy(phi, params: CHParams | None = None):
-    """Free energy per unit volume (float64): mean of W φ²(1−φ)² + (ε²/2) |∇φ|², forward differences
+    """Free energy per unit volume (float64): mean of :math:`W φ^2(1−φ)^2 + (ε^2/2) |∇φ|^2`, forward differences
     (none across a no-flux wall of ``params.boundary``: its mirror ghost equals the last voxel).
 
     phi (X, Y, Z) gives a float; a batch (B, X, Y, Z) gives an ndarray (B,) float64, member m's

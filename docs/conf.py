@@ -35,6 +35,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
     "cli_reference",
+    "lazy_names",
 ]
 # MathJax shipped with the site (sphinx-mathjax-offline): equations render without a CDN, as in a browser
 # on an offline cluster node
@@ -66,18 +67,24 @@ exclude_patterns = [
 # single backticks in the docstrings name parameters and values: code, not cross-references
 default_role = "literal"
 nitpicky = True
+# Only names outside this project: the standard library, numpy, torch and onnxruntime have no inventory here
+# (intersphinx is off without the network, below); every ch3d name must resolve
 nitpick_ignore_regex = [
-    (r"py:class", r"(numpy\.)?(typing\.)?(np\.)?(ndarray|ArrayLike|DTypeLike|dtype|Path|PathLike|os\.PathLike)"),
-    (r"py:class", r"(torch\.)?(Tensor|nn\.Module|Module)"),
-    (r"py:class", r"(optional|callable|array_like|array-like|path-like|file-like)"),
+    (r"py:(class|obj|data)", r"(pathlib|os|collections\.abc|typing|argparse|numpy|np|torch|onnxruntime)\..+"),
+    (r"py:(class|obj)", r"(ndarray|ArrayLike|DTypeLike|Tensor|Generator|Module)"),
 ]
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_typehints = "signature"
+autodoc_default_options = {"members": True}
 autosummary_generate = True
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# The docstrings' types are prose ("(X, Y, Z) tuple of positive ints", "float in [0, 1]", "int ≥ 1"): shown as
+# written, not split into cross-references to classes named "X" or "float in"; a type that is a class is linked
+# in the docstring itself (:class:`CHParams`)
+napoleon_use_param = False
+napoleon_use_rtype = False
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3

@@ -11,7 +11,7 @@ arrays/scalars (e.g. ``np.random.get_state()``); files are read with ``weights_o
 numpy's array types, so loading never runs arbitrary pickled code.
 
 The write goes to a temporary file in the target folder, is flushed to disk and then moved
-over the target with ``os.replace`` (:func:`ch_numba.files.atomic_write`, the project's one atomic
+over the target with ``os.replace`` (``ch_numba.files.atomic_write``, the project's one atomic
 write): a crash mid-save leaves the previous checkpoint intact.
 """
 

@@ -37,7 +37,7 @@ exactly equivariant under periodic translations, and all ops export to standard 
 No-flux walls (:meth:`CRNN.set_boundary`, :mod:`surrogate.boundary`): on an axis with walls the
 convolutions' inputs are padded with the half-sample mirror, the flux's normal component is mirrored
 with its sign changed (no flux through the wall: mass still exact) and, for the cube-equivariant model
-(``exact_mirror``), its volume mean is not removed (:func:`surrogate.boundary.flux_offset`);
+(``exact_mirror``), its volume mean is not removed (``surrogate.boundary.flux_offset``);
 for the cube-equivariant model the step is then exactly the restriction of its step on the periodic
 box of twice the size holding the field and its mirror image.
 
@@ -169,8 +169,8 @@ class CRNN(nn.Module):
         )
         self.divergence = FluxDivergence()
         self._walls = None  # the axes with no-flux walls (set_boundary); None: periodic
-        #: the step commutes with the cube's mirrors (an equivariant model, or a plain copy of one: to_plain):
-        #: the flux's mean along wall axes is then kept (surrogate.boundary.flux_offset)
+        #: True when the step commutes with the cube's mirrors (an equivariant model, or a plain copy of one,
+        #: :meth:`to_plain`); the flux's mean along wall axes is then kept (``surrogate.boundary.flux_offset``)
         self.exact_mirror = equivariant
 
     # -- boundary ------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ class CRNN(nn.Module):
     def to_plain(self) -> "CRNN":
         """The same network as a plain CRNN (``equivariant=False``) with the materialised kernels.
 
-        Every :class:`~surrogate.equivariant.SymmetricConv3d` becomes the ``nn.Conv3d`` of the plain
+        Every ``SymmetricConv3d`` (:mod:`surrogate.equivariant`) becomes the ``nn.Conv3d`` of the plain
         model with ``weight = Σ_r c_r B_r`` and its bias (zeros for the flux conv); all other
         weights are copied. The step is the same up to float round-off (the equivariant model sums
         the same products in another order, :mod:`surrogate.equivariant` fast path). A plain model

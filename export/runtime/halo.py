@@ -8,7 +8,7 @@ A host that splits the periodic box over ranks keeps, per subdomain, φ, h1, h2 
 
 :func:`step_halo` runs the unchanged graph on the extended block (its periodic padding then wraps
 the block onto itself, which spoils only the outer ``halo`` layers) and returns the interiors of all
-three outputs. ``halo`` ≥ the model's :func:`~export.runtime.spec.halo_cells` (6 for k = 3,
+three outputs. ``halo`` ≥ the model's ``export.runtime.spec.halo_cells`` (6 for k = 3,
 conservative; 5 otherwise): then the interior equals the whole-box step up to round-off. A
 conservative model removes the volume mean of its flux; here that mean is taken over the extended
 block instead of the box, which changes φ′ by round-off only (the divergence of a constant is zero),

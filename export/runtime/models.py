@@ -36,7 +36,7 @@ __all__ = ["list_models", "model_card", "model_path", "models_dir"]
 
 #: the installed package that holds the models (its folder is the repository's ``models/``)
 PACKAGE = "ch3d_models"
-#: the cards of the shipped models, in :func:`models_dir`
+#: the cards of the shipped models, in ``models_dir()``
 CARDS = "cards.json"
 
 #: the folder holding the ``export`` package: a checkout's root, or site-packages
@@ -55,7 +55,7 @@ def models_dir() -> Path | None:
 
 
 def list_models() -> tuple[str, ...]:
-    """The names of the installed models (the ``.onnx`` files of :func:`models_dir`), sorted."""
+    """The names of the installed models (the ``.onnx`` files of ``models_dir``), sorted."""
     folder = models_dir()
     return tuple(sorted(p.stem for p in folder.glob("*.onnx"))) if folder is not None else ()
 
