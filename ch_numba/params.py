@@ -41,7 +41,7 @@ _SPECTRAL = ("stabilization", "symbol", "order")  # settings of the spectral sch
 _PHYSICS_GROUP, _SCHEME_GROUP = "physics (grid units)", "time integrator"  # the command-line option groups
 #: the window each generated sequence's drawn mean φ̄ is clipped to (inside the spinodal region, where
 #: f'' < 0 for φ in 1/2 ± 1/(2√3)); changing it would change the data of existing configurations. Used by
-#: the data-set generator (:class:`ch_numba.dataset.DatasetConfig`) and by the torch-free runtime's
+#: the data-set generator (``ch_numba.dataset.DatasetConfig``) and by the torch-free runtime's
 #: training range of mean φ (``export.runtime``), which imports this stdlib-only module for it.
 IC_MEAN_CLIP = (0.3, 0.7)
 

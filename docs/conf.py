@@ -64,6 +64,9 @@ exclude_patterns = [
     "sg_execution_times.rst",
 ]
 
+# command-line options keep their "--" and quotes stay straight (code names, not prose)
+smartquotes = False
+
 # single backticks in the docstrings name parameters and values: code, not cross-references
 default_role = "literal"
 nitpicky = True

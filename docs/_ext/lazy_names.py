@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import sys
 import types
 
 from sphinx.pycode import ModuleAnalyzer
@@ -30,6 +31,7 @@ from sphinx.util.nodes import make_refnode
 logger = logging.getLogger(__name__)
 
 _MISSING = object()
+_PROJECT = ("ch_numba", "surrogate", "export")
 
 
 def _import(dotted: str):
@@ -113,19 +115,32 @@ def resolve(app, env, node, contnode):
 
 def lazy_data_doc(app, what, name, obj, options, lines):
     """A lazy data name's docstring: the ``#:`` comment where the package's lazy table says it is defined."""
-    if what != "data" or any(line.strip() for line in lines):
+    if what != "data":
         return
+    text = "\n".join(lines).strip()
+    if text and text != (inspect.getdoc(type(obj)) or "").strip():
+        return
+    del lines[:]  # nothing, or the docstring of the value's type (tuple, float): not this name's
     package, _, attr = name.rpartition(".")
+    # the module that defines the name: where the package's lazy table points, else any module of the
+    # project that holds the same object under that name (a re-export's home)
+    homes = []
     try:
         module = importlib.import_module(package)
+        table = getattr(module, "_LAZY", None) or getattr(module, "_HOMES", None) or {}
+        home = table.get(attr)
+        home = home[0] if isinstance(home, tuple) else home
+        if home:
+            homes.append(importlib.util.resolve_name(home if home.startswith(".") else "." + home, package))
     except ImportError:
-        return
-    table = getattr(module, "_LAZY", None) or getattr(module, "_HOMES", None) or {}
-    home = table.get(attr)
-    home = home[0] if isinstance(home, tuple) else home
-    candidates = [home] if home else [m for m in (getattr(obj, "__module__", None),) if m]
-    for home in candidates:
-        home = importlib.util.resolve_name(home if home.startswith(".") else "." + home, package)
+        pass
+    root = package.split(".")[0]
+    homes += sorted(
+        n
+        for n, m in list(sys.modules.items())
+        if (n == root or n.startswith(root + ".") or n.split(".")[0] in _PROJECT) and getattr(m, attr, _MISSING) is obj
+    )
+    for home in homes:
         try:
             docs = ModuleAnalyzer.for_module(home).find_attr_docs()
         except Exception:
