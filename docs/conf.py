@@ -116,3 +116,16 @@ html_theme = "furo"
 html_title = f"ch3d {release}"
 html_static_path = []
 html_show_sourcelink = False
+
+
+def _record_build(app, exception):
+    """``_ch3d_build.json`` in the output: whether the tutorials were executed (tests/test_docs.py reads it)."""
+    if exception is None and app.builder.format == "html":
+        import json
+
+        executed = str(sphinx_gallery_conf["plot_gallery"]).lower() not in ("false", "0", "no")
+        (Path(app.outdir) / "_ch3d_build.json").write_text(json.dumps({"tutorials_executed": executed}) + "\n")
+
+
+def setup(app):
+    app.connect("build-finished", _record_build)

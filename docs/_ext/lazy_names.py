@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 import types
 
@@ -151,7 +152,42 @@ def lazy_data_doc(app, what, name, obj, options, lines):
             return
 
 
+_BACKLINK = re.compile(r'href="([^"#]*\.html)#([^"]+)"')
+
+
+def fix_viewcode_backlinks(app, pagename, templatename, context, doctree):
+    """The "[docs]" links of a highlighted source page (sphinx.ext.viewcode) to the entry that documents
+    each object. viewcode writes them as ``<module>.<name>`` of one module name per source file, which is
+    wrong where one file's objects are documented under different public names (``export.Rollout`` and
+    ``export.runtime.read_metadata``, both in ``export/runtime/session.py``): each is resolved again by
+    identity."""
+    if not pagename.startswith("_modules/") or "body" not in context:
+        return
+    source = pagename[len("_modules/") :].replace("/", ".")
+    py = app.env.get_domain("py")
+    documented = _documented(app.env)
+
+    def relink(match):
+        uri, anchor = match.groups()
+        if anchor in py.objects:
+            entry = py.objects[anchor]
+            if app.builder.get_relative_uri(pagename, entry.docname) == uri:
+                return match.group(0)
+        parts = anchor.split(".")
+        for i in range(len(parts)):
+            obj = _import(".".join([source, *parts[i:]]))
+            if obj is _MISSING:
+                continue
+            for _name, entry, _ in documented.get(id(obj), ()):
+                if not entry.aliased:
+                    return f'href="{app.builder.get_relative_uri(pagename, entry.docname)}#{entry.node_id}"'
+        return match.group(0)
+
+    context["body"] = _BACKLINK.sub(relink, context["body"])
+
+
 def setup(app):
     app.connect("missing-reference", resolve)
     app.connect("autodoc-process-docstring", lazy_data_doc)
+    app.connect("html-page-context", fix_viewcode_backlinks)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
