@@ -134,7 +134,9 @@ class CHParams:
         One of ``"periodic"`` (default) and ``"neumann"`` (no-flux walls) per axis (x, y, z); given as one
         name for every axis, ``"X,Y,Z"`` or three names.
 
-    Each field is also an option of ``python -m ch_numba simulate/generate`` (:mod:`ch_numba.options`).
+    Notes
+    -----
+    Each field is also an option of ``python -m ch_numba simulate/generate`` (``ch_numba.options``).
 
     ``as_dict()`` lists the spectral settings only for ``scheme="spectral"``, so explicit runs
     describe themselves as before the option existed; :meth:`from_metadata` rebuilds the object from

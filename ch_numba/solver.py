@@ -192,14 +192,29 @@ class Stepper:
 
     Parameters
     ----------
-    shape : (X, Y, Z) grid, or (B, X, Y, Z) for a batch of B ≥ 1 runs on that grid.
-    params : CHParams.
-    backend : "numpy" | "cpu" | "cuda" | "auto".
-    dtype : float32 (default) or float64: the state and arithmetic type.
+    shape : tuple of int
+        The (X, Y, Z) grid, or (B, X, Y, Z) for a batch of B ≥ 1 runs on that grid.
+    params : CHParams
+        The physics and the time integrator.
+    backend : str
+        ``"numpy"``, ``"cpu"`` (default), ``"cuda"`` or ``"auto"``.
+    dtype : numpy dtype
+        float32 (default) or float64: the state and arithmetic type.
 
-    Attributes: ``shape`` (as given), ``grid`` (X, Y, Z), ``batch`` (B; 1 for an unbatched run),
-    ``batched`` (whether ``shape`` has the batch axis), ``steps_done`` (steps since the last
-    ``set`` of the whole state), ``member_steps`` ((B,) int64: steps since each member was set).
+    Attributes
+    ----------
+    shape : tuple
+        As given.
+    grid : tuple
+        (X, Y, Z).
+    batch : int
+        B; 1 for an unbatched run.
+    batched : bool
+        Whether ``shape`` has the batch axis.
+    steps_done : int
+        Steps since the last ``set`` of the whole state.
+    member_steps : ndarray
+        (B,) int64: steps since each member was set.
     """
 
     def __init__(self, shape, params: CHParams, backend: str = "cpu", dtype=np.float32):

@@ -37,14 +37,9 @@ extensions = [
     "cli_reference",
     "lazy_names",
 ]
-# MathJax shipped with the site (sphinx-mathjax-offline): equations render without a CDN, as in a browser
-# on an offline cluster node
-try:
-    import sphinx_mathjax_offline  # noqa: F401
-
-    extensions.append("sphinx-mathjax-offline")
-except ImportError:  # pragma: no cover - the docs extra installs it
-    pass
+# MathJax shipped with the site (sphinx-mathjax-offline, the docs extra; its module name has hyphens): the
+# equations render without a CDN, as in a browser on an offline cluster node
+extensions.append("sphinx-mathjax-offline")
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -63,9 +58,6 @@ exclude_patterns = [
     "auto_tutorials/*.md5",
     "sg_execution_times.rst",
 ]
-
-# command-line options keep their "--" and quotes stay straight (code names, not prose)
-smartquotes = False
 
 # single backticks in the docstrings name parameters and values: code, not cross-references
 default_role = "literal"
@@ -88,6 +80,7 @@ napoleon_google_docstring = False
 # in the docstring itself (:class:`CHParams`)
 napoleon_use_param = False
 napoleon_use_rtype = False
+napoleon_use_ivar = True  # Attributes as one compact field list, as Parameters
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -108,6 +101,7 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
+    "capture_repr": (),  # no "Out: Text(...)" of a script's last expression: the tutorials print what they show
     "abort_on_example_error": True,
     "plot_gallery": os.environ.get("CH3D_DOCS_EXECUTE", "True"),
 }

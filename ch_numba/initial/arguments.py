@@ -9,7 +9,8 @@ from pathlib import Path
 from ..options import parse_size
 from .kinds import KINDS
 
-#: the IC kinds read from a file (``--ic-file``); the others are made from --seed, --mean, --amplitude, --frequency
+#: the IC kinds read from a file (``--ic-file``); the others are made from ``--seed``, ``--mean``, ``--amplitude``,
+#: ``--frequency``
 FILE_IC_KINDS = ("mesh", "npy", "h5")
 
 

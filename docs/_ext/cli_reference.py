@@ -12,6 +12,7 @@ become sections of literal blocks, so the reference never drifts from the code (
 
 import argparse
 import importlib
+import re
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -36,7 +37,7 @@ def _subparsers(parser: argparse.ArgumentParser):
                     yield name, helps.get(name), sub
 
 
-def help_text(parser: argparse.ArgumentParser, prog: str, width: int = 100) -> str:
+def help_text(parser: argparse.ArgumentParser, prog: str, width: int = 80) -> str:
     """``prog --help`` as a terminal WIDTH columns wide prints it (no colour)."""
     saved = parser.prog, parser.formatter_class, getattr(parser, "color", None)
     formatter = parser.formatter_class
@@ -50,6 +51,18 @@ def help_text(parser: argparse.ArgumentParser, prog: str, width: int = 100) -> s
         parser.prog, parser.formatter_class = saved[:2]
         if saved[2] is not None:
             parser.color = saved[2]
+
+
+def _prose(text: str) -> list[nodes.Node]:
+    """Text with its command-line options (``--resume``, ``-v``) as literals (kept as typed, not typeset)."""
+    out = []
+    for i, part in enumerate(_OPTION.split(text)):
+        if part:
+            out.append(nodes.literal(part, part) if i % 2 else nodes.Text(part))
+    return out
+
+
+_OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 
 
 def anchor(prog: str) -> str:
@@ -73,9 +86,8 @@ class CLIReference(SphinxDirective):
         section = nodes.section(ids=[ident], names=[nodes.fully_normalize_name(ident)])
         section += nodes.title("", "", nodes.literal(prog, prog))
         if summary and summary.rstrip(".") not in text:  # the parser's description often says it already
-            section += nodes.paragraph(
-                summary, summary[:1].upper() + summary[1:] + ("" if summary.endswith(".") else ".")
-            )
+            summary = summary[:1].upper() + summary[1:] + ("" if summary.endswith(".") else ".")
+            section += nodes.paragraph(summary, "", *_prose(summary))
         section += nodes.literal_block(text, text, language="none", classes=["cli-help"])
         self.state.document.note_explicit_target(section, section)
         return section
