@@ -41,6 +41,9 @@ extensions = [
 # equations render without a CDN, as in a browser on an offline cluster node
 extensions.append("sphinx-mathjax-offline")
 
+# literal blocks without a language (the docstrings' equations and tables after "::") are not Python: plain
+highlight_language = "none"
+
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = [
@@ -70,6 +73,8 @@ nitpick_ignore_regex = [
 ]
 
 autodoc_member_order = "bysource"
+# an override without a docstring (CRNN.extra_repr) is not documented with torch's text for the base method
+autodoc_inherit_docstrings = False
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True}
 autosummary_generate = True

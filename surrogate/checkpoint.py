@@ -89,7 +89,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         ``model``: a CRNN built from ``config`` with the weights loaded, in eval mode, and
         ``epoch``: the stored epoch or -1.
 
-    Raises ValueError (one line) for a missing file, a folder or a file that is not such a checkpoint.
+    Raises
+    ------
+    ValueError
+        One line, for a missing file, a folder or a file that is not such a checkpoint.
     """
     path = Path(path)
     if path.is_dir():

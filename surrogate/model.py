@@ -136,6 +136,8 @@ class CRNN(nn.Module):
         7,010 parameters for H = 10, k = 3). The default builds exactly the model, state-dict keys
         and random initialisation it always did.
 
+    Notes
+    -----
     Shapes: φ is (N, 1, X, Y, Z); hidden states h1, h2 are (N, H, X, Y, Z); any X, Y, Z ≥ 1.
     """
 
