@@ -387,7 +387,7 @@ def evolve(
 ) -> np.ndarray:
     """Advance phi0 by `steps` steps; returns a new array of phi0's shape and dtype.
 
-    phi0 is one field (X, Y, Z) or a batch (B, X, Y, Z) of independent fields (module docstring),
+    phi0 is one field (X, Y, Z) or a batch (B, X, Y, Z) of independent fields (:mod:`ch_numba.solver`),
     float32 or float64. Raises ValueError on bad input and BlowUpError (naming the step, the value
     and, for a batch, the member) if the run diverges; blow-up is checked every `check_every`
     steps and at the end.

@@ -108,7 +108,7 @@ def _gate_block(in_channels: int, out_channels: int, kernel: int, conv=periodic_
 
 
 class ConvGRU3DCell(nn.Module):
-    """One ConvGRU3D step ``h_next = cell(x, h)`` (gates in the module docstring).
+    """One ConvGRU3D step ``h_next = cell(x, h)`` (gates in the docstring of :mod:`surrogate.cells`).
 
     Parameters
     ----------

@@ -132,7 +132,7 @@ class CRNN(nn.Module):
         Odd kernel size k of the spatial convolutions (default 3).
     equivariant : bool
         False (default): unconstrained kernels (the paper's model). True: kernels tied to the cube
-        symmetries, the step commutes exactly with the 48 rotations/reflections (module docstring;
+        symmetries, the step commutes exactly with the 48 rotations/reflections (:mod:`surrogate.model`;
         7,010 parameters for H = 10, k = 3). The default builds exactly the model, state-dict keys
         and random initialisation it always did.
 

@@ -47,7 +47,7 @@ __all__ = [
     "PHYSICS_RTOL",
 ]
 
-#: the training range of mean φ is ic_mean ± MEAN_RANGE_SDS · ic_mean_sd (module docstring)
+#: the training range of mean φ is ic_mean ± MEAN_RANGE_SDS · ic_mean_sd (:mod:`export.runtime.guards`)
 MEAN_RANGE_SDS = 3.0
 #: relative tolerance of the physics check (values written as decimal text and read back agree far better)
 PHYSICS_RTOL = 1e-6
@@ -58,7 +58,8 @@ _IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order", "boundary")
 
 
 class TrainingRangeWarning(UserWarning):
-    """A rollout input or the caller's physics lies outside what the model was trained on (module docstring)."""
+    """A rollout input or the caller's physics lies outside what the model was trained on
+    (:mod:`export.runtime.guards`)."""
 
 
 def _number(value):

@@ -59,7 +59,7 @@ def _as5(a, channels, name: str) -> tuple[np.ndarray, bool]:
 
 def step_halo(runner, phi, h1, h2, halo: int | None = None):
     """One step of a subdomain: φ, h1, h2 with ``halo`` ghost layers per side in, the interiors of
-    φ′, h1′, h2′ out (module docstring). Stateless: ``runner``'s running state is not touched.
+    φ′, h1′, h2′ out (:mod:`export.runtime.halo`). Stateless: ``runner``'s running state is not touched.
 
     ``runner``: an :class:`export.runtime.Rollout`. ``phi`` (N, 1, X+2g, Y+2g, Z+2g) or (X+2g, Y+2g, Z+2g),
     ``h1``, ``h2`` (N, H, ...) or (H, ...), g = ``halo`` (default: the model's :attr:`halo`). Returns

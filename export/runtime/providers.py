@@ -206,7 +206,8 @@ def prepare_cuda(module=None) -> str:
 
 
 def create_session(path: Path, providers, threads, tf32: bool = False):
-    """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
+    """An InferenceSession on the requested providers (:mod:`export.runtime.providers`); falls back to the CPU for
+    "auto"."""
     check_onnxruntime()
     requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
     options = session_options(threads)

@@ -80,15 +80,15 @@ class Rollout(RunnerBase):
     path : str or Path
         ONNX file written by ``python -m export``.
     providers : "auto" | "cpu" | "cuda" | list
-        Execution provider (module docstring); a list is passed to onnxruntime as is.
+        Execution provider (:mod:`export.runtime.session`); a list is passed to onnxruntime as is.
     threads : int, optional
         Intra-op threads on CPU (default: all cores this process may use).
     tf32 : bool
-        Allow TF32 in the CUDA provider (default False: full float32; module docstring).
+        Allow TF32 in the CUDA provider (default False: full float32; :mod:`export.runtime.session`).
     physics : ch_numba.CHParams, mapping or object, optional
         The caller's physics (any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step),
         checked against the metadata: a difference warns once (:class:`~export.runtime.TrainingRangeWarning`,
-        module docstring). Not given: not checked.
+        :mod:`export.runtime.session`). Not given: not checked.
     boundary : str or tuple, optional
         The box's boundary: "periodic" (default), "neumann" (no-flux walls on every axis), "X,Y,Z" or
         three names, as ``ch_numba.CHParams.boundary``. On a wall axis the step pads with the half-sample
