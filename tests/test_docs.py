@@ -189,6 +189,9 @@ def test_tutorials_show_their_figures(site):
         assert figures, f"{name}: no figure on its page"
         for src in figures:
             assert (path.parent / unquote(src)).is_file(), f"{name}: missing image {src}"
+        if site == BUILT:  # every figure its run drew (sphinx-gallery keeps them beside the sources) is shown
+            drawn = {p.name for p in (DOCS / "auto_tutorials" / "images").glob(f"sphx_glr_{name}_[0-9]*.png")}
+            assert drawn <= {Path(unquote(src)).name for src in figures}, f"{name}: figures not on its page"
 
 
 def test_no_broken_internal_link(site):
