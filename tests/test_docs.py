@@ -134,6 +134,10 @@ def test_key_api_entries(site):
     """The API pages hold an entry (an id anchor) for CHParams, evolve, open_dataset, CRNN and Rollout."""
     ids = set().union(*(page(p).ids for p in (site / "api").glob("*.html")))
     assert not [name for name in KEY_ENTRIES if name not in ids], sorted(i for i in ids if "." in i)[:50]
+    # cross-references between pages land on them (the CLI page and the export page name CHParams and CRNN)
+    links = page(site / "cli.html").links + page(site / "api" / "export.html").links
+    assert "api/ch_numba.html#ch_numba.CHParams" in links
+    assert "surrogate.html#surrogate.CRNN" in links
 
 
 def test_every_public_name_documented(site):
