@@ -1,4 +1,4 @@
-# The README's two commands: `make demo` (set up + run the main job) and `make test`.
+# The README's two commands: `make demo` (set up + run the main job) and `make test` (which builds the docs too).
 # Each creates its own virtual environment; PyTorch is pinned to the CPU build on this disk.
 PYTHON ?= python3
 DEMO_VENV := .venv-demo
@@ -6,7 +6,7 @@ TEST_VENV := .venv-test
 TORCH_CPU := torch==2.13.0
 OUT ?= demo_out
 
-.PHONY: demo test setup-demo setup-test native-deps embed-test bench clean
+.PHONY: demo test docs setup-demo setup-test native-deps embed-test bench clean
 
 $(DEMO_VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)
@@ -53,7 +53,17 @@ demo: setup-demo
 
 test: setup-test
 	$(TEST_VENV)/bin/ruff format --check --quiet .   # the code style (pinned ruff; `ruff format .` fixes it)
+	$(MAKE) --no-print-directory docs   # the site, tutorials executed; tests/test_docs.py reads it
 	$(TEST_VENV)/bin/python -m pytest -q
+
+# The documentation site into docs/_build/html (open docs/_build/html/index.html): warnings are errors, every
+# cross-reference must resolve, the tutorials run (CH3D_DOCS_EXECUTE=False skips them; sphinx-gallery reruns only
+# the changed ones). -E: a fresh environment, so warnings of unchanged pages are reported again.
+DOCS_OUT := docs/_build/html
+docs: setup-test
+	rm -rf $(DOCS_OUT)/_modules   # the highlighted sources (viewcode writes only the changed ones)
+	$(TEST_VENV)/bin/python -m sphinx -b html -W --keep-going -q -E -d docs/_build/doctrees docs $(DOCS_OUT)
+	@echo "docs: $(DOCS_OUT)/index.html"
 
 # C, C++ and Fortran hosts of native/ (built into build/native) against the Python runtime, and the halos
 embed-test: setup-test
@@ -66,4 +76,4 @@ bench: setup-test
 	$(TEST_VENV)/bin/python benchmarks/runtime.py
 
 clean:
-	rm -rf $(DEMO_VENV) $(TEST_VENV) $(OUT) build/native
+	rm -rf $(DEMO_VENV) $(TEST_VENV) $(OUT) build/native docs/_build docs/auto_tutorials docs/sg_execution_times.rst

@@ -21,6 +21,7 @@ attribute too. This package never imports torch.
 import importlib
 import importlib.util
 
+#: the version of the ch3d distribution (pyproject.toml)
 __version__ = "0.1.0"
 __all__ = ["CHParams", "evolve", "free_energy", "initial", "open_dataset", "Stepper", "BlowUpError", "__version__"]
 

@@ -12,14 +12,14 @@ time integrators (``CHParams.scheme``):
 ``"explicit"`` (default, the paper's): forward Euler, φ ← φ + dt M Δ_h(f'(φ) − ε² Δ_h φ).
 Linear (von Neumann) stability: the discrete Laplacian's symbol reaches -k² with k² = 12/dx²
 (checkerboard mode), so the amplification factor is 1 - dt M k² (f'' + eps² k²); it stays in
-[-1, 1] when
+[-1, 1] when::
 
     dt < 2 / (M (eps² k⁴ + f''max k²)),     f''max = max over [0, 1] of f'' = 2W.
 
 ``"spectral"``: semi-implicit Fourier-spectral with linear stabilisation S (ch_numba.spectral):
 −ε²Δ² and S·Δ implicit, f'(φ) explicit; first order (stabilised semi-implicit Euler) or second
 order (SBDF2). Any finite dt > 0 is accepted; the energy-stability condition and what was only
-tested are in :mod:`ch_numba.spectral`.
+tested are in ``ch_numba.spectral``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _SPECTRAL = ("stabilization", "symbol", "order")  # settings of the spectral sch
 _PHYSICS_GROUP, _SCHEME_GROUP = "physics (grid units)", "time integrator"  # the command-line option groups
 #: the window each generated sequence's drawn mean φ̄ is clipped to (inside the spinodal region, where
 #: f'' < 0 for φ in 1/2 ± 1/(2√3)); changing it would change the data of existing configurations. Used by
-#: the data-set generator (:class:`ch_numba.dataset.DatasetConfig`) and by the torch-free runtime's
+#: the data-set generator (``ch_numba.dataset.DatasetConfig``) and by the torch-free runtime's
 #: training range of mean φ (``export.runtime``), which imports this stdlib-only module for it.
 IC_MEAN_CLIP = (0.3, 0.7)
 
@@ -109,20 +109,34 @@ class CHParams:
 
     Attributes
     ----------
-    epsilon : gradient-energy coefficient ε (interface width ~ ε / sqrt(2W)).
-    mobility : constant mobility M.
-    W : height of the double well f(φ) = W φ² (1 − φ)².
-    dx : grid spacing.
-    dt : time step; for ``scheme="explicit"`` it must be below :meth:`stable_dt`.
-    scheme : ``"explicit"`` (forward Euler, default) or ``"spectral"`` (semi-implicit Fourier-spectral).
-    stabilization : S ≥ 0 of the spectral scheme (None: S = W, stored as that number, which makes the
-        first-order scheme energy stable while φ stays in [0, 1]; see ch_numba.spectral). Spectral only.
-    symbol : Fourier symbol of the Laplacian in the spectral scheme: ``"stencil"`` (default, the 7-point
-        stencil's −(2/dx²) Σ_a (1 − cos(k_a dx)): the same semi-discrete system as the explicit kernel)
-        or ``"exact"`` (−|k|²). Spectral only.
-    order : 1 (stabilised semi-implicit Euler) or 2 (SBDF2, default). Spectral only.
+    epsilon : float
+        Gradient-energy coefficient ε (interface width ~ :math:`ε / \\sqrt{2W}`).
+    mobility : float
+        Constant mobility M.
+    W : float
+        Height of the double well :math:`f(φ) = W φ^2 (1 − φ)^2`.
+    dx : float
+        Grid spacing.
+    dt : float
+        Time step; for ``scheme="explicit"`` it must be below :meth:`stable_dt`.
+    scheme : str
+        ``"explicit"`` (forward Euler, default) or ``"spectral"`` (semi-implicit Fourier-spectral).
+    stabilization : float or None
+        S ≥ 0 of the spectral scheme (None: S = W, stored as that number, which makes the first-order
+        scheme energy stable while φ stays in [0, 1]; see ``ch_numba.spectral``). Spectral only.
+    symbol : str
+        Fourier symbol of the Laplacian in the spectral scheme: ``"stencil"`` (default, the 7-point
+        stencil's :math:`−(2/dx^2) Σ_a (1 − \\cos(k_a dx))`: the same semi-discrete system as the explicit
+        kernel) or ``"exact"`` (:math:`−|k|^2`). Spectral only.
+    order : int
+        1 (stabilised semi-implicit Euler) or 2 (SBDF2, default). Spectral only.
+    boundary : tuple of str
+        One of ``"periodic"`` (default) and ``"neumann"`` (no-flux walls) per axis (x, y, z); given as one
+        name for every axis, ``"X,Y,Z"`` or three names.
 
-    Each field is also an option of ``python -m ch_numba simulate/generate`` (:mod:`ch_numba.options`).
+    Notes
+    -----
+    Each field is also an option of ``python -m ch_numba simulate/generate`` (``ch_numba.options``).
 
     ``as_dict()`` lists the spectral settings only for ``scheme="spectral"``, so explicit runs
     describe themselves as before the option existed; :meth:`from_metadata` rebuilds the object from
@@ -222,7 +236,8 @@ class CHParams:
 
     @property
     def interface_length(self) -> float:
-        """ℓ = ε / sqrt(2W): the equilibrium profile is φ = ½(1 + tanh(x / (2ℓ)))."""
+        """The interface length :math:`ℓ = ε / \\sqrt{2W}`; the equilibrium profile is
+        :math:`φ = ½(1 + \\tanh(x / (2ℓ)))`."""
         return self.epsilon / math.sqrt(2.0 * self.W)
 
     @property
@@ -232,7 +247,7 @@ class CHParams:
 
     @property
     def neumann_axes(self) -> tuple:
-        """(x, y, z) booleans: True on the axes with no-flux walls."""
+        """Three booleans (x, y, z); True on the axes with no-flux walls."""
         return wall_axes(self.boundary)
 
     def describe(self) -> str:

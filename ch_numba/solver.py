@@ -192,14 +192,29 @@ class Stepper:
 
     Parameters
     ----------
-    shape : (X, Y, Z) grid, or (B, X, Y, Z) for a batch of B ≥ 1 runs on that grid.
-    params : CHParams.
-    backend : "numpy" | "cpu" | "cuda" | "auto".
-    dtype : float32 (default) or float64: the state and arithmetic type.
+    shape : tuple of int
+        The (X, Y, Z) grid, or (B, X, Y, Z) for a batch of B ≥ 1 runs on that grid.
+    params : CHParams
+        The physics and the time integrator.
+    backend : str
+        ``"numpy"``, ``"cpu"`` (default), ``"cuda"`` or ``"auto"``.
+    dtype : numpy dtype
+        float32 (default) or float64: the state and arithmetic type.
 
-    Attributes: ``shape`` (as given), ``grid`` (X, Y, Z), ``batch`` (B; 1 for an unbatched run),
-    ``batched`` (whether ``shape`` has the batch axis), ``steps_done`` (steps since the last
-    ``set`` of the whole state), ``member_steps`` ((B,) int64: steps since each member was set).
+    Attributes
+    ----------
+    shape : tuple
+        As given.
+    grid : tuple
+        (X, Y, Z).
+    batch : int
+        B; 1 for an unbatched run.
+    batched : bool
+        Whether ``shape`` has the batch axis.
+    steps_done : int
+        Steps since the last ``set`` of the whole state.
+    member_steps : ndarray
+        (B,) int64: steps since each member was set.
     """
 
     def __init__(self, shape, params: CHParams, backend: str = "cpu", dtype=np.float32):
@@ -372,7 +387,7 @@ def evolve(
 ) -> np.ndarray:
     """Advance phi0 by `steps` steps; returns a new array of phi0's shape and dtype.
 
-    phi0 is one field (X, Y, Z) or a batch (B, X, Y, Z) of independent fields (module docstring),
+    phi0 is one field (X, Y, Z) or a batch (B, X, Y, Z) of independent fields (:mod:`ch_numba.solver`),
     float32 or float64. Raises ValueError on bad input and BlowUpError (naming the step, the value
     and, for a batch, the member) if the run diverges; blow-up is checked every `check_every`
     steps and at the end.
@@ -394,7 +409,7 @@ def evolve(
 
 
 def free_energy(phi, params: CHParams | None = None):
-    """Free energy per unit volume (float64): mean of W φ²(1−φ)² + (ε²/2) |∇φ|², forward differences
+    """Free energy per unit volume (float64): mean of :math:`W φ^2(1−φ)^2 + (ε^2/2) |∇φ|^2`, forward differences
     (none across a no-flux wall of ``params.boundary``: its mirror ghost equals the last voxel).
 
     phi (X, Y, Z) gives a float; a batch (B, X, Y, Z) gives an ndarray (B,) float64, member m's

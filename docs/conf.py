@@ -35,15 +35,14 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
     "cli_reference",
+    "lazy_names",
 ]
-# MathJax shipped with the site (sphinx-mathjax-offline): equations render without a CDN, as in a browser
-# on an offline cluster node
-try:
-    import sphinx_mathjax_offline  # noqa: F401
+# MathJax shipped with the site (sphinx-mathjax-offline, the docs extra; its module name has hyphens): the
+# equations render without a CDN, as in a browser on an offline cluster node
+extensions.append("sphinx-mathjax-offline")
 
-    extensions.append("sphinx-mathjax-offline")
-except ImportError:  # pragma: no cover - the docs extra installs it
-    pass
+# literal blocks without a language (the docstrings' equations and tables after "::") are not Python: plain
+highlight_language = "none"
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -66,18 +65,27 @@ exclude_patterns = [
 # single backticks in the docstrings name parameters and values: code, not cross-references
 default_role = "literal"
 nitpicky = True
+# Only names outside this project: the standard library, numpy, torch and onnxruntime have no inventory here
+# (intersphinx is off without the network, below); every ch3d name must resolve
 nitpick_ignore_regex = [
-    (r"py:class", r"(numpy\.)?(typing\.)?(np\.)?(ndarray|ArrayLike|DTypeLike|dtype|Path|PathLike|os\.PathLike)"),
-    (r"py:class", r"(torch\.)?(Tensor|nn\.Module|Module)"),
-    (r"py:class", r"(optional|callable|array_like|array-like|path-like|file-like)"),
+    (r"py:(class|obj|data)", r"(pathlib|os|collections\.abc|typing|argparse|numpy|np|torch|onnxruntime)\..+"),
+    (r"py:(class|obj)", r"(ndarray|ArrayLike|DTypeLike|Tensor|Generator|Module)"),
 ]
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+# an override without a docstring (CRNN.extra_repr) is not documented with torch's text for the base method
+autodoc_inherit_docstrings = False
+autodoc_typehints = "signature"
+autodoc_default_options = {"members": True}
 autosummary_generate = True
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
+# The docstrings' types are prose ("(X, Y, Z) tuple of positive ints", "float in [0, 1]", "int ≥ 1"): shown as
+# written, not split into cross-references to classes named "X" or "float in"; a type that is a class is linked
+# in the docstring itself (:class:`CHParams`)
+napoleon_use_param = False
+napoleon_use_rtype = False
+napoleon_use_ivar = True  # Attributes as one compact field list, as Parameters
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -98,6 +106,7 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
+    "capture_repr": (),  # no "Out: Text(...)" of a script's last expression: the tutorials print what they show
     "abort_on_example_error": True,
     "plot_gallery": os.environ.get("CH3D_DOCS_EXECUTE", "True"),
 }
@@ -106,3 +115,16 @@ html_theme = "furo"
 html_title = f"ch3d {release}"
 html_static_path = []
 html_show_sourcelink = False
+
+
+def _record_build(app, exception):
+    """``_ch3d_build.json`` in the output: whether the tutorials were executed (tests/test_docs.py reads it)."""
+    if exception is None and app.builder.format == "html":
+        import json
+
+        executed = str(sphinx_gallery_conf["plot_gallery"]).lower() not in ("false", "0", "no")
+        (Path(app.outdir) / "_ch3d_build.json").write_text(json.dumps({"tutorials_executed": executed}) + "\n")
+
+
+def setup(app):
+    app.connect("build-finished", _record_build)

@@ -24,9 +24,9 @@ path; the TorchScript exporter is deprecated. Three things matter:
   ``torch.roll`` becomes Slice + Concat either way.
 
 A cube-equivariant CRNN (``equivariant=True``, :mod:`surrogate.equivariant`) can be exported as the
-factorised graph of :mod:`export.factorised` (``graph="factorised"``): every k³ convolution as its
+factorised graph of ``export.factorised`` (``graph="factorised"``): every k³ convolution as its
 fixed orbit stencils (a grouped Conv) and a 1×1 channel product (2.3× fewer multiply-adds per step).
-``graph="dense"`` (the default, :data:`export.options.DEFAULT_EQUIVARIANT_GRAPH`) exports it through
+``graph="dense"`` (the default, ``export.options.DEFAULT_EQUIVARIANT_GRAPH``) exports it through
 :meth:`surrogate.CRNN.to_plain`: its kernels, tied to the 48 cube symmetries, are materialised into
 the plain model's constant Conv weights (the flux conv's bias as zeros), so the graph and the cost
 per step are those of the plain model. The signature and the runtime are the same either way; the
@@ -247,12 +247,12 @@ def export_model(
 
     ``graph``: "dense" writes every k³ convolution with its materialised kernel (an equivariant model
     as its :meth:`~surrogate.CRNN.to_plain` twin, same step); "factorised" (equivariant models only)
-    the orbit stencils and a 1×1 channel product (:mod:`export.factorised`); None: the default of
+    the orbit stencils and a 1×1 channel product (``export.factorised``); None: the default of
     :func:`export.factorised.check_graph`. The metadata's ``exported.graph`` records it.
     The file is written atomically: to a temporary file in ``out``'s folder, on which ``check(path)``
     (e.g. :func:`verify`, raising on a mismatch) is called before it replaces ``out``; a failure
     leaves a previous ``out`` in place. Raises ValueError for bad options or metadata the runtime would
-    refuse (:func:`export.runtime.spec.check_metadata`, before anything is written), ImportError if onnx or
+    refuse (``export.runtime.spec.check_metadata``, before anything is written), ImportError if onnx or
     onnxscript is missing, RuntimeError if the exported graph lacks the expected signature.
     """
     _check_options(opset, pad_mode)
@@ -368,7 +368,7 @@ def export_checkpoint(
     overwrite: bool = True,
     graph: str | None = None,
 ) -> dict:
-    """Load a checkpoint and export it (see :func:`export_model`); returns the written metadata.
+    """Load a checkpoint and export it (see ``export.onnx_export.export_model``); returns the written metadata.
 
     ``check(path, model)``, if given, is called on the temporary file before it replaces ``out``, with
     the checkpoint's model (``python -m export --verify`` passes :func:`verify` and its report);
@@ -416,15 +416,15 @@ def verify(
 
     1. ``onnx.checker.check_model(full_check=True)``.
     2. For each grid (X, Y, Z): one step from random φ ∈ [0, 1] and distinct random hidden states
-       ∈ [−1, 1] (max |ORT − PyTorch| over φ, h1, h2 ≤ ``step_atol``, strict), and a free-running
+       ∈ [−1, 1] (``max |ORT − PyTorch|`` over φ, h1, h2 ≤ ``step_atol``, strict), and a free-running
        rollout of ``steps`` steps from periodic Perlin fields, hidden states from zero, through
        :class:`export.runtime.Rollout`, compared with the float32 PyTorch rollout over all frames.
        Batch ``batch`` (≥ 2 checks that the batch axis is dynamic).
 
     The rollout rule. A model that amplifies round-off (an under-trained one) makes two correct float32
     implementations drift apart over a rollout, so a fixed tolerance alone would fail a correct graph. The
-    model's own round-off *sensitivity* is measured on the same IC and steps: max |PyTorch float64 rollout −
-    PyTorch float32 rollout|. The rollout passes when max |ORT − PyTorch float32| ≤
+    model's own round-off *sensitivity* is measured on the same IC and steps: ``max |PyTorch float64 rollout −
+    PyTorch float32 rollout|``. The rollout passes when ``max |ORT − PyTorch float32|`` ≤
     ``max(rollout_atol, sensitivity_factor × sensitivity + 1e-6)`` (defaults 1e-4 and 4): the fixed
     tolerance stays the floor (a non-conservative model accumulates onnxruntime's per-step difference
     about linearly, beyond 4 × its float64 sensitivity yet far below 1e-4), the relative bound covers the

@@ -3,7 +3,7 @@
 The solver's grid is cell-centred; on an axis with no-flux walls (``ch_numba.CHParams(boundary=...)``)
 a wall lies half a cell outside the first and last voxel, and a box of N cells with walls evolves as
 the periodic box of 2N cells holding the field and its mirror image (restricted to the first N). The
-network reproduces that by padding every k×k×k convolution's input per axis:
+network reproduces that by padding every k×k×k convolution's input per axis::
 
     periodic axis    ghost −1 ← N−1,  N ← 0            (circular; what the models were trained with)
     wall axis        ghost −1 ← 0,    N ← N−1          (half-sample mirror: x[−1−j] = x[j],
@@ -16,13 +16,14 @@ of the conservative head is a vector field: across a wall its normal component c
 stays exact; its tangential components are scalars along that axis. The flux head's volume mean is
 removed only from components whose axis is periodic (on the mirrored 2N box the mean of an odd
 component is zero) — for the cube-equivariant model; a model without its mirror symmetry has the mean
-removed on every axis (:func:`flux_offset`). A cube-equivariant model (:mod:`surrogate.equivariant`)
+removed on every axis (``flux_offset``). A cube-equivariant model (:mod:`surrogate.equivariant`)
 commutes with the mirror x ↦ 2N−1−x of the doubled periodic box, so its step on a box with walls is
 exactly the restriction of its step on that doubled box, hidden states included
 (``tests/test_walls_surrogate.py``); the paper's model is only approximately equivariant
 (docs/walls_mirror_check.py, docs/REPRODUCTION.md §5.8).
 
-``walls`` is one of
+``walls`` is one of::
+
     None                       every axis periodic (the exact op sequence of ``padding_mode="circular"``);
     a tuple of three bools     (x, y, z), True on wall axes, fixed while the graph is built (training);
     a bool tensor of shape (3) chosen at run time: the ghost planes are selected with ``torch.where``,

@@ -108,7 +108,7 @@ def _gate_block(in_channels: int, out_channels: int, kernel: int, conv=periodic_
 
 
 class ConvGRU3DCell(nn.Module):
-    """One ConvGRU3D step ``h_next = cell(x, h)`` (gates in the module docstring).
+    """One ConvGRU3D step ``h_next = cell(x, h)`` (gates in the docstring of :mod:`surrogate.cells`).
 
     Parameters
     ----------
@@ -119,8 +119,8 @@ class ConvGRU3DCell(nn.Module):
     kernel : int
         Odd kernel size k of the spatial convolutions (default 3), padded by the boundary.
     conv : callable (in_channels, out_channels, kernel) -> module, optional
-        Factory of the three conv_k (default :func:`periodic_conv`; the cube-equivariant model
-        passes :func:`surrogate.equivariant.symmetric_conv`). The gate structure is the same.
+        Factory of the three conv_k (default ``periodic_conv``; the cube-equivariant model
+        passes ``surrogate.equivariant.symmetric_conv``). The gate structure is the same.
     """
 
     def __init__(self, in_channels: int, hidden: int = 10, kernel: int = 3, conv=periodic_conv):

@@ -11,7 +11,7 @@ arrays/scalars (e.g. ``np.random.get_state()``); files are read with ``weights_o
 numpy's array types, so loading never runs arbitrary pickled code.
 
 The write goes to a temporary file in the target folder, is flushed to disk and then moved
-over the target with ``os.replace`` (:func:`ch_numba.files.atomic_write`, the project's one atomic
+over the target with ``os.replace`` (``ch_numba.files.atomic_write``, the project's one atomic
 write): a crash mid-save leaves the previous checkpoint intact.
 """
 
@@ -89,7 +89,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         ``model``: a CRNN built from ``config`` with the weights loaded, in eval mode, and
         ``epoch``: the stored epoch or -1.
 
-    Raises ValueError (one line) for a missing file, a folder or a file that is not such a checkpoint.
+    Raises
+    ------
+    ValueError
+        One line, for a missing file, a folder or a file that is not such a checkpoint.
     """
     path = Path(path)
     if path.is_dir():

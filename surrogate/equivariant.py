@@ -3,17 +3,17 @@ r"""Convolutions tied to the symmetries of the cube: the building block of ``CRN
 The group
 ---------
 The 48 isometries of the cube (O_h: 6 axis permutations × 8 reflection patterns) are the signed
-permutation matrices R. Their one definition is :data:`surrogate.symmetry.SYMMETRIES` with the array
-action :func:`surrogate.symmetry.cube_symmetry` (index ``s = 8 p + m``: output axis j is input axis
+permutation matrices R. Their one definition is ``surrogate.symmetry.SYMMETRIES`` with the array
+action ``surrogate.symmetry.cube_symmetry`` (index ``s = 8 p + m``: output axis j is input axis
 perm[j], then flipped where bit j of m is set). A scalar field transforms as (g·f)(x) = f(R⁻¹x); a
 vector field also turns its components, (g·J)(x) = R J(R⁻¹x), which on arrays is
-:func:`vector_symmetry`: component j of the result is (−1)^{m_j} · component perm[j] of the
+``vector_symmetry``: component j of the result is (−1)^{m_j} · component perm[j] of the
 spatially transformed field.
 
 Equivariant kernels
 -------------------
 A k×k×k convolution (cross-correlation, circular padding k // 2) ``y(i) = Σ_d w(d) x(i + d) + b``
-with taps d ∈ {−k//2 … k//2}³ commutes with every g when
+with taps d ∈ {−k//2 … k//2}³ commutes with every g when::
 
     scalar → scalar  (w: taps → ℝ):    w(R d) = w(d)          for all 48 R
     scalar → vector  (w: taps → ℝ³):   w(R d) = R w(d)        for all 48 R,  bias b = 0
@@ -28,34 +28,34 @@ P = 1/48 Σ_g ρ(g) (ρ(g) permutes the taps, and the components with signs, as 
 kernel array). ρ is a signed permutation of the k³ (or 3k³) entries, so the range is spanned by
 orbit vectors: for every orbit O of entries under the group either some g maps an entry to itself
 with sign −1 (then P kills the orbit) or the orbit carries one invariant vector with entries ±1 on
-O and 0 elsewhere. These vectors have disjoint supports, hence are orthogonal; :func:`cube_basis`
+O and 0 elsewhere. These vectors have disjoint supports, hence are orthogonal; ``cube_basis``
 computes them (integer arithmetic, checked against trace P = rank P), orders them by the distance
 of their taps from the centre and signs vector rows to point outwards (⟨B_r, d⟩ ≥ 0). A kernel is
 ``w = Σ_r c_r B_r``: the free coefficient c_r is the value of the taps of orbit r (up to the sign
-pattern). For k = 3:
+pattern). For k = 3::
 
     scalar (4 free taps per (out, in) pair): centre; 6 faces; 12 edges; 8 corners
     vector (3 free taps per input channel):  w(d) = c₁ d on the 6 faces d = ±e_a, c₂ d on the
              12 edges d = ±e_a ± e_b, c₃ d on the 8 corners d = (±1, ±1, ±1); centre 0
 
 (in general (m+1)(m+2)(m+3)/6 scalar classes, m = k // 2: 10 for k = 5). The orthogonal projection
-of an unconstrained kernel w onto the subspace, which equals the group average P w, is
+of an unconstrained kernel w onto the subspace, which equals the group average P w, is::
 
     c_r = ⟨B_r, w⟩ / ⟨B_r, B_r⟩            (the signed mean of w over orbit r)
 
-(:meth:`SymmetricConv3d.project`). Because every tap belongs to one orbit, the materialised kernel
+(``SymmetricConv3d.project``). Because every tap belongs to one orbit, the materialised kernel
 ``Σ_r c_r B_r`` is a copy of ±c_r per tap, exact in any float precision, and symmetric to the last bit.
 
 Fast path: stencils first (scalar kernels, k = 3)
 -------------------------------------------------
-A tied kernel is a sum of four fixed stencils, so a scalar conv_3 is
+A tied kernel is a sum of four fixed stencils, so a scalar conv_3 is::
 
     y_o = b_o + Σ_c Σ_r c_{o,c,r} (B_r ⋆ x_c),      B_r ⋆ x = x, Σ_faces, Σ_edges, Σ_corners of x
 
 The stencil sums are products of the periodic neighbour sum along one axis,
 (S_a u)(i) = u(i − e_a) + u(i + e_a): faces = (S_x + S_y + S_z) x, edges = (S_x S_y + S_x S_z +
 S_y S_z) x, corners = S_x S_y S_z x, 7 neighbour sums and 4 additions per input channel
-(:func:`cube_stencils`), after which the conv is a 1×1 convolution from the 4C stencil channels
+(``cube_stencils``), after which the conv is a 1×1 convolution from the 4C stencil channels
 to the O outputs, a matrix product. Every B_r is even (B_r(−d) = B_r(d)), so the adjoint of
 x ↦ B_r ⋆ x is the same stencil: the backward pass applies the stencils to the incoming
 gradients (Horner form over the axes, 6 neighbour sums) instead of the generic convolution
@@ -63,7 +63,7 @@ backward. The dense convolution computes 27·C·O products per voxel, this path 
 stencils; with PyTorch's CPU kernels it trains the equivariant CRNN ~2× faster at 32³
 (``benchmarks/crnn_step.py``). The result equals the dense path up to float round-off
 (summation order). The ONNX export writes either the materialised dense kernel (``--graph dense``)
-or the same stencils-first structure (``--graph factorised``, :mod:`export.factorised`).
+or the same stencils-first structure (``--graph factorised``, ``export.factorised``).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def vector_symmetry(v, index: int, dim: int):
         (e.g. a flux (N, 3, X, Y, Z) with dim 1, a kernel (3, C, k, k, k) with dim 0); ``dim``
         must not be one of the last three (spatial) axes.
     index : int in [0, 48)
-        As :func:`surrogate.symmetry.cube_symmetry`: permutation p, flips m.
+        As ``surrogate.symmetry.cube_symmetry``: permutation p, flips m.
 
     Returns
     -------
@@ -246,7 +246,7 @@ class _CubeStencils(torch.autograd.Function):
 
 def cube_stencils(x: torch.Tensor) -> torch.Tensor:
     """The four cube-invariant k = 3 stencil sums of every channel, periodic: (N, C, X, Y, Z) ->
-    (N, C, 4, X, Y, Z) = (x, Σ_faces, Σ_edges, Σ_corners), in the order of :func:`cube_basis`
+    (N, C, 4, X, Y, Z) = (x, Σ_faces, Σ_edges, Σ_corners), in the order of ``cube_basis``
     (module docstring, fast path). Differentiable (the backward applies the same stencils)."""
     if x.dim() != 5:
         raise ValueError(f"expected x of shape (N, C, X, Y, Z), got {tuple(x.shape)}")
@@ -273,7 +273,7 @@ class SymmetricConv3d(nn.Module):
 
     Parameters and buffers: ``coeffs`` (O / A, C, r) free taps, A = 3 for vector output else 1;
     ``bias`` (O) for scalar output, None for vector output; ``basis`` (r, A, k, k, k) a
-    non-persistent buffer from :func:`cube_basis` (not in the state dict, rebuilt on construction).
+    non-persistent buffer from ``cube_basis`` (not in the state dict, rebuilt on construction).
     Initialisation: every free tap and bias ~ U(−1/√(C k³), 1/√(C k³)), the marginal law of a
     tap of a default-initialised ``nn.Conv3d``.
     """
@@ -327,7 +327,7 @@ class SymmetricConv3d(nn.Module):
         return F.conv3d(pad(x, self.kernel // 2, walls), self.weight, self.bias)
 
     def _stencils_first(self, x: torch.Tensor, walls=None) -> torch.Tensor:
-        """The fast path of the module docstring: 1×1 conv (4C -> O) of :func:`cube_stencils` (x)."""
+        """The fast path of the module docstring: 1×1 conv (4C -> O) of ``cube_stencils`` (x)."""
         n, c, *grid = x.shape
         if walls is None:
             feats = cube_stencils(x)

@@ -37,7 +37,7 @@ exactly equivariant under periodic translations, and all ops export to standard 
 No-flux walls (:meth:`CRNN.set_boundary`, :mod:`surrogate.boundary`): on an axis with walls the
 convolutions' inputs are padded with the half-sample mirror, the flux's normal component is mirrored
 with its sign changed (no flux through the wall: mass still exact) and, for the cube-equivariant model
-(``exact_mirror``), its volume mean is not removed (:func:`surrogate.boundary.flux_offset`);
+(``exact_mirror``), its volume mean is not removed (``surrogate.boundary.flux_offset``);
 for the cube-equivariant model the step is then exactly the restriction of its step on the periodic
 box of twice the size holding the field and its mirror image.
 
@@ -132,10 +132,12 @@ class CRNN(nn.Module):
         Odd kernel size k of the spatial convolutions (default 3).
     equivariant : bool
         False (default): unconstrained kernels (the paper's model). True: kernels tied to the cube
-        symmetries, the step commutes exactly with the 48 rotations/reflections (module docstring;
+        symmetries, the step commutes exactly with the 48 rotations/reflections (:mod:`surrogate.model`;
         7,010 parameters for H = 10, k = 3). The default builds exactly the model, state-dict keys
         and random initialisation it always did.
 
+    Notes
+    -----
     Shapes: φ is (N, 1, X, Y, Z); hidden states h1, h2 are (N, H, X, Y, Z); any X, Y, Z ≥ 1.
     """
 
@@ -169,8 +171,8 @@ class CRNN(nn.Module):
         )
         self.divergence = FluxDivergence()
         self._walls = None  # the axes with no-flux walls (set_boundary); None: periodic
-        #: the step commutes with the cube's mirrors (an equivariant model, or a plain copy of one: to_plain):
-        #: the flux's mean along wall axes is then kept (surrogate.boundary.flux_offset)
+        #: True when the step commutes with the cube's mirrors (an equivariant model, or a plain copy of one,
+        #: :meth:`to_plain`); the flux's mean along wall axes is then kept (``surrogate.boundary.flux_offset``)
         self.exact_mirror = equivariant
 
     # -- boundary ------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ class CRNN(nn.Module):
     def to_plain(self) -> "CRNN":
         """The same network as a plain CRNN (``equivariant=False``) with the materialised kernels.
 
-        Every :class:`~surrogate.equivariant.SymmetricConv3d` becomes the ``nn.Conv3d`` of the plain
+        Every ``SymmetricConv3d`` (:mod:`surrogate.equivariant`) becomes the ``nn.Conv3d`` of the plain
         model with ``weight = Σ_r c_r B_r`` and its bias (zeros for the flux conv); all other
         weights are copied. The step is the same up to float round-off (the equivariant model sums
         the same products in another order, :mod:`surrogate.equivariant` fast path). A plain model

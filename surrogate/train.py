@@ -6,7 +6,7 @@ Objective (one batch of N sub-sequences of T frames, network grid V voxels)::
          + λ · 1/(N (T−1)) Σ_n Σ_k (⟨φ̂_k⟩ − ⟨φ_0⟩)²                      non-conservative only
 
 φ̂_k is the network's prediction of frame k; the inputs follow the curriculum of
-:mod:`surrogate.curriculum` (the first L(e) frames from the ground truth, then the network's own
+``surrogate.curriculum`` (the first L(e) frames from the ground truth, then the network's own
 output; with ``input_noise`` σ > 0 every input gets zero-mean Gaussian noise, see
 :meth:`surrogate.CRNN.rollout`, drawn from a generator seeded by (seed, epoch, batch, rank) so that
 resumed runs stay exact). ⟨·⟩ is the volume mean (the mass); λ = ``mass_penalty`` is a weak
@@ -33,7 +33,7 @@ Run folder (RUN_DIR)::
 
 Resume (``resume=True``): the model, optimiser, RNG states and history come from last.pt and
 training continues with epoch ``epoch + 1`` up to ``epochs``. Each epoch's batches are a pure
-function of (seed, epoch) (:class:`surrogate.data.SubSequenceSampler`), so a run killed at any
+function of (seed, epoch) (``surrogate.data.SubSequenceSampler``), so a run killed at any
 moment and resumed ends with weights identical bit for bit to an uninterrupted run (same device,
 thread count and software).
 
@@ -53,7 +53,7 @@ and the flux divergence stay float32, so mass is conserved as without it. Valida
 float32.
 
 Truncated backpropagation (``bptt`` K): a batch's rollout is backpropagated in pieces of K steps
-(:meth:`_Trainer._forward_backward`); memory then grows with K, not with the sub-sequence length
+(``_Trainer._forward_backward``); memory then grows with K, not with the sub-sequence length
 (per sequence and step at a 32³ network grid: ~60 MB for the paper's model, ~90 MB for the
 equivariant one, whose stencils-first convolutions keep 4 stencil channels per input, ~45 MB for
 it under bf16; ``benchmarks/crnn_step.py --part levers``).

@@ -2,16 +2,16 @@
 
 One module per concept (each opens with its own docstring):
 
-- :mod:`~ch_numba.dataset.layout`: the HDF5 layout (schema, storage options, root attributes, dimension
+- ``ch_numba.dataset.layout``: the HDF5 layout (schema, storage options, root attributes, dimension
   scales) and its one writer of the empty layout (``create_layout``, ``set_sequence``);
-- :mod:`~ch_numba.dataset.writer`: the sequence writer (``SequenceFile``, ``write_sequence_file``) and
+- ``ch_numba.dataset.writer``: the sequence writer (``SequenceFile``, ``write_sequence_file``) and
   ``simulate``'s resumable runs;
-- :mod:`~ch_numba.dataset.recipe`: what a resumed run or a shard must share with the run it continues;
-- :mod:`~ch_numba.dataset.shards`: the parts folder, its locks (``PartsLock``) and ``merge``;
-- :mod:`~ch_numba.dataset.generation`: ``DatasetConfig``, the batched driver, ``Progress`` and ``generate``;
-- :mod:`~ch_numba.dataset.pipeline`: ``generate``'s per-frame pipeline (snapshots of the batch, the writer
+- ``ch_numba.dataset.recipe``: what a resumed run or a shard must share with the run it continues;
+- ``ch_numba.dataset.shards``: the parts folder, its locks (``PartsLock``) and ``merge``;
+- ``ch_numba.dataset.generation``: ``DatasetConfig``, the batched driver, ``Progress`` and ``generate``;
+- ``ch_numba.dataset.pipeline``: ``generate``'s per-frame pipeline (snapshots of the batch, the writer
   thread that checks, compresses and writes a frame while the solver computes the next);
-- :mod:`~ch_numba.dataset.reader`: ``open_dataset`` (``Dataset``) and ``read_frame``.
+- ``ch_numba.dataset.reader``: ``open_dataset`` (``Dataset``) and ``read_frame``.
 
 The names of the modules are also names of this package (``from ch_numba.dataset import generate``),
 imported on first use (PEP 562): reading one module (``ch_numba.dataset.reader``, ``.layout``) does not

@@ -4,7 +4,7 @@ All functions return float32 arrays of shape (X, Y, Z) with φ ∈ [0, 1] (φ = 
 are the two phases), except :func:`perlin_noise`, which returns the raw float64 noise.
 
 Perlin noise (the paper's ICs) equals the ``perlin-noise`` package's own values: for an
-(Nx, Ny, Nz) grid, integer frequency f (lattice cells per side) and seed s ≥ 1,
+(Nx, Ny, Nz) grid, integer frequency f (lattice cells per side) and seed s ≥ 1, ::
 
     n(i, j, k) = PerlinNoise(octaves=f, seed=s).noise([i/Nx, j/Ny, k/Nz], tile_sizes=[1, 1, 1])
                = Σ_{c ∈ corners of the lattice cell of u}  Π_a fade(1 − |u_a − c_a|) · g(c mod f)·(u − c),
@@ -16,13 +16,13 @@ where g(c), c ∈ {0..f−1}³, is the package's random vector for lattice point
 here with numpy for all voxels at once (≈ 30 ms for 64³; the package needs ~7 s). Because the
 gradients depend on c mod f, the field is exactly periodic with period N along each axis and
 smooth across the boundary; its correlation length is N/f voxels. A list of frequencies gives
-the sum of the noises. Then
+the sum of the noises. Then ::
 
     perlin:  φ0 = mean + amplitude · n / max|n|,   clipped to [0, 1].
 
 Other ICs (sharp 0/1 interfaces unless a tanh `width` is given; the equilibrium interface of
 f = Wφ²(1−φ)² with gradient coefficient ε² is ½(1 + tanh(x/w)) with w = √2·ε/√W, i.e.
-w ≈ 4.24 voxels for the paper's ε = 3):
+w ≈ 4.24 voxels for the paper's ε = 3)::
 
     sphere:  φ0 = outside + (inside − outside) · ½(1 − tanh((r − R)/w)),  r the periodic distance
              to the centre (sharp: inside where r < R);

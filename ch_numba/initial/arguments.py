@@ -9,13 +9,14 @@ from pathlib import Path
 from ..options import parse_size
 from .kinds import KINDS
 
-#: the IC kinds read from a file (``--ic-file``); the others are made from --seed, --mean, --amplitude, --frequency
+#: the IC kinds read from a file (``--ic-file``); the others are made from ``--seed``, ``--mean``, ``--amplitude``,
+#: ``--frequency``
 FILE_IC_KINDS = ("mesh", "npy", "h5")
 
 
 def add_ic_arguments(g, size_default, size_help: str, boxes: bool = False) -> None:
     """The initial-condition arguments of ``simulate`` and of the rollout commands (``--size`` differs:
-    its default and help are the caller's; ``boxes``: it also takes X,Y,Z, :func:`ch_numba.options.parse_size`)."""
+    its default and help are the caller's; ``boxes``: it also takes X,Y,Z, ``ch_numba.options.parse_size``)."""
     g.add_argument("--ic", choices=KINDS, default="perlin", help="initial condition (default %(default)s)")
     g.add_argument("--ic-file", type=Path, help="file for --ic mesh (STL/OBJ/PLY), npy (.npy) or h5 (a data set)")
     g.add_argument("--ic-sequence", type=int, default=0, help="--ic h5: sequence to start from (default 0)")

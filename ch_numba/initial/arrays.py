@@ -59,7 +59,7 @@ def from_npy(path) -> np.ndarray:
 
 def from_dataset(path, sequence: int = 0, frame: int = 0) -> np.ndarray:
     """One frame of a ch3d data set (its ``phi``, of shape (S, F, X, Y, Z)), read by the data-set reader
-    (:func:`ch_numba.dataset.reader.read_frame`): a file that ``open_dataset`` refuses (not a ch3d data set,
+    (:func:`ch_numba.dataset.read_frame`): a file that ``open_dataset`` refuses (not a ch3d data set,
     damaged, newer) is refused with its one line.
 
     Parameters

@@ -9,6 +9,7 @@ from .meshes import mesh
 from .noise import perlin, perturbed_plane, white_noise
 from .shapes import layers, sphere
 
+#: the ``--ic`` kinds of the commands, each made by :func:`make` (the functions of this package by name)
 KINDS = ("perlin", "sphere", "layers", "slab", "random", "slice", "mesh", "npy", "h5")
 
 _OPTIONS = {

@@ -94,7 +94,7 @@ def mesh(path, shape, padding: float = 0.1, inside: float = 1.0, outside: float 
     The mesh is scaled uniformly by s = min_a N_a(1 − 2·padding)/extent_a and centred in the
     box (bounding-box centre → (X/2, Y/2, Z/2)), so it keeps a margin of at least
     `padding`·N on every side. Voxels whose centres lie inside get φ = inside, the rest
-    φ = outside (sharp interface; inside/outside by ray parity, see :func:`_voxelise`).
+    φ = outside (sharp interface; inside/outside by ray parity, see ``_voxelise``).
 
     Parameters
     ----------

@@ -114,7 +114,7 @@ def perlin_noise(shape, frequency=4, seed: int = 7, boundary="periodic") -> np.n
     -------
     n : float64 array (X, Y, Z)
         ``n[i, j, k] == PerlinNoise(octaves=f, seed=seed).noise([i/X, j/Y, k/Z], tile_sizes=[1, 1, 1])``
-        to round-off (summed over f). |n| is typically below ~0.75 per frequency.
+        to round-off (summed over f). ``|n|`` is typically below ~0.75 per frequency.
 
     Raises
     ------
@@ -148,7 +148,7 @@ def perlin(
     mean : float in [0, 1]
         φ̄ before clipping (the mean of φ0 is within a few ·amplitude/10 of it).
     amplitude : float in [0, 1]
-        Largest deviation |φ0 − mean| (reached at the noise maximum unless clipped).
+        Largest deviation ``|φ0 − mean|`` (reached at the noise maximum unless clipped).
     boundary : "periodic" (default), "neumann" or three of them (x, y, z)
         Along axes with walls the noise is not periodic (:func:`perlin_noise`).
 

@@ -12,7 +12,7 @@ tried elsewhere on purpose):
   1 − range when the training used the phase-swap augmentation (``augment``, the default). Both
   numbers come from the metadata (``train.dataset_attrs.config``); a model whose metadata lacks
   them (a data set made by ``simulate``, an older export) is not checked; nor is one whose metadata
-  holds them as garbage (:func:`mean_range_problem`), and the Rollout logs one warning saying so.
+  holds them as garbage (``mean_range_problem``), and the Rollout logs one warning saying so.
 * ``"physics"``: the caller states its physics with ``Rollout(..., physics=...)`` (a
   ``ch_numba.CHParams``, or a mapping / object with any of epsilon, mobility, W, dx, dt,
   steps_per_frame, time_per_step) and a value differs from the metadata's by more than
@@ -20,7 +20,7 @@ tried elsewhere on purpose):
   downscale · dx). Time: ``time_per_step``, else dt · steps_per_frame when both are given, is
   compared with the model's time per step; a ``dt`` alone (e.g. a CHParams) with the training dt.
 
-The physics comparison is written once (:func:`physics_mismatches`): the runtime's guard above and
+The physics comparison is written once (``physics_mismatches``): the runtime's guard above and
 the evaluation (``surrogate.evaluate``: the model's training physics against the ground truth's)
 both call it and word its result their own way.
 
@@ -47,7 +47,7 @@ __all__ = [
     "PHYSICS_RTOL",
 ]
 
-#: the training range of mean φ is ic_mean ± MEAN_RANGE_SDS · ic_mean_sd (module docstring)
+#: the training range of mean φ is ic_mean ± MEAN_RANGE_SDS · ic_mean_sd (:mod:`export.runtime.guards`)
 MEAN_RANGE_SDS = 3.0
 #: relative tolerance of the physics check (values written as decimal text and read back agree far better)
 PHYSICS_RTOL = 1e-6
@@ -58,7 +58,8 @@ _IGNORED_KEYS = ("scheme", "stabilization", "symbol", "order", "boundary")
 
 
 class TrainingRangeWarning(UserWarning):
-    """A rollout input or the caller's physics lies outside what the model was trained on (module docstring)."""
+    """A rollout input or the caller's physics lies outside what the model was trained on
+    (:mod:`export.runtime.guards`)."""
 
 
 def _number(value):
@@ -82,7 +83,7 @@ def training_mean_range(meta: Mapping) -> tuple[tuple[float, float], ...] | None
     a caller tests ``any(lo <= m <= hi for lo, hi in ranges)``: one interval when the mirror image
     overlaps it (merged; ic_mean 0.5 ± 0.05 gives ``((0.35, 0.65),)``), two when it does not
     (ic_mean 0.4 ± 0.02 gives ``((0.34, 0.46), (0.54, 0.66))``). None also when the entries are
-    garbage; :func:`mean_range_problem` says why.
+    garbage; ``mean_range_problem`` says why.
     """
     return _mean_range(meta)[0]
 

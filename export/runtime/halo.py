@@ -8,7 +8,7 @@ A host that splits the periodic box over ranks keeps, per subdomain, φ, h1, h2 
 
 :func:`step_halo` runs the unchanged graph on the extended block (its periodic padding then wraps
 the block onto itself, which spoils only the outer ``halo`` layers) and returns the interiors of all
-three outputs. ``halo`` ≥ the model's :func:`~export.runtime.spec.halo_cells` (6 for k = 3,
+three outputs. ``halo`` ≥ the model's ``export.runtime.spec.halo_cells`` (6 for k = 3,
 conservative; 5 otherwise): then the interior equals the whole-box step up to round-off. A
 conservative model removes the volume mean of its flux; here that mean is taken over the extended
 block instead of the box, which changes φ′ by round-off only (the divergence of a constant is zero),
@@ -59,7 +59,7 @@ def _as5(a, channels, name: str) -> tuple[np.ndarray, bool]:
 
 def step_halo(runner, phi, h1, h2, halo: int | None = None):
     """One step of a subdomain: φ, h1, h2 with ``halo`` ghost layers per side in, the interiors of
-    φ′, h1′, h2′ out (module docstring). Stateless: ``runner``'s running state is not touched.
+    φ′, h1′, h2′ out (:mod:`export.runtime.halo`). Stateless: ``runner``'s running state is not touched.
 
     ``runner``: an :class:`export.runtime.Rollout`. ``phi`` (N, 1, X+2g, Y+2g, Z+2g) or (X+2g, Y+2g, Z+2g),
     ``h1``, ``h2`` (N, H, ...) or (H, ...), g = ``halo`` (default: the model's :attr:`halo`). Returns

@@ -36,7 +36,7 @@ __all__ = ["list_models", "model_card", "model_path", "models_dir"]
 
 #: the installed package that holds the models (its folder is the repository's ``models/``)
 PACKAGE = "ch3d_models"
-#: the cards of the shipped models, in :func:`models_dir`
+#: the cards of the shipped models, in ``models_dir()``
 CARDS = "cards.json"
 
 #: the folder holding the ``export`` package: a checkout's root, or site-packages
@@ -55,7 +55,7 @@ def models_dir() -> Path | None:
 
 
 def list_models() -> tuple[str, ...]:
-    """The names of the installed models (the ``.onnx`` files of :func:`models_dir`), sorted."""
+    """The names of the installed models (the ``.onnx`` files of ``models_dir``), sorted."""
     folder = models_dir()
     return tuple(sorted(p.stem for p in folder.glob("*.onnx"))) if folder is not None else ()
 
@@ -71,7 +71,7 @@ def _bare(text: str) -> bool:
 
 
 def model_path(name_or_path) -> Path:
-    """The model file that ``name_or_path`` names (module docstring): an existing path as it is, a bare name
+    """The model file that ``name_or_path`` names (:mod:`export.runtime.models`): an existing path as it is, a bare name
     as the installed model's file; ValueError (one line) for a bare name that is neither."""
     path = Path(name_or_path)
     if path.exists() or not _bare(str(name_or_path)):
@@ -122,7 +122,7 @@ def card_text(name: str, card: dict) -> str:
 
 
 def model_card(name: str) -> tuple[dict, str]:
-    """An installed model's ``ch3d`` metadata and its short card text (module docstring); ValueError (one
+    """An installed model's ``ch3d`` metadata and its short card text (:mod:`export.runtime.models`); ValueError (one
     line) for a name that is not an installed model."""
     if not _bare(str(name)) or str(name) not in list_models():
         raise _unknown(str(name))

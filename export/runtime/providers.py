@@ -17,12 +17,12 @@ not device 0.
 CUDA libraries (issue 24 item 5). onnxruntime-gpu's CUDA provider needs cuBLAS, cuRAND, cudart and
 cuDNN of its build's CUDA major, and its library has no RUNPATH to find them in the ``nvidia-*`` wheels
 (the ``gpu`` extra installs them: ``onnxruntime-gpu[cuda,cudnn]``). Before the first session that may
-use CUDA, :func:`prepare_cuda` calls ``onnxruntime.preload_dlls()`` where this onnxruntime has it and is
+use CUDA, ``prepare_cuda`` calls ``onnxruntime.preload_dlls()`` where this onnxruntime has it and is
 a CUDA build (once per process; what it prints goes to the debug log, not to stdout), which loads them
 from those wheels. A PyTorch already imported into the process with another CUDA major (its
 ``torch.version.cuda``; torch is never imported here) has put its own CUDA and cuDNN libraries in the
 process (cuDNN keeps one soname across CUDA majors), so the CUDA provider may then fail: the error of
-``providers="cuda"``, or the fallback line of ``"auto"``, names both versions (:func:`cuda_mismatch`).
+``providers="cuda"``, or the fallback line of ``"auto"``, names both versions (``cuda_mismatch``).
 
 Logging: the sessions log warnings and above only, through their own ``SessionOptions.
 log_severity_level``; onnxruntime's global (default-logger) severity belongs to the host application
@@ -206,7 +206,8 @@ def prepare_cuda(module=None) -> str:
 
 
 def create_session(path: Path, providers, threads, tf32: bool = False):
-    """An InferenceSession on the requested providers (module docstring); falls back to the CPU for "auto"."""
+    """An InferenceSession on the requested providers (:mod:`export.runtime.providers`); falls back to the CPU for
+    "auto"."""
     check_onnxruntime()
     requested, need_cuda, try_cuda = _requested_providers(providers, tf32)
     options = session_options(threads)

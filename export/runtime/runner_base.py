@@ -65,7 +65,7 @@ class RunnerBase:
 
     @property
     def halo(self) -> int:
-        """Ghost layers (network cells) one step needs around a subdomain (:func:`export.runtime.spec.halo_cells`):
+        """Ghost layers (network cells) one step needs around a subdomain (``export.runtime.spec.halo_cells``):
         ``downscale · halo`` solver cells."""
         return halo_cells(self.metadata)
 
@@ -76,14 +76,14 @@ class RunnerBase:
 
     @property
     def time_per_step(self) -> float:
-        """Physical time of one network step: steps_per_frame · dt (steps_per_frame counts the solver steps
+        """Physical time of one network step, steps_per_frame · dt (steps_per_frame counts the solver steps
         of one network step = ``stride`` stored frames of the training data)."""
         return float(self.metadata["steps_per_frame"]) * float(self.metadata["dt"])
 
     # -- resolution helpers ----------------------------------------------------------------
     def downscale(self, field) -> np.ndarray:
         """Ground-truth field (..., X, Y, Z) -> network input (..., X/f, Y/f, Z/f): every f-th voxel along
-        periodic axes, block means along axes with walls (:func:`export.runtime.resample.downsample`)."""
+        periodic axes, block means along axes with walls (``export.runtime.resample.downsample``)."""
         return downsample(field, self.factor, self.boundary)
 
     def upscale(self, pred) -> np.ndarray:
@@ -112,7 +112,7 @@ class RunnerBase:
     # -- checks ----------------------------------------------------------------------------
     def check_grid(self, grid) -> None:
         """Raise ValueError unless the network can take a spatial grid (X, Y, Z) (each ≥ kernel;
-        :func:`export.runtime.grid.check_kernel`, the one definition of that refusal)."""
+        ``export.runtime.grid.check_kernel``, the one definition of that refusal)."""
         grid = tuple(int(n) for n in grid)
         if len(grid) != 3:
             raise ValueError(f"expected a spatial grid (X, Y, Z), got {grid}")

@@ -18,7 +18,7 @@ CUDA nothing crosses the PCIe bus during a free-running rollout except the frame
 (every ``every``-th step); on CPU the same code avoids any allocation per step.
 
 Providers, CUDA options, logging and CPU tuning: :mod:`export.runtime.providers`. The guards
-against inputs outside the training data (:class:`TrainingRangeWarning`): :mod:`export.runtime.guards`.
+against inputs outside the training data (:class:`~export.runtime.TrainingRangeWarning`): :mod:`export.runtime.guards`.
 
 Refused with a one-line ValueError: a file that onnxruntime cannot read, a model without the
 inputs phi, h1, h2 / outputs phi_next, h1_next, h2_next, a model without valid ``ch3d`` metadata,
@@ -80,34 +80,35 @@ class Rollout(RunnerBase):
     path : str or Path
         ONNX file written by ``python -m export``.
     providers : "auto" | "cpu" | "cuda" | list
-        Execution provider (module docstring); a list is passed to onnxruntime as is.
+        Execution provider (:mod:`export.runtime.session`); a list is passed to onnxruntime as is.
     threads : int, optional
         Intra-op threads on CPU (default: all cores this process may use).
     tf32 : bool
-        Allow TF32 in the CUDA provider (default False: full float32; module docstring).
+        Allow TF32 in the CUDA provider (default False: full float32; :mod:`export.runtime.session`).
     physics : ch_numba.CHParams, mapping or object, optional
         The caller's physics (any of epsilon, mobility, W, dx, dt, steps_per_frame, time_per_step),
-        checked against the metadata: a difference warns once (:class:`TrainingRangeWarning`,
-        module docstring). Not given: not checked.
+        checked against the metadata: a difference warns once (:class:`~export.runtime.TrainingRangeWarning`,
+        :mod:`export.runtime.session`). Not given: not checked.
     boundary : str or tuple, optional
         The box's boundary: "periodic" (default), "neumann" (no-flux walls on every axis), "X,Y,Z" or
         three names, as ``ch_numba.CHParams.boundary``. On a wall axis the step pads with the half-sample
         mirror and no mass crosses the wall (:mod:`export.runtime.spec`, input ``walls``); a model whose
         graph pads periodically only (exported before walls existed, or with ``--pad-mode wrap``) is
-        refused for walls in one line. :meth:`downscale` takes block means along wall axes.
+        refused for walls in one line. :meth:`~export.Rollout.downscale` takes block means along wall axes.
 
     Attributes
     ----------
     metadata : dict
         The model's ``ch3d`` metadata (schema in :mod:`export.runtime.spec`).
     session : onnxruntime.InferenceSession
-    device : "cuda" or "cpu", where the state lives.
+    device : str
+        Where the state lives: ``"cuda"`` or ``"cpu"``.
     device_id : int
         The device the state lives on (the CUDA provider's ``device_id``; 0 on the CPU).
     steps_done : int
         Steps since the last reset; ``steps_done * time_per_step`` is the physical time.
-    mean_range : tuple of (lo, hi) intervals, or None
-        The training data's range of mean φ (:func:`training_mean_range`): always a tuple of one or two
+    mean_range : tuple or None
+        The training data's range of mean φ (:func:`~export.runtime.training_mean_range`): always a tuple of one or two
         sorted, disjoint intervals (the range and its phase-swap mirror 1 − range, merged when they
         overlap; e.g. ``((0.35, 0.65),)``), so ``any(lo <= m <= hi for lo, hi in r.mean_range)``.
         None: not checked (the metadata carries no generator config; a garbage one is logged as a
@@ -242,7 +243,7 @@ class Rollout(RunnerBase):
 
     @property
     def backend(self) -> str:
-        """What computes the steps, as stored in rollout files: "onnxruntime-cpu" or "onnxruntime-cuda"."""
+        """What computes the steps, as stored in rollout files (``"onnxruntime-cpu"`` or ``"onnxruntime-cuda"``)."""
         return "onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower()
 
     # -- state -----------------------------------------------------------------------------
@@ -352,7 +353,7 @@ class Rollout(RunnerBase):
                 yield self._fetch(squeeze)
 
     def step_halo(self, phi, h1, h2, halo: int | None = None):
-        """One stateless step of a subdomain with ``halo`` ghost layers (default :attr:`halo`) on every
+        """One stateless step of a subdomain with ``halo`` ghost layers (default :attr:`~export.Rollout.halo`) on every
         side: (φ, h1, h2) in, the interiors of (φ′, h1′, h2′) out (:func:`export.runtime.halo.step_halo`,
         domain decomposition). The running state of :meth:`step` / :meth:`rollout` is not touched."""
         from .halo import step_halo

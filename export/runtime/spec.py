@@ -18,8 +18,8 @@ N, X, Y, Z are dynamic (named ``batch``, ``x``, ``y``, ``z`` in the graph); H is
 On a wall axis the step pads with the half-sample mirror and mirrors the flux's normal component with
 its sign changed (surrogate/boundary.py): no mass crosses a wall.
 
-The model's ``metadata_props`` hold the key :data:`METADATA_KEY` (``"ch3d"``) whose value is
-a JSON object; :data:`REQUIRED_METADATA` are the entries the runtime needs. The full schema
+The model's ``metadata_props`` hold the key ``METADATA_KEY`` (``"ch3d"``) whose value is
+a JSON object; ``REQUIRED_METADATA`` are the entries the runtime needs. The full schema
 (format_version 1)::
 
     format, format_version        "ch3d-onnx-step", 1
@@ -84,7 +84,7 @@ REQUIRED_METADATA = ("format_version", "conservative", "hidden", "kernel", "down
 
 def check_metadata(meta, path="model") -> dict:
     """``meta`` (the parsed ``ch3d`` metadata of the model ``path``) if the runtime can run it: a JSON
-    object with :data:`REQUIRED_METADATA`, a format version it reads, positive ``hidden``, ``downscale``
+    object with ``REQUIRED_METADATA``, a format version it reads, positive ``hidden``, ``downscale``
     and ``steps_per_frame``, an odd positive ``kernel``, a positive ``dt``; else a one-line ValueError.
     The one check of the metadata: the runtime applies it on reading, the exporter before writing."""
     if not isinstance(meta, dict):
