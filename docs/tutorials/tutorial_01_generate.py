@@ -30,11 +30,15 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numba
 import numpy as np
 
 import ch_numba
 
 work = Path(tempfile.mkdtemp(prefix="ch3d_tutorial_"))
+# the solver's CPU threads (the commands' --threads): a 24³ grid gains nothing from more, and on a
+# machine where another job runs, threads on every core slow Numba's kernels down several-fold
+numba.set_num_threads(1)
 
 # %%
 # The physics and an initial condition
@@ -128,7 +132,7 @@ run(
     "ch_numba", "generate", "data.h5",
     "--sequences", "2", "--frames", "25", "--size", "24",
     "--epsilon", "1.5", "--dt", "4e-3", "--steps-per-frame", "200",
-    "--burn-in-frames", "40", "--val-fraction", "0.5", "--seed", "1", "--backend", "cpu",
+    "--burn-in-frames", "40", "--val-fraction", "0.5", "--seed", "1", "--backend", "cpu", "--threads", "1",
 )  # fmt: skip
 run("ch_numba", "info", "data.h5")
 
