@@ -2,7 +2,7 @@
 Generate a data set
 ===================
 
-The solver, :mod:`ch_numba`, is the ground truth of everything else in ch3d: it integrates the
+The solver, ``ch_numba``, is the ground truth of everything else in ch3d: it integrates the
 Cahn-Hilliard equation
 
 .. math::
@@ -13,7 +13,7 @@ Cahn-Hilliard equation
 on a periodic grid, and writes the sequences of frames the surrogate learns from. This tutorial
 runs it twice on a tiny grid (24³, a few seconds):
 
-1. from Python, with :class:`ch_numba.CHParams`, an initial condition from :mod:`ch_numba.initial`,
+1. from Python, with :class:`ch_numba.CHParams`, an initial condition from ``ch_numba.initial``,
    :func:`ch_numba.evolve` and :class:`ch_numba.Stepper`;
 2. as the command ``python -m ch_numba generate``, which writes a training data set (HDF5), read
    back with :func:`ch_numba.open_dataset`.

@@ -2,7 +2,7 @@
 Train a small model and evaluate it
 ===================================
 
-The surrogate (:mod:`surrogate`, PyTorch) is a recurrent convolutional network, the CRNN: one
+The surrogate (``surrogate``, PyTorch) is a recurrent convolutional network, the CRNN: one
 network step advances a field by one stored frame of the training data, on the ground-truth grid
 sampled every second voxel, and its update is the divergence of a predicted flux, so mass is
 conserved whatever the weights. This tutorial
@@ -136,8 +136,8 @@ for name, ev in evaluations.items():
 # --------------------------
 # A rollout of 150 network steps (t = 120, ten times the evaluated window) from frame 0 of the first
 # validation sequence. The solver runs the same 150 × 200 steps on the full grid. The surrogate runs
-# in Python through a *runner*: :class:`surrogate.runner.TorchRunner` for a checkpoint, or the
-# torch-free :class:`export.runtime.Rollout` for an exported model (:doc:`tutorial_03_export`); both
+# in Python through a *runner*: ``surrogate.runner.TorchRunner`` for a checkpoint, or the
+# torch-free :class:`export.Rollout` for an exported model (:doc:`tutorial_03_export`); both
 # have the same ``downscale``/``rollout`` interface.
 
 n_steps = 150

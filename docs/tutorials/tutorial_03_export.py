@@ -8,7 +8,7 @@ metadata. The loop is the host's: a simulation code calls the step as often as i
 and changes the field between steps, and never imports torch. This tutorial
 
 1. shows the export (``python -m export``, :func:`export.export_checkpoint`);
-2. runs the shipped ``crnn`` step by step with the torch-free :class:`export.runtime.Rollout` inside
+2. runs the shipped ``crnn`` step by step with the torch-free :class:`export.Rollout` inside
    a host loop that runs the solver beside it, checks the mass and the free energy after every step
    and keeps the field's mass on the host side;
 3. shows the same loop from C, C++ and Fortran (``native/``, the :doc:`/embedding` page).
@@ -51,7 +51,7 @@ numba.set_num_threads(1)  # the solver's threads (tutorial 1): a 32³ grid gains
 #
 # The runtime
 # -----------
-# :class:`export.runtime.Rollout` imports numpy and onnxruntime, nothing else: a host that only
+# :class:`export.Rollout` imports numpy and onnxruntime, nothing else: a host that only
 # embeds a model installs ``numpy onnxruntime`` and ch3d without its dependencies. This page's
 # process has imported torch already (the previous tutorial), so a fresh interpreter checks it:
 
@@ -80,7 +80,7 @@ print("mean φ range of the training data:", net.mean_range)
 # A host loop
 # -----------
 # The host owns a 32³ field and its own solver. It runs the solver for the first 5 frames, feeds
-# them through :meth:`~export.runtime.Rollout.step` to warm the network's hidden states up on the
+# them through :meth:`~export.Rollout.step` to warm the network's hidden states up on the
 # true trajectory (teacher forcing; the states start at zero), then hands over: every further step
 # is one call of ``step`` on the network grid (16³). Between two steps the host reads the field (the
 # mass, the free energy on the network grid) and may change it: here it puts back the mass lost to
@@ -164,7 +164,7 @@ for ax, (name, field) in zip(axes, pairs.items()):
     fig.colorbar(im, ax=ax, shrink=0.8)
 
 # %%
-# Without a host loop, :meth:`~export.runtime.Rollout.rollout` is a generator of the field every
+# Without a host loop, :meth:`~export.Rollout.rollout` is a generator of the field every
 # ``every`` steps (the state stays inside onnxruntime between them, on the GPU with
 # ``providers="cuda"``), for one field (X, Y, Z) or a batch (N, 1, X, Y, Z) of independent runs:
 

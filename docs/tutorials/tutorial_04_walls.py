@@ -107,12 +107,12 @@ for ax in axes[1]:
 # %%
 # How the layers meet the walls
 # -----------------------------
-# The interface's normal is ∇φ/|∇φ|. Its z component, averaged over the interface cells
-# (0.2 < φ < 0.8) of each layer of the film, measures how much the interfaces lie along the walls:
-# 1 for interfaces parallel to them, 0 for interfaces standing upright. The gradient is taken with
-# the walls' mirror ghosts, as the solver does. In both runs it falls towards 0 at the walls (a
-# contact angle of 90°; the first layer of cells is half a cell from the wall, so it is small there,
-# not 0), while in the middle of the film the interfaces are tilted every way.
+# The interface's normal is :math:`\nabla\phi/|\nabla\phi|`. Its z component, averaged over the
+# interface cells (0.2 < φ < 0.8) of each layer of the film, measures how much the interfaces lie
+# along the walls: 1 for interfaces parallel to them, 0 for interfaces standing upright. The
+# gradient is taken with the walls' mirror ghosts, as the solver does. In both runs it falls towards
+# 0 at the walls (a contact angle of 90°; the first layer of cells is half a cell from the wall, so
+# it is small there, not 0), while in the middle of the film the interfaces are tilted every way.
 
 
 def normal_z(phi):
