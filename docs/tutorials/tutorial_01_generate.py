@@ -60,8 +60,11 @@ except ValueError as error:
 # The paper's initial conditions are Perlin noise around a mean φ (the mass). Every IC is seeded,
 # so the same call gives the same field.
 
-phi0 = ch_numba.initial.perlin((24, 24, 24), frequency=3, seed=7, mean=0.5, amplitude=0.1)
-print(phi0.shape, phi0.dtype, f"mean {phi0.mean():.4f}, range [{phi0.min():.3f}, {phi0.max():.3f}]")
+phi0 = ch_numba.initial.perlin(
+    (24, 24, 24), frequency=3, seed=7, mean=0.5, amplitude=0.1
+)
+print(phi0.shape, phi0.dtype, f"mean {phi0.mean():.4f}")
+print(f"range [{phi0.min():.3f}, {phi0.max():.3f}]")
 
 # %%
 # Evolve it
@@ -77,7 +80,9 @@ print(f"after 200 steps: max |change| {np.abs(phi_after - phi0).max():.3g}")
 steps_per_frame, n_frames = 200, 60
 stepper = ch_numba.Stepper(phi0.shape, params, backend="cpu")
 stepper.set(phi0)
-frames, energy, mass = [phi0], [ch_numba.free_energy(phi0, params)], [phi0.mean(dtype=np.float64)]
+frames = [phi0]
+energy = [ch_numba.free_energy(phi0, params)]
+mass = [phi0.mean(dtype=np.float64)]
 for _ in range(n_frames):
     stepper.advance(steps_per_frame)
     phi = stepper.get()
@@ -94,7 +99,9 @@ t = np.arange(n_frames + 1) * steps_per_frame * params.dt
 shown = [0, 10, 25, 60]
 fig, axes = plt.subplots(1, len(shown), figsize=(10, 2.9), layout="constrained")
 for ax, k in zip(axes, shown):
-    im = ax.imshow(frames[k][:, :, 12].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
+    im = ax.imshow(
+        frames[k][:, :, 12].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1
+    )
     ax.set_title(f"t = {t[k]:g}")
     ax.set_xlabel("x")
 axes[0].set_ylabel("y")
@@ -104,7 +111,9 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 ax1.plot(t, energy, "o-", ms=3)
 ax1.set(xlabel="t", ylabel="F / V", title="free energy per volume")
 ax2.plot(t, np.array(mass) - mass[0], "o-", ms=3)
-ax2.set(xlabel="t", ylabel="mean φ − mean φ(0)", title="mass (float32 round-off)")
+ax2.set(
+    xlabel="t", ylabel="mean φ − mean φ(0)", title="mass (float32 round-off)"
+)
 ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
 
 # %%
@@ -121,9 +130,13 @@ ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
 
 def run(*args):
     """Run ``python -m ARGS`` in the work folder and print its output."""
-    env = {**os.environ, "PYTHONPATH": str(Path(ch_numba.__file__).resolve().parents[1])}
+    root = Path(ch_numba.__file__).resolve().parents[1]  # this page's ch3d
+    env = {**os.environ, "PYTHONPATH": str(root)}
     print("$ python -m", " ".join(args))
-    done = subprocess.run([sys.executable, "-m", *args], cwd=work, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=work, env=env, capture_output=True, text=True,
+    )  # fmt: skip
     print(done.stdout + done.stderr)
     done.check_returncode()
 
@@ -132,7 +145,8 @@ run(
     "ch_numba", "generate", "data.h5",
     "--sequences", "2", "--frames", "25", "--size", "24",
     "--epsilon", "1.5", "--dt", "4e-3", "--steps-per-frame", "200",
-    "--burn-in-frames", "40", "--val-fraction", "0.5", "--seed", "1", "--backend", "cpu", "--threads", "1",
+    "--burn-in-frames", "40", "--val-fraction", "0.5", "--seed", "1",
+    "--backend", "cpu", "--threads", "1",
 )  # fmt: skip
 run("ch_numba", "info", "data.h5")
 
@@ -146,10 +160,15 @@ run("ch_numba", "info", "data.h5")
 
 with ch_numba.open_dataset(work / "data.h5") as ds:
     print(ds.phi.shape, ds.params)
-    print("split", ds.split[:].tolist(), "seed", ds.seed[:].tolist(), "burn-in frames", ds.burn_in[:].tolist())
+    print("split", ds.split[:].tolist(), "seed", ds.seed[:].tolist())
+    print("burn-in frames", ds.burn_in[:].tolist())
     print("IC of sequence 0:", ds.ic[0])
     last = ds.n_frames - 1
-    slices = {(s, k): ds.phi[s, k][:, :, 12] for s in range(ds.n_sequences) for k in (0, last)}
+    slices = {
+        (s, k): ds.phi[s, k][:, :, 12]
+        for s in range(ds.n_sequences)
+        for k in (0, last)
+    }
     time = ds.time[:]  # time of each frame since frame 0
     t0 = ds.t0[:]  # time of frame 0 since the IC (the burn-in)
     free_energy, phi_mean = ds.free_energy[:], ds.phi_mean[:]
@@ -157,7 +176,9 @@ with ch_numba.open_dataset(work / "data.h5") as ds:
 fig, axes = plt.subplots(2, 2, figsize=(6.4, 6), layout="constrained")
 for (s, k), ax in zip(slices, axes.flat):
     ax.imshow(slices[s, k].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
-    ax.set_title(f"sequence {s}, frame {k} (t = {t0[s] + time[k]:g})", fontsize=9)
+    ax.set_title(
+        f"sequence {s}, frame {k} (t = {t0[s] + time[k]:g})", fontsize=9
+    )
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -169,9 +190,14 @@ for (s, k), ax in zip(slices, axes.flat):
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 for s in range(len(t0)):
     ax1.plot(t0[s] + time, free_energy[s], "o-", ms=3, label=f"sequence {s}")
-    ax2.plot(t0[s] + time, phi_mean[s] - phi_mean[s, 0], "o-", ms=3, label=f"sequence {s}")
+    drift = phi_mean[s] - phi_mean[s, 0]
+    ax2.plot(t0[s] + time, drift, "o-", ms=3, label=f"sequence {s}")
 ax1.set(xlabel="time since the IC", ylabel="F / V", title="free_energy")
-ax2.set(xlabel="time since the IC", ylabel="drift of mean φ", title="phi_mean − phi_mean[:, 0]")
+ax2.set(
+    xlabel="time since the IC",
+    ylabel="drift of mean φ",
+    title="phi_mean − phi_mean[:, 0]",
+)
 ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
 ax1.legend()
 

@@ -36,14 +36,19 @@ from surrogate.metrics import free_energy_series, rmse
 from surrogate.runner import TorchRunner
 
 work = Path(tempfile.mkdtemp(prefix="ch3d_tutorial_"))
-numba.set_num_threads(1)  # the solver's threads (tutorial 1): a 24³ grid gains nothing from more
+# the solver's threads (tutorial 1): a 24³ grid gains nothing from more
+numba.set_num_threads(1)
 
 
 def run(*args):
     """Run ``python -m ARGS`` in the work folder and print its output."""
-    env = {**os.environ, "PYTHONPATH": str(Path(ch_numba.__file__).resolve().parents[1])}
+    root = Path(ch_numba.__file__).resolve().parents[1]  # this page's ch3d
+    env = {**os.environ, "PYTHONPATH": str(root)}
     print("$ python -m", " ".join(args))
-    done = subprocess.run([sys.executable, "-m", *args], cwd=work, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=work, env=env, capture_output=True, text=True,
+    )  # fmt: skip
     print(done.stdout + done.stderr)
     done.check_returncode()
 
@@ -57,9 +62,11 @@ def run(*args):
 # tiny, and on a machine where another job runs, threads on every core slow the kernels down.
 
 run(
-    "ch_numba", "generate", "data.h5", "--sequences", "8", "--frames", "16", "--size", "24",
-    "--epsilon", "1.5", "--dt", "4e-3", "--steps-per-frame", "200", "--burn-in-frames", "25",
-    "--val-fraction", "0.25", "--seed", "2", "--backend", "cpu", "--threads", "1",
+    "ch_numba", "generate", "data.h5",
+    "--sequences", "8", "--frames", "16", "--size", "24",
+    "--epsilon", "1.5", "--dt", "4e-3", "--steps-per-frame", "200",
+    "--burn-in-frames", "25", "--val-fraction", "0.25", "--seed", "2",
+    "--backend", "cpu", "--threads", "1",
 )  # fmt: skip
 
 # %%
@@ -74,8 +81,9 @@ run(
 # fine-tunes another one (all options: :doc:`/cli`). 25 epochs take about ten seconds here.
 
 run(
-    "surrogate", "train", "data.h5", "--out", "run", "--equivariant", "--epochs", "25", "--batch", "2",
-    "--seq-len", "2:8", "--ramp", "5", "--lr", "2e-3", "--seed", "0", "--threads", "1",
+    "surrogate", "train", "data.h5", "--out", "run", "--equivariant",
+    "--epochs", "25", "--batch", "2", "--seq-len", "2:8", "--ramp", "5",
+    "--lr", "2e-3", "--seed", "0", "--threads", "1",
     "--no-tensorboard", "--no-progress",
 )  # fmt: skip
 
@@ -83,8 +91,10 @@ with open(work / "run" / "log.csv") as f:
     log = list(csv.DictReader(f))
 epoch = [int(row["epoch"]) + 1 for row in log]
 fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
-ax.semilogy(epoch, [float(row["train_loss"]) for row in log], "o-", ms=3, label="training")
-ax.semilogy(epoch, [float(row["val_loss"]) for row in log], "o-", ms=3, label="validation")
+train_loss = [float(row["train_loss"]) for row in log]
+val_loss = [float(row["val_loss"]) for row in log]
+ax.semilogy(epoch, train_loss, "o-", ms=3, label="training")
+ax.semilogy(epoch, val_loss, "o-", ms=3, label="validation")
 ax.axvspan(0.5, 5.5, color="0.9", label="teacher forcing (--ramp 5)")
 ax.set(xlabel="epoch", ylabel="MSE loss", title="log.csv")
 ax.legend()
@@ -100,11 +110,20 @@ ax.legend()
 # :func:`export.runtime.model_path` gives the installed model's). Without ``--no-plots`` it also
 # writes PNG plots; here the figures are drawn from ``evaluation.json``.
 
-run("surrogate", "evaluate", "run/best.pt", "data.h5", "--out", "eval_small", "--no-plots", "--threads", "1")
-run("surrogate", "evaluate", str(model_path("crnn")), "data.h5", "--out", "eval_crnn", "--no-plots", "--threads", "1")
+run(
+    "surrogate", "evaluate", "run/best.pt", "data.h5",
+    "--out", "eval_small", "--no-plots", "--threads", "1",
+)  # fmt: skip
+run(
+    "surrogate", "evaluate", str(model_path("crnn")), "data.h5",
+    "--out", "eval_crnn", "--no-plots", "--threads", "1",
+)  # fmt: skip
 evaluations = {
-    "tiny model (25 epochs)": json.loads((work / "eval_small" / "evaluation.json").read_text()),
-    "shipped crnn": json.loads((work / "eval_crnn" / "evaluation.json").read_text()),
+    "tiny model (25 epochs)": work / "eval_small" / "evaluation.json",
+    "shipped crnn": work / "eval_crnn" / "evaluation.json",
+}
+evaluations = {
+    name: json.loads(p.read_text()) for name, p in evaluations.items()
 }
 
 # %%
@@ -118,18 +137,29 @@ for color, (name, ev) in zip(["C1", "C2"], evaluations.items()):
     times = np.array(ev["times"])
     for i, seq in enumerate(ev["sequences"]):
         label = name if i == 0 else None
-        ax1.plot(times, seq["free_energy_net_pred"], "o-", ms=3, color=color, label=label)
+        f_pred = seq["free_energy_net_pred"]
+        f_true = seq["free_energy_net_true"]
+        ax1.plot(times, f_pred, "o-", ms=3, color=color, label=label)
         ax2.plot(times, seq["rmse_full"], "o-", ms=3, color=color, label=label)
         if color == "C1":
-            ax1.plot(times, seq["free_energy_net_true"], "k--", label="solver" if i == 0 else None)
-ax1.set(xlabel="t since frame 0", ylabel="F / V (network grid)", title="free energy, validation sequences")
-ax2.set(xlabel="t since frame 0", ylabel="RMSE of φ (full grid)", title="error against the solver")
+            ax1.plot(times, f_true, "k--", label="solver" if i == 0 else None)
+ax1.set(
+    xlabel="t since frame 0",
+    ylabel="F / V (network grid)",
+    title="free energy, validation sequences",
+)
+ax2.set(
+    xlabel="t since frame 0",
+    ylabel="RMSE of φ (full grid)",
+    title="error against the solver",
+)
 ax1.legend(fontsize=8)
 ax2.legend(fontsize=8)
 
 for name, ev in evaluations.items():
     scalars = ev["ensemble"]["scalars"]
-    print(f"{name}: max F error (network grid) {scalars['free_energy_rel_error_network_max']['mean']:.2%}")
+    worst = scalars["free_energy_rel_error_network_max"]["mean"]
+    print(f"{name}: largest F error (network grid) {worst:.2%}")
 
 # %%
 # Beyond the training window
@@ -156,29 +186,48 @@ tiny = TorchRunner(work / "run" / "best.pt", device="cpu", threads=1)
 shipped = Rollout("crnn", threads=1)
 start = shipped.downscale(phi0)  # every second voxel: 24³ -> 12³
 rollouts = {
-    "tiny model (25 epochs)": np.stack([start, *tiny.rollout(start, steps=n_steps)]),
-    "shipped crnn": np.stack([start, *shipped.rollout(start, steps=n_steps)]),
+    name: np.stack([start, *runner.rollout(start, steps=n_steps)])
+    for name, runner in [
+        ("tiny model (25 epochs)", tiny),
+        ("shipped crnn", shipped),
+    ]
 }
 truth_net = shipped.downscale(np.stack(truth))
 
 # %%
-# F on the network grid (grid spacing 2) for all three, and the mean squared difference from the
+# F on the network grid (grid spacing 2) for all three, and the RMSE of φ against the
 # solver. The tiny model drifts away once its rollouts are longer than anything it was trained on;
 # its field leaves the physical range [0, 1] and its free energy explodes (note the log scale). The
 # shipped model, trained on rollouts of up to 150 frames with input noise, follows the solver over
 # the whole run (its limits are on :doc:`/card`). Mass is conserved by both, by construction.
 
-net_params = ch_numba.CHParams(epsilon=params.epsilon, dx=params.dx * shipped.factor)
+net_params = ch_numba.CHParams(
+    epsilon=params.epsilon, dx=params.dx * shipped.factor
+)
 t = np.arange(n_steps + 1) * shipped.time_per_step
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-ax1.semilogy(t, free_energy_series(truth_net, net_params), "k--", label="solver")
+ax1.semilogy(
+    t, free_energy_series(truth_net, net_params), "k--", label="solver"
+)
 for color, (name, frames) in zip(["C1", "C2"], rollouts.items()):
     ax1.plot(t, free_energy_series(frames, net_params), color=color, label=name)
-    ax2.plot(t, [rmse(a, b) for a, b in zip(frames, truth_net)], color=color, label=name)
-    print(f"{name}: mass drift {abs(frames[-1].mean() - frames[0].mean()):.1e}")
-ax1.axvspan(0, 15 * shipped.time_per_step, color="0.9", label="evaluated window")
-ax1.set(xlabel="t", ylabel="F / V (network grid)", title=f"free energy, sequence {seq}")
-ax2.set(xlabel="t", ylabel="RMSE of φ (network grid)", title="error against the solver")
+    errors = [rmse(a, b) for a, b in zip(frames, truth_net)]
+    ax2.plot(t, errors, color=color, label=name)
+    mass = frames.mean(axis=(1, 2, 3), dtype=np.float64)
+    print(f"{name}: largest mass drift {np.abs(mass - mass[0]).max():.1e}")
+ax1.axvspan(
+    0, 15 * shipped.time_per_step, color="0.9", label="evaluated window"
+)
+ax1.set(
+    xlabel="t",
+    ylabel="F / V (network grid)",
+    title=f"free energy, sequence {seq}",
+)
+ax2.set(
+    xlabel="t",
+    ylabel="RMSE of φ (network grid)",
+    title="error against the solver",
+)
 ax1.legend(fontsize=8)
 ax2.legend(fontsize=8)
 
@@ -186,10 +235,15 @@ ax2.legend(fontsize=8)
 # The last frame, a slice through the middle of the box: the solver (sampled onto the network
 # grid) and the two surrogates.
 
-panels = {"solver": truth_net[-1], **{name: frames[-1] for name, frames in rollouts.items()}}
+panels = {
+    "solver": truth_net[-1],
+    **{name: frames[-1] for name, frames in rollouts.items()},
+}
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
 for ax, (name, field) in zip(axes, panels.items()):
-    im = ax.imshow(field[:, :, 6].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1)
+    im = ax.imshow(
+        field[:, :, 6].T, origin="lower", cmap="RdBu_r", vmin=0, vmax=1
+    )
     ax.set_title(f"{name}, t = {t[-1]:g}", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])

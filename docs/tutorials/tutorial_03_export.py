@@ -27,7 +27,8 @@ import numpy as np
 import ch_numba
 from export.runtime import Rollout
 
-numba.set_num_threads(1)  # the solver's threads (tutorial 1): a 32³ grid gains nothing from more
+# the solver's threads (tutorial 1): a 32³ grid gains nothing from more
+numba.set_num_threads(1)
 
 # %%
 # Export a checkpoint
@@ -55,11 +56,20 @@ numba.set_num_threads(1)  # the solver's threads (tutorial 1): a 32³ grid gains
 # embeds a model installs ``numpy onnxruntime`` and ch3d without its dependencies. This page's
 # process has imported torch already (the previous tutorial), so a fresh interpreter checks it:
 
-check = (
-    "import sys; from export.runtime import Rollout; Rollout('crnn'); print('torch imported:', 'torch' in sys.modules)"
+check = """
+import sys
+from export.runtime import Rollout
+
+Rollout("crnn")
+print("torch imported:", "torch" in sys.modules)
+"""
+root = Path(ch_numba.__file__).resolve().parents[1]  # this page's ch3d
+env = {**os.environ, "PYTHONPATH": str(root)}
+fresh = subprocess.run(
+    [sys.executable, "-c", check], env=env, capture_output=True, text=True
 )
-env = {**os.environ, "PYTHONPATH": str(Path(ch_numba.__file__).resolve().parents[1])}  # this page's ch3d
-print(subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True).stdout)
+print(fresh.stdout, fresh.stderr)
+fresh.check_returncode()
 
 # %%
 # The model carries the physics of its training data: one network step is one stored frame,
@@ -69,10 +79,15 @@ print(subprocess.run([sys.executable, "-c", check], env=env, capture_output=True
 
 params = ch_numba.CHParams(epsilon=1.5, dt=4e-3)  # the host's physics
 steps_per_frame = 200
-net = Rollout("crnn", threads=1, physics={**params.as_dict(), "steps_per_frame": steps_per_frame})
+net = Rollout(
+    "crnn",
+    threads=1,
+    physics={**params.as_dict(), "steps_per_frame": steps_per_frame},
+)
 print(net)
 meta = net.metadata
-for key in ("epsilon", "dt", "steps_per_frame", "time_per_step", "downscale", "min_grid", "halo", "param_count"):
+keys = ["epsilon", "dt", "steps_per_frame", "time_per_step", "downscale"]
+for key in keys + ["min_grid", "halo", "param_count"]:
     print(f"{key:>15s}: {meta[key]}")
 print("mean φ range of the training data:", net.mean_range)
 
@@ -89,7 +104,10 @@ print("mean φ range of the training data:", net.mean_range)
 
 shape, n_warm, n_steps = (32, 32, 32), 5, 100
 phi0 = ch_numba.initial.perlin(shape, frequency=3, seed=11, mean=0.5)
-net_params = ch_numba.CHParams(epsilon=params.epsilon, dx=params.dx * net.factor)  # F on the network grid
+# F on the network grid
+net_params = ch_numba.CHParams(
+    epsilon=params.epsilon, dx=params.dx * net.factor
+)
 
 solver = ch_numba.Stepper(shape, params)
 solver.set(phi0)
@@ -99,16 +117,19 @@ for _ in range(n_warm):
     truth.append(solver.get())
 
 net.reset()
-for frame in truth[:n_warm]:  # the states see frames 0..4; their output would be frames 1..5
+# the states see frames 0..4; their output would be frames 1..5
+for frame in truth[:n_warm]:
     net.step(net.downscale(frame))
-phi = net.downscale(truth[-1])  # the handover: the host continues from the solver's frame 5
+# the handover: the host continues from the solver's frame 5
+phi = net.downscale(truth[-1])
 mass0 = phi.mean(dtype=np.float64)
 
 drift, f_net, f_true, error = [], [], [], []
 t_net = t_solver = 0.0
 for _ in range(n_steps):
     t = time.perf_counter()
-    phi = net.step(phi)  # one network step = 200 solver steps; the hidden states stay inside
+    # one network step = 200 solver steps; the hidden states stay inside
+    phi = net.step(phi)
     t_net += time.perf_counter() - t
     # the host reads the field ...
     lost = phi.mean(dtype=np.float64) - mass0
@@ -124,9 +145,14 @@ for _ in range(n_steps):
     f_true.append(ch_numba.free_energy(net.downscale(truth[-1]), net_params))
     error.append(float(np.sqrt(np.mean((phi - net.downscale(truth[-1])) ** 2))))
 
-print(f"per frame: solver {1e3 * t_solver / n_steps:.1f} ms (32³, 200 steps), surrogate {1e3 * t_net / n_steps:.1f} ms")
-print(f"mass: largest change in one step {np.max(np.abs(drift)):.1e} (mean φ = {mass0:.6f})")
-print(f"after {n_steps} steps: RMSE {error[-1]:.3f}, F {f_net[-1]:.5f} (solver {f_true[-1]:.5f})")
+print(f"solver per frame (32³, 200 steps): {1e3 * t_solver / n_steps:.1f} ms")
+print(f"surrogate per step (16³): {1e3 * t_net / n_steps:.1f} ms")
+print(
+    f"mass: largest change in one step {np.max(np.abs(drift)):.1e} (mean φ = {mass0:.6f})"
+)
+print(
+    f"after {n_steps} steps: RMSE {error[-1]:.3f}, F {f_net[-1]:.5f} (solver {f_true[-1]:.5f})"
+)
 
 # %%
 # On a 32³ grid and one CPU thread a network step costs about as much as the 200 solver steps it
@@ -135,9 +161,19 @@ print(f"after {n_steps} steps: RMSE {error[-1]:.3f}, F {f_net[-1]:.5f} (solver {
 # correction: float32 round-off.
 
 t = (n_warm + 1 + np.arange(n_steps)) * net.time_per_step
-f_warm = [ch_numba.free_energy(net.downscale(frame), net_params) for frame in truth[: n_warm + 1]]
-fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
-ax1.plot(np.arange(n_warm + 1) * net.time_per_step, f_warm, "k.-", label="solver, warm-up")
+f_warm = [
+    ch_numba.free_energy(net.downscale(frame), net_params)
+    for frame in truth[: n_warm + 1]
+]
+fig, (ax1, ax2, ax3) = plt.subplots(
+    1, 3, figsize=(11, 3.2), layout="constrained"
+)
+ax1.plot(
+    np.arange(n_warm + 1) * net.time_per_step,
+    f_warm,
+    "k.-",
+    label="solver, warm-up",
+)
 ax1.plot(t, f_true, "k--", label="solver")
 ax1.plot(t, f_net, "C2", label="surrogate (host loop)")
 ax1.set(xlabel="t", ylabel="F / V (network grid)", title="free energy")
@@ -145,7 +181,11 @@ ax1.legend(fontsize=8)
 ax2.plot(t, error, "C2")
 ax2.set(xlabel="t", ylabel="RMSE of φ", title="surrogate − solver")
 ax3.plot(t, np.abs(drift), "C2.", ms=3)
-ax3.set(xlabel="t", ylabel="|Δ mean φ| per step", title="mass, before the host's correction")
+ax3.set(
+    xlabel="t",
+    ylabel="|Δ mean φ| per step",
+    title="mass, before the host's correction",
+)
 ax3.set_yscale("log")
 
 # %%
@@ -157,7 +197,13 @@ pairs = {"solver": net.downscale(truth[-1]), "surrogate": phi}
 pairs["difference"] = pairs["surrogate"] - pairs["solver"]
 for ax, (name, field) in zip(axes, pairs.items()):
     limits = (-0.5, 0.5) if name == "difference" else (0, 1)
-    im = ax.imshow(field[:, :, 8].T, origin="lower", cmap="RdBu_r", vmin=limits[0], vmax=limits[1])
+    im = ax.imshow(
+        field[:, :, 8].T,
+        origin="lower",
+        cmap="RdBu_r",
+        vmin=limits[0],
+        vmax=limits[1],
+    )
     ax.set_title(f"{name}, t = {t[-1]:g}", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -168,9 +214,15 @@ for ax, (name, field) in zip(axes, pairs.items()):
 # ``every`` steps (the state stays inside onnxruntime between them, on the GPU with
 # ``providers="cuda"``), for one field (X, Y, Z) or a batch (N, 1, X, Y, Z) of independent runs:
 
-batch = np.stack([net.downscale(ch_numba.initial.perlin(shape, frequency=3, seed=s)) for s in (1, 2, 3)])[:, None]
+fields = [
+    ch_numba.initial.perlin(shape, frequency=3, seed=s) for s in (1, 2, 3)
+]
+batch = net.downscale(np.stack(fields))[:, None]  # (3, 1, 16, 16, 16)
 for k, frames in enumerate(net.rollout(batch, steps=40, every=20), start=1):
-    print(f"after {20 * k} steps: mean φ of each run", frames.mean(axis=(1, 2, 3, 4)).round(6))
+    print(
+        f"after {20 * k} steps: mean φ of each run",
+        frames.mean(axis=(1, 2, 3, 4)).round(6),
+    )
 
 # %%
 # From C, C++ and Fortran

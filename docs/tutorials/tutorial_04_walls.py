@@ -27,7 +27,8 @@ import numpy as np
 import ch_numba
 from export.runtime import Rollout
 
-numba.set_num_threads(1)  # the solver's threads (tutorial 1): these grids gain nothing from more
+# the solver's threads (tutorial 1): these grids gain nothing from more
+numba.set_num_threads(1)
 
 # %%
 # The solver on a film
@@ -42,8 +43,11 @@ walls = ("periodic", "periodic", "neumann")
 params = ch_numba.CHParams(epsilon=1.5, dt=4e-3, boundary=walls)
 print(params.boundary)
 shape, steps_per_frame, n_frames = (32, 32, 16), 200, 100
-phi0 = ch_numba.initial.perlin(shape, frequency=3, seed=5, mean=0.5, boundary=walls)
-phi0 = ch_numba.evolve(phi0, steps=20 * steps_per_frame, params=params)  # burn-in
+phi0 = ch_numba.initial.perlin(
+    shape, frequency=3, seed=5, mean=0.5, boundary=walls
+)
+# 20 frames of burn-in
+phi0 = ch_numba.evolve(phi0, steps=20 * steps_per_frame, params=params)
 
 solver = ch_numba.Stepper(shape, params)
 solver.set(phi0)
@@ -60,10 +64,12 @@ truth = np.stack(truth)
 # ``concatenate([phi, phi[::-1]])`` along it, restricted to its first N: the wall is the mirror plane.
 # With the explicit scheme the two agree bitwise (in float64; here in float32 to round-off).
 
-doubled = np.concatenate([phi0, phi0[:, :, ::-1]], axis=2)  # 32 x 32 x 32, periodic
+# the periodic box 32 x 32 x 32
+doubled = np.concatenate([phi0, phi0[:, :, ::-1]], axis=2)
 periodic = ch_numba.CHParams(epsilon=1.5, dt=4e-3)
 doubled = ch_numba.evolve(doubled, steps=10 * steps_per_frame, params=periodic)
-print("max |walls - mirrored periodic box| after 10 frames:", np.abs(doubled[:, :, :16] - truth[10]).max())
+difference = np.abs(doubled[:, :, :16] - truth[10]).max()
+print("max |walls - mirrored periodic box| after 10 frames:", difference)
 
 # %%
 # The surrogate on the same film
@@ -80,7 +86,8 @@ start = net.downscale(phi0)
 pred = np.stack([start, *net.rollout(start, steps=n_frames)])
 truth_net = net.downscale(truth)
 t = np.arange(n_frames + 1) * net.time_per_step
-print(pred.shape, f"RMSE at t = {t[-1]:g}: {np.sqrt(np.mean((pred[-1] - truth_net[-1]) ** 2)):.3f}")
+error = np.sqrt(np.mean((pred[-1] - truth_net[-1]) ** 2))
+print(pred.shape, f"RMSE at t = {t[-1]:g}: {error:.3f}")
 
 # %%
 # A vertical cut through the film (an x–z plane; the walls are the bottom and top edges) at three
@@ -88,12 +95,16 @@ print(pred.shape, f"RMSE at t = {t[-1]:g}: {np.sqrt(np.mean((pred[-1] - truth_ne
 # it stands upright on it.
 
 shown = [0, 30, 100]
-fig, axes = plt.subplots(2, len(shown), figsize=(10, 4), layout="constrained", sharex=True, sharey=True)
-for row, (name, frames, n) in enumerate([("solver", truth, 32), ("surrogate", pred, 16)]):
+fig, axes = plt.subplots(2, 3, figsize=(10, 4), layout="constrained")
+for row, (name, frames, n) in enumerate(
+    [("solver", truth, 32), ("surrogate", pred, 16)]
+):
     for ax, k in zip(axes[row], shown):
         cut = frames[k][:, n // 4, :].T  # (z, x) at y = 8 (solver grid)
         extent = (0, 32, 0, 16)
-        ax.imshow(cut, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, extent=extent)
+        ax.imshow(
+            cut, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, extent=extent
+        )
         x = (np.arange(cut.shape[1]) + 0.5) * 32 / cut.shape[1]
         z = (np.arange(cut.shape[0]) + 0.5) * 16 / cut.shape[0]
         ax.contour(x, z, cut, levels=[0.5], colors="k", linewidths=1)
@@ -118,20 +129,33 @@ for ax in axes[1]:
 def normal_z(phi):
     """Mean |n_z| of the interface cells of each z layer; mirror ghosts on z, periodic x and y."""
     padded = np.pad(phi, ((1, 1), (1, 1), (0, 0)), mode="wrap")
-    padded = np.pad(padded, ((0, 0), (0, 0), (1, 1)), mode="symmetric")  # ghost -1 = 0, N = N - 1
-    gx, gy, gz = (np.gradient(padded, axis=a)[1:-1, 1:-1, 1:-1] for a in range(3))
+    # ghost -1 = 0, N = N - 1
+    padded = np.pad(padded, ((0, 0), (0, 0), (1, 1)), mode="symmetric")
+    gx, gy, gz = (
+        np.gradient(padded, axis=a)[1:-1, 1:-1, 1:-1] for a in range(3)
+    )
     nz = np.abs(gz) / np.sqrt(gx**2 + gy**2 + gz**2 + 1e-12)
     interface = (phi > 0.2) & (phi < 0.8)
-    return np.array([nz[:, :, k][interface[:, :, k]].mean() for k in range(phi.shape[2])])
+    return np.array(
+        [nz[:, :, k][interface[:, :, k]].mean() for k in range(phi.shape[2])]
+    )
 
 
 fig, ax1 = plt.subplots(figsize=(6, 3.4), layout="constrained")
 z_true, z_net = np.arange(16) + 0.5, (np.arange(8) + 0.5) * 2
-ax1.plot(z_true, normal_z(truth[-1]), "ko--", ms=4, label="solver (32 × 32 × 16)")
-ax1.plot(z_net, normal_z(pred[-1]), "C2s-", ms=4, label="surrogate (16 × 16 × 8)")
+ax1.plot(
+    z_true, normal_z(truth[-1]), "ko--", ms=4, label="solver (32 × 32 × 16)"
+)
+ax1.plot(
+    z_net, normal_z(pred[-1]), "C2s-", ms=4, label="surrogate (16 × 16 × 8)"
+)
 for wall in (0, 16):
     ax1.axvline(wall, color="0.3", lw=4)
-ax1.set(xlabel="z (walls at 0 and 16)", ylabel="mean |n_z| on the interfaces", title=f"t = {t[-1]:g}")
+ax1.set(
+    xlabel="z (walls at 0 and 16)",
+    ylabel="mean |n_z| on the interfaces",
+    title=f"t = {t[-1]:g}",
+)
 ax1.set_ylim(0, 1)
 ax1.legend(fontsize=8)
 
@@ -155,9 +179,13 @@ ax2.legend(fontsize=8)
 print(f"mass drift: solver {np.abs(mass_true - mass_true[0]).max():.1e}, "
       f"surrogate {np.abs(mass_net - mass_net[0]).max():.1e}")  # fmt: skip
 
-ax3.plot(t, [ch_numba.free_energy(f, net_params) for f in truth_net], "k--", label="solver")
-ax3.plot(t, [ch_numba.free_energy(f, net_params) for f in pred], "C2", label="surrogate")
-ax3.set(xlabel="t", ylabel="F / V (network grid)", title="free energy of the film")
+f_true = [ch_numba.free_energy(f, net_params) for f in truth_net]
+f_pred = [ch_numba.free_energy(f, net_params) for f in pred]
+ax3.plot(t, f_true, "k--", label="solver")
+ax3.plot(t, f_pred, "C2", label="surrogate")
+ax3.set(
+    xlabel="t", ylabel="F / V (network grid)", title="free energy of the film"
+)
 ax3.legend(fontsize=8)
 
 # sphinx_gallery_thumbnail_number = 1
