@@ -24,6 +24,7 @@ do). Everything is written into a temporary folder.
 """
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -128,27 +129,26 @@ ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
 # a source checkout works too.
 
 
-def run(*args):
-    """Run ``python -m ARGS`` in the work folder and print its output."""
+def run(command):
+    """Run ``python -m COMMAND`` in the work folder and print its output."""
     root = Path(ch_numba.__file__).resolve().parents[1]  # this page's ch3d
     env = {**os.environ, "PYTHONPATH": str(root)}
-    print("$ python -m", " ".join(args))
+    print("$ python -m", command)
+    args = [sys.executable, "-m", *shlex.split(command)]
     done = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=work, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        args, cwd=work, env=env, capture_output=True, text=True
+    )
     print(done.stdout + done.stderr)
     done.check_returncode()
 
 
 run(
-    "ch_numba", "generate", "data.h5",
-    "--sequences", "2", "--frames", "25", "--size", "24",
-    "--epsilon", "1.5", "--dt", "4e-3", "--steps-per-frame", "200",
-    "--burn-in-frames", "40", "--val-fraction", "0.5", "--seed", "1",
-    "--backend", "cpu", "--threads", "1",
-)  # fmt: skip
-run("ch_numba", "info", "data.h5")
+    "ch_numba generate data.h5 --sequences 2 --frames 25 --size 24"
+    " --epsilon 1.5 --dt 4e-3 --steps-per-frame 200"
+    " --burn-in-frames 40 --val-fraction 0.5 --seed 1"
+    " --backend cpu --threads 1"
+)
+run("ch_numba info data.h5")
 
 # %%
 # Read it back

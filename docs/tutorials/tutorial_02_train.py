@@ -21,6 +21,7 @@ real use take a shipped model (``Rollout("crnn")``, ``Rollout("crnn64")``, the m
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -40,15 +41,15 @@ work = Path(tempfile.mkdtemp(prefix="ch3d_tutorial_"))
 numba.set_num_threads(1)
 
 
-def run(*args):
-    """Run ``python -m ARGS`` in the work folder and print its output."""
+def run(command):
+    """Run ``python -m COMMAND`` in the work folder and print its output."""
     root = Path(ch_numba.__file__).resolve().parents[1]  # this page's ch3d
     env = {**os.environ, "PYTHONPATH": str(root)}
-    print("$ python -m", " ".join(args))
+    print("$ python -m", command)
+    args = [sys.executable, "-m", *shlex.split(command)]
     done = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=work, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        args, cwd=work, env=env, capture_output=True, text=True
+    )
     print(done.stdout + done.stderr)
     done.check_returncode()
 
@@ -62,12 +63,11 @@ def run(*args):
 # tiny, and on a machine where another job runs, threads on every core slow the kernels down.
 
 run(
-    "ch_numba", "generate", "data.h5",
-    "--sequences", "8", "--frames", "16", "--size", "24",
-    "--epsilon", "1.5", "--dt", "4e-3", "--steps-per-frame", "200",
-    "--burn-in-frames", "25", "--val-fraction", "0.25", "--seed", "2",
-    "--backend", "cpu", "--threads", "1",
-)  # fmt: skip
+    "ch_numba generate data.h5 --sequences 8 --frames 16 --size 24"
+    " --epsilon 1.5 --dt 4e-3 --steps-per-frame 200"
+    " --burn-in-frames 25 --val-fraction 0.25 --seed 2"
+    " --backend cpu --threads 1"
+)
 
 # %%
 # Train
@@ -81,11 +81,10 @@ run(
 # fine-tunes another one (all options: :doc:`/cli`). 25 epochs take about ten seconds here.
 
 run(
-    "surrogate", "train", "data.h5", "--out", "run", "--equivariant",
-    "--epochs", "25", "--batch", "2", "--seq-len", "2:8", "--ramp", "5",
-    "--lr", "2e-3", "--seed", "0", "--threads", "1",
-    "--no-tensorboard", "--no-progress",
-)  # fmt: skip
+    "surrogate train data.h5 --out run --equivariant"
+    " --epochs 25 --batch 2 --seq-len 2:8 --ramp 5 --lr 2e-3 --seed 0"
+    " --threads 1 --no-tensorboard --no-progress"
+)
 
 with open(work / "run" / "log.csv") as f:
     log = list(csv.DictReader(f))
@@ -96,8 +95,8 @@ val_loss = [float(row["val_loss"]) for row in log]
 ax.semilogy(epoch, train_loss, "o-", ms=3, label="training")
 ax.semilogy(epoch, val_loss, "o-", ms=3, label="validation")
 ax.axvspan(0.5, 5.5, color="0.9", label="teacher forcing (--ramp 5)")
-ax.set(xlabel="epoch", ylabel="MSE loss", title="log.csv")
-ax.legend()
+ax.set(xlabel="epoch", ylabel="MSE loss (log.csv)")
+ax.legend(fontsize=8, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1))
 
 # %%
 # Evaluate against the solver
@@ -111,13 +110,11 @@ ax.legend()
 # writes PNG plots; here the figures are drawn from ``evaluation.json``.
 
 run(
-    "surrogate", "evaluate", "run/best.pt", "data.h5",
-    "--out", "eval_small", "--no-plots", "--threads", "1",
-)  # fmt: skip
-run(
-    "surrogate", "evaluate", str(model_path("crnn")), "data.h5",
-    "--out", "eval_crnn", "--no-plots", "--threads", "1",
-)  # fmt: skip
+    "surrogate evaluate run/best.pt data.h5 --out eval_small"
+    " --no-plots --threads 1"
+)
+crnn = shlex.quote(str(model_path("crnn")))  # models/crnn.onnx
+run(f"surrogate evaluate {crnn} data.h5 --out eval_crnn --no-plots --threads 1")
 evaluations = {
     "tiny model (25 epochs)": work / "eval_small" / "evaluation.json",
     "shipped crnn": work / "eval_crnn" / "evaluation.json",
