@@ -182,6 +182,8 @@ for (s, k), ax in zip(slices, axes.flat):
     ax.set_xticks([])
     ax.set_yticks([])
 
+# sphinx_gallery_thumbnail_number = 3
+
 # %%
 # The stored free energy and mass of every frame (computed by the solver in float64, before any
 # lossy storage), against the time since the initial condition: the two sequences start after

@@ -209,6 +209,8 @@ for ax, (name, field) in zip(axes, pairs.items()):
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.8)
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Without a host loop, :meth:`~export.Rollout.rollout` is a generator of the field every
 # ``every`` steps (the state stays inside onnxruntime between them, on the GPU with
