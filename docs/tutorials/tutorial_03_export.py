@@ -45,8 +45,8 @@ numba.set_num_threads(1)
 #
 #     export_checkpoint("runs/small/best.pt", "small.onnx")
 #
-# Tracing the network with ``torch.export`` takes about a minute on two CPU cores, too long for this
-# page, so it runs a model exported that way already: the shipped ``crnn`` (``models/crnn.onnx``,
+# Tracing the network with ``torch.export`` takes one to two minutes on two CPU cores, too long for
+# this page, so it runs a model exported that way already: the shipped ``crnn`` (``models/crnn.onnx``,
 # exported from ``models/crnn.pt``; a bare name that is not a file is an installed model,
 # :func:`export.runtime.list_models`). The exporter's options are in the :doc:`/cli`, the ONNX graph
 # and its metadata on the :doc:`/formats` page.
