@@ -64,7 +64,8 @@ docs: setup-test
 	rm -rf $(DOCS_OUT)/_modules   # the highlighted sources (viewcode writes only the changed ones)
 	@# sphinx-gallery keeps the pages of a tutorial that was renamed or removed: drop them (the others stay cached)
 	@for f in docs/auto_tutorials/tutorial_*.rst; do [ -e "$$f" ] || continue; b=$$(basename "$$f" .rst); \
-		[ -e "docs/tutorials/$$b.py" ] || rm -f docs/auto_tutorials/$$b.* docs/auto_tutorials/images/*$$b*; done
+		[ -e "docs/tutorials/$$b.py" ] || rm -f docs/auto_tutorials/$$b.* docs/auto_tutorials/images/*$$b* \
+			$(DOCS_OUT)/auto_tutorials/$$b.html; done
 	$(TEST_VENV)/bin/python -m sphinx -b html -W --keep-going -q -E -d docs/_build/doctrees docs $(DOCS_OUT)
 	@echo "docs: $(DOCS_OUT)/index.html"
 
