@@ -16,6 +16,8 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the tutorials' commands (subprocesses) import this checkout, not whatever ch3d the venv holds
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 project = "ch3d"
 author = "the ch3d developers"

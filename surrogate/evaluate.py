@@ -147,7 +147,7 @@ _STATIONARITY = {
 class EvalConfig:
     """What to evaluate and how (saved in evaluation.json).
 
-    model : .pt checkpoint or .onnx export.  data : ch3d data set (.h5).  out : output folder.
+    model : .pt checkpoint, .onnx export or a shipped model's name.  data : ch3d data set (.h5).  out : output folder.
     split : "val" (default), "train" or "all": the sequences evaluated, unless ``sequences`` names them.
     sequences : explicit sequence indices (any split), or None.
     max_sequences : at most this many, a sample drawn with ``seed`` (kept in index order), or None: all.
@@ -163,7 +163,9 @@ class EvalConfig:
     """
 
     model: str = option(
-        positional=True, type=Path, help="checkpoint (.pt, needs PyTorch) or exported model (.onnx, does not)"
+        positional=True,
+        type=Path,
+        help="checkpoint (.pt, needs PyTorch), exported model (.onnx, does not) or a shipped model's name (crnn64)",
     )
     data: str = option(positional=True, type=Path, help="ground truth: a ch3d data set (.h5)")
     out: str = option(

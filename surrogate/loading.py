@@ -31,11 +31,18 @@ def model_kind(path: Path) -> str:
 
 
 def load_runner(path, *, device: str = "auto", providers: str = "auto", threads: int | None = None, boundary=None):
-    """(runner, kind): an :class:`export.runtime.Rollout` for .onnx (kind "onnx", no torch imported)
-    or a :class:`surrogate.runner.TorchRunner` for a checkpoint (kind "torch"), stepping a box with
+    """(runner, kind): an :class:`export.runtime.Rollout` for .onnx or a shipped model's name (kind "onnx", no
+    torch imported) or a :class:`surrogate.runner.TorchRunner` for a checkpoint (kind "torch"), stepping a box with
     ``boundary`` (None: periodic). ValueError (one line) for a missing file, an unknown boundary or a
     model that cannot run it."""
     path = Path(path)
+    if not path.exists():
+        try:
+            from export.runtime.models import model_path
+        except ImportError:  # no onnxruntime: only files
+            pass
+        else:
+            path = model_path(path)  # a shipped model's name ("crnn64", as Rollout takes it); else as it is
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a model file")
     if not path.is_file():

@@ -97,6 +97,23 @@ def test_the_rollout_command_takes_a_name(tmp_path):
         np.testing.assert_allclose(f["time"][...].ravel(), [0.0, 3.2, 6.4], rtol=1e-12)  # crnn64's 3.2 per step
 
 
+def test_evaluate_takes_a_name(tmp_path, monkeypatch):
+    """surrogate's loader (evaluate, info) resolves a shipped model's name as Rollout does; an unknown name is the
+    runtime's one line, a missing path keeps its own message."""
+    from surrogate.loading import load_runner
+
+    monkeypatch.chdir(tmp_path)
+    runner, kind = load_runner("crnn", providers="cpu", threads=1)
+    assert kind == "onnx" and runner.path.resolve() == (MODELS / "crnn.onnx").resolve()
+    phi = field()
+    np.testing.assert_array_equal(runner.step(phi), Rollout(MODELS / "crnn.onnx", providers="cpu", threads=1).step(phi))
+    with pytest.raises(ValueError) as err:
+        load_runner("crnn65")
+    assert str(err.value) == unknown_message("crnn65")
+    with pytest.raises(ValueError, match=r"crnn65\.onnx: no such model file$"):
+        load_runner("crnn65.onnx")
+
+
 # -- cards ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_card_states_the_files_physics_and_checkpoint(name):
