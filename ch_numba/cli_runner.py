@@ -188,6 +188,38 @@ def _one_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The SIGINT/SIGTERM (a KeyboardInterrupt) that ``e`` was raised while handling, if any: a ``finally`` or
+    ``__exit__`` that fails while the interrupt unwinds the stack (a half-written zip member, an HDF5 file
+    closed mid-write) replaces the interrupt by its own exception, which would otherwise read as a bug."""
+    seen = set()
+    e = e.__context__
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__context__
+    return None
+
+
+def _interrupted(e: KeyboardInterrupt, previous) -> int:
+    """One line for a SIGINT (130) or SIGTERM (143, :class:`Terminated`), with the resume hint of the command."""
+    interrupted_handler = None
+    while previous is not None and interrupted_handler is None:
+        try:  # signal.signal first delivers a pending signal: a second KeyboardInterrupt here
+            interrupted_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops one sent again
+        except KeyboardInterrupt:
+            pass
+    _stop_redelivery()
+    term = isinstance(e, Terminated)
+    what = "terminated (SIGTERM)" if term else "interrupted (SIGINT)"
+    hint = _resume_hint()
+    print(f"error: {what}{'; ' + hint if hint else ''}", file=sys.stderr)
+    if interrupted_handler is not None:
+        signal.signal(signal.SIGINT, interrupted_handler)
+    return EXIT["terminated (SIGTERM)"] if term else EXIT["interrupted (SIGINT)"]
+
+
 def run(main_body, argv=None) -> int:
     """Call ``main_body(argv)``; turn expected exceptions into one line and exit status 2, SIGINT into one
     line and 130, SIGTERM into one line and 143 (:data:`EXIT`).
@@ -211,26 +243,21 @@ def run(main_body, argv=None) -> int:
         _quiet_stdout()
         return 141
     except KeyboardInterrupt as e:
-        interrupted_handler = None
-        while previous is not None and interrupted_handler is None:
-            try:  # signal.signal first delivers a pending signal: a second KeyboardInterrupt here
-                interrupted_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops one sent again
-            except KeyboardInterrupt:
-                pass
-        _stop_redelivery()
-        term = isinstance(e, Terminated)
-        what = "terminated (SIGTERM)" if term else "interrupted (SIGINT)"
-        hint = _resume_hint()
-        print(f"error: {what}{'; ' + hint if hint else ''}", file=sys.stderr)
-        if interrupted_handler is not None:
-            signal.signal(signal.SIGINT, interrupted_handler)
-        return EXIT["terminated (SIGTERM)"] if term else EXIT["interrupted (SIGINT)"]
+        return _interrupted(e, previous)
     except EXPECTED_ERRORS as e:
+        if _interrupt_behind(e) is not None:  # a cleanup's error while the signal unwound the stack (below)
+            log.debug("while stopping: %s: %s", type(e).__name__, _one_line(e))
+            return _interrupted(_interrupt_behind(e), previous)
         hint = _resume_hint() if is_no_space(e) else ""  # a full disk: what was kept, how to resume
         hint = f"; {hint}" if hint else ""
         print(f"error: {_one_line(e)}{hint}", file=sys.stderr)
         return 2
-    except Exception as e:  # not an expected outcome: a bug of this project; its traceback, then one line
+    except Exception as e:
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:  # raised by a cleanup while the signal unwound the stack: the signal is the news
+            log.debug("while stopping: %s: %s", type(e).__name__, _one_line(e))
+            return _interrupted(interrupt, previous)
+        # not an expected outcome: a bug of this project; its traceback, then one line
         traceback.print_exc()
         print(
             f"error: internal error (a bug; please report it with the traceback above): {_one_line(e)}", file=sys.stderr

@@ -687,3 +687,39 @@ def test_a_signal_swallowed_by_a_callback_is_delivered_again(capsys, exc, status
     assert time.monotonic() - started < 2.5
     assert capsys.readouterr().err.strip() == line  # no "Exception ignored ..." block
     assert sys.unraisablehook is hook
+
+
+@pytest.mark.parametrize("cleanup_error", [AttributeError, ValueError, OSError])
+@pytest.mark.parametrize(
+    "signal_exc, status, line",
+    [
+        (cli_runner.Terminated, 143, "error: terminated (SIGTERM)"),
+        (KeyboardInterrupt, 130, "error: interrupted (SIGINT)"),
+    ],
+)
+def test_a_cleanup_that_fails_while_a_signal_unwinds_reports_the_signal(
+    capsys, cleanup_error, signal_exc, status, line
+):
+    """A ``finally`` that raises while SIGTERM/SIGINT unwinds the stack (a zip member or HDF5 file closed mid-write)
+    replaces the KeyboardInterrupt by its own exception: the run still ends as the signal did, in one line, not as a
+    bug (3) or bad input (2). The same exception without a signal behind it keeps its own outcome."""
+
+    def body(argv):
+        try:
+            raise signal_exc()
+        finally:
+            raise cleanup_error("closing a half-written file")
+
+    interactive = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert cli_runner.run(body) == status
+    finally:
+        signal.signal(signal.SIGINT, interactive)
+    assert capsys.readouterr().err.strip() == line
+
+    def plain(argv):
+        raise cleanup_error("closing a half-written file")
+
+    expected = 2 if issubclass(cleanup_error, cli_runner.EXPECTED_ERRORS) else 3  # bad input; a bug
+    assert cli_runner.run(plain) == expected
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("closing a half-written file")

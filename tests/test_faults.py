@@ -110,7 +110,7 @@ def test_a_second_simulate_on_the_same_output_is_refused_naming_the_first_and_si
         rf"{re.escape(HOST)}, started .*\); if that job is gone, delete {re.escape(str(out))}\.lock",
         line,
     ), line
-    assert status == cli_runner.EXIT["terminated (SIGTERM)"] == 143
+    assert status == cli_runner.EXIT["terminated (SIGTERM)"] == 143, err
     assert _one_error_line(err) == (
         f"error: terminated (SIGTERM); the finished frames are kept in {out}.resume: rerun the same command to resume"
     )
