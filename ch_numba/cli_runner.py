@@ -244,19 +244,16 @@ def run(main_body, argv=None) -> int:
         return 141
     except KeyboardInterrupt as e:
         return _interrupted(e, previous)
-    except EXPECTED_ERRORS as e:
-        if _interrupt_behind(e) is not None:  # a cleanup's error while the signal unwound the stack (below)
-            log.debug("while stopping: %s: %s", type(e).__name__, _one_line(e))
-            return _interrupted(_interrupt_behind(e), previous)
-        hint = _resume_hint() if is_no_space(e) else ""  # a full disk: what was kept, how to resume
-        hint = f"; {hint}" if hint else ""
-        print(f"error: {_one_line(e)}{hint}", file=sys.stderr)
-        return 2
     except Exception as e:
         interrupt = _interrupt_behind(e)
         if interrupt is not None:  # raised by a cleanup while the signal unwound the stack: the signal is the news
             log.debug("while stopping: %s: %s", type(e).__name__, _one_line(e))
             return _interrupted(interrupt, previous)
+        if isinstance(e, EXPECTED_ERRORS):
+            hint = _resume_hint() if is_no_space(e) else ""  # a full disk: what was kept, how to resume
+            hint = f"; {hint}" if hint else ""
+            print(f"error: {_one_line(e)}{hint}", file=sys.stderr)
+            return 2
         # not an expected outcome: a bug of this project; its traceback, then one line
         traceback.print_exc()
         print(
